@@ -1,0 +1,204 @@
+/*
+ * config.h - the site model: typed, validated configuration of a vigil site.
+ *
+ * config.c parses a libconfig file (and the device profiles it names) into
+ * these structs and validates everything before anything starts. The structs
+ * are plain data with no libconfig types, so the pure event core, the poller
+ * and the simulator can all read them.
+ *
+ * Ownership: cfg_load() allocates one struct cfg_site; cfg_free() releases it
+ * and every array and string inside. Indexes (device, bus, zone, point) are
+ * positions in the arrays below and are stable for the life of the struct.
+ */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_ID_MAX 48    /* ids: [A-Za-z0-9_.-], 1..47 chars */
+#define CFG_TEXT_MAX 128 /* human names, descriptions */
+#define CFG_PATH_MAX 256
+#define CFG_MAX_BROKERS 2   /* primary and secondary path */
+#define CFG_MAX_VERIFY 4    /* points that can confirm a fence alarm */
+
+enum cfg_bus_type { CFG_BUS_TCP, CFG_BUS_RTU };
+
+/* Modbus tables: coils FC1, discrete inputs FC2, holding FC3, input FC4. */
+enum cfg_table { CFG_TABLE_COIL, CFG_TABLE_DISCRETE, CFG_TABLE_HOLDING, CFG_TABLE_INPUT };
+
+/* How a profile input decodes from its table. */
+enum cfg_format {
+    CFG_FMT_BIT,    /* coil or discrete input: 0/1 */
+    CFG_FMT_U16,    /* one register, unsigned */
+    CFG_FMT_S16,    /* one register, two's complement */
+    CFG_FMT_REGBIT, /* one bit (bit 0..15) of a register: status words */
+};
+
+enum cfg_point_kind {
+    CFG_KIND_DOOR,        /* door contact: intrusion when armed, door_held */
+    CFG_KIND_FENCE,       /* perimeter detector zone: perimeter, verified_intrusion */
+    CFG_KIND_MOTION,      /* PIR / volumetric detector: intrusion when armed */
+    CFG_KIND_CCTV,        /* CCTV trigger output (motion/analytics): cctv */
+    CFG_KIND_TAMPER,      /* tamper loop / camera tamper: tamper, 24-hour */
+    CFG_KIND_FAULT,       /* equipment fault bit (PIDS fault, video loss): fault, 24-hour */
+    CFG_KIND_TEMPERATURE, /* deg C: temperature_high / temperature_low */
+    CFG_KIND_HUMIDITY,    /* % RH: humidity_high / humidity_low */
+    CFG_KIND_DIGITAL,     /* generic 0/1 input: digital */
+    CFG_KIND_ANALOG,      /* generic analog: analog_high / analog_low */
+    CFG_KIND_EOL,         /* supervised end-of-line loop read as analog: intrusion + tamper */
+};
+
+enum cfg_priority { CFG_PRIO_CRITICAL, CFG_PRIO_HIGH, CFG_PRIO_MEDIUM, CFG_PRIO_LOW };
+
+struct cfg_broker {
+    char uri[CFG_PATH_MAX];       /* tcp://127.0.0.1:1883, ssl://... later */
+    char client_id[CFG_ID_MAX * 2];
+    char username[CFG_ID_MAX];
+    char password[CFG_TEXT_MAX];
+    int keepalive_s;              /* default 10 */
+};
+
+struct cfg_mqtt {
+    char prefix[CFG_ID_MAX];      /* default "vigil" */
+    struct cfg_broker brokers[CFG_MAX_BROKERS];
+    int n_brokers;                /* 1 or 2 */
+    int heartbeat_s;              /* status refresh; default 60, min 20 */
+    int max_buffered;             /* paho offline buffer, messages; default 100000 */
+};
+
+struct cfg_bus {
+    char id[CFG_ID_MAX];
+    enum cfg_bus_type type;
+    /* TCP */
+    char host[CFG_TEXT_MAX];
+    int port;
+    /* RTU */
+    char device[CFG_PATH_MAX];
+    int baud;
+    char parity;                  /* 'N', 'E', 'O' */
+    int data_bits, stop_bits;
+    int line; const char *file;   /* where it was defined, for later messages */
+};
+
+/* One named input of a profile, e.g. "di3" or "temperature". */
+struct cfg_input {
+    char name[CFG_ID_MAX];
+    enum cfg_table table;
+    int address;                  /* 0-based PDU address */
+    enum cfg_format format;
+    int bit;                      /* CFG_FMT_REGBIT only */
+    double scale;                 /* engineering = raw * scale + offset; default 1 */
+    double offset;
+};
+
+struct cfg_profile {
+    char name[CFG_ID_MAX];
+    char description[CFG_TEXT_MAX];
+    struct cfg_input *inputs;
+    int n_inputs;
+};
+
+struct cfg_device {
+    char id[CFG_ID_MAX];
+    char name[CFG_TEXT_MAX];
+    int bus;                      /* index into site->buses */
+    int unit;                     /* Modbus unit id 0..247 (TCP gateways may use 255) */
+    int profile;                  /* index into site->profiles */
+    int poll_ms;                  /* default 100 */
+    int timeout_ms;               /* response timeout, default 300 */
+    int fail_count;               /* failures before comm_loss, default 3 */
+    int fail_ms;                  /* or this long without an answer, default 2000 */
+    enum cfg_priority comm_priority; /* priority of its comm_loss alarm, default high */
+    int line; const char *file;
+};
+
+/* Windows of a supervised end-of-line loop, in the point's engineering unit. */
+struct cfg_eol {
+    double normal_lo, normal_hi;
+    double alarm_lo, alarm_hi;
+    double short_lo, short_hi;    /* tamper: loop shorted */
+    double cut_lo, cut_hi;        /* tamper: loop cut */
+};
+
+struct cfg_point {
+    char id[CFG_ID_MAX];
+    char name[CFG_TEXT_MAX];
+    int device;                   /* index into site->devices */
+    int input;                    /* index into the device profile's inputs */
+    enum cfg_point_kind kind;
+    int zone;                     /* index into site->zones; -1 none */
+    enum cfg_priority priority;   /* of its main alarm; default by kind */
+    bool invert;                  /* digital: 1 means normal (normally-closed contact) */
+    double scale, offset;         /* applied after the profile's */
+    int debounce_ms;              /* digital: input must be stable this long; default 0 */
+    int on_delay_ms;              /* condition must hold this long before alarm */
+    int off_delay_ms;             /* condition must be gone this long before clear */
+    /* analog thresholds; NAN means not set */
+    double high, low, deadband;
+    int held_open_ms;             /* door: door_held after this long open; 0 off */
+    int verify[CFG_MAX_VERIFY];   /* fence: point indexes that confirm it */
+    int n_verify;
+    int verify_window_ms;         /* default 30000 */
+    struct cfg_eol eol;           /* CFG_KIND_EOL only */
+    int line; const char *file;
+};
+
+struct cfg_zone {
+    char id[CFG_ID_MAX];
+    char name[CFG_TEXT_MAX];
+    bool armed;                   /* initial state on first start; default true */
+    bool always_armed;            /* a 24-hour zone: cannot be disarmed */
+    int entry_delay_ms;           /* door alarms wait this long for a disarm; default 0 */
+    int line; const char *file;
+};
+
+struct cfg_rules {
+    int chatter_count;            /* activations ... default 3 */
+    int chatter_window_ms;        /* ... within this window flag chattering; default 60000 */
+    int default_verify_window_ms; /* default 30000 */
+};
+
+struct cfg_site {
+    char id[CFG_ID_MAX];          /* site id, used in topics */
+    char name[CFG_TEXT_MAX];
+    char timezone[CFG_ID_MAX];    /* IANA name, default "UTC" */
+    char state_dir[CFG_PATH_MAX]; /* seq, journal, MQTT store; default /var/lib/vigil */
+    char profile_dir[CFG_PATH_MAX];
+    struct cfg_mqtt mqtt;
+    struct cfg_rules rules;
+    struct cfg_bus *buses;       int n_buses;
+    struct cfg_profile *profiles; int n_profiles;
+    struct cfg_device *devices;  int n_devices;
+    struct cfg_zone *zones;      int n_zones;
+    struct cfg_point *points;    int n_points;
+    char *strings;               /* owns the file names the structs point to */
+    uint64_t hash;               /* cfg_hash_bytes of the config file and its profiles */
+};
+
+/*
+ * Loads and validates a site config. On success returns the site (free it
+ * with cfg_free). On failure returns NULL and writes every error, one per
+ * line as "file:line: what is wrong; what is expected", into err (truncated
+ * to errlen). profile_dir overrides the config's profile_dir when non-NULL.
+ */
+struct cfg_site *cfg_load(const char *path, const char *profile_dir, char *err, size_t errlen);
+void cfg_free(struct cfg_site *site);
+
+/* Lookups by id; return the index or -1. */
+int cfg_find_point(const struct cfg_site *s, const char *id);
+int cfg_find_zone(const struct cfg_site *s, const char *id);
+int cfg_find_device(const struct cfg_site *s, const char *id);
+
+/* Names for enums, as written in config files and JSON. */
+const char *cfg_kind_name(enum cfg_point_kind k);
+const char *cfg_priority_name(enum cfg_priority p);
+
+/*
+ * A 64-bit FNV-1a hash of the file's bytes and its profiles', so a journal
+ * can name the config it was recorded under. Pure: hashes the given bytes.
+ */
+uint64_t cfg_hash_bytes(uint64_t h, const void *data, size_t len);
+
+#endif

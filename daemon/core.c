@@ -1,0 +1,1689 @@
+/*
+ * core.c - the pure event core: alarm rules, timers and the alarm lifecycle.
+ *
+ * How a sample becomes an event, layer by layer:
+ *
+ *   sample -> point class -> debounce -> alarm "in" -> on/off delay ->
+ *   alarm "cond" -> (entry delay) -> lifecycle state -> event
+ *
+ * A digital point (door, fence, motion, cctv, tamper, fault, digital, eol)
+ * turns each sample into a small class (0 normal, 1 active; an eol loop also
+ * has 2 for tamper). A class change is accepted after debounce_ms. Every
+ * alarm then has a requested condition ("in") and a delayed one ("cond"):
+ * in must hold on_delay_ms before cond rises and be gone off_delay_ms before
+ * cond falls. Analog points skip the class and set "in" of their threshold
+ * alarms directly, with a deadband for hysteresis. The lifecycle follows
+ * cond (lc_follow) unless something gates it: shelving, suppression by a
+ * disarmed zone, or a chattering point.
+ *
+ * Timers live in one indexed binary heap keyed by (deadline, slot), where a
+ * slot is a fixed timer of one point (debounce, chatter) or one alarm (delay,
+ * entry, shelve). Setting or cancelling one is O(log n), the next deadline
+ * is O(1), and the firing order is fully determined by the slot numbering,
+ * never by the history of the heap. Every input first fires the timers due
+ * at or before its mono_ms, so the outputs do not depend on when the shell
+ * happens to send ticks.
+ *
+ * Determinism: no clock, no randomness, no allocation after core_new(), and
+ * every output is zeroed before it is filled, so equal inputs give
+ * byte-identical outputs.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "core.h"
+
+#define NEVER UINT64_MAX
+#define NO_POS UINT32_MAX
+#define SHELVE_MIN_MS 1000
+#define SHELVE_MAX_MS (24LL * 3600 * 1000)
+#define SNAP_MAGIC 0x534c4756u /* "VGLS" as a little-endian u32 */
+#define SNAP_VERSION 1u
+/*
+ * Worst case of events one alarm can emit in one step: two condition edges
+ * (a pending delay fires, then a new input with no delay), an entry delay
+ * expiring into an activation plus an immediate clear, a shelve expiry, a
+ * chatter re-synchronisation and an operator command.
+ */
+#define EVENTS_PER_ALARM 8
+/* A verified_intrusion may also pulse (activate and clear) for each
+ * confirming point that rises twice in one step. */
+#define EVENTS_PER_VERIFY 4
+
+enum eol_class { EOL_NORMAL, EOL_ALARM, EOL_TAMPER };
+
+/* What drives an alarm's condition. */
+enum role {
+    ROLE_MAIN,        /* the point's main condition: intrusion, perimeter, cctv... */
+    ROLE_EOL_TAMPER,  /* eol loop shorted, cut or outside every window */
+    ROLE_HELD,        /* door held open */
+    ROLE_HIGH,        /* analog above high */
+    ROLE_LOW,         /* analog below low */
+    ROLE_SENSOR_FAULT,
+    ROLE_VERIFIED,
+    ROLE_CHATTER,
+    ROLE_COMM,
+    ROLE_SYSTEM,      /* spool_full, path_fault */
+    ROLE_ONE_SHOT,    /* events without a lifecycle */
+};
+
+/* Timer slots: per point first, then per alarm. */
+enum { PT_DEBOUNCE, PT_CHATTER, PT_SLOTS };
+enum { AL_DELAY, AL_ENTRY, AL_SHELVE, AL_SLOTS };
+
+struct alarm {
+    struct core_alarm_info info;
+    enum role role;
+    bool suppressible;   /* a disarmed zone suppresses it */
+    bool chatter_gated;  /* frozen while its point chatters */
+    uint32_t on_delay_ms, off_delay_ms;
+    enum core_alarm_state state;
+    bool in;             /* condition the rule asks for, before on/off delay */
+    bool cond;           /* condition after the delays: what the lifecycle follows */
+};
+
+struct point {
+    const struct cfg_point *cfg;
+    bool digital;        /* has a debounced class */
+    int first_alarm, n_alarms;
+    int a_main, a_tamper, a_held, a_high, a_low, a_sfault, a_verified, a_chatter;
+    int rev_first, rev_n; /* fences this point confirms: c->rev[rev_first..] */
+    uint8_t raw, cls;    /* last raw class, accepted (debounced) class */
+    bool stale;          /* device went down: re-apply the class on the next sample */
+    bool chattering;
+    double value;        /* last sample */
+    uint64_t rise_ms;    /* last rise of the main condition */
+    uint64_t verify_until; /* fence: a confirming rise up to here verifies */
+    uint64_t *ring;      /* times of the last chatter_count activations */
+    uint32_t ring_cap, ring_n, ring_head;
+};
+
+struct id_index {
+    int32_t *slot;       /* entry index, or -1 */
+    uint32_t mask;
+    const char *base;    /* the first id */
+    size_t stride;       /* bytes from one id to the next */
+};
+
+struct core {
+    const struct cfg_site *site;
+    struct point *points;
+    struct alarm *alarms;
+    int n_points, n_alarms;
+    int a_comm0, a_sys0, a_zone0; /* first comm_loss, system and zone alarms */
+    bool *zone_armed;
+    int *rev;
+    uint64_t *ring_store;
+    /* timers: deadline per slot, and a heap of the pending slots */
+    uint64_t *at;
+    uint32_t *heap, *pos;
+    uint32_t n_slots, n_heap;
+    struct id_index alarm_ids, point_ids, zone_ids;
+    uint64_t next_seq, now_ms;
+    size_t max_outputs;
+    /* the step in progress; t_ms is when the change being handled happened
+     * (a timer's deadline, or now_ms) */
+    uint64_t t_ms;
+    struct core_output *out;
+    size_t n_out;
+    int64_t wall_ms;
+    const char *operator_name;
+    const char *text;
+};
+
+/* ---- names ------------------------------------------------------------- */
+
+static const char *const type_names[CORE_T__COUNT] = {
+    "intrusion", "perimeter", "verified_intrusion", "door_held", "tamper", "fault", "cctv",
+    "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
+    "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
+    "path_fault", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
+};
+
+const char *core_type_name(enum core_alarm_type t)
+{
+    return (unsigned)t < CORE_T__COUNT ? type_names[t] : "unknown";
+}
+
+const char *core_state_name(enum core_alarm_state s)
+{
+    static const char *const names[] = {"normal", "active_unacked", "active_acked", "rtn_unacked",
+                                        "shelved", "suppressed", "event"};
+    return (unsigned)s <= CORE_S_EVENT ? names[s] : "unknown";
+}
+
+const char *core_op_name(enum core_cmd_op op)
+{
+    static const char *const names[] = {"ack", "shelve", "unshelve", "arm", "disarm"};
+    return (unsigned)op <= CORE_CMD_DISARM ? names[op] : "unknown";
+}
+
+/* Copies at most cap-1 bytes of src and terminates; dst must be zeroed by
+ * the caller when its padding ends up in an output. */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* ---- id lookup: open addressing over ids stored in an array of structs -- */
+
+static uint32_t id_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 16777619u;
+    return h;
+}
+
+static const char *id_key(const struct id_index *ix, int32_t i)
+{
+    return ix->base + (size_t)i * ix->stride;
+}
+
+/* Builds a lookup over n ids found at base, base + stride, ... */
+static bool id_index_init(struct id_index *ix, const char *base, size_t stride, int n)
+{
+    uint32_t size = 16;
+
+    while (size < 2u * (uint32_t)n)
+        size <<= 1;
+    ix->slot = malloc(size * sizeof(*ix->slot));
+    if (!ix->slot)
+        return false;
+    memset(ix->slot, 0xff, size * sizeof(*ix->slot));
+    ix->mask = size - 1;
+    ix->base = base;
+    ix->stride = stride;
+    for (int32_t i = 0; i < n; i++) {
+        uint32_t h = id_hash(id_key(ix, i)) & ix->mask;
+        while (ix->slot[h] >= 0)
+            h = (h + 1) & ix->mask;
+        ix->slot[h] = i;
+    }
+    return true;
+}
+
+static int id_index_find(const struct id_index *ix, const char *id)
+{
+    uint32_t h = id_hash(id) & ix->mask;
+
+    for (; ix->slot[h] >= 0; h = (h + 1) & ix->mask)
+        if (strcmp(id_key(ix, ix->slot[h]), id) == 0)
+            return ix->slot[h];
+    return -1;
+}
+
+/* ---- timers: an indexed min-heap ordered by (deadline, slot) ----------- */
+
+static uint32_t point_slot(int p, int kind)
+{
+    return (uint32_t)p * PT_SLOTS + (uint32_t)kind;
+}
+
+static uint32_t alarm_slot(const struct core *c, int a, int kind)
+{
+    return (uint32_t)c->n_points * PT_SLOTS + (uint32_t)a * AL_SLOTS + (uint32_t)kind;
+}
+
+static bool slot_before(const struct core *c, uint32_t x, uint32_t y)
+{
+    return c->at[x] < c->at[y] || (c->at[x] == c->at[y] && x < y);
+}
+
+static void heap_put(struct core *c, uint32_t i, uint32_t slot)
+{
+    c->heap[i] = slot;
+    c->pos[slot] = i;
+}
+
+/* Restores the heap order around position i after its key changed. */
+static void heap_fix(struct core *c, uint32_t i)
+{
+    uint32_t slot = c->heap[i];
+
+    while (i > 0 && slot_before(c, slot, c->heap[(i - 1) / 2])) {
+        heap_put(c, i, c->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        uint32_t l = 2 * i + 1, m = i, best = slot;
+        if (l < c->n_heap && slot_before(c, c->heap[l], best))
+            m = l, best = c->heap[l];
+        if (l + 1 < c->n_heap && slot_before(c, c->heap[l + 1], best))
+            m = l + 1, best = c->heap[l + 1];
+        if (m == i)
+            break;
+        heap_put(c, i, best);
+        i = m;
+    }
+    heap_put(c, i, slot);
+}
+
+static void timer_set(struct core *c, uint32_t slot, uint64_t when)
+{
+    c->at[slot] = when;
+    if (c->pos[slot] == NO_POS)
+        heap_put(c, c->n_heap++, slot);
+    heap_fix(c, c->pos[slot]);
+}
+
+static void timer_cancel(struct core *c, uint32_t slot)
+{
+    uint32_t i = c->pos[slot];
+
+    c->at[slot] = NEVER;
+    if (i == NO_POS)
+        return;
+    c->pos[slot] = NO_POS;
+    if (i == --c->n_heap)
+        return;
+    heap_put(c, i, c->heap[c->n_heap]);
+    heap_fix(c, i);
+}
+
+/* ---- outputs ----------------------------------------------------------- */
+
+/* The next output, zeroed. Running past core_max_outputs() would write past
+ * the caller's buffer: that is a bug in the bound, so stop hard. */
+static struct core_output *out_next(struct core *c, enum core_output_type type)
+{
+    struct core_output *o;
+
+    if (c->n_out >= c->max_outputs)
+        abort();
+    o = &c->out[c->n_out++];
+    memset(o, 0, sizeof(*o));
+    o->type = type;
+    return o;
+}
+
+static struct point *point_of(struct core *c, const struct alarm *a)
+{
+    return a->info.point >= 0 ? &c->points[a->info.point] : NULL;
+}
+
+/* Activations of point p within the chatter window ending at now. */
+static uint32_t chatter_in_window(const struct core *c, const struct point *p, uint64_t now)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < p->ring_n; i++)
+        if (now - p->ring[i] < (uint64_t)c->site->rules.chatter_window_ms)
+            n++;
+    return n;
+}
+
+/* The value an event of alarm a carries (see core.h). */
+static double alarm_value(struct core *c, const struct alarm *a)
+{
+    const struct point *p = point_of(c, a);
+
+    if (!p)
+        return NAN;
+    if (a->role == ROLE_CHATTER)
+        return chatter_in_window(c, p, c->t_ms);
+    return p->value;
+}
+
+static void emit_event(struct core *c, int ai, enum core_alarm_type type, enum core_alarm_state state)
+{
+    struct alarm *a = &c->alarms[ai];
+    struct core_event *ev = &out_next(c, CORE_OUT_EVENT)->u.event;
+
+    ev->seq = c->next_seq++;
+    ev->wall_ms = c->wall_ms;
+    ev->alarm = ai;
+    ev->type = type;
+    ev->priority = a->info.priority;
+    ev->state = state;
+    ev->value = alarm_value(c, a);
+    copy_str(ev->operator_name, sizeof(ev->operator_name), c->operator_name);
+    copy_str(ev->text, sizeof(ev->text), c->text);
+}
+
+/* Moves alarm a to state s and reports it. */
+static void set_state(struct core *c, struct alarm *a, enum core_alarm_state s)
+{
+    a->state = s;
+    emit_event(c, (int)(a - c->alarms), a->info.type, s);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static bool disarmed_for(const struct core *c, const struct alarm *a)
+{
+    return a->suppressible && !c->zone_armed[a->info.zone];
+}
+
+static bool frozen(const struct core *c, const struct alarm *a)
+{
+    return a->chatter_gated && c->points[a->info.point].chattering;
+}
+
+static bool in_lifecycle(const struct alarm *a)
+{
+    return a->state == CORE_S_NORMAL || a->state == CORE_S_ACTIVE_UNACKED ||
+           a->state == CORE_S_ACTIVE_ACKED || a->state == CORE_S_RTN_UNACKED;
+}
+
+/* Reports NORMAL; a suppressible alarm of a disarmed zone then goes
+ * SUPPRESSED without an event. */
+static void reach_normal(struct core *c, struct alarm *a)
+{
+    set_state(c, a, CORE_S_NORMAL);
+    if (disarmed_for(c, a))
+        a->state = CORE_S_SUPPRESSED;
+}
+
+/*
+ * Moves a live alarm towards its condition: at most one event. A disarmed
+ * zone blocks activations but lets an alarm that is still up clear, so an
+ * alarm raised before the disarm ends its lifecycle normally.
+ */
+static void lc_follow(struct core *c, struct alarm *a, bool active)
+{
+    if (!in_lifecycle(a))
+        return;
+    if (active) {
+        if (!disarmed_for(c, a) && (a->state == CORE_S_NORMAL || a->state == CORE_S_RTN_UNACKED))
+            set_state(c, a, CORE_S_ACTIVE_UNACKED);
+    } else if (a->state == CORE_S_ACTIVE_UNACKED) {
+        if (a->info.latching)
+            set_state(c, a, CORE_S_RTN_UNACKED);
+        else
+            reach_normal(c, a);
+    } else if (a->state == CORE_S_ACTIVE_ACKED) {
+        reach_normal(c, a);
+    }
+}
+
+/* A condition edge: followed unless the point chatters. */
+static void lc_edge(struct core *c, struct alarm *a, bool active)
+{
+    if (!frozen(c, a))
+        lc_follow(c, a, active);
+}
+
+/* ---- rules -------------------------------------------------------------- */
+
+static int verify_window_ms(const struct core *c, const struct point *fence)
+{
+    int w = fence->cfg->verify_window_ms;
+    return w > 0 ? w : c->site->rules.default_verify_window_ms;
+}
+
+/* A confirming point saw the fence alarm: raise verified_intrusion. If the
+ * fence condition is already gone it clears again at once, so the event
+ * pair still tells the station that the alarm was confirmed. */
+static void verify_fence(struct core *c, struct point *fence)
+{
+    struct alarm *v = &c->alarms[fence->a_verified];
+    bool fence_cond = c->alarms[fence->a_main].cond;
+
+    v->in = v->cond = true;
+    lc_edge(c, v, true);
+    if (!fence_cond) {
+        v->in = v->cond = false;
+        lc_edge(c, v, false);
+    }
+}
+
+/* A confirming point rose: verify every fence whose window is still open. */
+static void confirm_fences(struct core *c, struct point *p, uint64_t now)
+{
+    p->rise_ms = now;
+    for (int i = 0; i < p->rev_n; i++) {
+        struct point *f = &c->points[c->rev[p->rev_first + i]];
+        if (f->verify_until != NEVER && now <= f->verify_until)
+            verify_fence(c, f);
+    }
+}
+
+/* The fence's perimeter condition changed: look back for a confirming rise,
+ * open the window for later ones, and clear verified_intrusion with it. */
+static void fence_changed(struct core *c, struct point *f, uint64_t now)
+{
+    struct alarm *v = &c->alarms[f->a_verified];
+    uint64_t window = (uint64_t)verify_window_ms(c, f);
+
+    if (!c->alarms[f->a_main].cond) {
+        if (v->cond) {
+            v->in = v->cond = false;
+            lc_edge(c, v, false);
+        }
+        return;
+    }
+    f->verify_until = now + window;
+    for (int i = 0; i < f->cfg->n_verify; i++) {
+        const struct point *w = &c->points[f->cfg->verify[i]];
+        if (w->rise_ms != NEVER && now - w->rise_ms <= window) {
+            verify_fence(c, f);
+            return;
+        }
+    }
+}
+
+/* Whether a rising door condition waits for the zone's entry delay. */
+static bool entry_applies(const struct core *c, const struct alarm *a)
+{
+    int z = a->info.zone;
+
+    return a->role == ROLE_MAIN && c->points[a->info.point].cfg->kind == CFG_KIND_DOOR && z >= 0 &&
+           c->zone_armed[z] && c->site->zones[z].entry_delay_ms > 0 && !frozen(c, a) &&
+           (a->state == CORE_S_NORMAL || a->state == CORE_S_RTN_UNACKED);
+}
+
+/* Alarm ai's delayed condition just changed to a->cond. */
+static void cond_changed(struct core *c, int ai, uint64_t now)
+{
+    struct alarm *a = &c->alarms[ai];
+    struct point *p = point_of(c, a);
+
+    uint32_t entry = alarm_slot(c, ai, AL_ENTRY);
+
+    /* a door opened again during its entry delay does not extend it */
+    if (a->cond && entry_applies(c, a)) {
+        if (c->at[entry] == NEVER)
+            timer_set(c, entry, now + (uint64_t)c->site->zones[a->info.zone].entry_delay_ms);
+    } else
+        lc_edge(c, a, a->cond);
+    if (a->role != ROLE_MAIN)
+        return;
+    if (a->cond)
+        confirm_fences(c, p, now);
+    if (p->a_verified >= 0)
+        fence_changed(c, p, now);
+}
+
+/* The entry delay ran out without a disarm: the intrusion stands, even if
+ * the door was closed again meanwhile. */
+static void entry_expired(struct core *c, struct alarm *a)
+{
+    lc_edge(c, a, true);
+    if (!a->cond)
+        lc_edge(c, a, false);
+}
+
+/* Sets the requested condition of alarm ai; the delayed one follows after
+ * on_delay_ms / off_delay_ms, or now if the delay is 0. */
+static void filter_set(struct core *c, int ai, bool in, uint64_t now)
+{
+    struct alarm *a = &c->alarms[ai];
+    uint32_t slot = alarm_slot(c, ai, AL_DELAY);
+    uint32_t delay;
+
+    if (in == a->in)
+        return;
+    a->in = in;
+    if (in == a->cond) {
+        timer_cancel(c, slot);
+        return;
+    }
+    delay = in ? a->on_delay_ms : a->off_delay_ms;
+    if (delay > 0) {
+        timer_set(c, slot, now + delay);
+        return;
+    }
+    a->cond = in;
+    cond_changed(c, ai, now);
+}
+
+/* Feeds the accepted class of a digital point into its alarms. */
+static void apply_class(struct core *c, struct point *p, uint64_t now)
+{
+    if (p->cfg->kind == CFG_KIND_EOL) {
+        filter_set(c, p->a_main, p->cls == EOL_ALARM, now);
+        filter_set(c, p->a_tamper, p->cls == EOL_TAMPER, now);
+        return;
+    }
+    filter_set(c, p->a_main, p->cls != 0, now);
+    if (p->a_held >= 0)
+        filter_set(c, p->a_held, p->cls != 0, now);
+}
+
+/* Records an activation time, dropping the oldest when the ring is full. */
+static void ring_push(struct point *p, uint64_t t)
+{
+    if (p->ring_n < p->ring_cap) {
+        p->ring[(p->ring_head + p->ring_n++) % p->ring_cap] = t;
+    } else {
+        p->ring[p->ring_head] = t;
+        p->ring_head = (p->ring_head + 1) % p->ring_cap;
+    }
+}
+
+/* Counts an activation; N of them within the window flag chattering, which
+ * lasts until the oldest of the last N leaves the window. */
+static void chatter_rise(struct core *c, struct point *p, uint64_t now)
+{
+    uint64_t window = (uint64_t)c->site->rules.chatter_window_ms;
+    uint64_t oldest;
+
+    ring_push(p, now);
+    oldest = p->ring[p->ring_head];
+    if (p->ring_n < p->ring_cap || now - oldest >= window)
+        return;
+    timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), oldest + window);
+    if (!p->chattering) {
+        struct alarm *ca = &c->alarms[p->a_chatter];
+        p->chattering = true;
+        ca->in = ca->cond = true;
+        lc_edge(c, ca, true);
+    }
+}
+
+/* Chattering ended: clear the flag and bring the frozen alarms in line with
+ * the point's current condition. */
+static void chatter_expired(struct core *c, struct point *p)
+{
+    struct alarm *ca = &c->alarms[p->a_chatter];
+
+    p->chattering = false;
+    ca->in = ca->cond = false;
+    lc_edge(c, ca, false);
+    for (int i = p->first_alarm; i < p->first_alarm + p->n_alarms; i++)
+        if (c->alarms[i].chatter_gated)
+            lc_follow(c, &c->alarms[i], c->alarms[i].cond);
+}
+
+/* The raw class of a digital point held for debounce_ms: accept it. */
+static void accept_class(struct core *c, struct point *p, uint64_t now)
+{
+    uint8_t old = p->cls;
+
+    p->cls = p->raw;
+    if (old == 0 && p->cls != 0 && p->a_chatter >= 0)
+        chatter_rise(c, p, now);
+    apply_class(c, p, now);
+}
+
+static bool in_range(double v, double lo, double hi)
+{
+    return v >= lo && v <= hi;
+}
+
+/* Classifies an end-of-line loop reading; NaN is outside every window. */
+static uint8_t eol_class(const struct cfg_eol *w, double v)
+{
+    if (in_range(v, w->normal_lo, w->normal_hi))
+        return EOL_NORMAL;
+    if (in_range(v, w->alarm_lo, w->alarm_hi))
+        return EOL_ALARM;
+    return EOL_TAMPER;
+}
+
+static void digital_sample(struct core *c, struct point *p, double v, uint64_t now)
+{
+    int debounce_ms = p->cfg->debounce_ms;
+    bool refresh = p->stale;
+    uint8_t raw;
+
+    if (p->cfg->kind == CFG_KIND_EOL)
+        raw = eol_class(&p->cfg->eol, v);
+    else if (isnan(v))
+        return; /* an unreadable bit says nothing about the contact */
+    else
+        raw = (v != 0) != p->cfg->invert;
+    p->stale = false;
+    if (raw != p->raw) {
+        p->raw = raw;
+        if (raw == p->cls)
+            timer_cancel(c, point_slot((int)(p - c->points), PT_DEBOUNCE));
+        else if (debounce_ms > 0)
+            timer_set(c, point_slot((int)(p - c->points), PT_DEBOUNCE), now + (uint64_t)debounce_ms);
+        else
+            accept_class(c, p, now);
+    }
+    if (refresh)
+        apply_class(c, p, now);
+}
+
+/* High threshold with hysteresis; NaN keeps the current condition. */
+static bool above(bool was, double v, double high, double deadband)
+{
+    return was ? !(v < high - deadband) : v > high;
+}
+
+static bool below(bool was, double v, double low, double deadband)
+{
+    return was ? !(v > low + deadband) : v < low;
+}
+
+static void analog_sample(struct core *c, struct point *p, double v, uint64_t now)
+{
+    double db = isnan(p->cfg->deadband) ? 0 : p->cfg->deadband;
+
+    p->stale = false;
+    if (p->a_high >= 0)
+        filter_set(c, p->a_high, above(c->alarms[p->a_high].in, v, p->cfg->high, db), now);
+    if (p->a_low >= 0)
+        filter_set(c, p->a_low, below(c->alarms[p->a_low].in, v, p->cfg->low, db), now);
+    filter_set(c, p->a_sfault, isnan(v), now);
+}
+
+static void on_sample(struct core *c, int pi, double v, uint64_t now)
+{
+    struct point *p;
+
+    if (pi < 0 || pi >= c->n_points)
+        abort(); /* the shell indexes points from the same site */
+    p = &c->points[pi];
+    p->value = v;
+    if (p->digital)
+        digital_sample(c, p, v, now);
+    else
+        analog_sample(c, p, v, now);
+}
+
+/* Device down: its points' pending transitions are dropped (their data is
+ * stale) and re-applied from the next fresh sample. Alarms keep their
+ * state, and a running entry delay keeps running: the door was opened
+ * before the line went quiet, so cutting the line must not cancel it. */
+static void make_stale(struct core *c, int pi)
+{
+    struct point *p = &c->points[pi];
+
+    timer_cancel(c, point_slot(pi, PT_DEBOUNCE));
+    p->raw = p->cls;
+    for (int i = p->first_alarm; i < p->first_alarm + p->n_alarms; i++) {
+        timer_cancel(c, alarm_slot(c, i, AL_DELAY));
+        c->alarms[i].in = c->alarms[i].cond;
+    }
+    p->stale = true;
+}
+
+static void on_comm(struct core *c, int d, bool up)
+{
+    struct alarm *a;
+
+    if (d < 0 || d >= c->site->n_devices)
+        abort();
+    a = &c->alarms[c->a_comm0 + d];
+    if (a->cond == !up)
+        return;
+    a->in = a->cond = !up;
+    lc_edge(c, a, a->cond);
+    if (up)
+        return;
+    for (int pi = 0; pi < c->n_points; pi++)
+        if (c->points[pi].cfg->device == d)
+            make_stale(c, pi);
+}
+
+static void unshelve(struct core *c, int ai)
+{
+    struct alarm *a = &c->alarms[ai];
+
+    timer_cancel(c, alarm_slot(c, ai, AL_SHELVE));
+    if (a->cond && !disarmed_for(c, a))
+        set_state(c, a, CORE_S_ACTIVE_UNACKED);
+    else
+        reach_normal(c, a);
+}
+
+/* Fires one timer whose deadline t has come. */
+static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
+{
+    uint32_t pslots = (uint32_t)c->n_points * PT_SLOTS;
+
+    if (slot < pslots) {
+        struct point *p = &c->points[slot / PT_SLOTS];
+        if (slot % PT_SLOTS == PT_DEBOUNCE)
+            accept_class(c, p, t);
+        else
+            chatter_expired(c, p);
+        return;
+    }
+    int ai = (int)((slot - pslots) / AL_SLOTS);
+    switch ((slot - pslots) % AL_SLOTS) {
+    case AL_DELAY:
+        c->alarms[ai].cond = c->alarms[ai].in;
+        cond_changed(c, ai, t);
+        break;
+    case AL_ENTRY:
+        entry_expired(c, &c->alarms[ai]);
+        break;
+    default:
+        unshelve(c, ai);
+        break;
+    }
+}
+
+/* Fires every timer due at or before now, earliest first; a timer that a
+ * fired one sets within the same span fires too. */
+static void fire_due(struct core *c, uint64_t now)
+{
+    while (c->n_heap > 0 && c->at[c->heap[0]] <= now) {
+        uint32_t slot = c->heap[0];
+        uint64_t t = c->at[slot];
+        timer_cancel(c, slot);
+        c->t_ms = t;
+        timer_fire(c, slot, t);
+    }
+    c->t_ms = now;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+/*
+ * Lists the zone's points whose suppressible condition is up into err as
+ * "zone X has open points: a, b (use force to arm anyway)". Returns whether
+ * any is open. Ids that do not fit are summarised as "...".
+ */
+static bool open_points(const struct core *c, int z, char *err, size_t cap)
+{
+    static const char tail[] = " (use force to arm anyway)";
+    size_t len = (size_t)snprintf(err, cap, "zone %s has open points: ", c->site->zones[z].id);
+    int last = -1;
+
+    for (int i = 0; i < c->n_alarms; i++) {
+        const struct alarm *a = &c->alarms[i];
+        if (a->info.zone != z || !a->suppressible || !a->in || a->info.point == last)
+            continue;
+        const char *id = c->site->points[a->info.point].id;
+        size_t need = strlen(id) + (last >= 0 ? 2 : 0);
+        if (len + need + sizeof(tail) + 4 > cap) {
+            len += (size_t)snprintf(err + len, cap - len, "%s...", last >= 0 ? ", " : "");
+            break;
+        }
+        len += (size_t)snprintf(err + len, cap - len, "%s%s", last >= 0 ? ", " : "", id);
+        last = a->info.point;
+    }
+    snprintf(err + len, cap - len, "%s", tail);
+    return last >= 0;
+}
+
+static void zone_report(struct core *c, int z, bool armed)
+{
+    struct core_zone_change *zc = &out_next(c, CORE_OUT_ZONE)->u.zone;
+
+    zc->zone = z;
+    zc->armed = armed;
+    zc->wall_ms = c->wall_ms;
+    copy_str(zc->operator_name, sizeof(zc->operator_name), c->operator_name);
+    emit_event(c, c->a_zone0 + z, armed ? CORE_T_ZONE_ARMED : CORE_T_ZONE_DISARMED, CORE_S_EVENT);
+}
+
+/* Arms zone z: suppressed alarms come back, and those whose condition is
+ * up activate at once (no entry delay: the operator chose to arm). */
+static void cmd_arm(struct core *c, const struct core_cmd *cmd, int z, struct core_result *r)
+{
+    char open[CORE_ERROR_MAX];
+
+    if (c->zone_armed[z])
+        return;
+    if (!cmd->force && open_points(c, z, open, sizeof(open))) {
+        r->ok = false;
+        copy_str(r->error, sizeof(r->error), open);
+        return;
+    }
+    c->zone_armed[z] = true;
+    zone_report(c, z, true);
+    for (int i = 0; i < c->n_alarms; i++) {
+        struct alarm *a = &c->alarms[i];
+        if (a->info.zone != z || !a->suppressible)
+            continue;
+        if (a->state == CORE_S_SUPPRESSED)
+            a->state = CORE_S_NORMAL;
+        lc_edge(c, a, a->cond);
+    }
+}
+
+/* Disarms zone z: its idle suppressible alarms go SUPPRESSED silently and
+ * pending entry delays are cancelled. */
+static void cmd_disarm(struct core *c, int z, struct core_result *r)
+{
+    if (c->site->zones[z].always_armed) {
+        r->ok = false;
+        snprintf(r->error, sizeof(r->error), "zone %s is a 24-hour zone and cannot be disarmed",
+                 c->site->zones[z].id);
+        return;
+    }
+    if (!c->zone_armed[z])
+        return;
+    c->zone_armed[z] = false;
+    zone_report(c, z, false);
+    for (int i = 0; i < c->n_alarms; i++) {
+        struct alarm *a = &c->alarms[i];
+        if (a->info.zone != z || !a->suppressible)
+            continue;
+        timer_cancel(c, alarm_slot(c, i, AL_ENTRY));
+        if (a->state == CORE_S_NORMAL)
+            a->state = CORE_S_SUPPRESSED;
+    }
+}
+
+static void cmd_ack(struct core *c, struct alarm *a, struct core_result *r)
+{
+    if (a->state == CORE_S_ACTIVE_UNACKED) {
+        set_state(c, a, CORE_S_ACTIVE_ACKED);
+    } else if (a->state == CORE_S_RTN_UNACKED) {
+        reach_normal(c, a);
+    } else {
+        r->ok = false;
+        snprintf(r->error, sizeof(r->error), "alarm %s is not unacknowledged (state: %s)", a->info.id,
+                 core_state_name(a->state));
+    }
+}
+
+static void cmd_shelve(struct core *c, const struct core_cmd *cmd, int ai, struct core_result *r)
+{
+    struct alarm *a = &c->alarms[ai];
+
+    if (a->role == ROLE_ONE_SHOT) {
+        r->ok = false;
+        snprintf(r->error, sizeof(r->error), "alarm %s is a one-shot event and cannot be shelved", a->info.id);
+    } else if (a->state == CORE_S_SHELVED) {
+        r->ok = false;
+        snprintf(r->error, sizeof(r->error), "alarm %s is already shelved", a->info.id);
+    } else if (cmd->duration_ms < SHELVE_MIN_MS || cmd->duration_ms > SHELVE_MAX_MS) {
+        r->ok = false;
+        snprintf(r->error, sizeof(r->error), "shelve duration %lld ms is out of range 1 s .. 24 h",
+                 (long long)cmd->duration_ms);
+    } else {
+        timer_cancel(c, alarm_slot(c, ai, AL_ENTRY));
+        timer_set(c, alarm_slot(c, ai, AL_SHELVE), c->now_ms + (uint64_t)cmd->duration_ms);
+        set_state(c, a, CORE_S_SHELVED);
+    }
+}
+
+/* Runs an alarm command on a resolved alarm. */
+static void cmd_alarm(struct core *c, const struct core_cmd *cmd, int ai, struct core_result *r)
+{
+    struct alarm *a = &c->alarms[ai];
+
+    if (cmd->op == CORE_CMD_ACK) {
+        cmd_ack(c, a, r);
+    } else if (cmd->op == CORE_CMD_SHELVE) {
+        cmd_shelve(c, cmd, ai, r);
+    } else if (a->state != CORE_S_SHELVED) {
+        r->ok = false;
+        snprintf(r->error, sizeof(r->error), "alarm %s is not shelved", a->info.id);
+    } else {
+        unshelve(c, ai);
+    }
+}
+
+/* Checks the operator and resolves the target of a command. Returns the
+ * alarm or zone index, or -1 with the reason in err. */
+static int cmd_target(const struct core *c, const struct core_cmd *cmd, char *err, size_t cap)
+{
+    char target[CORE_ALARM_ID_MAX];
+    bool zone_op = cmd->op == CORE_CMD_ARM || cmd->op == CORE_CMD_DISARM;
+    int idx;
+
+    if ((unsigned)cmd->op > CORE_CMD_DISARM) {
+        snprintf(err, cap, "unknown operation %d", (int)cmd->op);
+        return -1;
+    }
+    if (strnlen(cmd->operator_name, sizeof(cmd->operator_name)) == 0) {
+        snprintf(err, cap, "operator is required");
+        return -1;
+    }
+    copy_str(target, sizeof(target), cmd->target);
+    idx = id_index_find(zone_op ? &c->zone_ids : &c->alarm_ids, target);
+    if (idx < 0)
+        snprintf(err, cap, "unknown %s \"%s\"", zone_op ? "zone" : "alarm", target);
+    return idx;
+}
+
+/*
+ * Validates and runs an operator command. The events it causes carry the
+ * operator's name; its one result comes last, also when it failed.
+ */
+static void on_cmd(struct core *c, const struct core_cmd *cmd)
+{
+    struct core_result res;
+    char oper[CFG_ID_MAX];
+    int idx;
+
+    memset(&res, 0, sizeof(res));
+    copy_str(res.id, sizeof(res.id), cmd->id);
+    res.op = cmd->op;
+    idx = cmd_target(c, cmd, res.error, sizeof(res.error));
+    if (idx >= 0) {
+        copy_str(oper, sizeof(oper), cmd->operator_name);
+        c->operator_name = oper;
+        res.ok = true;
+        if (cmd->op == CORE_CMD_ARM)
+            cmd_arm(c, cmd, idx, &res);
+        else if (cmd->op == CORE_CMD_DISARM)
+            cmd_disarm(c, idx, &res);
+        else
+            cmd_alarm(c, cmd, idx, &res);
+        c->operator_name = "";
+    }
+    memcpy(&out_next(c, CORE_OUT_RESULT)->u.result, &res, sizeof(res));
+}
+
+/* ---- system inputs ------------------------------------------------------- */
+
+static void on_system(struct core *c, const struct core_input *in)
+{
+    char text[CORE_ERROR_MAX];
+    int kind = (int)in->u.sys.kind;
+    struct alarm *a;
+
+    if (kind < CORE_SYS_GATEWAY_RESTARTED || kind > CORE_SYS_PATH_FAULT)
+        abort();
+    copy_str(text, sizeof(text), in->u.sys.text);
+    c->text = text;
+    a = &c->alarms[c->a_sys0 + kind];
+    if (a->role == ROLE_ONE_SHOT) {
+        emit_event(c, c->a_sys0 + kind, a->info.type, CORE_S_EVENT);
+    } else if (a->cond != in->u.sys.active) {
+        a->in = a->cond = in->u.sys.active;
+        lc_edge(c, a, a->cond);
+    }
+    c->text = "";
+}
+
+size_t core_step(struct core *c, const struct core_input *in, struct core_output *out)
+{
+    /* A clock that went back would be the shell's bug; holding time still
+     * keeps every timer sane. */
+    uint64_t now = in->mono_ms > c->now_ms ? in->mono_ms : c->now_ms;
+
+    c->now_ms = now;
+    c->out = out;
+    c->n_out = 0;
+    c->wall_ms = in->wall_ms;
+    c->operator_name = "";
+    c->text = "";
+    c->t_ms = now;
+    fire_due(c, now);
+    switch (in->type) {
+    case CORE_IN_SAMPLE:
+        on_sample(c, in->u.sample.point, in->u.sample.value, now);
+        break;
+    case CORE_IN_COMM:
+        on_comm(c, in->u.comm.device, in->u.comm.up);
+        break;
+    case CORE_IN_CMD:
+        on_cmd(c, &in->u.cmd);
+        break;
+    case CORE_IN_SYSTEM:
+        on_system(c, in);
+        break;
+    case CORE_IN_TICK:
+        break;
+    default:
+        abort();
+    }
+    c->out = NULL;
+    return c->n_out;
+}
+
+/* ---- construction ---------------------------------------------------------- */
+
+static enum cfg_priority more_severe(enum cfg_priority a, enum cfg_priority b)
+{
+    return a < b ? a : b;
+}
+
+static bool kind_is_digital(enum cfg_point_kind k)
+{
+    return k != CFG_KIND_TEMPERATURE && k != CFG_KIND_HUMIDITY && k != CFG_KIND_ANALOG;
+}
+
+/* Appends an alarm with the given id parts; returns its index. */
+static int add_alarm(struct core *c, const char *owner, enum core_alarm_type type, const char *suffix,
+                     enum cfg_priority prio, enum role role)
+{
+    int ai = c->n_alarms++;
+    struct alarm *a = &c->alarms[ai];
+
+    memset(a, 0, sizeof(*a));
+    snprintf(a->info.id, sizeof(a->info.id), "%s.%s", owner, suffix ? suffix : core_type_name(type));
+    a->info.type = type;
+    a->info.priority = prio;
+    a->info.point = a->info.device = a->info.zone = -1;
+    a->info.always_on = true;
+    a->role = role;
+    a->state = role == ROLE_ONE_SHOT ? CORE_S_EVENT : CORE_S_NORMAL;
+    return ai;
+}
+
+/* Appends one alarm of point pi. A suppressible alarm follows the point's
+ * zone, unless there is none or it is a 24-hour zone. */
+static int add_point_alarm(struct core *c, int pi, enum core_alarm_type type, enum cfg_priority prio,
+                           enum role role, bool latching, bool suppressible)
+{
+    const struct cfg_point *cp = &c->site->points[pi];
+    int ai = add_alarm(c, cp->id, type, NULL, prio, role);
+    struct alarm *a = &c->alarms[ai];
+    bool delayed = role == ROLE_MAIN || role == ROLE_EOL_TAMPER || role == ROLE_HIGH || role == ROLE_LOW;
+
+    a->info.point = pi;
+    a->info.device = cp->device;
+    a->info.zone = cp->zone;
+    a->info.latching = latching;
+    a->suppressible = suppressible && cp->zone >= 0 && !c->site->zones[cp->zone].always_armed;
+    a->info.always_on = !a->suppressible;
+    a->chatter_gated = role == ROLE_MAIN || role == ROLE_EOL_TAMPER || role == ROLE_VERIFIED;
+    if (delayed) {
+        a->on_delay_ms = cp->on_delay_ms > 0 ? (uint32_t)cp->on_delay_ms : 0;
+        a->off_delay_ms = cp->off_delay_ms > 0 ? (uint32_t)cp->off_delay_ms : 0;
+    } else if (role == ROLE_HELD) {
+        a->on_delay_ms = (uint32_t)cp->held_open_ms;
+    }
+    if (a->suppressible && !c->site->zones[cp->zone].armed)
+        a->state = CORE_S_SUPPRESSED;
+    return ai;
+}
+
+/* The threshold and sensor-fault alarms of an analog point. */
+static void add_analog_alarms(struct core *c, int pi, enum core_alarm_type high, enum core_alarm_type low)
+{
+    const struct cfg_point *cp = &c->site->points[pi];
+    struct point *p = &c->points[pi];
+
+    if (!isnan(cp->high))
+        p->a_high = add_point_alarm(c, pi, high, cp->priority, ROLE_HIGH, false, false);
+    if (!isnan(cp->low))
+        p->a_low = add_point_alarm(c, pi, low, cp->priority, ROLE_LOW, false, false);
+    p->a_sfault = add_point_alarm(c, pi, CORE_T_SENSOR_FAULT, CFG_PRIO_MEDIUM, ROLE_SENSOR_FAULT, false, false);
+    p->a_main = p->a_high >= 0 ? p->a_high : p->a_low;
+}
+
+/* Builds the alarms of point pi according to its kind. */
+static void add_point(struct core *c, int pi)
+{
+    const struct cfg_point *cp = &c->site->points[pi];
+    struct point *p = &c->points[pi];
+    enum cfg_priority prio = cp->priority;
+    enum cfg_priority tamper_prio = more_severe(CFG_PRIO_HIGH, prio);
+
+    p->first_alarm = c->n_alarms;
+    switch (cp->kind) {
+    case CFG_KIND_DOOR:
+        p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
+        if (cp->held_open_ms > 0)
+            p->a_held = add_point_alarm(c, pi, CORE_T_DOOR_HELD, CFG_PRIO_MEDIUM, ROLE_HELD, false, false);
+        break;
+    case CFG_KIND_MOTION:
+        p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
+        break;
+    case CFG_KIND_FENCE:
+        p->a_main = add_point_alarm(c, pi, CORE_T_PERIMETER, prio, ROLE_MAIN, true, true);
+        if (cp->n_verify > 0)
+            p->a_verified = add_point_alarm(c, pi, CORE_T_VERIFIED_INTRUSION, CFG_PRIO_CRITICAL, ROLE_VERIFIED,
+                                            true, true);
+        break;
+    case CFG_KIND_CCTV:
+        p->a_main = add_point_alarm(c, pi, CORE_T_CCTV, prio, ROLE_MAIN, false, true);
+        break;
+    case CFG_KIND_TAMPER:
+        p->a_main = add_point_alarm(c, pi, CORE_T_TAMPER, tamper_prio, ROLE_MAIN, true, false);
+        break;
+    case CFG_KIND_FAULT:
+        p->a_main = add_point_alarm(c, pi, CORE_T_FAULT, prio, ROLE_MAIN, false, false);
+        break;
+    case CFG_KIND_DIGITAL:
+        p->a_main = add_point_alarm(c, pi, CORE_T_DIGITAL, prio, ROLE_MAIN, false, true);
+        break;
+    case CFG_KIND_EOL:
+        p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
+        p->a_tamper = add_point_alarm(c, pi, CORE_T_TAMPER, tamper_prio, ROLE_EOL_TAMPER, true, false);
+        break;
+    case CFG_KIND_TEMPERATURE:
+        add_analog_alarms(c, pi, CORE_T_TEMPERATURE_HIGH, CORE_T_TEMPERATURE_LOW);
+        break;
+    case CFG_KIND_HUMIDITY:
+        add_analog_alarms(c, pi, CORE_T_HUMIDITY_HIGH, CORE_T_HUMIDITY_LOW);
+        break;
+    case CFG_KIND_ANALOG:
+        add_analog_alarms(c, pi, CORE_T_ANALOG_HIGH, CORE_T_ANALOG_LOW);
+        break;
+    }
+    if (p->digital && cp->kind != CFG_KIND_FAULT && c->site->rules.chatter_count > 0)
+        p->a_chatter = add_point_alarm(c, pi, CORE_T_CHATTERING, CFG_PRIO_LOW, ROLE_CHATTER, false, false);
+    p->n_alarms = c->n_alarms - p->first_alarm;
+}
+
+/* Checks the indexes the core follows; a validated site always passes. */
+static bool site_consistent(const struct cfg_site *s)
+{
+    for (int i = 0; i < s->n_points; i++) {
+        const struct cfg_point *p = &s->points[i];
+        if (p->device < 0 || p->device >= s->n_devices || p->zone < -1 || p->zone >= s->n_zones ||
+            p->n_verify < 0 || p->n_verify > CFG_MAX_VERIFY)
+            return false;
+        for (int v = 0; v < p->n_verify; v++)
+            if (p->verify[v] < 0 || p->verify[v] >= s->n_points)
+                return false;
+    }
+    return true;
+}
+
+/* Links each confirming point to the fences it confirms (c->rev). */
+static bool build_reverse_verify(struct core *c)
+{
+    const struct cfg_site *s = c->site;
+    int total = 0;
+
+    for (int i = 0; i < s->n_points; i++)
+        if (s->points[i].kind == CFG_KIND_FENCE)
+            for (int v = 0; v < s->points[i].n_verify; v++)
+                c->points[s->points[i].verify[v]].rev_n++;
+    for (int i = 0; i < s->n_points; i++) {
+        c->points[i].rev_first = total;
+        total += c->points[i].rev_n;
+        c->points[i].rev_n = 0;
+    }
+    c->rev = malloc((size_t)(total ? total : 1) * sizeof(*c->rev));
+    if (!c->rev)
+        return false;
+    for (int i = 0; i < s->n_points; i++) {
+        if (s->points[i].kind != CFG_KIND_FENCE)
+            continue;
+        for (int v = 0; v < s->points[i].n_verify; v++) {
+            struct point *w = &c->points[s->points[i].verify[v]];
+            c->rev[w->rev_first + w->rev_n++] = i;
+        }
+    }
+    return true;
+}
+
+/* Gives every chattering-capable point its ring of activation times. */
+static bool build_chatter_rings(struct core *c)
+{
+    uint32_t cap = c->site->rules.chatter_count > 0 ? (uint32_t)c->site->rules.chatter_count : 0;
+    size_t n = 0;
+
+    for (int i = 0; i < c->n_points; i++)
+        if (c->points[i].a_chatter >= 0)
+            n += cap;
+    c->ring_store = malloc((n ? n : 1) * sizeof(*c->ring_store));
+    if (!c->ring_store)
+        return false;
+    n = 0;
+    for (int i = 0; i < c->n_points; i++) {
+        if (c->points[i].a_chatter < 0)
+            continue;
+        c->points[i].ring = c->ring_store + n;
+        c->points[i].ring_cap = cap;
+        n += cap;
+    }
+    return true;
+}
+
+static void init_point(struct core *c, int pi)
+{
+    struct point *p = &c->points[pi];
+
+    memset(p, 0, sizeof(*p));
+    p->cfg = &c->site->points[pi];
+    p->digital = kind_is_digital(p->cfg->kind);
+    p->a_main = p->a_tamper = p->a_held = p->a_high = p->a_low = -1;
+    p->a_sfault = p->a_verified = p->a_chatter = -1;
+    p->value = NAN;
+    p->rise_ms = p->verify_until = NEVER;
+    add_point(c, pi);
+}
+
+/* Builds the alarm table: point alarms, comm_loss, system, zone events. */
+static void build_alarms(struct core *c)
+{
+    const struct cfg_site *s = c->site;
+    static const enum core_alarm_type sys_types[] = {CORE_T_GATEWAY_RESTARTED, CORE_T_CONFIG_REJECTED,
+                                                     CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT};
+    static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW, CFG_PRIO_HIGH,
+                                                 CFG_PRIO_HIGH};
+
+    for (int i = 0; i < s->n_points; i++)
+        init_point(c, i);
+    c->a_comm0 = c->n_alarms;
+    for (int d = 0; d < s->n_devices; d++) {
+        int ai = add_alarm(c, s->devices[d].id, CORE_T_COMM_LOSS, NULL, s->devices[d].comm_priority, ROLE_COMM);
+        c->alarms[ai].info.device = d;
+    }
+    c->a_sys0 = c->n_alarms;
+    for (int k = CORE_SYS_GATEWAY_RESTARTED; k <= CORE_SYS_PATH_FAULT; k++)
+        add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], k < CORE_SYS_SPOOL_FULL ? ROLE_ONE_SHOT : ROLE_SYSTEM);
+    c->a_zone0 = c->n_alarms;
+    for (int z = 0; z < s->n_zones; z++) {
+        int ai = add_alarm(c, s->zones[z].id, CORE_T_ZONE_ARMED, "arming", CFG_PRIO_LOW, ROLE_ONE_SHOT);
+        c->alarms[ai].info.zone = z;
+    }
+}
+
+/* The outputs one step can write at most (see EVENTS_PER_ALARM). */
+static size_t output_bound(const struct core *c)
+{
+    size_t n = 2; /* a command's result and its zone change */
+
+    for (int i = 0; i < c->n_alarms; i++)
+        n += EVENTS_PER_ALARM;
+    for (int i = 0; i < c->n_points; i++)
+        if (c->points[i].a_verified >= 0)
+            n += (size_t)EVENTS_PER_VERIFY * (size_t)c->points[i].cfg->n_verify;
+    return n;
+}
+
+static bool alloc_timers(struct core *c)
+{
+    c->n_slots = (uint32_t)c->n_points * PT_SLOTS + (uint32_t)c->n_alarms * AL_SLOTS;
+    c->at = malloc(c->n_slots * sizeof(*c->at));
+    c->heap = malloc(c->n_slots * sizeof(*c->heap));
+    c->pos = malloc(c->n_slots * sizeof(*c->pos));
+    if (!c->at || !c->heap || !c->pos)
+        return false;
+    for (uint32_t i = 0; i < c->n_slots; i++) {
+        c->at[i] = NEVER;
+        c->pos[i] = NO_POS;
+    }
+    return true;
+}
+
+static bool build_indexes(struct core *c)
+{
+    const struct cfg_site *s = c->site;
+
+    return id_index_init(&c->alarm_ids, c->alarms[0].info.id, sizeof(struct alarm), c->n_alarms) &&
+           id_index_init(&c->point_ids, s->n_points ? s->points[0].id : NULL, sizeof(struct cfg_point),
+                         s->n_points) &&
+           id_index_init(&c->zone_ids, s->n_zones ? s->zones[0].id : NULL, sizeof(struct cfg_zone), s->n_zones);
+}
+
+struct core *core_new(const struct cfg_site *site)
+{
+    struct core *c;
+    size_t max_alarms;
+
+    if (!site_consistent(site))
+        return NULL;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->site = site;
+    c->n_points = site->n_points;
+    c->next_seq = 1;
+    /* a point has at most three alarms (e.g. intrusion, door_held, chattering) */
+    max_alarms = (size_t)site->n_points * 3 + (size_t)site->n_devices + 5 + (size_t)site->n_zones;
+    c->alarms = malloc(max_alarms * sizeof(*c->alarms));
+    c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
+    c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));
+    if (!c->alarms || !c->points || !c->zone_armed) {
+        core_free(c);
+        return NULL;
+    }
+    for (int z = 0; z < site->n_zones; z++)
+        c->zone_armed[z] = site->zones[z].armed || site->zones[z].always_armed;
+    build_alarms(c);
+    if (!build_reverse_verify(c) || !build_chatter_rings(c) || !alloc_timers(c) || !build_indexes(c)) {
+        core_free(c);
+        return NULL;
+    }
+    c->max_outputs = output_bound(c);
+    return c;
+}
+
+void core_free(struct core *c)
+{
+    if (!c)
+        return;
+    free(c->alarms);
+    free(c->points);
+    free(c->zone_armed);
+    free(c->rev);
+    free(c->ring_store);
+    free(c->at);
+    free(c->heap);
+    free(c->pos);
+    free(c->alarm_ids.slot);
+    free(c->point_ids.slot);
+    free(c->zone_ids.slot);
+    free(c);
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+size_t core_max_outputs(const struct core *c)
+{
+    return c->max_outputs;
+}
+
+uint64_t core_next_deadline(const struct core *c)
+{
+    return c->n_heap > 0 ? c->at[c->heap[0]] : UINT64_MAX;
+}
+
+uint64_t core_next_seq(const struct core *c)
+{
+    return c->next_seq;
+}
+
+size_t core_alarm_count(const struct core *c)
+{
+    return (size_t)c->n_alarms;
+}
+
+const struct core_alarm_info *core_alarm_info(const struct core *c, int alarm)
+{
+    return alarm >= 0 && alarm < c->n_alarms ? &c->alarms[alarm].info : NULL;
+}
+
+enum core_alarm_state core_alarm_state(const struct core *c, int alarm)
+{
+    return alarm >= 0 && alarm < c->n_alarms ? c->alarms[alarm].state : CORE_S_NORMAL;
+}
+
+int core_find_alarm(const struct core *c, const char *id)
+{
+    return id_index_find(&c->alarm_ids, id);
+}
+
+bool core_zone_armed(const struct core *c, int zone)
+{
+    return zone >= 0 && zone < c->site->n_zones && c->zone_armed[zone];
+}
+
+/* ---- snapshot -------------------------------------------------------------
+ *
+ * Layout, every integer little-endian, doubles as their IEEE-754 bits:
+ *   "VGLS" u32 version u64 now_ms u64 next_seq
+ *   u32 n_zones   { id, u8 armed }
+ *   u32 n_points  { id, u8 raw, u8 cls, u8 flags(1 stale, 2 chattering), f64 value,
+ *                   u64 rise_ms, u64 verify_until, u64 debounce_at, u64 chatter_at,
+ *                   u32 n, n x u64 activation times oldest first }
+ *   u32 n_alarms  { id, u8 state, u8 flags(1 in, 2 cond),
+ *                   u64 delay_at, u64 entry_at, u64 shelve_at }      (one-shot alarms omitted)
+ * An id is u8 length + bytes. Timers are absolute mono_ms, UINT64_MAX for none.
+ */
+
+struct wbuf {
+    uint8_t *p;          /* NULL while measuring */
+    size_t len;
+};
+
+static void put_uint(struct wbuf *w, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++, v >>= 8) {
+        if (w->p)
+            w->p[w->len] = (uint8_t)v;
+        w->len++;
+    }
+}
+
+static void put_f64(struct wbuf *w, double d)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &d, sizeof(bits));
+    put_uint(w, bits, 8);
+}
+
+static void put_id(struct wbuf *w, const char *id)
+{
+    size_t n = strlen(id);
+
+    put_uint(w, n, 1);
+    if (w->p)
+        memcpy(w->p + w->len, id, n);
+    w->len += n;
+}
+
+static void snap_point(const struct core *c, struct wbuf *w, int pi)
+{
+    const struct point *p = &c->points[pi];
+
+    put_id(w, p->cfg->id);
+    put_uint(w, p->raw, 1);
+    put_uint(w, p->cls, 1);
+    put_uint(w, (p->stale ? 1u : 0u) | (p->chattering ? 2u : 0u), 1);
+    put_f64(w, p->value);
+    put_uint(w, p->rise_ms, 8);
+    put_uint(w, p->verify_until, 8);
+    put_uint(w, c->at[point_slot(pi, PT_DEBOUNCE)], 8);
+    put_uint(w, c->at[point_slot(pi, PT_CHATTER)], 8);
+    put_uint(w, p->ring_n, 4);
+    for (uint32_t i = 0; i < p->ring_n; i++)
+        put_uint(w, p->ring[(p->ring_head + i) % p->ring_cap], 8);
+}
+
+static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
+{
+    const struct alarm *a = &c->alarms[ai];
+
+    put_id(w, a->info.id);
+    put_uint(w, (uint64_t)a->state, 1);
+    put_uint(w, (a->in ? 1u : 0u) | (a->cond ? 2u : 0u), 1);
+    put_uint(w, c->at[alarm_slot(c, ai, AL_DELAY)], 8);
+    put_uint(w, c->at[alarm_slot(c, ai, AL_ENTRY)], 8);
+    put_uint(w, c->at[alarm_slot(c, ai, AL_SHELVE)], 8);
+}
+
+static void snap_write(const struct core *c, struct wbuf *w)
+{
+    uint32_t n_alarms = 0;
+
+    put_uint(w, SNAP_MAGIC, 4);
+    put_uint(w, SNAP_VERSION, 4);
+    put_uint(w, c->now_ms, 8);
+    put_uint(w, c->next_seq, 8);
+    put_uint(w, (uint64_t)c->site->n_zones, 4);
+    for (int z = 0; z < c->site->n_zones; z++) {
+        put_id(w, c->site->zones[z].id);
+        put_uint(w, c->zone_armed[z], 1);
+    }
+    put_uint(w, (uint64_t)c->n_points, 4);
+    for (int pi = 0; pi < c->n_points; pi++)
+        snap_point(c, w, pi);
+    for (int ai = 0; ai < c->n_alarms; ai++)
+        n_alarms += c->alarms[ai].role != ROLE_ONE_SHOT;
+    put_uint(w, n_alarms, 4);
+    for (int ai = 0; ai < c->n_alarms; ai++)
+        if (c->alarms[ai].role != ROLE_ONE_SHOT)
+            snap_alarm(c, w, ai);
+}
+
+size_t core_snapshot(const struct core *c, void *buf, size_t cap)
+{
+    struct wbuf w = {NULL, 0};
+
+    snap_write(c, &w);
+    if (!buf || w.len > cap)
+        return w.len;
+    w.p = buf;
+    w.len = 0;
+    snap_write(c, &w);
+    return w.len;
+}
+
+struct rbuf {
+    const uint8_t *p;
+    size_t len, off;
+    bool bad;
+};
+
+static uint64_t get_uint(struct rbuf *r, int bytes)
+{
+    uint64_t v = 0;
+
+    if (r->bad || r->len - r->off < (size_t)bytes) {
+        r->bad = true;
+        return 0;
+    }
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)r->p[r->off + (size_t)i] << (8 * i);
+    r->off += (size_t)bytes;
+    return v;
+}
+
+/* Reads a flag byte; anything above max makes the snapshot invalid. */
+static uint8_t get_small(struct rbuf *r, unsigned max)
+{
+    uint64_t v = get_uint(r, 1);
+
+    if (v > max)
+        r->bad = true;
+    return (uint8_t)v;
+}
+
+static double get_f64(struct rbuf *r)
+{
+    uint64_t bits = get_uint(r, 8);
+    double d;
+
+    memcpy(&d, &bits, sizeof(d));
+    return d;
+}
+
+/* Reads an id of 1..cap-1 bytes into dst. */
+static void get_id(struct rbuf *r, char *dst, size_t cap)
+{
+    size_t n = (size_t)get_uint(r, 1);
+
+    dst[0] = '\0';
+    if (r->bad || n == 0 || n >= cap || r->len - r->off < n) {
+        r->bad = true;
+        return;
+    }
+    memcpy(dst, r->p + r->off, n);
+    dst[n] = '\0';
+    r->off += n;
+}
+
+static void restore_zone(struct core *c, struct rbuf *r, bool apply)
+{
+    char id[CFG_ID_MAX];
+    int z;
+    bool armed;
+
+    get_id(r, id, sizeof(id));
+    armed = get_small(r, 1);
+    if (!apply || r->bad || (z = id_index_find(&c->zone_ids, id)) < 0)
+        return;
+    c->zone_armed[z] = armed || c->site->zones[z].always_armed;
+}
+
+/* Reads one point record; with apply, restores it into the point of the
+ * same id, keeping the newest activation times that fit its ring. */
+static void restore_point(struct core *c, struct rbuf *r, bool apply)
+{
+    char id[CFG_ID_MAX];
+    struct point tmp = {0}, *p = NULL;
+    uint64_t debounce_at, chatter_at;
+    uint32_t n;
+    uint8_t flags;
+    int pi = -1;
+
+    get_id(r, id, sizeof(id));
+    tmp.raw = get_small(r, EOL_TAMPER);
+    tmp.cls = get_small(r, EOL_TAMPER);
+    flags = get_small(r, 3);
+    tmp.value = get_f64(r);
+    tmp.rise_ms = get_uint(r, 8);
+    tmp.verify_until = get_uint(r, 8);
+    debounce_at = get_uint(r, 8);
+    chatter_at = get_uint(r, 8);
+    n = (uint32_t)get_uint(r, 4);
+    if (apply && !r->bad && (pi = id_index_find(&c->point_ids, id)) >= 0) {
+        p = &c->points[pi];
+        p->ring_n = p->ring_head = 0;
+    }
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint64_t t = get_uint(r, 8);
+        if (p && p->ring_cap > 0)
+            ring_push(p, t);
+    }
+    if (!p || r->bad)
+        return;
+    p->raw = tmp.raw;
+    p->cls = tmp.cls;
+    p->stale = flags & 1;
+    p->chattering = (flags & 2) && p->a_chatter >= 0;
+    p->value = tmp.value;
+    p->rise_ms = tmp.rise_ms;
+    p->verify_until = tmp.verify_until;
+    c->at[point_slot(pi, PT_DEBOUNCE)] = debounce_at;
+    c->at[point_slot(pi, PT_CHATTER)] = p->chattering ? chatter_at : NEVER;
+}
+
+static void restore_alarm(struct core *c, struct rbuf *r, bool apply)
+{
+    char id[CORE_ALARM_ID_MAX];
+    uint64_t at[AL_SLOTS];
+    uint8_t state, flags;
+    int ai;
+
+    get_id(r, id, sizeof(id));
+    state = get_small(r, CORE_S_SUPPRESSED);
+    flags = get_small(r, 3);
+    for (int k = 0; k < AL_SLOTS; k++)
+        at[k] = get_uint(r, 8);
+    if (!apply || r->bad || (ai = id_index_find(&c->alarm_ids, id)) < 0 || c->alarms[ai].role == ROLE_ONE_SHOT)
+        return;
+    struct alarm *a = &c->alarms[ai];
+    a->state = (enum core_alarm_state)state;
+    a->in = flags & 1;
+    a->cond = (flags & 2) != 0;
+    for (int k = 0; k < AL_SLOTS; k++)
+        c->at[alarm_slot(c, ai, k)] = at[k];
+}
+
+/* Parses the whole snapshot; with apply false it only validates. */
+static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply)
+{
+    struct rbuf r = {buf, len, 0, false};
+    uint64_t now, seq;
+    uint32_t n;
+
+    if (get_uint(&r, 4) != SNAP_MAGIC || get_uint(&r, 4) != SNAP_VERSION)
+        return false;
+    now = get_uint(&r, 8);
+    seq = get_uint(&r, 8);
+    if (apply) {
+        c->now_ms = now;
+        c->next_seq = seq;
+    }
+    n = (uint32_t)get_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++)
+        restore_zone(c, &r, apply);
+    n = (uint32_t)get_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++)
+        restore_point(c, &r, apply);
+    n = (uint32_t)get_uint(&r, 4);
+    for (uint32_t i = 0; i < n && !r.bad; i++)
+        restore_alarm(c, &r, apply);
+    return !r.bad && r.off == r.len;
+}
+
+/* After a restore under a changed config (a zone made 24-hour, a point
+ * moved), brings suppression in line with the zones as they are now. */
+static void restore_fixup(struct core *c)
+{
+    for (int i = 0; i < c->n_alarms; i++) {
+        struct alarm *a = &c->alarms[i];
+        if (a->state == CORE_S_SUPPRESSED && !disarmed_for(c, a))
+            a->state = CORE_S_NORMAL;
+        else if (a->state == CORE_S_NORMAL && disarmed_for(c, a))
+            a->state = CORE_S_SUPPRESSED;
+    }
+}
+
+int core_restore(struct core *c, const void *buf, size_t len)
+{
+    if (!buf || !restore_pass(c, buf, len, false))
+        return -1;
+    restore_pass(c, buf, len, true);
+    restore_fixup(c);
+    c->n_heap = 0;
+    for (uint32_t s = 0; s < c->n_slots; s++) {
+        c->pos[s] = NO_POS;
+        if (c->at[s] != NEVER)
+            timer_set(c, s, c->at[s]);
+    }
+    return 0;
+}

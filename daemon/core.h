@@ -1,0 +1,214 @@
+/*
+ * core.h - the pure event core: alarm rules and the alarm lifecycle.
+ *
+ * The core is a deterministic state machine. It owns every alarm's state and
+ * the per-site event sequence number. It reads no clock, does no I/O, takes no
+ * locks and allocates only in core_new(): time and inputs are passed in, and
+ * outputs go into a buffer the caller owns. The same site, the same restored
+ * state and the same inputs always give byte-identical outputs, which is what
+ * makes journal replay and seeded simulation tests possible.
+ *
+ * Two clocks are injected with every input: mono_ms (monotonic, drives every
+ * timer: debounce, on/off delays, entry delay, door held, verify windows,
+ * chatter windows, shelve expiry) and wall_ms (UTC epoch ms, only stamped on
+ * outputs for people). A wall-clock step therefore never fires or stalls a
+ * timer. mono_ms must never decrease; the shell guarantees it.
+ *
+ * Alarm lifecycle (after ISA-18.2):
+ *   NORMAL --cond--> ACTIVE_UNACKED --ack--> ACTIVE_ACKED --clear--> NORMAL
+ *   ACTIVE_UNACKED --clear--> RTN_UNACKED (latching)  or  NORMAL (non-latching)
+ *   RTN_UNACKED --ack--> NORMAL;  RTN_UNACKED --cond--> ACTIVE_UNACKED
+ *   any --shelve--> SHELVED --unshelve/expiry--> re-evaluated
+ *   suppressible alarms of a disarmed zone are SUPPRESSED (no events).
+ * Intrusion, perimeter, verified_intrusion and tamper alarms latch.
+ * Tamper, fault, climate, comm_loss and system alarms are 24-hour: a zone's
+ * arm state never suppresses them.
+ */
+#ifndef VIGIL_CORE_H
+#define VIGIL_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define CORE_ALARM_ID_MAX (CFG_ID_MAX * 2) /* "<point>.<type>" */
+#define CORE_CMD_ID_MAX 64
+#define CORE_ERROR_MAX 160
+
+enum core_alarm_type {
+    CORE_T_INTRUSION,
+    CORE_T_PERIMETER,
+    CORE_T_VERIFIED_INTRUSION,
+    CORE_T_DOOR_HELD,
+    CORE_T_TAMPER,
+    CORE_T_FAULT,
+    CORE_T_CCTV,
+    CORE_T_TEMPERATURE_HIGH,
+    CORE_T_TEMPERATURE_LOW,
+    CORE_T_HUMIDITY_HIGH,
+    CORE_T_HUMIDITY_LOW,
+    CORE_T_DIGITAL,
+    CORE_T_ANALOG_HIGH,
+    CORE_T_ANALOG_LOW,
+    CORE_T_SENSOR_FAULT,      /* analog point read an impossible value (NaN) */
+    CORE_T_COMM_LOSS,
+    CORE_T_CHATTERING,
+    /* system alarms (lifecycle) */
+    CORE_T_SPOOL_FULL,
+    CORE_T_PATH_FAULT,
+    /* one-shot events (state CORE_S_EVENT, no lifecycle) */
+    CORE_T_GATEWAY_RESTARTED,
+    CORE_T_CONFIG_REJECTED,
+    CORE_T_SELF_TEST,
+    CORE_T_ZONE_ARMED,
+    CORE_T_ZONE_DISARMED,
+    CORE_T__COUNT
+};
+
+enum core_alarm_state {
+    CORE_S_NORMAL,
+    CORE_S_ACTIVE_UNACKED,
+    CORE_S_ACTIVE_ACKED,
+    CORE_S_RTN_UNACKED,
+    CORE_S_SHELVED,
+    CORE_S_SUPPRESSED,
+    CORE_S_EVENT,             /* one-shot events only */
+};
+
+enum core_cmd_op { CORE_CMD_ACK, CORE_CMD_SHELVE, CORE_CMD_UNSHELVE, CORE_CMD_ARM, CORE_CMD_DISARM };
+
+/* A parsed operator command. target is an alarm id (ack, shelve, unshelve)
+ * or a zone id (arm, disarm); the core resolves it and reports unknown ones. */
+struct core_cmd {
+    char id[CORE_CMD_ID_MAX];
+    enum core_cmd_op op;
+    char target[CORE_ALARM_ID_MAX];
+    char operator_name[CFG_ID_MAX];
+    int64_t duration_ms;      /* shelve only; 1 s .. 24 h */
+    bool force;               /* arm only: arm although points are open */
+};
+
+/* System inputs from the shell; they get seq numbers like any alarm. */
+enum core_sys_kind {
+    CORE_SYS_GATEWAY_RESTARTED, /* one-shot */
+    CORE_SYS_CONFIG_REJECTED,   /* one-shot, text says why */
+    CORE_SYS_SELF_TEST,         /* one-shot */
+    CORE_SYS_SPOOL_FULL,        /* active/clear */
+    CORE_SYS_PATH_FAULT,        /* active/clear */
+};
+
+enum core_input_type { CORE_IN_SAMPLE, CORE_IN_COMM, CORE_IN_CMD, CORE_IN_TICK, CORE_IN_SYSTEM };
+
+struct core_input {
+    enum core_input_type type;
+    uint64_t mono_ms;
+    int64_t wall_ms;
+    union {
+        struct { int point; double value; } sample; /* engineering value; NaN = unreadable */
+        struct { int device; bool up; } comm;
+        struct core_cmd cmd;
+        struct { enum core_sys_kind kind; bool active; char text[CORE_ERROR_MAX]; } sys;
+    } u;
+};
+
+/* One alarm state change. Strings are looked up with core_alarm_info(). */
+struct core_event {
+    uint64_t seq;             /* per site, strictly increasing, never reused */
+    int64_t wall_ms;
+    int alarm;                /* index for core_alarm_info() */
+    enum core_alarm_type type;
+    enum cfg_priority priority;
+    enum core_alarm_state state;
+    double value;             /* point value at the change; NaN if none */
+    char operator_name[CFG_ID_MAX]; /* empty unless a person caused it */
+    char text[CORE_ERROR_MAX];      /* system events: detail; else empty */
+};
+
+struct core_zone_change {
+    int zone;
+    bool armed;
+    int64_t wall_ms;
+    char operator_name[CFG_ID_MAX];
+};
+
+struct core_result {
+    char id[CORE_CMD_ID_MAX];
+    enum core_cmd_op op;
+    bool ok;
+    char error[CORE_ERROR_MAX]; /* why, when !ok */
+};
+
+enum core_output_type { CORE_OUT_EVENT, CORE_OUT_ZONE, CORE_OUT_RESULT };
+
+struct core_output {
+    enum core_output_type type;
+    union {
+        struct core_event event;
+        struct core_zone_change zone;
+        struct core_result result;
+    } u;
+};
+
+/* Static description of one alarm, fixed at core_new(). */
+struct core_alarm_info {
+    char id[CORE_ALARM_ID_MAX]; /* stable, no '/', '+', '#' */
+    enum core_alarm_type type;
+    enum cfg_priority priority;
+    int point;                /* -1 if none */
+    int device;               /* -1 if none */
+    int zone;                 /* -1 if none */
+    bool latching;
+    bool always_on;           /* 24-hour: never suppressed */
+};
+
+struct core;
+
+/* Builds the core for a validated site. The site must outlive the core.
+ * Allocates everything the core will ever need; returns NULL on OOM. */
+struct core *core_new(const struct cfg_site *site);
+void core_free(struct core *c);
+
+/* The largest number of outputs one core_step() can write. */
+size_t core_max_outputs(const struct core *c);
+
+/*
+ * Feeds one input. Writes at most core_max_outputs() outputs into out and
+ * returns how many. Inputs must come with non-decreasing mono_ms.
+ */
+size_t core_step(struct core *c, const struct core_input *in, struct core_output *out);
+
+/* mono_ms of the earliest pending timer, or UINT64_MAX if none: the shell
+ * sends a CORE_IN_TICK at or after that time. */
+uint64_t core_next_deadline(const struct core *c);
+
+/* The seq the next event will get. */
+uint64_t core_next_seq(const struct core *c);
+
+size_t core_alarm_count(const struct core *c);
+const struct core_alarm_info *core_alarm_info(const struct core *c, int alarm);
+enum core_alarm_state core_alarm_state(const struct core *c, int alarm);
+int core_find_alarm(const struct core *c, const char *id);
+bool core_zone_armed(const struct core *c, int zone);
+
+/*
+ * Serialises the whole dynamic state (seq, zones, alarms, point filters and
+ * timers) into buf in a deterministic, versioned byte format keyed by ids.
+ * Returns the bytes needed; writes nothing if cap is too small. Two cores
+ * with equal snapshots behave identically.
+ */
+size_t core_snapshot(const struct core *c, void *buf, size_t cap);
+
+/*
+ * Restores a snapshot into a freshly built core, matching alarms, zones and
+ * points by id so a snapshot taken under an older config restores what still
+ * exists. Returns 0, or -1 if the bytes are not a valid snapshot.
+ */
+int core_restore(struct core *c, const void *buf, size_t len);
+
+const char *core_type_name(enum core_alarm_type t);
+const char *core_state_name(enum core_alarm_state s);
+const char *core_op_name(enum core_cmd_op op);
+
+#endif

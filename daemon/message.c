@@ -1,0 +1,466 @@
+/*
+ * message.c - the MQTT JSON payloads and command parser (see message.h and
+ * docs/mqtt.md).
+ *
+ * Payloads are jansson objects whose keys are inserted in contract order
+ * and dumped with JSON_PRESERVE_ORDER | JSON_COMPACT, so identical inputs
+ * give identical bytes. Numbers are printed with 15 significant digits:
+ * more than any sensor resolves, and few enough that 23.1 prints as 23.1
+ * instead of 23.100000000000001. Values are always JSON reals ("1.0" for a
+ * digital input) so a consumer never sees the type of "value" change.
+ *
+ * Nothing here reads a clock or does I/O; jansson allocates while a payload
+ * is built and frees before returning.
+ */
+#include "message.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+#define TEXT_MAX 512             /* longest guard sentence: two names, phrases, operator */
+#define SHELVE_MAX_S 86400.0
+#define TS_MIN_MS (-62167219200000LL) /* 0000-01-01T00:00:00.000Z */
+#define TS_MAX_MS 253402300799999LL   /* 9999-12-31T23:59:59.999Z */
+
+/* What a guard reads for each alarm type, indexed by enum core_alarm_type. */
+static const char *const type_phrase[CORE_T__COUNT] = {
+    [CORE_T_INTRUSION] = "intrusion",
+    [CORE_T_PERIMETER] = "perimeter alarm",
+    [CORE_T_VERIFIED_INTRUSION] = "verified intrusion",
+    [CORE_T_DOOR_HELD] = "door held open",
+    [CORE_T_TAMPER] = "tamper",
+    [CORE_T_FAULT] = "equipment fault",
+    [CORE_T_CCTV] = "CCTV trigger",
+    [CORE_T_TEMPERATURE_HIGH] = "temperature high",
+    [CORE_T_TEMPERATURE_LOW] = "temperature low",
+    [CORE_T_HUMIDITY_HIGH] = "humidity high",
+    [CORE_T_HUMIDITY_LOW] = "humidity low",
+    [CORE_T_DIGITAL] = "input active",
+    [CORE_T_ANALOG_HIGH] = "value high",
+    [CORE_T_ANALOG_LOW] = "value low",
+    [CORE_T_SENSOR_FAULT] = "sensor fault",
+    [CORE_T_COMM_LOSS] = "communication lost",
+    [CORE_T_CHATTERING] = "chattering",
+    [CORE_T_SPOOL_FULL] = "spool full",
+    [CORE_T_PATH_FAULT] = "alarm path fault",
+    [CORE_T_GATEWAY_RESTARTED] = "gateway restarted",
+    [CORE_T_CONFIG_REJECTED] = "configuration rejected",
+    [CORE_T_SELF_TEST] = "self test",
+    [CORE_T_ZONE_ARMED] = "zone armed",
+    [CORE_T_ZONE_DISARMED] = "zone disarmed",
+};
+
+/* The state in words, indexed by enum core_alarm_state; one-shot events have none. */
+static const char *const state_phrase[] = {
+    [CORE_S_NORMAL] = "normal",
+    [CORE_S_ACTIVE_UNACKED] = "active, unacknowledged",
+    [CORE_S_ACTIVE_ACKED] = "active, acknowledged",
+    [CORE_S_RTN_UNACKED] = "cleared, unacknowledged",
+    [CORE_S_SHELVED] = "shelved",
+    [CORE_S_SUPPRESSED] = "suppressed",
+    [CORE_S_EVENT] = NULL,
+};
+
+/* An object under construction; any failed insertion (out of memory) fails the whole payload. */
+struct obj {
+    json_t *o;
+    bool failed;
+};
+
+/* Adds key=v, taking ownership of v; a NULL v marks the object failed. */
+static void put(struct obj *b, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(b->o, key, v) < 0)
+        b->failed = true;
+}
+
+/* Dumps and frees the object. Returns the length written, or -1. */
+static int finish(struct obj *b, char *buf, size_t cap)
+{
+    size_t n = 0;
+
+    if (b->o && !b->failed)
+        n = json_dumpb(b->o, buf, cap, DUMP_FLAGS);
+    json_decref(b->o);
+    if (n == 0 || n >= cap)
+        return -1;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/*
+ * A JSON string for text that should be UTF-8 but might not be (a name cut
+ * in the middle of a character): jansson refuses invalid UTF-8, so such a
+ * string is sent with its non-ASCII bytes replaced by '?' rather than
+ * losing the event that carries it.
+ */
+static json_t *jstr(const char *s)
+{
+    json_t *v = json_string(s);
+    char copy[TEXT_MAX];
+
+    if (v)
+        return v;
+    snprintf(copy, sizeof(copy), "%s", s);
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    return json_string(copy);
+}
+
+/* An id, or null when there is none. */
+static json_t *ref(const char *id)
+{
+    return id && id[0] ? jstr(id) : json_null();
+}
+
+static json_t *jts(int64_t wall_ms)
+{
+    char ts[MSG_TS_LEN + 1];
+
+    msg_ts(wall_ms, ts);
+    return json_string(ts);
+}
+
+void msg_ts(int64_t wall_ms, char ts[MSG_TS_LEN + 1])
+{
+    int64_t ms = wall_ms < TS_MIN_MS ? TS_MIN_MS : wall_ms > TS_MAX_MS ? TS_MAX_MS : wall_ms;
+    int64_t secs = ms / 1000, frac = ms % 1000;
+    time_t t;
+    struct tm tm;
+
+    /* C division truncates toward zero; a time before 1970 needs the floor. */
+    if (frac < 0) {
+        frac += 1000;
+        secs--;
+    }
+    t = (time_t)secs;
+    gmtime_r(&t, &tm);
+    /* The modulos only bound each field's width for the compiler; gmtime_r keeps them in range. */
+    snprintf(ts, MSG_TS_LEN + 1, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)frac % 1000u);
+}
+
+int msg_topic(char *buf, size_t cap, const char *prefix, const char *site, const char *suffix)
+{
+    int n = snprintf(buf, cap, "%s/%s/%s", prefix, site, suffix);
+
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+static const struct cfg_zone *site_zone(const struct cfg_site *s, int i)
+{
+    return i >= 0 && i < s->n_zones ? &s->zones[i] : NULL;
+}
+
+static const struct cfg_point *site_point(const struct cfg_site *s, int i)
+{
+    return i >= 0 && i < s->n_points ? &s->points[i] : NULL;
+}
+
+static const struct cfg_device *site_device(const struct cfg_site *s, int i)
+{
+    return i >= 0 && i < s->n_devices ? &s->devices[i] : NULL;
+}
+
+/* A thing's human name, or its id when the config gave it none. */
+static const char *label(const char *name, const char *id)
+{
+    return name[0] ? name : id;
+}
+
+/* The unit shown after a value in the guard's text; NULL: the value is not shown. */
+static const char *value_unit(enum core_alarm_type t)
+{
+    switch (t) {
+    case CORE_T_TEMPERATURE_HIGH:
+    case CORE_T_TEMPERATURE_LOW: return " °C";
+    case CORE_T_HUMIDITY_HIGH:
+    case CORE_T_HUMIDITY_LOW: return " %RH";
+    case CORE_T_ANALOG_HIGH:
+    case CORE_T_ANALOG_LOW: return "";
+    default: return NULL;
+    }
+}
+
+/* Appends formatted text to the NUL-terminated buf; TEXT_MAX leaves room for the longest sentence. */
+static void append(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * The sentence a guard reads, e.g. "Store 1 door: intrusion (active,
+ * unacknowledged) in zone Ammunition store 1". It is about the point, else
+ * the device, else the zone, else the site; system events carry the core's
+ * own text instead.
+ */
+static void event_text(const struct cfg_site *site, const struct core_alarm_info *info,
+                       const struct core_event *ev, char *text, size_t cap)
+{
+    const struct cfg_point *p = site_point(site, info ? info->point : -1);
+    const struct cfg_device *d = site_device(site, info ? info->device : -1);
+    const struct cfg_zone *z = site_zone(site, info ? info->zone : -1);
+    const char *phrase = ev->type < CORE_T__COUNT ? type_phrase[ev->type] : NULL;
+    const char *state = ev->state <= CORE_S_EVENT ? state_phrase[ev->state] : NULL;
+    const char *unit = value_unit(ev->type);
+    const char *by = ev->operator_name[0] ? " by " : "";
+
+    text[0] = '\0';
+    if (ev->text[0]) {
+        append(text, cap, "%s", ev->text);
+        return;
+    }
+    append(text, cap, "%s: %s",
+           p ? label(p->name, p->id) : d ? label(d->name, d->id) : z ? label(z->name, z->id)
+                                                                     : label(site->name, site->id),
+           phrase ? phrase : core_type_name(ev->type));
+    if (unit && isfinite(ev->value))
+        append(text, cap, " at %.15g%s", ev->value, unit);
+    if (state)
+        append(text, cap, " (%s%s%s)", state, by, ev->operator_name);
+    else if (by[0])
+        append(text, cap, "%s%s", by, ev->operator_name);
+    if (z && (p || d))
+        append(text, cap, " in zone %s", label(z->name, z->id));
+}
+
+int msg_event(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
+              char *buf, size_t cap)
+{
+    const struct core_alarm_info *info = core_alarm_info(core, ev->alarm);
+    const struct cfg_zone *z = site_zone(site, info ? info->zone : -1);
+    const struct cfg_point *p = site_point(site, info ? info->point : -1);
+    const struct cfg_device *d = site_device(site, info ? info->device : -1);
+    struct obj b = { json_object(), false };
+    char text[TEXT_MAX];
+
+    event_text(site, info, ev, text, sizeof(text));
+    put(&b, "seq", json_integer((json_int_t)ev->seq));
+    put(&b, "ts", jts(ev->wall_ms));
+    put(&b, "site", jstr(site->id));
+    put(&b, "alarm", ref(info ? info->id : NULL));
+    put(&b, "type", json_string(core_type_name(ev->type)));
+    put(&b, "priority", json_string(cfg_priority_name(ev->priority)));
+    put(&b, "state", json_string(core_state_name(ev->state)));
+    put(&b, "zone", ref(z ? z->id : NULL));
+    put(&b, "point", ref(p ? p->id : NULL));
+    put(&b, "device", ref(d ? d->id : NULL));
+    put(&b, "value", isfinite(ev->value) ? json_real(ev->value) : json_null());
+    put(&b, "text", jstr(text));
+    if (ev->operator_name[0])
+        put(&b, "operator", jstr(ev->operator_name));
+    return finish(&b, buf, cap);
+}
+
+int msg_alarm_state(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
+                    char *buf, size_t cap)
+{
+    if (ev->state != CORE_S_NORMAL)
+        return msg_event(site, core, ev, buf, cap);
+    if (cap == 0)
+        return -1;
+    buf[0] = '\0';
+    return 0;
+}
+
+int msg_zone(const struct cfg_site *site, const struct core_zone_change *zc, char *buf, size_t cap)
+{
+    const struct cfg_zone *z = site_zone(site, zc->zone);
+    struct obj b = { json_object(), false };
+
+    put(&b, "zone", ref(z ? z->id : NULL));
+    put(&b, "armed", json_boolean(zc->armed));
+    put(&b, "ts", jts(zc->wall_ms));
+    if (zc->operator_name[0])
+        put(&b, "operator", jstr(zc->operator_name));
+    return finish(&b, buf, cap);
+}
+
+/* {"id","op","ok"} + "error": the one shape of every cmd/result payload. */
+static int result_json(const char *id, const char *op, bool ok, const char *error, char *buf, size_t cap)
+{
+    struct obj b = { json_object(), false };
+
+    put(&b, "id", ref(id));
+    put(&b, "op", ref(op));
+    put(&b, "ok", json_boolean(ok));
+    if (!ok)
+        put(&b, "error", jstr(error));
+    return finish(&b, buf, cap);
+}
+
+int msg_result(const struct core_result *r, char *buf, size_t cap)
+{
+    return result_json(r->id, core_op_name(r->op), r->ok, r->error, buf, cap);
+}
+
+int msg_cmd_rejected(const struct core_cmd *cmd, int rc, const char *error, char *buf, size_t cap)
+{
+    return result_json(cmd->id, rc == MSG_CMD_BAD_ARGS ? core_op_name(cmd->op) : NULL, false, error, buf,
+                       cap);
+}
+
+int msg_status(const struct cfg_site *site, const char *state, const char *version,
+               int64_t started_wall_ms, int64_t now_wall_ms, char *buf, size_t cap)
+{
+    struct obj b = { json_object(), false };
+
+    put(&b, "site", jstr(site->id));
+    put(&b, "state", jstr(state));
+    put(&b, "version", jstr(version));
+    put(&b, "started", jts(started_wall_ms));
+    put(&b, "ts", jts(now_wall_ms));
+    return finish(&b, buf, cap);
+}
+
+/* Writes the reason into err and returns MSG_CMD_BAD. */
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return MSG_CMD_BAD;
+}
+
+/* Reads the required string key into dst (1 .. cap-1 bytes). */
+static int get_string(json_t *root, const char *key, char *dst, size_t cap, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, key);
+    size_t n;
+
+    if (!v)
+        return fail(err, errlen, "missing \"%s\"", key);
+    if (!json_is_string(v))
+        return fail(err, errlen, "\"%s\" must be a string", key);
+    n = json_string_length(v);
+    if (n == 0 || n >= cap)
+        return fail(err, errlen, "\"%s\" must be 1 to %zu bytes long", key, cap - 1);
+    memcpy(dst, json_string_value(v), n + 1);
+    return 0;
+}
+
+/* Rejects keys that are not part of the command format: a typo must not be silently ignored. */
+static int check_keys(json_t *root, char *err, size_t errlen)
+{
+    static const char *const known[] = { "id", "op", "alarm", "zone", "operator", "duration_s", "force" };
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(root, key, v) {
+        size_t i = 0;
+
+        while (i < sizeof(known) / sizeof(known[0]) && strcmp(key, known[i]) != 0)
+            i++;
+        if (i == sizeof(known) / sizeof(known[0]))
+            return fail(err, errlen,
+                        "unknown key \"%s\"; expected id, op, alarm, zone, operator, duration_s or force", key);
+    }
+    return 0;
+}
+
+static int get_op(json_t *root, enum core_cmd_op *op, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "op");
+
+    if (!v)
+        return fail(err, errlen, "missing \"op\"");
+    if (!json_is_string(v))
+        return fail(err, errlen, "\"op\" must be a string");
+    for (int i = CORE_CMD_ACK; i <= CORE_CMD_DISARM; i++) {
+        if (strcmp(json_string_value(v), core_op_name((enum core_cmd_op)i)) == 0) {
+            *op = (enum core_cmd_op)i;
+            return 0;
+        }
+    }
+    return fail(err, errlen, "unknown op \"%s\"; expected ack, shelve, unshelve, arm or disarm",
+                json_string_value(v));
+}
+
+/* ack/shelve/unshelve name an alarm, arm/disarm a zone, and never the other. */
+static int get_target(json_t *root, struct core_cmd *out, char *err, size_t errlen)
+{
+    bool zone_op = out->op == CORE_CMD_ARM || out->op == CORE_CMD_DISARM;
+    const char *key = zone_op ? "zone" : "alarm", *other = zone_op ? "alarm" : "zone";
+
+    if (json_object_get(root, other))
+        return fail(err, errlen, "\"%s\" is not allowed with op \"%s\"", other, core_op_name(out->op));
+    return get_string(root, key, out->target, zone_op ? CFG_ID_MAX : CORE_ALARM_ID_MAX, err, errlen);
+}
+
+static int get_duration(json_t *root, struct core_cmd *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "duration_s");
+    double s;
+
+    if (out->op != CORE_CMD_SHELVE)
+        return v ? fail(err, errlen, "\"duration_s\" is only allowed with op \"shelve\"") : 0;
+    if (!v)
+        return fail(err, errlen, "missing \"duration_s\"");
+    s = json_is_number(v) ? json_number_value(v) : -1;
+    if (!(s > 0 && s <= SHELVE_MAX_S))
+        return fail(err, errlen, "\"duration_s\" must be a number of seconds above 0 and at most 86400");
+    out->duration_ms = llround(s * 1000.0);
+    return 0;
+}
+
+static int get_force(json_t *root, struct core_cmd *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "force");
+
+    if (!v)
+        return 0;
+    if (out->op != CORE_CMD_ARM)
+        return fail(err, errlen, "\"force\" is only allowed with op \"arm\"");
+    if (!json_is_boolean(v))
+        return fail(err, errlen, "\"force\" must be true or false");
+    out->force = json_is_true(v);
+    return 0;
+}
+
+/* Validates a parsed command object in a fixed order so the first problem is the one reported. */
+static int check_cmd(json_t *root, struct core_cmd *out, char *err, size_t errlen)
+{
+    if (get_string(root, "id", out->id, sizeof(out->id), err, errlen) < 0 || get_op(root, &out->op, err, errlen) < 0)
+        return MSG_CMD_BAD;
+    if (check_keys(root, err, errlen) < 0 ||
+        get_string(root, "operator", out->operator_name, sizeof(out->operator_name), err, errlen) < 0 ||
+        get_target(root, out, err, errlen) < 0 || get_duration(root, out, err, errlen) < 0 ||
+        get_force(root, out, err, errlen) < 0)
+        return MSG_CMD_BAD_ARGS;
+    return MSG_CMD_OK;
+}
+
+int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return fail(err, errlen, "payload is not JSON: %s at column %d", jerr.text, jerr.column);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return fail(err, errlen, "payload is not a JSON object");
+    }
+    rc = check_cmd(root, out, err, errlen);
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,151 @@
+# lib.sh - shared shell helpers for the demo, the integration tests and the
+# benchmarks: free loopback ports, a real mosquitto, the site simulator and
+# vigild started on them, and clean-up of every started process by its PID.
+#
+# Source it, then call site_setup WORKDIR; every process started through
+# spawn() is stopped by cleanup (installed as an EXIT trap).
+
+VIGIL_TOP=${VIGIL_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+VIGIL_BUILD=${VIGIL_BUILD:-$VIGIL_TOP/build}
+SPAWNED=""
+USED_PORTS=" "
+
+# True if something accepts connections on 127.0.0.1:$1.
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Prints a loopback TCP port nobody listens on and this run has not handed out.
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        case "$USED_PORTS" in *" $p "*) continue ;; esac
+        port_open "$p" && continue
+        USED_PORTS="$USED_PORTS$p "
+        echo "$p"
+        return
+    done
+}
+
+# spawn LOGFILE CMD...: starts CMD in the background, remembers its PID in $LAST_PID.
+spawn() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    LAST_PID=$!
+    SPAWNED="$LAST_PID $SPAWNED"
+}
+
+# stop_pid PID: SIGTERM, then SIGKILL after 5 s; waits for it.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local pid
+    for pid in $SPAWNED; do stop_pid "$pid"; done
+    SPAWNED=""
+}
+
+# wait_for FILE REGEX SECONDS: true once a line of FILE matches.
+wait_for() {
+    local file=$1 re=$2 deadline=$((SECONDS + $3))
+    while [ $SECONDS -lt "$deadline" ]; do
+        grep -qE -- "$re" "$file" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_port PORT SECONDS
+wait_port() {
+    local deadline=$((SECONDS + $2))
+    while [ $SECONDS -lt "$deadline" ]; do
+        port_open "$1" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_broker: a real mosquitto on a free loopback port; sets BROKER_PORT, BROKER_PID.
+start_broker() {
+    BROKER_PORT=${BROKER_PORT:-$(free_port)}
+    cat >"$WORK/mosquitto.conf" <<EOF
+listener $BROKER_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest stderr
+EOF
+    spawn "$WORK/mosquitto.log" mosquitto -c "$WORK/mosquitto.conf"
+    BROKER_PID=$LAST_PID
+    wait_port "$BROKER_PORT" 10
+}
+
+# make_site TEMPLATE OUT: a copy of a site config with every Modbus port
+# replaced by a free one, the broker on $BROKER_PORT and the state under $WORK.
+make_site() {
+    local tmpl=$1 out=$2 line p
+    : >"$out"
+    while IFS= read -r line; do
+        case "$line" in
+        *"port = "[0-9]*";"*)
+            p=$(free_port)
+            line=$(printf '%s\n' "$line" | sed -E "s/port = [0-9]+;/port = $p;/") ;;
+        *"uri = \"tcp://"*)
+            line=$(printf '%s\n' "$line" | sed -E "s#tcp://[^\"]*#tcp://127.0.0.1:$BROKER_PORT#") ;;
+        *"state_dir = "*)
+            line=$(printf '%s\n' "$line" | sed -E "s#state_dir = \"[^\"]*\"#state_dir = \"$WORK/state\"#") ;;
+        *"device = \"/"*)
+            line=$(printf '%s\n' "$line" | sed -E "s#device = \"/[^\"]*/#device = \"$WORK/#") ;;
+        esac
+        printf '%s\n' "$line" >>"$out"
+    done <"$tmpl"
+}
+
+# start_sim SITE: vigil-sim serving the site, driven through a FIFO; sets SIM_PID.
+start_sim() {
+    mkfifo "$WORK/sim.ctl"
+    spawn "$WORK/sim.out" "$VIGIL_BUILD/vigil-sim" --config "$1" --profiles "$VIGIL_TOP/sensors/profiles" \
+        --control "$WORK/sim.ctl"
+    SIM_PID=$LAST_PID
+    wait_for "$WORK/sim.out" '^ready' 10
+}
+
+# sim CMD...: one command to the simulator.
+sim() {
+    echo "$*" >"$WORK/sim.ctl"
+}
+
+# start_vigild SITE [ARGS...]: sets VIGILD_PID.
+start_vigild() {
+    local site=$1
+    shift
+    spawn "$WORK/vigild.log" "$VIGIL_BUILD/vigild" --config "$site" --profiles "$VIGIL_TOP/sensors/profiles" "$@"
+    VIGILD_PID=$LAST_PID
+}
+
+# subscribe OUTFILE TOPIC...: records "retained-flag topic payload" lines.
+subscribe() {
+    local out=$1 args="" t
+    shift
+    for t in "$@"; do args="$args -t $t"; done
+    # shellcheck disable=SC2086
+    spawn "$out" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -F '%r %t %p' $args
+    LAST_SUB_PID=$LAST_PID
+}
+
+# site_setup: a private work directory, removed with every process on exit.
+site_setup() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/vigil.XXXXXX")
+    trap 'cleanup; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
+    trap 'exit 130' INT TERM
+}

@@ -1,0 +1,77 @@
+/*
+ * sim.h - vigil-sim internals: simulated Modbus devices of a site.
+ *
+ * sim.c runs the single-threaded select loop and the control commands;
+ * sim_model.c holds the devices (register maps, fault modes) and answers
+ * requests; sim_link.c owns the sockets and pseudo-terminals of the buses.
+ */
+#ifndef VIGIL_SIM_H
+#define VIGIL_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/select.h>
+
+#include <modbus.h>
+
+#include "config.h"
+
+#define SIM_MAX_CLIENTS 32    /* TCP connections per bus */
+#define SIM_RTU_BUF 512       /* bytes of unframed RTU input kept per bus */
+
+/* How a device answers: the fault modes of `fail DEVICE MODE`. */
+enum sim_mode {
+    SIM_OK,        /* normal answers from the register map */
+    SIM_TIMEOUT,   /* reads the request, never answers */
+    SIM_EXCEPTION, /* exception 4, slave device failure */
+    SIM_GARBAGE,   /* bytes that are not a valid response */
+    SIM_CLOSE,     /* TCP: the bus drops every connection; RTU: like timeout */
+};
+
+struct sim_dev {
+    const struct cfg_device *cfg;
+    modbus_mapping_t *map;
+    enum sim_mode mode;
+    uint64_t requests;        /* requests received for this unit */
+};
+
+struct sim_bus {
+    const struct cfg_bus *cfg;
+    int index;
+    modbus_t *ctx;            /* TCP: the listener's context; RTU: never connected */
+    /* TCP */
+    int listen_fd;
+    int clients[SIM_MAX_CLIENTS];
+    int n_clients;
+    /* RTU */
+    int master_fd, slave_fd;
+    char pty_name[CFG_PATH_MAX];
+    bool linked;              /* cfg->device is our symlink to pty_name */
+    uint8_t rx[SIM_RTU_BUF];
+    size_t rx_len;
+};
+
+struct sim {
+    struct cfg_site *site;
+    struct sim_dev *devs;     /* indexed like site->devices */
+    struct sim_bus *buses;    /* indexed like site->buses */
+};
+
+/* sim_model.c */
+int sim_devices_init(struct sim *s, char *err, size_t errlen);
+void sim_devices_free(struct sim *s);
+struct sim_dev *sim_find_unit(struct sim *s, int bus, int unit);
+bool sim_bus_closing(const struct sim *s, int bus);
+int sim_set_point(struct sim *s, int point, double value, char *err, size_t errlen);
+int sim_parse_mode(const char *name, enum sim_mode *mode);
+void sim_answer(struct sim *s, struct sim_bus *b, const uint8_t *req, int len, int fd);
+
+/* sim_link.c */
+int sim_links_open(struct sim *s, char *err, size_t errlen);
+void sim_links_close(struct sim *s);
+int sim_links_fdset(const struct sim *s, fd_set *set, int maxfd);
+void sim_links_serve(struct sim *s, const fd_set *ready);
+void sim_bus_drop_clients(struct sim_bus *b);
+
+#endif

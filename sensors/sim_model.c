@@ -1,0 +1,205 @@
+/*
+ * sim_model.c - the simulated devices: register maps, values, fault modes.
+ *
+ * Each device of the site gets its own modbus_mapping, sized to cover every
+ * address its profile defines, so requests that read across unused
+ * addresses (the poller's merged requests do) are answered like a real
+ * module answers them. Several devices on one bus are told apart by the
+ * unit id of the request.
+ */
+#include "sim.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One past the highest address the profile uses in `table` (0 if none). */
+static int table_size(const struct cfg_profile *prof, enum cfg_table table)
+{
+    int n = 0;
+
+    for (int i = 0; i < prof->n_inputs; i++)
+        if (prof->inputs[i].table == table && prof->inputs[i].address + 1 > n)
+            n = prof->inputs[i].address + 1;
+    return n;
+}
+
+int sim_devices_init(struct sim *s, char *err, size_t errlen)
+{
+    s->devs = calloc((size_t)s->site->n_devices + 1, sizeof(*s->devs));
+    if (!s->devs) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < s->site->n_devices; i++) {
+        struct sim_dev *d = &s->devs[i];
+        const struct cfg_profile *prof = &s->site->profiles[s->site->devices[i].profile];
+
+        d->cfg = &s->site->devices[i];
+        d->map = modbus_mapping_new(table_size(prof, CFG_TABLE_COIL), table_size(prof, CFG_TABLE_DISCRETE),
+                                    table_size(prof, CFG_TABLE_HOLDING), table_size(prof, CFG_TABLE_INPUT));
+        if (!d->map) {
+            snprintf(err, errlen, "device \"%s\": cannot allocate its register map", d->cfg->id);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void sim_devices_free(struct sim *s)
+{
+    for (int i = 0; s->devs && i < s->site->n_devices; i++)
+        if (s->devs[i].map)
+            modbus_mapping_free(s->devs[i].map);
+    free(s->devs);
+    s->devs = NULL;
+}
+
+struct sim_dev *sim_find_unit(struct sim *s, int bus, int unit)
+{
+    for (int i = 0; i < s->site->n_devices; i++)
+        if (s->devs[i].cfg->bus == bus && s->devs[i].cfg->unit == unit)
+            return &s->devs[i];
+    return NULL;
+}
+
+/* True while some device of the bus is in `close` mode. */
+bool sim_bus_closing(const struct sim *s, int bus)
+{
+    for (int i = 0; i < s->site->n_devices; i++)
+        if (s->devs[i].cfg->bus == bus && s->devs[i].mode == SIM_CLOSE)
+            return true;
+    return false;
+}
+
+int sim_parse_mode(const char *name, enum sim_mode *mode)
+{
+    static const struct { const char *name; enum sim_mode mode; } modes[] = {
+        { "ok", SIM_OK }, { "timeout", SIM_TIMEOUT }, { "exception", SIM_EXCEPTION },
+        { "garbage", SIM_GARBAGE }, { "close", SIM_CLOSE },
+    };
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (strcmp(name, modes[i].name) == 0) {
+            *mode = modes[i].mode;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Stores a raw value into the map slot of a profile input. */
+static int store_raw(modbus_mapping_t *map, const struct cfg_input *in, long long raw, char *err, size_t errlen)
+{
+    uint16_t *words = in->table == CFG_TABLE_HOLDING ? map->tab_registers : map->tab_input_registers;
+    uint8_t *bits = in->table == CFG_TABLE_COIL ? map->tab_bits : map->tab_input_bits;
+
+    switch (in->format) {
+    case CFG_FMT_BIT:
+    case CFG_FMT_REGBIT:
+        if (raw != 0 && raw != 1) {
+            snprintf(err, errlen, "raw value %lld is not 0 or 1", raw);
+            return -1;
+        }
+        if (in->format == CFG_FMT_BIT)
+            bits[in->address] = (uint8_t)raw;
+        else
+            words[in->address] = (uint16_t)((words[in->address] & ~(1u << in->bit)) | ((unsigned)raw << in->bit));
+        return 0;
+    case CFG_FMT_S16:
+        if (raw < INT16_MIN || raw > INT16_MAX) {
+            snprintf(err, errlen, "raw value %lld does not fit s16", raw);
+            return -1;
+        }
+        words[in->address] = (uint16_t)(int16_t)raw;
+        return 0;
+    default:
+        if (raw < 0 || raw > UINT16_MAX) {
+            snprintf(err, errlen, "raw value %lld does not fit u16", raw);
+            return -1;
+        }
+        words[in->address] = (uint16_t)raw;
+        return 0;
+    }
+}
+
+/*
+ * Sets a point to an engineering value: inverts the point's and then the
+ * profile's scale/offset into the raw register or bit the poller will read.
+ */
+int sim_set_point(struct sim *s, int point, double value, char *err, size_t errlen)
+{
+    const struct cfg_point *p = &s->site->points[point];
+    const struct sim_dev *d = &s->devs[p->device];
+    const struct cfg_input *in = &s->site->profiles[d->cfg->profile].inputs[p->input];
+    double raw;
+
+    if (p->scale == 0.0 || in->scale == 0.0 || !isfinite(value)) {
+        snprintf(err, errlen, "cannot invert the scale of point \"%s\"", p->id);
+        return -1;
+    }
+    raw = ((value - p->offset) / p->scale - in->offset) / in->scale;
+    if (!isfinite(raw) || fabs(raw) > 1e9) {
+        snprintf(err, errlen, "value out of range");
+        return -1;
+    }
+    return store_raw(d->map, in, llround(raw), err, errlen);
+}
+
+/* Writes bytes that frame like a response but are not a valid one. */
+static void answer_garbage(const struct sim_bus *b, const uint8_t *req, int fd)
+{
+    uint8_t out[9];
+    size_t n;
+
+    if (b->cfg->type == CFG_BUS_TCP) {
+        /* The request's MBAP header, then a read answer with byte count 0:
+         * well framed, but the length never matches what was asked. */
+        memcpy(out, req, 4);
+        out[4] = 0;
+        out[5] = 3;
+        out[6] = req[6];
+        out[7] = req[7];
+        out[8] = 0;
+        n = 9;
+    } else {
+        /* An RTU answer with byte count 0 and a wrong CRC. */
+        out[0] = req[0];
+        out[1] = req[1];
+        out[2] = 0;
+        out[3] = 0xDE;
+        out[4] = 0xAD;
+        n = 5;
+    }
+    if (write(fd, out, n) < 0 && errno != EAGAIN)
+        fprintf(stderr, "vigil-sim: bus \"%s\": write: %s\n", b->cfg->id, strerror(errno));
+}
+
+/*
+ * Answers one complete request (an ADU as libmodbus frames it for the bus
+ * type) on fd, as the unit it addresses would in its current mode.
+ */
+void sim_answer(struct sim *s, struct sim_bus *b, const uint8_t *req, int len, int fd)
+{
+    int unit = req[b->cfg->type == CFG_BUS_TCP ? 6 : 0];
+    struct sim_dev *d = sim_find_unit(s, b->index, unit);
+
+    modbus_set_socket(b->ctx, fd);
+    if (!d) {
+        /* A gateway says so for a unit nobody answers for; on a serial line
+         * an absent unit is simply silent. */
+        if (b->cfg->type == CFG_BUS_TCP)
+            modbus_reply_exception(b->ctx, req, MODBUS_EXCEPTION_GATEWAY_TARGET);
+        return;
+    }
+    d->requests++;
+    switch (d->mode) {
+    case SIM_OK: modbus_reply(b->ctx, req, len, d->map); break;
+    case SIM_EXCEPTION: modbus_reply_exception(b->ctx, req, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE); break;
+    case SIM_GARBAGE: answer_garbage(b, req, fd); break;
+    default: break; /* timeout, and close on a line that cannot be closed */
+    }
+}

@@ -1,0 +1,110 @@
+/*
+ * core_fixture.c - an in-memory site model for tests (see core_fixture.h).
+ * Allocation failures abort: a test cannot go on without its site.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_fixture.h"
+
+/* Grows *arr by one zeroed element of size elem and returns its index. */
+static int grow(void **arr, int *n, size_t elem)
+{
+    char *p = realloc(*arr, (size_t)(*n + 1) * elem);
+
+    if (!p)
+        abort();
+    memset(p + (size_t)*n * elem, 0, elem);
+    *arr = p;
+    return (*n)++;
+}
+
+static void set_id(char *dst, const char *id)
+{
+    size_t n = strnlen(id, CFG_ID_MAX - 1);
+
+    memcpy(dst, id, n);
+    dst[n] = '\0';
+}
+
+struct cfg_site *fixture_site(const char *id)
+{
+    struct cfg_site *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        abort();
+    set_id(s->id, id);
+    s->rules.chatter_count = 3;
+    s->rules.chatter_window_ms = 60000;
+    s->rules.default_verify_window_ms = 30000;
+    return s;
+}
+
+void fixture_free(struct cfg_site *s)
+{
+    if (!s)
+        return;
+    free(s->devices);
+    free(s->zones);
+    free(s->points);
+    free(s);
+}
+
+int fixture_add_device(struct cfg_site *s, const char *id)
+{
+    int i = grow((void **)&s->devices, &s->n_devices, sizeof(*s->devices));
+
+    set_id(s->devices[i].id, id);
+    s->devices[i].poll_ms = 100;
+    s->devices[i].timeout_ms = 300;
+    s->devices[i].fail_count = 3;
+    s->devices[i].fail_ms = 2000;
+    s->devices[i].comm_priority = CFG_PRIO_HIGH;
+    return i;
+}
+
+int fixture_add_zone(struct cfg_site *s, const char *id, bool armed, bool always_armed, int entry_delay_ms)
+{
+    int i = grow((void **)&s->zones, &s->n_zones, sizeof(*s->zones));
+
+    set_id(s->zones[i].id, id);
+    s->zones[i].armed = armed;
+    s->zones[i].always_armed = always_armed;
+    s->zones[i].entry_delay_ms = entry_delay_ms;
+    return i;
+}
+
+int fixture_add_point(struct cfg_site *s, const char *id, enum cfg_point_kind kind, int device, int zone)
+{
+    int i = grow((void **)&s->points, &s->n_points, sizeof(*s->points));
+    struct cfg_point *p = &s->points[i];
+
+    set_id(p->id, id);
+    p->kind = kind;
+    p->device = device;
+    p->zone = zone;
+    p->priority = CFG_PRIO_HIGH;
+    p->scale = 1;
+    p->high = p->low = NAN;
+    p->deadband = 0;
+    p->verify_window_ms = 30000;
+    p->eol = (struct cfg_eol){2000, 2400, 4200, 4600, 0, 500, 20000, 1e9};
+    return i;
+}
+
+int fixture_find_point(const struct cfg_site *s, const char *id)
+{
+    for (int i = 0; i < s->n_points; i++)
+        if (strcmp(s->points[i].id, id) == 0)
+            return i;
+    return -1;
+}
+
+int fixture_find_device(const struct cfg_site *s, const char *id)
+{
+    for (int i = 0; i < s->n_devices; i++)
+        if (strcmp(s->devices[i].id, id) == 0)
+            return i;
+    return -1;
+}

@@ -1,0 +1,34 @@
+/*
+ * core_fixture.h - builds a struct cfg_site in memory, without a config
+ * file, for tests of modules that read the site model (the event core).
+ *
+ * Ownership: fixture_site() allocates the site; fixture_free() releases it
+ * and every array added to it. Indexes returned by the fixture_add_*
+ * functions stay valid; pointers into the arrays do not survive the next
+ * add, so look points up again by index after adding more.
+ */
+#ifndef VIGIL_TEST_CORE_FIXTURE_H
+#define VIGIL_TEST_CORE_FIXTURE_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+/* An empty site with the documented default rules (chatter 3 in 60 s,
+ * verify window 30 s). */
+struct cfg_site *fixture_site(const char *id);
+void fixture_free(struct cfg_site *s);
+
+/* Each returns the new index. A device gets comm_priority high; a point
+ * gets the defaults of config.h (priority high, no thresholds, deadband 0,
+ * verify window 30 s) and end-of-line windows for a 2k2 loop: normal
+ * 2000..2400, alarm 4200..4600, short 0..500, cut 20000..1e9 ohm. */
+int fixture_add_device(struct cfg_site *s, const char *id);
+int fixture_add_zone(struct cfg_site *s, const char *id, bool armed, bool always_armed, int entry_delay_ms);
+int fixture_add_point(struct cfg_site *s, const char *id, enum cfg_point_kind kind, int device, int zone);
+
+/* Index by id, or -1. */
+int fixture_find_point(const struct cfg_site *s, const char *id);
+int fixture_find_device(const struct cfg_site *s, const char *id);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs every test program and script against the binaries in BUILD (default
+# build/) and prints the closing line "N passed, N failed". A program that
+# dies without reporting counts as a failure of its own.
+set -u
+BUILD=${1:-build}
+export VIGIL_BUILD="$(cd "$BUILD" && pwd)"
+top=$(cd "$(dirname "$0")/.." && pwd)
+export VIGIL_TOP="$top"
+passed=0; failed=0
+log=$(mktemp)
+for t in "$BUILD"/tests/test_* "$top"/tests/it_*.sh; do
+    [ -x "$t" ] || continue
+    case "$t" in *.o|*.d) continue ;; esac
+    name=$(basename "$t")
+    echo "== $name"
+    # Each program gets a hard time limit so a hang fails instead of stalling CI.
+    timeout -k 5 600 "$t" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    p=$(grep -c '^ok - ' "$log")
+    f=$(grep -c '^not ok - ' "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "not ok - $name exited with status $rc"
+        f=1
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
+done
+rm -f "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

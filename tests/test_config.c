@@ -1,0 +1,555 @@
+/*
+ * test_config.c - the site config loader: shipped configs load, defaults
+ * are the documented ones, and every kind of mistake is reported at the
+ * right file and line with a hint at the fix.
+ *
+ * Bad configs are written from the strings below into a temporary
+ * directory. In each, the line the error must point at carries the marker
+ * comment "#<" (and "#1" marks a first definition), so the expected line
+ * number is read from the text itself instead of being counted by hand.
+ * Run from the repository top, or with VIGIL_TOP set to it.
+ */
+#include "config.h"
+#include "harness.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ERR_MAX 16384
+#define PATH_MAX_T 1024
+#define MAX_TEMP_FILES 64
+
+static char top[PATH_MAX_T / 2];
+static char profiles[PATH_MAX_T];
+static char tmpdir[PATH_MAX_T / 2];
+static char temp_files[MAX_TEMP_FILES][PATH_MAX_T];
+static int n_temp_files;
+static char err[ERR_MAX];
+
+/* ---- fixtures --------------------------------------------------------- */
+
+#define SITE "site = { id = \"t\"; };\n"
+#define MQTT "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } ); };\n"
+#define BUS "buses = ( { id = \"lan\"; type = \"tcp\"; host = \"127.0.0.1\"; port = 1502; } );\n"
+#define DEVS                                                                        \
+    "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\"; },\n" \
+    "            { id = \"th\"; bus = \"lan\"; unit = 2; profile = \"th-rs485\"; },\n" \
+    "            { id = \"ai\"; bus = \"lan\"; unit = 3; profile = \"ai8\"; } );\n"
+#define ZONES "zones = ( { id = \"z1\"; } );\n"
+#define HEAD SITE MQTT BUS DEVS ZONES
+#define POINT(extra) "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\";" extra
+
+/* Writes text to a file named `name` in the temp directory; returns its path
+ * (static storage, valid until the end of the run). */
+static const char *write_temp(const char *name, const char *text)
+{
+    if (n_temp_files == MAX_TEMP_FILES) {
+        fprintf(stderr, "too many temp files\n");
+        exit(2);
+    }
+    char *path = temp_files[n_temp_files++];
+    snprintf(path, PATH_MAX_T, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+    return path;
+}
+
+/* The 1-based line of text holding `marker`, or 0 if there is none. */
+static int marker_line(const char *text, const char *marker)
+{
+    const char *hit = strstr(text, marker);
+    if (!hit)
+        return 0;
+    int line = 1;
+    for (const char *p = text; p < hit; p++)
+        line += *p == '\n';
+    return line;
+}
+
+/* True if err holds a line that starts with "file:line: " and contains want. */
+static bool has_error(const char *errors, const char *file, int line, const char *want)
+{
+    char prefix[PATH_MAX_T + 32];
+    snprintf(prefix, sizeof prefix, "%s:%d: ", file, line);
+    for (const char *p = errors; *p;) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char one[2048];
+        snprintf(one, sizeof one, "%.*s", (int)len, p);
+        if (strncmp(one, prefix, strlen(prefix)) == 0 && strstr(one, want))
+            return true;
+        p += len + (end != NULL);
+    }
+    return false;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Loads text as a config that must fail; returns its path. */
+static const char *load_bad(const char *name, const char *text)
+{
+    const char *path = write_temp(name, text);
+    struct cfg_site *s = cfg_load(path, profiles, err, sizeof err);
+    EXPECT(s == NULL, "%s: loaded although it is invalid", name);
+    cfg_free(s);
+    return path;
+}
+
+/* ---- bad configs: one mistake each ------------------------------------ */
+
+struct bad_case {
+    const char *name;
+    const char *text;  /* "#<" marks the line the error must name */
+    const char *want;  /* substring of that error line */
+};
+
+static const struct bad_case bad_cases[] = {
+    { "unknown key in a point",
+      HEAD POINT("\n  held_open = 5; } );  #<\n"),
+      "point \"door\": unknown key \"held_open\"; expected one of: id, name, device, input, kind" },
+    { "unknown top-level key",
+      HEAD POINT(" } );\nalarms = 5;  #<\n"),
+      "unknown key \"alarms\"; expected one of: site, mqtt, rules, buses, devices, zones, points" },
+    { "wrong type",
+      SITE MQTT BUS
+      "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\";\n"
+      "  poll_ms = \"fast\"; } );  #<\n",
+      "device \"io\": poll_ms is a string; expected an integer 10..3600000" },
+    { "wrong type of a group",
+      HEAD "rules = 5;  #<\n",
+      "rules is an integer; expected a group { ... }" },
+    { "dangling device",
+      HEAD "points = ( { id = \"door\"; input = \"di1\"; kind = \"door\";\n"
+      "  device = \"io9\"; } );  #<\n",
+      "point \"door\": device \"io9\" does not exist; define it under devices or fix the name" },
+    { "dangling bus",
+      SITE MQTT BUS "devices = ( { id = \"io\"; unit = 1; profile = \"din16\";\n"
+      "  bus = \"wan\"; } );  #<\n",
+      "device \"io\": bus \"wan\" does not exist; define it under buses or fix the name" },
+    { "dangling zone",
+      HEAD POINT("\n  zone = \"z9\"; } );  #<\n"),
+      "point \"door\": zone \"z9\" does not exist; define it under zones or fix the name" },
+    { "dangling profile",
+      SITE MQTT BUS "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1;\n"
+      "  profile = \"din99\"; } );  #<\n",
+      "device \"io\": profile \"din99\" does not exist" },
+    { "dangling input",
+      HEAD "points = ( { id = \"door\"; device = \"io\"; kind = \"door\";\n"
+      "  input = \"di17\"; } );  #<\n",
+      "point \"door\": input \"di17\" is not an input of profile \"din16\" (device \"io\"); "
+      "expected one of: di1, di2, di3" },
+    { "dangling verify_with",
+      HEAD "points = ( { id = \"f1\"; device = \"io\"; input = \"di1\"; kind = \"fence\";\n"
+      "  verify_with = [ \"cam9\" ]; } );  #<\n",
+      "point \"f1\": verify_with point \"cam9\" does not exist; define it under points or fix the name" },
+    { "unit 300",
+      SITE MQTT BUS "devices = ( { id = \"io\"; bus = \"lan\"; profile = \"din16\";\n"
+      "  unit = 300; } );  #<\n",
+      "device \"io\": unit 300 is out of range; expected 0..247" },
+    { "unit 255 on an rtu bus",
+      SITE MQTT "buses = ( { id = \"rs\"; type = \"rtu\"; device = \"/dev/ttyUSB0\"; } );\n"
+      "devices = ( { id = \"io\"; bus = \"rs\"; profile = \"din16\";\n"
+      "  unit = 255; } );  #<\n",
+      "device \"io\": unit 255 is out of range; expected 0..247 (255 only on a tcp bus)" },
+    { "poll_ms 0",
+      SITE MQTT BUS "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\";\n"
+      "  poll_ms = 0; } );  #<\n",
+      "device \"io\": poll_ms 0 is out of range; expected 10..3600000" },
+    { "bad parity",
+      SITE MQTT "buses = ( { id = \"rs\"; type = \"rtu\"; device = \"/dev/ttyUSB0\";\n"
+      "  parity = \"X\"; } );  #<\n",
+      "bus \"rs\": parity \"X\" is not valid; expected one of: N, E, O" },
+    { "non-standard baud",
+      SITE MQTT "buses = ( { id = \"rs\"; type = \"rtu\"; device = \"/dev/ttyUSB0\";\n"
+      "  baud = 9601; } );  #<\n",
+      "bus \"rs\": baud 9601 is not a standard rate; expected one of 1200, 2400" },
+    { "tcp key on an rtu bus",
+      SITE MQTT "buses = ( { id = \"rs\"; type = \"rtu\"; device = \"/dev/ttyUSB0\";\n"
+      "  port = 502; } );  #<\n",
+      "bus \"rs\": port applies to tcp buses only; expected type = \"tcp\" or no port" },
+    { "overlapping eol windows",
+      HEAD "points = ( { id = \"loop\"; device = \"ai\"; input = \"ai1\"; kind = \"eol\";\n"
+      "  eol = { normal = [ 900.0, 1100.0 ];\n"
+      "          alarm = [ 1000.0, 2100.0 ];  #<\n"
+      "          short = [ 0.0, 100.0 ]; cut = [ 5000.0, 65535.0 ]; }; } );\n",
+      "point \"loop\": eol windows normal [900, 1100] and alarm [1000, 2100] overlap; "
+      "expected disjoint windows" },
+    { "eol window lo > hi",
+      HEAD "points = ( { id = \"loop\"; device = \"ai\"; input = \"ai1\"; kind = \"eol\";\n"
+      "  eol = { normal = [ 1100.0, 900.0 ];  #<\n"
+      "          alarm = [ 1900.0, 2100.0 ]; short = [ 0.0, 100.0 ]; cut = [ 5000.0, 65535.0 ]; }; } );\n",
+      "point \"loop\": normal [1100, 900] has lo > hi; expected [lo, hi] with lo <= hi" },
+    { "missing required key",
+      SITE MQTT BUS
+      "devices = ( { id = \"io\"; bus = \"lan\"; profile = \"din16\"; } );  #<\n",
+      "device \"io\": missing required key \"unit\"; expected unit = an integer 0..247" },
+    { "missing broker",
+      SITE "mqtt = { prefix = \"vigil\"; };  #<\n",
+      "mqtt: missing required key \"brokers\"; expected brokers = a list ( ... )" },
+    { "duplicate id",
+      HEAD "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\"; },  #1\n"
+      "  { id = \"door\"; device = \"io\"; input = \"di2\"; kind = \"door\"; } );  #<\n",
+      "point \"door\": duplicate point id \"door\", first defined at " },
+    { "duplicate unit on a bus",
+      SITE MQTT BUS "devices = ( { id = \"a\"; bus = \"lan\"; unit = 1; profile = \"din16\"; },  #1\n"
+      "  { id = \"b\"; bus = \"lan\"; profile = \"din16\";\n"
+      "    unit = 1; } );  #<\n",
+      "device \"b\": unit 1 on bus \"lan\" is already used by device \"a\" (" },
+    { "id with a dot",
+      "site = { id = \"depot.north\"; };  #<\n" MQTT,
+      "site: id \"depot.north\" is not a valid id; expected 1..47 characters of A-Z a-z 0-9 _ -" },
+    { "heartbeat too short",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
+      "  heartbeat_s = 5; };  #<\n",
+      "mqtt: heartbeat_s 5 is out of range; expected 20..86400" },
+    { "negative delay",
+      HEAD POINT("\n  on_delay_s = -1; } );  #<\n"),
+      "point \"door\": on_delay_s -1 is out of range; expected 0..86400" },
+    { "analog kind on a bit input",
+      HEAD "points = ( { id = \"t\"; device = \"io\"; kind = \"temperature\";\n"
+      "  input = \"di1\"; } );  #<\n",
+      "point \"t\": kind \"temperature\" needs an analog input but input \"di1\" of profile \"din16\" "
+      "is a single bit; expected a u16 or s16 register input" },
+    { "digital kind on a register input",
+      HEAD "points = ( { id = \"d\"; device = \"ai\"; kind = \"door\";\n"
+      "  input = \"ai1\"; } );  #<\n",
+      "point \"d\": kind \"door\" needs a bit input but input \"ai1\" of profile \"ai8\" is a u16 register" },
+    { "held_open_s on a fence",
+      HEAD "points = ( { id = \"f\"; device = \"io\"; input = \"di1\"; kind = \"fence\";\n"
+      "  held_open_s = 60; } );  #<\n",
+      "point \"f\": held_open_s does not apply to a fence point; expected it only on door points" },
+    { "verify_with on a door",
+      HEAD "points = ( { id = \"c\"; device = \"io\"; input = \"di2\"; kind = \"cctv\"; },\n"
+      "  { id = \"d\"; device = \"io\"; input = \"di1\"; kind = \"door\";\n"
+      "    verify_with = [ \"c\" ]; } );  #<\n",
+      "point \"d\": verify_with does not apply to a door point; expected it only on fence points" },
+    { "high not above low",
+      HEAD "points = ( { id = \"t\"; device = \"th\"; input = \"temperature\"; kind = \"temperature\";\n"
+      "  high = 10.0; low = 20.0; } );  #<\n",
+      "point \"t\": high 10 is not above low 20; expected high > low" },
+    { "negative deadband",
+      HEAD "points = ( { id = \"t\"; device = \"th\"; input = \"temperature\"; kind = \"temperature\";\n"
+      "  deadband = -1.0; } );  #<\n",
+      "point \"t\": deadband -1 is out of range; expected 0..1e+09" },
+    { "integer too big for libconfig",
+      SITE MQTT BUS "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\";\n"
+      "  poll_ms = 4294967396; } );  #<\n",
+      "integer 4294967396 does not fit in 32 bits and would be silently wrapped; expected" },
+    { "parse error",
+      HEAD "points = ( { id = \"door\"; device = \"io\"; input = \"di1\";\n"
+      "  kind = ; } );  #<\n",
+      "syntax error; expected valid libconfig syntax" },
+};
+
+/* Every bad config fails, and its error names the marked line of the file
+ * and says what is expected. */
+static void bad_configs_report_file_line_and_fix(void)
+{
+    for (size_t i = 0; i < sizeof bad_cases / sizeof *bad_cases; i++) {
+        const struct bad_case *c = &bad_cases[i];
+        char name[32];
+        snprintf(name, sizeof name, "bad%zu.conf", i);
+        int line = marker_line(c->text, "#<");
+        int first = marker_line(c->text, "#1");
+        const char *path = load_bad(name, c->text);
+        EXPECT(line > 0, "%s: fixture has no #< marker", c->name);
+        EXPECT(has_error(err, path, line, c->want), "%s: want \"%s:%d: ...%s\", got:\n%s", c->name, path,
+               line, c->want, err);
+        if (first) {
+            char where[PATH_MAX_T + 16];
+            snprintf(where, sizeof where, "%s:%d", path, first);
+            EXPECT(strstr(err, where) != NULL, "%s: first definition %s not named in:\n%s", c->name, where,
+                   err);
+        }
+    }
+}
+
+/* A file that cannot be read is named with the system's reason. */
+static void missing_file_is_reported(void)
+{
+    char path[PATH_MAX_T];
+    snprintf(path, sizeof path, "%s/no-such-site.conf", tmpdir);
+    struct cfg_site *s = cfg_load(path, profiles, err, sizeof err);
+    char want[PATH_MAX_T + 64];
+    snprintf(want, sizeof want, "%s: cannot read: No such file or directory\n", path);
+    EXPECT(s == NULL, "loaded a missing file");
+    EXPECT_STR(err, want);
+}
+
+/* One load reports every mistake, not just the first. */
+static void all_errors_in_one_load(void)
+{
+    static const char text[] =
+        SITE MQTT BUS
+        "devices = ( { id = \"io\"; bus = \"lan\"; profile = \"din16\";\n"
+        "  unit = 300; } );  #unit\n"
+        "zones = ( { id = \"z1\";\n"
+        "  entry_delay = 5; } );  #zone\n"
+        "points = ( { id = \"door\"; device = \"io\"; input = \"di1\";\n"
+        "  kind = \"doors\"; } );  #kind\n";
+    const char *path = load_bad("multi.conf", text);
+    EXPECT(has_error(err, path, marker_line(text, "#unit"), "unit 300 is out of range"), "%s", err);
+    EXPECT(has_error(err, path, marker_line(text, "#zone"), "unknown key \"entry_delay\""), "%s", err);
+    EXPECT(has_error(err, path, marker_line(text, "#kind"), "kind \"doors\" is not valid; expected one of: "
+                     "door, fence"), "%s", err);
+    EXPECT_INT(count_lines(err), 3);
+}
+
+/* Profiles are validated with the same file:line messages. */
+static void bad_profile_is_reported_in_its_file(void)
+{
+    char dir[PATH_MAX_T];
+    snprintf(dir, sizeof dir, "%s/profiles", tmpdir);
+    EXPECT(mkdir(dir, 0700) == 0 || access(dir, F_OK) == 0, "mkdir %s", dir);
+    static const char profile[] =
+        "profile = { name = \"wrong\";  #name\n"
+        "  inputs = ( { name = \"di\"; table = \"discrete\"; address = 0; count = 4;\n"
+        "               format = \"u16\"; },  #format\n"
+        "             { name = \"x\"; table = \"input\"; address = 9; signed = true; } );  #unknown\n"
+        "};\n";
+    char rel[64];
+    snprintf(rel, sizeof rel, "profiles/odd.conf");
+    const char *ppath = write_temp(rel, profile);
+    static const char site[] = SITE MQTT BUS
+        "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"odd\"; } );\n";
+    const char *path = write_temp("uses-odd.conf", site);
+    struct cfg_site *s = cfg_load(path, dir, err, sizeof err);
+    EXPECT(s == NULL, "loaded a bad profile");
+    cfg_free(s);
+    EXPECT(has_error(err, ppath, marker_line(profile, "#name"),
+                     "name \"wrong\" does not match the file name odd.conf; expected name = \"odd\""), "%s", err);
+    EXPECT(has_error(err, ppath, marker_line(profile, "#format"),
+                     "format \"u16\" needs a register table; expected \"bit\" for table \"discrete\""), "%s", err);
+    EXPECT(has_error(err, ppath, marker_line(profile, "#unknown"),
+                     "profile \"odd\" input \"x\": unknown key \"signed\"; expected one of: name, table"), "%s",
+           err);
+}
+
+/* ---- good configs ------------------------------------------------------ */
+
+static uint64_t hash_file_into(uint64_t h, const char *path)
+{
+    char buf[4096];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        h = cfg_hash_bytes(h, buf, n);
+    fclose(f);
+    return h;
+}
+
+static const struct cfg_input *point_input(const struct cfg_site *s, const char *point)
+{
+    const struct cfg_point *p = &s->points[cfg_find_point(s, point)];
+    return &s->profiles[s->devices[p->device].profile].inputs[p->input];
+}
+
+/* The demo site loads, its references resolve and its hash covers the
+ * config and the profiles it uses. */
+static void demo_site_loads(void)
+{
+    char path[PATH_MAX_T];
+    snprintf(path, sizeof path, "%s/config/demo-site.conf", top);
+    struct cfg_site *s = cfg_load(path, profiles, err, sizeof err);
+    EXPECT(s != NULL, "demo-site.conf failed:\n%s", err);
+    if (!s)
+        return;
+    EXPECT_STR(s->id, "demo-depot");
+    EXPECT_STR(s->state_dir, "/tmp/vigil-demo/state");
+    EXPECT_INT(s->n_devices, 5);
+    EXPECT_INT(s->n_zones, 3);
+    EXPECT_INT(s->n_points, 16);
+    int f1 = cfg_find_point(s, "fence-z1");
+    EXPECT(f1 >= 0, "fence-z1 missing");
+    if (f1 >= 0) {
+        EXPECT_INT(s->points[f1].n_verify, 1);
+        EXPECT_INT(s->points[f1].verify[0], cfg_find_point(s, "cam1-motion"));
+        EXPECT_INT(s->points[f1].zone, cfg_find_zone(s, "perimeter"));
+    }
+    const struct cfg_input *z3 = point_input(s, "fence-z3");
+    EXPECT_STR(z3->name, "zone3_alarm");
+    EXPECT_INT(z3->format, CFG_FMT_REGBIT);
+    EXPECT_INT(z3->address, 0);
+    EXPECT_INT(z3->bit, 2);
+    const struct cfg_input *cab = point_input(s, "pids-cabinet");
+    EXPECT_INT(cab->address, 3);
+    EXPECT_INT(cab->bit, 0);
+    const struct cfg_input *vl = point_input(s, "cam1-video-loss");
+    EXPECT_INT(vl->table, CFG_TABLE_DISCRETE);
+    EXPECT_INT(vl->address, 8);
+    const struct cfg_input *t = point_input(s, "store1-temp");
+    EXPECT_INT(t->format, CFG_FMT_S16);
+    EXPECT(t->scale == 0.1, "temperature scale %g", t->scale);
+    int zone = cfg_find_zone(s, "store1");
+    EXPECT_INT(s->zones[zone].entry_delay_ms, 10000);
+    EXPECT(s->zones[cfg_find_zone(s, "site-24h")].always_armed, "site-24h not always armed");
+    const struct cfg_point *loop = &s->points[cfg_find_point(s, "store1-loop")];
+    EXPECT(loop->eol.alarm_lo == 1900.0 && loop->eol.cut_hi == 65535.0, "eol windows not read");
+    EXPECT_INT(s->points[cfg_find_point(s, "store1-door")].held_open_ms, 60000);
+    EXPECT(strstr(s->points[0].file, "demo-site.conf") != NULL, "file %s", s->points[0].file);
+
+    uint64_t h = hash_file_into(0xcbf29ce484222325ULL, path);
+    for (int i = 0; i < s->n_profiles; i++) {
+        char pp[PATH_MAX_T * 2];
+        snprintf(pp, sizeof pp, "%s/%s.conf", profiles, s->profiles[i].name);
+        h = hash_file_into(h, pp);
+    }
+    EXPECT(s->hash == h, "hash %016llx, want %016llx", (unsigned long long)s->hash, (unsigned long long)h);
+    cfg_free(s);
+}
+
+/* Without a profile_dir argument, a config in a source tree finds
+ * sensors/profiles next to its own directory. */
+static void example_site_loads_with_default_profile_dir(void)
+{
+    char path[PATH_MAX_T];
+    snprintf(path, sizeof path, "%s/config/example-site.conf", top);
+    struct cfg_site *s = cfg_load(path, NULL, err, sizeof err);
+    EXPECT(s != NULL, "example-site.conf failed:\n%s", err);
+    if (!s)
+        return;
+    EXPECT_INT(s->n_buses, 2);
+    EXPECT_INT(s->buses[1].type, CFG_BUS_RTU);
+    EXPECT_INT(s->buses[1].parity, 'N');
+    EXPECT_INT(s->mqtt.n_brokers, 2);
+    EXPECT_STR(s->mqtt.brokers[1].client_id, "vigil-depot-north-2");
+    EXPECT(strstr(s->profile_dir, "sensors/profiles") != NULL, "profile_dir %s", s->profile_dir);
+    cfg_free(s);
+}
+
+/* A minimal config gets every documented default. */
+static void minimal_config_gets_defaults(void)
+{
+    static const char text[] =
+        SITE MQTT BUS DEVS ZONES
+        "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\"; },\n"
+        "  { id = \"cam\"; device = \"io\"; input = \"di2\"; kind = \"cctv\"; },\n"
+        "  { id = \"fence\"; device = \"io\"; input = \"di3\"; kind = \"fence\"; verify_with = [ \"cam\" ]; },\n"
+        "  { id = \"temp\"; device = \"th\"; input = \"temperature\"; kind = \"temperature\"; },\n"
+        "  { id = \"hum\"; device = \"th\"; input = \"humidity\"; kind = \"humidity\"; },\n"
+        "  { id = \"raw\"; device = \"ai\"; input = \"ai2\"; kind = \"analog\"; on_delay_s = 0.5; } );\n";
+    const char *path = write_temp("minimal.conf", text);
+    struct cfg_site *s = cfg_load(path, profiles, err, sizeof err);
+    EXPECT(s != NULL, "minimal config failed:\n%s", err);
+    if (!s)
+        return;
+    EXPECT_STR(s->timezone, "UTC");
+    EXPECT_STR(s->state_dir, "/var/lib/vigil");
+    EXPECT_STR(s->mqtt.prefix, "vigil");
+    EXPECT_INT(s->mqtt.heartbeat_s, 60);
+    EXPECT_INT(s->mqtt.max_buffered, 100000);
+    EXPECT_INT(s->mqtt.n_brokers, 1);
+    EXPECT_INT(s->mqtt.brokers[0].keepalive_s, 10);
+    EXPECT_STR(s->mqtt.brokers[0].client_id, "vigil-t");
+    EXPECT_INT(s->rules.chatter_count, 3);
+    EXPECT_INT(s->rules.chatter_window_ms, 60000);
+    EXPECT_INT(s->rules.default_verify_window_ms, 30000);
+    const struct cfg_device *d = &s->devices[0];
+    EXPECT_INT(d->poll_ms, 100);
+    EXPECT_INT(d->timeout_ms, 300);
+    EXPECT_INT(d->fail_count, 3);
+    EXPECT_INT(d->fail_ms, 2000);
+    EXPECT_INT(d->comm_priority, CFG_PRIO_HIGH);
+    EXPECT(s->zones[0].armed && !s->zones[0].always_armed, "zone arm defaults");
+    EXPECT_INT(s->zones[0].entry_delay_ms, 0);
+
+    const struct cfg_point *door = &s->points[cfg_find_point(s, "door")];
+    EXPECT_INT(door->priority, CFG_PRIO_HIGH);
+    EXPECT_INT(door->zone, -1);
+    EXPECT(door->scale == 1.0 && door->offset == 0.0, "scale/offset");
+    EXPECT(isnan(door->high) && isnan(door->low) && isnan(door->deadband), "door thresholds set");
+    EXPECT_INT(door->on_delay_ms, 0);
+    EXPECT_INT(door->debounce_ms, 0);
+    EXPECT_INT(s->points[cfg_find_point(s, "cam")].priority, CFG_PRIO_LOW);
+    const struct cfg_point *fence = &s->points[cfg_find_point(s, "fence")];
+    EXPECT_INT(fence->priority, CFG_PRIO_HIGH);
+    EXPECT_INT(fence->verify_window_ms, 30000);
+
+    const struct cfg_point *temp = &s->points[cfg_find_point(s, "temp")];
+    EXPECT(temp->high == 35.0 && temp->low == -4.0 && temp->deadband == 1.0, "temperature %g/%g/%g",
+           temp->high, temp->low, temp->deadband);
+    EXPECT_INT(temp->on_delay_ms, 60000);
+    EXPECT_INT(temp->priority, CFG_PRIO_MEDIUM);
+    const struct cfg_point *hum = &s->points[cfg_find_point(s, "hum")];
+    EXPECT(hum->high == 75.0 && isnan(hum->low) && hum->deadband == 2.0, "humidity %g/%g/%g", hum->high,
+           hum->low, hum->deadband);
+    EXPECT_INT(hum->priority, CFG_PRIO_LOW);
+    const struct cfg_point *raw = &s->points[cfg_find_point(s, "raw")];
+    EXPECT_INT(raw->on_delay_ms, 500);
+    EXPECT_INT(raw->priority, CFG_PRIO_MEDIUM);
+    EXPECT(isnan(raw->high), "analog high defaulted");
+    EXPECT_STR(err, "");
+    cfg_free(s);
+}
+
+/* Names and lookups used by other modules. */
+static void names_and_lookups(void)
+{
+    EXPECT_STR(cfg_kind_name(CFG_KIND_FENCE), "fence");
+    EXPECT_STR(cfg_kind_name(CFG_KIND_EOL), "eol");
+    EXPECT_STR(cfg_priority_name(CFG_PRIO_CRITICAL), "critical");
+    EXPECT_STR(cfg_priority_name(CFG_PRIO_LOW), "low");
+    /* FNV-1a 64 test vectors */
+    EXPECT(cfg_hash_bytes(0xcbf29ce484222325ULL, "", 0) == 0xcbf29ce484222325ULL, "empty");
+    EXPECT(cfg_hash_bytes(0xcbf29ce484222325ULL, "a", 1) == 0xaf63dc4c8601ec8cULL, "\"a\"");
+    EXPECT(cfg_hash_bytes(0xcbf29ce484222325ULL, "foobar", 6) == 0x85944171f73967e8ULL, "\"foobar\"");
+}
+
+/* Errors past the end of a small buffer are dropped whole; the buffer
+ * stays terminated. */
+static void small_error_buffer_stays_terminated(void)
+{
+    char small[40];
+    memset(small, 'x', sizeof small);
+    char path[PATH_MAX_T];
+    snprintf(path, sizeof path, "%s/does-not-exist-with-a-long-name.conf", tmpdir);
+    EXPECT(cfg_load(path, profiles, small, sizeof small) == NULL, "loaded");
+    EXPECT(memchr(small, '\0', sizeof small) != NULL, "not terminated");
+}
+
+int main(void)
+{
+    const char *env = getenv("VIGIL_TOP");
+    snprintf(top, sizeof top, "%s", env && *env ? env : ".");
+    snprintf(profiles, sizeof profiles, "%s/sensors/profiles", top);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/vigil-test-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+
+    RUN(demo_site_loads);
+    RUN(example_site_loads_with_default_profile_dir);
+    RUN(minimal_config_gets_defaults);
+    RUN(bad_configs_report_file_line_and_fix);
+    RUN(missing_file_is_reported);
+    RUN(all_errors_in_one_load);
+    RUN(bad_profile_is_reported_in_its_file);
+    RUN(names_and_lookups);
+    RUN(small_error_buffer_stays_terminated);
+
+    for (int i = n_temp_files - 1; i >= 0; i--)
+        unlink(temp_files[i]);
+    char dir[PATH_MAX_T + 16];
+    snprintf(dir, sizeof dir, "%s/profiles", tmpdir);
+    rmdir(dir);
+    rmdir(tmpdir);
+    HARNESS_EXIT();
+}

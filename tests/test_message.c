@@ -1,0 +1,394 @@
+/*
+ * test_message.c - the MQTT JSON contract, byte for byte.
+ *
+ * A small site (one door in a zone, a climate sensor outside any zone) is
+ * loaded through config.c and turned into a core, so alarm ids and names are
+ * the real ones; events are then built by hand and every payload compared
+ * with the literal a central station would receive. The command parser is
+ * driven by a table of good and bad commands with the exact reply text.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "core.h"
+#include "harness.h"
+#include "message.h"
+
+#define T_WALL_MS 1795600800123LL /* 2026-11-25T10:00:00.123Z */
+
+static const char site_conf[] =
+    "site = { id = \"depot-7\"; name = \"Depot 7\"; };\n"
+    "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } ); };\n"
+    "buses = ( { id = \"io-lan\"; type = \"tcp\"; host = \"127.0.0.1\"; } );\n"
+    "devices = (\n"
+    "  { id = \"store1-io\"; name = \"Store 1 I/O module\"; bus = \"io-lan\"; unit = 1; profile = \"din16\"; },\n"
+    "  { id = \"store1-th\"; bus = \"io-lan\"; unit = 2; profile = \"th-rs485\"; }\n"
+    ");\n"
+    "zones = ( { id = \"store1\"; name = \"Ammunition store 1\"; } );\n"
+    "points = (\n"
+    "  { id = \"store1-door\"; name = \"Store 1 door\"; device = \"store1-io\"; input = \"di1\";\n"
+    "    kind = \"door\"; zone = \"store1\"; },\n"
+    "  { id = \"store1-temp\"; name = \"Store 1 temperature\"; device = \"store1-th\";\n"
+    "    input = \"temperature\"; kind = \"temperature\"; high = 30.0; }\n"
+    ");\n";
+
+static struct cfg_site *site;
+static struct core *core;
+static char buf[MSG_MAX];
+
+/* Loads site_conf with the repository's profiles; NULL with the reason printed. */
+static struct cfg_site *load_site(void)
+{
+    char path[] = "/tmp/vigil-test-message-XXXXXX", profiles[1024], err[4096] = "";
+    const char *top = getenv("VIGIL_TOP") ? getenv("VIGIL_TOP") : ".";
+    struct cfg_site *s;
+    int fd = mkstemp(path);
+
+    if (fd < 0 || write(fd, site_conf, sizeof(site_conf) - 1) != (ssize_t)(sizeof(site_conf) - 1)) {
+        printf("# cannot write %s\n", path);
+        return NULL;
+    }
+    close(fd);
+    snprintf(profiles, sizeof(profiles), "%s/sensors/profiles", top);
+    s = cfg_load(path, profiles, err, sizeof(err));
+    unlink(path);
+    if (!s)
+        printf("# config: %s\n", err);
+    return s;
+}
+
+/* An event of alarm id as the core would emit it; NaN value and no operator unless set after. */
+static struct core_event event(const char *alarm, enum core_alarm_type type, enum cfg_priority prio,
+                               enum core_alarm_state state, double value)
+{
+    struct core_event ev = { .seq = 42, .wall_ms = T_WALL_MS, .type = type, .priority = prio,
+                             .state = state, .value = value };
+
+    ev.alarm = core_find_alarm(core, alarm);
+    EXPECT(ev.alarm >= 0, "no alarm \"%s\" in the core", alarm);
+    return ev;
+}
+
+static void expect_event(const struct core_event *ev, const char *want)
+{
+    int n = msg_event(site, core, ev, buf, sizeof(buf));
+
+    EXPECT_INT(n, (long long)strlen(want));
+    EXPECT_STR(buf, want);
+}
+
+static void event_door_intrusion(void)
+{
+    struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
+                                 CORE_S_ACTIVE_UNACKED, 1.0);
+
+    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+                      "\"alarm\":\"store1-door.intrusion\",\"type\":\"intrusion\",\"priority\":\"critical\","
+                      "\"state\":\"active_unacked\",\"zone\":\"store1\",\"point\":\"store1-door\","
+                      "\"device\":\"store1-io\",\"value\":1.0,"
+                      "\"text\":\"Store 1 door: intrusion (active, unacknowledged) in zone Ammunition store 1\"}");
+}
+
+static void event_operator_only_when_set(void)
+{
+    struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
+                                 CORE_S_ACTIVE_ACKED, 0.0);
+
+    snprintf(ev.operator_name, sizeof(ev.operator_name), "jsmith");
+    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+                      "\"alarm\":\"store1-door.intrusion\",\"type\":\"intrusion\",\"priority\":\"critical\","
+                      "\"state\":\"active_acked\",\"zone\":\"store1\",\"point\":\"store1-door\","
+                      "\"device\":\"store1-io\",\"value\":0.0,"
+                      "\"text\":\"Store 1 door: intrusion (active, acknowledged by jsmith) in zone Ammunition store 1\","
+                      "\"operator\":\"jsmith\"}");
+}
+
+/* 231 * 0.1 is 23.100000000000001 in binary; the payload must still say 23.1. */
+static void event_analog_value_and_no_zone(void)
+{
+    struct core_event ev = event("store1-temp.temperature_high", CORE_T_TEMPERATURE_HIGH, CFG_PRIO_HIGH,
+                                 CORE_S_RTN_UNACKED, 231 * 0.1);
+
+    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+                      "\"alarm\":\"store1-temp.temperature_high\",\"type\":\"temperature_high\","
+                      "\"priority\":\"high\",\"state\":\"rtn_unacked\",\"zone\":null,\"point\":\"store1-temp\","
+                      "\"device\":\"store1-th\",\"value\":23.1,"
+                      "\"text\":\"Store 1 temperature: temperature high at 23.1 °C (cleared, unacknowledged)\"}");
+}
+
+static void event_nan_value_is_null(void)
+{
+    struct core_event ev = event("store1-th.comm_loss", CORE_T_COMM_LOSS, CFG_PRIO_HIGH,
+                                 CORE_S_ACTIVE_UNACKED, NAN);
+
+    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+                      "\"alarm\":\"store1-th.comm_loss\",\"type\":\"comm_loss\",\"priority\":\"high\","
+                      "\"state\":\"active_unacked\",\"zone\":null,\"point\":null,\"device\":\"store1-th\","
+                      "\"value\":null,\"text\":\"store1-th: communication lost (active, unacknowledged)\"}");
+}
+
+static void event_system_text_verbatim(void)
+{
+    struct core_event ev = event("system.config_rejected", CORE_T_CONFIG_REJECTED, CFG_PRIO_HIGH,
+                                 CORE_S_EVENT, NAN);
+
+    snprintf(ev.text, sizeof(ev.text), "site.conf:3: unknown key \"colour\"");
+    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+                      "\"alarm\":\"system.config_rejected\",\"type\":\"config_rejected\",\"priority\":\"high\","
+                      "\"state\":\"event\",\"zone\":null,\"point\":null,\"device\":null,\"value\":null,"
+                      "\"text\":\"site.conf:3: unknown key \\\"colour\\\"\"}");
+}
+
+static void event_zone_disarmed_by_operator(void)
+{
+    struct core_event ev = event("store1.arming", CORE_T_ZONE_DISARMED, CFG_PRIO_LOW, CORE_S_EVENT, NAN);
+
+    snprintf(ev.operator_name, sizeof(ev.operator_name), "jsmith");
+    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+                      "\"alarm\":\"store1.arming\",\"type\":\"zone_disarmed\",\"priority\":\"low\","
+                      "\"state\":\"event\",\"zone\":\"store1\",\"point\":null,\"device\":null,\"value\":null,"
+                      "\"text\":\"Ammunition store 1: zone disarmed by jsmith\",\"operator\":\"jsmith\"}");
+}
+
+/* A text cut inside a UTF-8 character must not cost the event. */
+static void event_invalid_utf8_text_survives(void)
+{
+    struct core_event ev = event("system.self_test", CORE_T_SELF_TEST, CFG_PRIO_LOW, CORE_S_EVENT, NAN);
+
+    snprintf(ev.text, sizeof(ev.text), "cut \xc3");
+    EXPECT(msg_event(site, core, &ev, buf, sizeof(buf)) > 0, "event with bad UTF-8 was not built");
+    EXPECT(strstr(buf, "\"text\":\"cut ?\"") != NULL, "got %s", buf);
+}
+
+static void event_identical_inputs_identical_bytes(void)
+{
+    struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
+                                 CORE_S_ACTIVE_UNACKED, 1.0);
+    char first[MSG_MAX];
+    int n1 = msg_event(site, core, &ev, first, sizeof(first));
+    int n2 = msg_event(site, core, &ev, buf, sizeof(buf));
+
+    EXPECT(n1 > 0 && n1 == n2 && memcmp(first, buf, (size_t)n1) == 0, "two builds differ");
+}
+
+static void event_too_small_buffer_fails(void)
+{
+    struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
+                                 CORE_S_ACTIVE_UNACKED, 1.0);
+    int n = msg_event(site, core, &ev, buf, sizeof(buf));
+
+    EXPECT_INT(msg_event(site, core, &ev, buf, (size_t)n), -1);
+    EXPECT_INT(msg_event(site, core, &ev, buf, (size_t)n + 1), n);
+}
+
+/* A normal alarm clears its retained topic; any other state is the event itself. */
+static void alarm_state_clears_when_normal(void)
+{
+    struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
+                                 CORE_S_NORMAL, 0.0);
+    char want[MSG_MAX];
+
+    EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), 0);
+    EXPECT_STR(buf, "");
+    ev.state = CORE_S_SHELVED;
+    msg_event(site, core, &ev, want, sizeof(want));
+    EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), (long long)strlen(want));
+    EXPECT_STR(buf, want);
+}
+
+static void zone_payloads(void)
+{
+    struct core_zone_change zc = { .zone = cfg_find_zone(site, "store1"), .armed = false, .wall_ms = T_WALL_MS };
+
+    msg_zone(site, &zc, buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"zone\":\"store1\",\"armed\":false,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
+    zc.armed = true;
+    snprintf(zc.operator_name, sizeof(zc.operator_name), "jsmith");
+    msg_zone(site, &zc, buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"zone\":\"store1\",\"armed\":true,\"ts\":\"2026-11-25T10:00:00.123Z\",\"operator\":\"jsmith\"}");
+}
+
+static void result_payloads(void)
+{
+    struct core_result ok = { .id = "c-1", .op = CORE_CMD_ACK, .ok = true };
+    struct core_result bad = { .id = "c-2", .op = CORE_CMD_DISARM, .ok = false, .error = "zone \"x\" is not configured" };
+
+    msg_result(&ok, buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"id\":\"c-1\",\"op\":\"ack\",\"ok\":true}");
+    msg_result(&bad, buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"id\":\"c-2\",\"op\":\"disarm\",\"ok\":false,\"error\":\"zone \\\"x\\\" is not configured\"}");
+}
+
+static void status_payload(void)
+{
+    int n = msg_status(site, "online", "1.2.3", T_WALL_MS, T_WALL_MS + 60000, buf, sizeof(buf));
+
+    EXPECT(n > 0, "status not built");
+    EXPECT_STR(buf, "{\"site\":\"depot-7\",\"state\":\"online\",\"version\":\"1.2.3\","
+                    "\"started\":\"2026-11-25T10:00:00.123Z\",\"ts\":\"2026-11-25T10:01:00.123Z\"}");
+}
+
+static void ts_formats(void)
+{
+    static const struct { int64_t ms; const char *want; } cases[] = {
+        { 0, "1970-01-01T00:00:00.000Z" },
+        { 1, "1970-01-01T00:00:00.001Z" },
+        { -1, "1969-12-31T23:59:59.999Z" },            /* before 1970: floor, not truncate */
+        { -86400000LL - 500, "1969-12-30T23:59:59.500Z" },
+        { 951782400000LL, "2000-02-29T00:00:00.000Z" },  /* leap year divisible by 400 */
+        { 1835481599999LL, "2028-02-29T23:59:59.999Z" },
+        { 4107542400000LL, "2100-03-01T00:00:00.000Z" }, /* 2100 is not a leap year */
+        { INT64_MIN, "0000-01-01T00:00:00.000Z" },       /* a broken clock still gives a valid ts */
+        { INT64_MAX, "9999-12-31T23:59:59.999Z" },
+    };
+    char ts[MSG_TS_LEN + 1];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        msg_ts(cases[i].ms, ts);
+        EXPECT_STR(ts, cases[i].want);
+    }
+}
+
+static void topic_build_and_overflow(void)
+{
+    char small[16];
+
+    EXPECT_INT(msg_topic(buf, sizeof(buf), "vigil", "depot-7", "alarms/store1-door.intrusion"), 42);
+    EXPECT_STR(buf, "vigil/depot-7/alarms/store1-door.intrusion");
+    EXPECT_INT(msg_topic(small, sizeof(small), "vigil", "depot-7", "events"), -1);
+}
+
+static void parse_good_commands(void)
+{
+    static const char *const good[] = {
+        "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"store1-door.intrusion\",\"operator\":\"jsmith\"}",
+        "{\"id\":\"c-2\",\"op\":\"shelve\",\"alarm\":\"store1-temp.temperature_high\",\"operator\":\"jsmith\","
+        "\"duration_s\":1.5}",
+        "{\"operator\":\"jsmith\",\"zone\":\"store1\",\"op\":\"arm\",\"force\":true,\"id\":\"c-3\"}",
+        "{\"id\":\"c-4\",\"op\":\"disarm\",\"zone\":\"store1\",\"operator\":\"jsmith\"}",
+        "{\"id\":\"c-5\",\"op\":\"unshelve\",\"alarm\":\"store1-temp.temperature_high\",\"operator\":\"jsmith\"}",
+    };
+    struct core_cmd cmd[5];
+    char err[CORE_ERROR_MAX];
+
+    for (int i = 0; i < 5; i++)
+        EXPECT(msg_parse_cmd(good[i], strlen(good[i]), &cmd[i], err, sizeof(err)) == MSG_CMD_OK,
+               "%s: %s", good[i], err);
+    EXPECT(cmd[0].op == CORE_CMD_ACK, "op");
+    EXPECT_STR(cmd[0].id, "c-1");
+    EXPECT_STR(cmd[0].target, "store1-door.intrusion");
+    EXPECT_STR(cmd[0].operator_name, "jsmith");
+    EXPECT(cmd[1].op == CORE_CMD_SHELVE, "op");
+    EXPECT_INT(cmd[1].duration_ms, 1500);
+    EXPECT(cmd[2].op == CORE_CMD_ARM && cmd[2].force, "arm with force");
+    EXPECT_STR(cmd[2].target, "store1");
+    EXPECT(cmd[3].op == CORE_CMD_DISARM && !cmd[3].force, "disarm");
+    EXPECT(cmd[4].op == CORE_CMD_UNSHELVE && cmd[4].duration_ms == 0, "unshelve");
+}
+
+static void parse_bad_commands(void)
+{
+    static const struct { const char *payload; int rc; const char *id, *error; } bad[] = {
+        { "", MSG_CMD_BAD, "", "payload is not JSON: unexpected token near end of file at column 0" },
+        { "ack door", MSG_CMD_BAD, "", "payload is not JSON: invalid token near 'ack' at column 3" },
+        { "{\"id\":\"c-1\"} x", MSG_CMD_BAD, "", "payload is not JSON: end of file expected near 'x' at column 14" },
+        { "{\"id\":\"a\",\"id\":\"b\"}", MSG_CMD_BAD, "", "payload is not JSON: duplicate object key near '\"id\"' at column 14" },
+        { "[\"ack\"]", MSG_CMD_BAD, "", "payload is not a JSON object" },
+        { "{\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\"}", MSG_CMD_BAD, "", "missing \"id\"" },
+        { "{\"id\":7,\"op\":\"ack\"}", MSG_CMD_BAD, "", "\"id\" must be a string" },
+        { "{\"id\":\"\",\"op\":\"ack\"}", MSG_CMD_BAD, "", "\"id\" must be 1 to 63 bytes long" },
+        { "{\"id\":\"0123456789012345678901234567890123456789012345678901234567890123\"}", MSG_CMD_BAD, "",
+          "\"id\" must be 1 to 63 bytes long" },
+        { "{\"id\":\"c-1\",\"alarm\":\"a.b\"}", MSG_CMD_BAD, "c-1", "missing \"op\"" },
+        { "{\"id\":\"c-1\",\"op\":1}", MSG_CMD_BAD, "c-1", "\"op\" must be a string" },
+        { "{\"id\":\"c-1\",\"op\":\"explode\",\"alarm\":\"a.b\",\"operator\":\"o\"}", MSG_CMD_BAD, "c-1",
+          "unknown op \"explode\"; expected ack, shelve, unshelve, arm or disarm" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"colour\":\"red\"}", MSG_CMD_BAD_ARGS,
+          "c-1", "unknown key \"colour\"; expected id, op, alarm, zone, operator, duration_s or force" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\"}", MSG_CMD_BAD_ARGS, "c-1", "missing \"operator\"" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":true}", MSG_CMD_BAD_ARGS, "c-1",
+          "\"operator\" must be a string" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"operator\":\"o\"}", MSG_CMD_BAD_ARGS, "c-1", "missing \"alarm\"" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"zone\":\"store1\",\"operator\":\"o\"}", MSG_CMD_BAD_ARGS, "c-1",
+          "\"zone\" is not allowed with op \"ack\"" },
+        { "{\"id\":\"c-1\",\"op\":\"arm\",\"alarm\":\"a.b\",\"zone\":\"store1\",\"operator\":\"o\"}", MSG_CMD_BAD_ARGS,
+          "c-1", "\"alarm\" is not allowed with op \"arm\"" },
+        { "{\"id\":\"c-1\",\"op\":\"disarm\",\"operator\":\"o\"}", MSG_CMD_BAD_ARGS, "c-1", "missing \"zone\"" },
+        { "{\"id\":\"c-1\",\"op\":\"shelve\",\"alarm\":\"a.b\",\"operator\":\"o\"}", MSG_CMD_BAD_ARGS, "c-1",
+          "missing \"duration_s\"" },
+        { "{\"id\":\"c-1\",\"op\":\"shelve\",\"alarm\":\"a.b\",\"operator\":\"o\",\"duration_s\":0}", MSG_CMD_BAD_ARGS,
+          "c-1", "\"duration_s\" must be a number of seconds above 0 and at most 86400" },
+        { "{\"id\":\"c-1\",\"op\":\"shelve\",\"alarm\":\"a.b\",\"operator\":\"o\",\"duration_s\":86401}",
+          MSG_CMD_BAD_ARGS, "c-1", "\"duration_s\" must be a number of seconds above 0 and at most 86400" },
+        { "{\"id\":\"c-1\",\"op\":\"shelve\",\"alarm\":\"a.b\",\"operator\":\"o\",\"duration_s\":\"60\"}",
+          MSG_CMD_BAD_ARGS, "c-1", "\"duration_s\" must be a number of seconds above 0 and at most 86400" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"duration_s\":60}", MSG_CMD_BAD_ARGS,
+          "c-1", "\"duration_s\" is only allowed with op \"shelve\"" },
+        { "{\"id\":\"c-1\",\"op\":\"disarm\",\"zone\":\"store1\",\"operator\":\"o\",\"force\":true}", MSG_CMD_BAD_ARGS,
+          "c-1", "\"force\" is only allowed with op \"arm\"" },
+        { "{\"id\":\"c-1\",\"op\":\"arm\",\"zone\":\"store1\",\"operator\":\"o\",\"force\":\"yes\"}", MSG_CMD_BAD_ARGS,
+          "c-1", "\"force\" must be true or false" },
+    };
+    struct core_cmd cmd;
+    char err[CORE_ERROR_MAX];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc;
+
+        err[0] = '\0';
+        rc = msg_parse_cmd(bad[i].payload, strlen(bad[i].payload), &cmd, err, sizeof(err));
+        EXPECT(rc == bad[i].rc, "%s: rc %d, want %d", bad[i].payload, rc, bad[i].rc);
+        EXPECT_STR(cmd.id, bad[i].id);
+        EXPECT_STR(err, bad[i].error);
+    }
+}
+
+/* The reply to a rejected command carries the id and op when they could be read. */
+static void rejection_payloads(void)
+{
+    struct core_cmd cmd = { .id = "c-9", .op = CORE_CMD_ACK };
+    struct core_cmd none = { .id = "" };
+
+    msg_cmd_rejected(&cmd, MSG_CMD_BAD_ARGS, "missing \"operator\"", buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"id\":\"c-9\",\"op\":\"ack\",\"ok\":false,\"error\":\"missing \\\"operator\\\"\"}");
+    msg_cmd_rejected(&cmd, MSG_CMD_BAD, "unknown op \"x\"", buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"id\":\"c-9\",\"op\":null,\"ok\":false,\"error\":\"unknown op \\\"x\\\"\"}");
+    msg_cmd_rejected(&none, MSG_CMD_BAD, "payload is not a JSON object", buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"id\":null,\"op\":null,\"ok\":false,\"error\":\"payload is not a JSON object\"}");
+}
+
+int main(void)
+{
+    site = load_site();
+    core = site ? core_new(site) : NULL;
+    if (!core) {
+        printf("not ok - setup: no site or core\n");
+        return 1;
+    }
+    RUN(event_door_intrusion);
+    RUN(event_operator_only_when_set);
+    RUN(event_analog_value_and_no_zone);
+    RUN(event_nan_value_is_null);
+    RUN(event_system_text_verbatim);
+    RUN(event_zone_disarmed_by_operator);
+    RUN(event_invalid_utf8_text_survives);
+    RUN(event_identical_inputs_identical_bytes);
+    RUN(event_too_small_buffer_fails);
+    RUN(alarm_state_clears_when_normal);
+    RUN(zone_payloads);
+    RUN(result_payloads);
+    RUN(status_payload);
+    RUN(ts_formats);
+    RUN(topic_build_and_overflow);
+    RUN(parse_good_commands);
+    RUN(parse_bad_commands);
+    RUN(rejection_payloads);
+    core_free(core);
+    cfg_free(site);
+    HARNESS_EXIT();
+}

@@ -1,0 +1,559 @@
+/*
+ * test_publish.c - the MQTT publisher against a real Mosquitto.
+ *
+ * Each case starts its own broker on a free loopback port and asserts on
+ * what a subscriber receives: order and QoS of events, the retained status
+ * and the Will, commands in both directions, and the delivery guarantees
+ * that matter most (messages published while the broker is down, or before
+ * the process restarts, all arrive in order). Waits poll with a deadline;
+ * nothing asserts on how long anything took.
+ *
+ * "--pub-child URI CLIENT_ID STATE_DIR" runs this binary as a publisher that
+ * waits to be killed, for the Will case (a fork without exec would inherit
+ * paho's threads half-alive).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "core.h"
+#include "harness.h"
+#include "mqtt_broker.h"
+#include "publish.h"
+
+#define WAIT_MS 15000
+#define T_EVENTS "vigil/depot-7/events"
+#define T_STATUS "vigil/depot-7/status"
+#define T_CMD "vigil/depot-7/cmd"
+#define T_RESULT "vigil/depot-7/cmd/result"
+
+struct fixture {
+    struct broker b;
+    struct cfg_site site;
+    char state_dir[512];
+    struct queue inputs;
+    struct pub *pub;
+};
+
+/* The part of a site the publisher reads: one broker path, short keepalive. */
+static void make_site(struct cfg_site *s, const char *uri, const char *client_id)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "depot-7");
+    snprintf(s->name, sizeof(s->name), "Depot 7");
+    snprintf(s->mqtt.prefix, sizeof(s->mqtt.prefix), "vigil");
+    snprintf(s->mqtt.brokers[0].uri, sizeof(s->mqtt.brokers[0].uri), "%s", uri);
+    snprintf(s->mqtt.brokers[0].client_id, sizeof(s->mqtt.brokers[0].client_id), "%s", client_id);
+    s->mqtt.brokers[0].keepalive_s = 10;
+    s->mqtt.n_brokers = 1;
+    s->mqtt.heartbeat_s = 60;
+    s->mqtt.max_buffered = 1000;
+}
+
+static int fixture_start(struct fixture *f, bool persistent_broker)
+{
+    memset(f, 0, sizeof(*f));
+    f->b.persistent = persistent_broker;
+    if (broker_start(&f->b) < 0 || broker_tmpdir(&f->b, "state", f->state_dir, sizeof(f->state_dir)) < 0 ||
+        queue_init(&f->inputs, sizeof(struct core_input), 16) < 0) {
+        broker_stop(&f->b);
+        return -1;
+    }
+    make_site(&f->site, f->b.uri, "vigil-depot-7");
+    return 0;
+}
+
+static struct pub *start_pub(struct fixture *f)
+{
+    struct pub_options o = { .site = &f->site, .state_dir = f->state_dir, .version = "test", .inputs = &f->inputs };
+    char err[512] = "";
+    struct pub *p = pub_start(&o, err, sizeof(err));
+
+    EXPECT(p != NULL, "pub_start: %s", err);
+    return p;
+}
+
+static void fixture_stop(struct fixture *f)
+{
+    pub_stop(f->pub);
+    f->pub = NULL;
+    queue_destroy(&f->inputs);
+    broker_stop(&f->b);
+}
+
+static bool wait_connected(struct pub *p, bool want)
+{
+    uint64_t deadline = clock_mono_ms() + WAIT_MS;
+    struct timespec pause = { 0, 10 * 1000 * 1000 };
+    struct pub_stats st;
+
+    for (;;) {
+        pub_get_stats(p, &st);
+        if (st.connected[0] == want || clock_mono_ms() >= deadline)
+            return st.connected[0] == want;
+        nanosleep(&pause, NULL);
+    }
+}
+
+/*
+ * Waits until a fresh subscriber is handed a retained message on topic
+ * containing needle. A publisher still connecting sends it live instead, so
+ * a non-retained match means: look again with a new subscriber.
+ */
+static bool retained_has(const struct broker *b, const char *topic, const char *needle)
+{
+    uint64_t deadline = clock_mono_ms() + WAIT_MS;
+    bool ok = false;
+
+    while (!ok && clock_mono_ms() < deadline) {
+        struct broker_client *c = broker_client_new(b, NULL, topic);
+        int i = c ? broker_client_find(c, 0, topic, needle, 200) : -1;
+
+        ok = i >= 0 && broker_client_msg(c, (size_t)i)->retained;
+        broker_client_free(c);
+    }
+    return ok;
+}
+
+/*
+ * Publishes n events {"seq":first..} and checks a subscriber got them all in
+ * order starting at index from. QoS 1 allows a duplicate after a reconnect;
+ * like a central station, the check drops any seq it has already seen.
+ */
+static void publish_seqs(struct pub *p, int first, int n)
+{
+    char payload[64];
+
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(payload, sizeof(payload), "{\"seq\":%d}", first + i);
+
+        EXPECT(pub_publish(p, "events", payload, (size_t)len, 1, false) == 0, "publish seq %d refused", first + i);
+    }
+}
+
+static void expect_seqs(struct broker_client *c, size_t from, int first, int n)
+{
+    int want = first, dups = 0;
+    size_t i = from;
+
+    while (want < first + n) {
+        const struct broker_msg *m;
+        int seq;
+
+        if (broker_client_wait(c, i + 1, WAIT_MS) < i + 1)
+            break;
+        m = broker_client_msg(c, i++);
+        if (strcmp(m->topic, T_EVENTS) != 0 || sscanf(m->payload, "{\"seq\":%d}", &seq) != 1)
+            continue;
+        EXPECT(m->qos == 1 && !m->retained, "seq %d: qos %d retained %d", seq, m->qos, m->retained);
+        if (seq < want) {
+            dups++;
+            continue;
+        }
+        EXPECT(seq == want, "got seq %d, want %d (a gap: events lost or reordered)", seq, want);
+        want = seq + 1;
+    }
+    EXPECT(want == first + n, "only seqs %d..%d of %d..%d arrived", first, want - 1, first, first + n - 1);
+    if (dups)
+        printf("# %d duplicate deliveries (allowed by QoS 1, dropped by seq)\n", dups);
+}
+
+static void events_arrive_in_order_at_qos1(void)
+{
+    struct fixture f;
+    struct broker_client *station;
+    struct pub_stats st;
+    uint64_t deadline;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    station = broker_client_new(&f.b, NULL, T_EVENTS);
+    f.pub = start_pub(&f);
+    if (station && f.pub) {
+        uint64_t progress = pub_progress(f.pub);
+
+        publish_seqs(f.pub, 1, 200);
+        expect_seqs(station, 0, 1, 200);
+        EXPECT(pub_progress(f.pub) > progress, "progress did not move");
+        deadline = clock_mono_ms() + WAIT_MS;
+        do
+            pub_get_stats(f.pub, &st);
+        while ((st.delivered < 200 || st.pending > 0) && clock_mono_ms() < deadline);
+        EXPECT(st.delivered >= 200 && st.pending == 0 && st.refused == 0,
+               "delivered %llu pending %llu refused %llu", (unsigned long long)st.delivered,
+               (unsigned long long)st.pending, (unsigned long long)st.refused);
+    }
+    broker_client_free(station);
+    fixture_stop(&f);
+}
+
+static void status_online_then_offline_retained(void)
+{
+    struct fixture f;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    f.pub = start_pub(&f);
+    EXPECT(retained_has(&f.b, T_STATUS, "\"state\":\"online\""), "no retained online status");
+    pub_stop(f.pub);
+    f.pub = NULL;
+    EXPECT(retained_has(&f.b, T_STATUS, "\"state\":\"offline\""), "no retained offline status after pub_stop");
+    fixture_stop(&f);
+}
+
+/* pub_heartbeat refreshes the retained status with a new ts once heartbeat_s has passed. */
+static void heartbeat_refreshes_status(void)
+{
+    struct fixture f;
+    struct broker_client *c;
+    const struct broker_msg *first = NULL, *m;
+    uint64_t deadline;
+    size_t seen = 0;
+    bool refreshed = false;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    f.site.mqtt.heartbeat_s = 1;
+    c = broker_client_new(&f.b, NULL, T_STATUS);
+    f.pub = start_pub(&f);
+    deadline = clock_mono_ms() + WAIT_MS;
+    while (c && f.pub && !refreshed && clock_mono_ms() < deadline) {
+        uint64_t now_ms = clock_mono_ms();
+
+        EXPECT(pub_heartbeat(f.pub) > now_ms, "next heartbeat due in the past");
+        for (; (m = broker_client_msg(c, seen)) != NULL; seen++) {
+            if (!strstr(m->payload, "\"state\":\"online\""))
+                continue;
+            refreshed = first && strcmp(m->payload, first->payload) != 0;
+            first = first ? first : m;
+        }
+        broker_client_wait(c, seen + 1, 50);
+    }
+    EXPECT(first != NULL, "no online status");
+    EXPECT(refreshed, "no status with a new ts");
+    broker_client_free(c);
+    fixture_stop(&f);
+}
+
+/* Runs as the child of will_sent_when_process_dies: connects, says so, and waits to be killed. */
+static int pub_child(char **argv)
+{
+    struct cfg_site site;
+    struct queue inputs;
+    struct pub_options o = { .site = &site, .state_dir = argv[4], .version = "child", .inputs = &inputs };
+    char err[512];
+    struct pub *p;
+
+    make_site(&site, argv[2], argv[3]);
+    queue_init(&inputs, sizeof(struct core_input), 16);
+    p = pub_start(&o, err, sizeof(err));
+    if (!p || !wait_connected(p, true)) {
+        printf("%s\n", p ? "not connected" : err);
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+/* Starts this binary as a pub child; returns its pid and a pipe from its stdout. */
+static pid_t spawn_child(const struct fixture *f, int *out_fd)
+{
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    int fds[2];
+    pid_t pid;
+
+    if (n < 0 || pipe(fds) < 0)
+        return -1;
+    exe[n] = '\0';
+    pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(exe, exe, "--pub-child", f->b.uri, "vigil-depot-7-child", f->state_dir, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    *out_fd = fds[0];
+    return pid;
+}
+
+/* Waits for the child's first line: "ready", or why it gave up. */
+static bool child_ready(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char line[600] = "";
+
+    if (poll(&p, 1, WAIT_MS + 5000) != 1 || read(fd, line, sizeof(line) - 1) <= 0)
+        strcpy(line, "no answer");
+    if (strncmp(line, "ready", 5) == 0)
+        return true;
+    printf("# child: %s\n", line);
+    return false;
+}
+
+static void will_sent_when_process_dies(void)
+{
+    struct fixture f;
+    struct broker_client *c;
+    int fd = -1, online;
+    pid_t pid;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    c = broker_client_new(&f.b, NULL, T_STATUS);
+    pid = spawn_child(&f, &fd);
+    EXPECT(pid > 0 && child_ready(fd), "child publisher did not connect");
+    online = c ? broker_client_find(c, 0, T_STATUS, "\"state\":\"online\"", WAIT_MS) : -1;
+    EXPECT(online >= 0, "no online status from the child");
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    EXPECT(online >= 0 && broker_client_find(c, (size_t)online + 1, T_STATUS, "\"state\":\"offline\"", WAIT_MS) >= 0,
+           "no Will after the publisher was killed");
+    EXPECT(retained_has(&f.b, T_STATUS, "\"state\":\"offline\""), "the Will is not retained");
+    if (fd >= 0)
+        close(fd);
+    broker_client_free(c);
+    fixture_stop(&f);
+}
+
+/*
+ * Sends a malformed command until its rejection comes back on cmd/result,
+ * which proves the publisher's subscription is in place. Returns the index
+ * of the result in results, or -1.
+ */
+static int await_rejection(struct broker_client *sender, struct broker_client *results, const char *payload,
+                           const char *needle)
+{
+    uint64_t deadline = clock_mono_ms() + WAIT_MS;
+    int i = -1;
+
+    while (i < 0 && clock_mono_ms() < deadline) {
+        broker_client_publish(sender, T_CMD, payload, 1, false);
+        i = broker_client_find(results, 0, T_RESULT, needle, 200);
+    }
+    return i;
+}
+
+static void malformed_command_answered(void)
+{
+    struct fixture f;
+    struct broker_client *results, *sender;
+    int i;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    results = broker_client_new(&f.b, NULL, T_RESULT);
+    sender = broker_client_new(&f.b, NULL, NULL);
+    f.pub = start_pub(&f);
+    i = results && sender ? await_rejection(sender, results, "{\"id\":\"c-7\",\"op\":\"explode\",\"operator\":\"jsmith\"}",
+                                            "\"id\":\"c-7\"") : -1;
+    EXPECT(i >= 0, "no result for a malformed command");
+    if (i >= 0)
+        EXPECT_STR(broker_client_msg(results, (size_t)i)->payload,
+                   "{\"id\":\"c-7\",\"op\":null,\"ok\":false,"
+                   "\"error\":\"unknown op \\\"explode\\\"; expected ack, shelve, unshelve, arm or disarm\"}");
+    EXPECT_INT(queue_length(&f.inputs), 0);
+    broker_client_free(results);
+    broker_client_free(sender);
+    fixture_stop(&f);
+}
+
+/* A valid command becomes CORE_IN_CMD once; the same id again (a redelivery, the other path) does not. */
+static void command_reaches_core_queue_once(void)
+{
+    static const char ack[] = "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"store1-door.intrusion\",\"operator\":\"jsmith\"}";
+    static const char arm[] = "{\"id\":\"c-2\",\"op\":\"arm\",\"zone\":\"store1\",\"operator\":\"jsmith\"}";
+    struct fixture f;
+    struct broker_client *results, *sender;
+    struct core_input in;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    results = broker_client_new(&f.b, NULL, T_RESULT);
+    sender = broker_client_new(&f.b, NULL, NULL);
+    f.pub = start_pub(&f);
+    EXPECT(results && sender && await_rejection(sender, results, "{\"id\":\"probe\"}", "probe") >= 0,
+           "publisher never subscribed to commands");
+    EXPECT(sender && broker_client_publish(sender, T_CMD, ack, 1, false) == 0, "send ack");
+    EXPECT(sender && broker_client_publish(sender, T_CMD, ack, 1, false) == 0, "send ack again");
+    EXPECT(sender && broker_client_publish(sender, T_CMD, arm, 1, false) == 0, "send arm");
+    EXPECT(queue_pop(&f.inputs, &in, WAIT_MS) == 1, "no input for the ack");
+    EXPECT(in.type == CORE_IN_CMD && in.u.cmd.op == CORE_CMD_ACK && in.mono_ms > 0 && in.wall_ms > 0,
+           "wrong input type %d op %d", in.type, in.u.cmd.op);
+    EXPECT_STR(in.u.cmd.id, "c-1");
+    EXPECT_STR(in.u.cmd.target, "store1-door.intrusion");
+    EXPECT_STR(in.u.cmd.operator_name, "jsmith");
+    EXPECT(queue_pop(&f.inputs, &in, WAIT_MS) == 1, "no input for the arm");
+    EXPECT_STR(in.u.cmd.id, "c-2");
+    broker_client_free(results);
+    broker_client_free(sender);
+    fixture_stop(&f);
+}
+
+/* An empty retained payload removes an alarm topic: a new subscriber no longer gets it. */
+static void empty_retained_clears_alarm_topic(void)
+{
+    struct fixture f;
+    struct broker_client *live, *fresh = NULL, *marker;
+    int cleared = -1, mark = -1;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    live = broker_client_new(&f.b, NULL, "vigil/depot-7/alarms/#");
+    f.pub = start_pub(&f);
+    EXPECT(pub_publish(f.pub, "alarms/door.intrusion", "{\"state\":\"active_unacked\"}", 26, 1, true) == 0, "set");
+    EXPECT(pub_publish(f.pub, "alarms/door.intrusion", NULL, 0, 1, true) == 0, "clear");
+    cleared = live ? broker_client_find(live, 0, "vigil/depot-7/alarms/door.intrusion", "", WAIT_MS) : -1;
+    if (cleared >= 0)
+        cleared = broker_client_find(live, (size_t)cleared + 1, "vigil/depot-7/alarms/door.intrusion", "", WAIT_MS);
+    EXPECT(cleared >= 0 && broker_client_msg(live, (size_t)cleared)->len == 0, "the empty payload did not arrive");
+    /* Retained messages reach a new subscriber before anything published after it subscribed. */
+    fresh = broker_client_new(&f.b, NULL, "vigil/depot-7/alarms/#");
+    marker = broker_client_new(&f.b, NULL, NULL);
+    EXPECT(fresh && marker && broker_client_publish(marker, "vigil/depot-7/alarms/marker", "m", 1, false) == 0,
+           "marker not sent");
+    mark = fresh ? broker_client_find(fresh, 0, "vigil/depot-7/alarms/marker", "m", WAIT_MS) : -1;
+    EXPECT(mark >= 0, "marker not received");
+    for (int i = 0; i < mark; i++)
+        EXPECT(strcmp(broker_client_msg(fresh, (size_t)i)->topic, "vigil/depot-7/alarms/door.intrusion") != 0,
+               "cleared alarm still retained: %s", broker_client_msg(fresh, (size_t)i)->payload);
+    broker_client_free(live);
+    broker_client_free(fresh);
+    broker_client_free(marker);
+    fixture_stop(&f);
+}
+
+/* The broker goes away: 100 events are buffered, and all arrive in order once it is back. */
+static void buffered_while_broker_down(void)
+{
+    struct fixture f;
+    struct broker_client *station;
+    size_t before;
+
+    if (fixture_start(&f, true) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    station = broker_client_new(&f.b, "station-1", T_EVENTS);
+    f.pub = start_pub(&f);
+    EXPECT(f.pub && wait_connected(f.pub, true), "never connected");
+    publish_seqs(f.pub, 1, 5);
+    if (station)
+        expect_seqs(station, 0, 1, 5);
+    before = station ? broker_client_wait(station, 0, 0) : 0;
+    broker_pause(&f.b);
+    EXPECT(f.pub && wait_connected(f.pub, false), "publisher did not notice the broker went away");
+    publish_seqs(f.pub, 6, 100);
+    EXPECT(broker_resume(&f.b) == 0, "broker did not come back on port %d", f.b.port);
+    if (station)
+        expect_seqs(station, before, 6, 100);
+    broker_client_free(station);
+    fixture_stop(&f);
+}
+
+/* Events buffered by a process that stops before the broker is back are sent by the next process. */
+static void buffered_messages_survive_restart(void)
+{
+    struct fixture f;
+    struct broker_client *station;
+    struct pub_stats st;
+    uint64_t deadline;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    broker_pause(&f.b);
+    f.pub = start_pub(&f);
+    publish_seqs(f.pub, 1, 50);
+    pub_get_stats(f.pub, &st);
+    EXPECT(!st.connected[0] && st.pending == 50, "connected %d pending %llu", st.connected[0],
+           (unsigned long long)st.pending);
+    pub_stop(f.pub);
+    f.pub = NULL;
+    EXPECT(broker_resume(&f.b) == 0, "broker did not start");
+    station = broker_client_new(&f.b, NULL, T_EVENTS);
+    f.pub = start_pub(&f);
+    if (station)
+        expect_seqs(station, 0, 1, 50);
+    /* Restored messages are only visible through the delivery-complete callback. */
+    deadline = clock_mono_ms() + WAIT_MS;
+    do
+        pub_get_stats(f.pub, &st);
+    while (st.delivered < 50 && clock_mono_ms() < deadline);
+    EXPECT(st.delivered >= 50, "delivered %llu", (unsigned long long)st.delivered);
+    broker_client_free(station);
+    fixture_stop(&f);
+}
+
+/* A full buffer refuses the next message and says so; it never drops an older one. */
+static void full_buffer_refuses(void)
+{
+    struct fixture f;
+    struct pub_stats st;
+    char payload[] = "{\"seq\":0}";
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    broker_pause(&f.b);
+    f.site.mqtt.max_buffered = 100;
+    f.pub = start_pub(&f);
+    for (int i = 0; i < 100; i++)
+        EXPECT(pub_publish(f.pub, "events", payload, strlen(payload), 1, false) == 0, "message %d refused", i);
+    EXPECT(pub_publish(f.pub, "events", payload, strlen(payload), 1, false) == -1, "message 101 accepted");
+    pub_get_stats(f.pub, &st);
+    EXPECT(st.refused == 1 && st.pending == 100, "refused %llu pending %llu", (unsigned long long)st.refused,
+           (unsigned long long)st.pending);
+    fixture_stop(&f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && strcmp(argv[1], "--pub-child") == 0)
+        return pub_child(argv);
+    /* A subscriber that dies must not take the test program with it. */
+    signal(SIGPIPE, SIG_IGN);
+    RUN(events_arrive_in_order_at_qos1);
+    RUN(status_online_then_offline_retained);
+    RUN(heartbeat_refreshes_status);
+    RUN(will_sent_when_process_dies);
+    RUN(malformed_command_answered);
+    RUN(command_reaches_core_queue_once);
+    RUN(empty_retained_clears_alarm_topic);
+    RUN(buffered_while_broker_down);
+    RUN(buffered_messages_survive_restart);
+    RUN(full_buffer_refuses);
+    HARNESS_EXIT();
+}
