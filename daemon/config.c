@@ -48,6 +48,8 @@
 #define CTX_MAX 160
 #define INPUTS_SHOWN 6              /* valid input names quoted in an error */
 #define COUNT_MAX 2000              /* inputs one profile line may expand to */
+#define ZONEINFO_DIR "/usr/share/zoneinfo" /* glibc's tz database, unless TZDIR says otherwise */
+#define ALL_DAYS 0x7fu
 
 /* ------------------------------------------------------------------ */
 /* Names of the enums, as written in files                             */
@@ -62,6 +64,9 @@ static const char *const bus_type_names[] = { "tcp", "rtu", NULL };
 static const char *const parity_names[] = { "N", "E", "O", NULL };
 static const char *const table_names[] = { "coil", "discrete", "holding", "input", NULL };
 static const char *const format_names[] = { "bit", "u16", "s16", "regbit", NULL };
+/* In struct tm's tm_wday order: a schedule's day bit n is day_names[n]. */
+static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL };
+#define DAYS_HINT "mon, tue, wed, thu, fri, sat, sun"
 
 _Static_assert(sizeof kind_names / sizeof *kind_names == CFG_KIND_EOL + 2, "kind names");
 _Static_assert(sizeof priority_names / sizeof *priority_names == CFG_PRIO_LOW + 2, "priority names");
@@ -253,6 +258,21 @@ static const struct key zone_keys[] = {
     { "armed", K_BOOL, 0, AT(struct cfg_zone, armed), .dflt = 1 },
     { "always_armed", K_BOOL, 0, AT(struct cfg_zone, always_armed) },
     { "entry_delay_s", K_SEC, 0, AT(struct cfg_zone, entry_delay_ms), .min = 0, .max = 3600 },
+    { "schedule", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
+};
+
+/* One schedule entry as written, before its times are parsed. */
+struct schedule_spec {
+    char arm[16];
+    char disarm[16];
+};
+
+#define TIME_HINT "a local time \"HH:MM\" from 00:00 to 23:59"
+
+static const struct key schedule_keys[] = {
+    { "arm", K_STR, 0, AT(struct schedule_spec, arm), .hint = TIME_HINT },
+    { "disarm", K_STR, 0, AT(struct schedule_spec, disarm), .hint = TIME_HINT },
+    { "days", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
 };
 
 static const struct key point_keys[] = {
@@ -327,6 +347,7 @@ static const struct section rules_section = SECTION(rules_keys);
 static const struct section bus_section = SECTION(bus_keys);
 static const struct section device_section = SECTION(device_keys);
 static const struct section zone_section = SECTION(zone_keys);
+static const struct section schedule_section = SECTION(schedule_keys);
 static const struct section point_section = SECTION(point_keys);
 static const struct section eol_section = SECTION(eol_keys);
 static const struct section profile_file_section = SECTION(profile_file_keys);
@@ -1092,11 +1113,50 @@ static void resolve_profile_dir(struct loader *L, const config_setting_t *site_g
     memcpy(out, tmp, strlen(tmp) + 1);
 }
 
+/*
+ * True if glibc can load time zone tz: "UTC" (built in, also without a tz
+ * database) or a TZif file under $TZDIR or /usr/share/zoneinfo. A misspelt
+ * name must be an error here: glibc would silently run on UTC and every
+ * zone schedule would fire hours off.
+ */
+static bool timezone_known(const char *tz)
+{
+    char path[CFG_PATH_MAX + CFG_ID_MAX];
+    char magic[4];
+    const char *dir = getenv("TZDIR");
+    if (strcmp(tz, "UTC") == 0)
+        return true;
+    if (!tz[0] || tz[0] == '/' || strstr(tz, ".."))
+        return false;
+    for (const char *c = tz; *c; c++)
+        if (!id_char(*c) && *c != '/' && *c != '+')
+            return false;
+    snprintf(path, sizeof path, "%s/%s", dir && dir[0] ? dir : ZONEINFO_DIR, tz);
+    FILE *f = fopen(path, "rb");
+    bool ok = f && fread(magic, 1, sizeof magic, f) == sizeof magic && memcmp(magic, "TZif", 4) == 0;
+    if (f)
+        fclose(f);
+    return ok;
+}
+
+static void check_timezone(struct loader *L, const config_setting_t *site_group)
+{
+    char buf[64];
+    const config_setting_t *m = site_group ? config_setting_get_member(site_group, "timezone") : NULL;
+    const char *v = m ? config_setting_get_string(m) : NULL;
+    if (!v || strcmp(v, L->site->timezone) != 0 || timezone_known(v))
+        return; /* absent, or a bad string already reported */
+    fail(L, m, "timezone \"%s\" is not in the time zone database; expected an IANA name such as "
+         "\"Europe/Sarajevo\" or \"UTC\"", shown(v, buf, sizeof buf));
+}
+
 static void load_site_group(struct loader *L, const config_setting_t *root, const char *cfg_dir,
                             const char *profile_dir)
 {
     config_setting_t *g = read_optional(L, root, "site", &site_section, L->site);
     resolve_profile_dir(L, g, cfg_dir, profile_dir);
+    set_ctx(L, "site");
+    check_timezone(L, g);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1388,6 +1448,125 @@ static void load_device(struct loader *L, config_setting_t *g, void *elem)
     d->profile = name && id_valid(name) ? use_profile(L, prof, name) : -1;
 }
 
+/* Parses "H:MM" or "HH:MM" (24-hour clock) into minutes after midnight;
+ * -1 if it is not a time of day. */
+static int parse_time_of_day(const char *s)
+{
+    int h = 0, n = 0;
+    while (n < 2 && isdigit((unsigned char)s[n]))
+        h = h * 10 + (s[n++] - '0');
+    if (n == 0 || s[n] != ':' || !isdigit((unsigned char)s[n + 1]) || !isdigit((unsigned char)s[n + 2]) ||
+        s[n + 3] != '\0')
+        return -1;
+    int m = (s[n + 1] - '0') * 10 + (s[n + 2] - '0');
+    return h < 24 && m < 60 ? h * 60 + m : -1;
+}
+
+/* The minute of schedule time `key` of entry g (its text already copied
+ * into text by the key table); -1 if absent or invalid (reported). */
+static int schedule_time(struct loader *L, const config_setting_t *g, const char *key, const char *text)
+{
+    char buf[64];
+    const config_setting_t *m = config_setting_get_member(g, key);
+    const char *v = m ? config_setting_get_string(m) : NULL;
+    if (!v || strcmp(v, text) != 0)
+        return -1; /* absent, or not a string or too long: already reported */
+    int min = parse_time_of_day(text);
+    if (min < 0)
+        fail(L, m, "%s \"%s\" is not a time of day; expected " TIME_HINT " (24-hour clock, local time in "
+             "site.timezone)", key, shown(text, buf, sizeof buf));
+    return min;
+}
+
+static int day_index(const char *name)
+{
+    for (int i = 0; day_names[i]; i++)
+        if (strcmp(day_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* Reads an entry's days into a weekday bit set: all days if absent, 0 if
+ * the list is wrong (reported). */
+static unsigned read_days(struct loader *L, const config_setting_t *g)
+{
+    char buf[64];
+    const config_setting_t *v = nested(g, "days", CONFIG_TYPE_ARRAY);
+    if (!v)
+        return has(g, "days") ? 0 : ALL_DAYS;
+    int n = config_setting_length(v);
+    unsigned days = 0;
+    if (n == 0)
+        fail(L, v, "days is empty; expected one or more of: " DAYS_HINT);
+    for (int i = 0; i < n; i++) {
+        const char *d = config_setting_get_string_elem(v, (unsigned)i);
+        int k = d ? day_index(d) : -1;
+        if (k < 0)
+            fail(L, v, "days entry %d (%s%s%s) is not a day; expected one of: " DAYS_HINT, i + 1, d ? "\"" : "",
+                 d ? shown(d, buf, sizeof buf) : "not a string", d ? "\"" : "");
+        else if (days & (1u << k))
+            fail(L, v, "day \"%s\" is listed twice; expected each day once", d);
+        else
+            days |= 1u << k;
+    }
+    return days;
+}
+
+static void load_schedule_entry(struct loader *L, const config_setting_t *g, struct cfg_schedule *e)
+{
+    struct schedule_spec spec;
+    read_group(L, g, &schedule_section, &spec);
+    e->line = (int)config_setting_source_line(g);
+    e->arm_min = schedule_time(L, g, "arm", spec.arm);
+    e->disarm_min = schedule_time(L, g, "disarm", spec.disarm);
+    e->days = read_days(L, g);
+    if (!has(g, "arm") && !has(g, "disarm"))
+        fail(L, g, "entry has neither arm nor disarm; expected arm = \"HH:MM\", disarm = \"HH:MM\" or both");
+}
+
+/* An arm and a disarm of one zone at the same minute of a common day would
+ * leave the zone's state to the order they happen to run in: reject them. */
+static void check_schedule_conflicts(struct loader *L, const config_setting_t *list, const struct cfg_zone *z)
+{
+    for (int i = 0; i < z->n_schedule; i++) {
+        const struct cfg_schedule *a = &z->schedule[i];
+        for (int j = 0; j < z->n_schedule; j++) {
+            const struct cfg_schedule *d = &z->schedule[j];
+            if (a->arm_min >= 0 && a->arm_min == d->disarm_min && (a->days & d->days))
+                fail(L, config_setting_get_elem(list, (unsigned)i), "arm at %02d:%02d and the disarm of entry "
+                     "#%d are at the same time on a common day; expected different times", a->arm_min / 60,
+                     a->arm_min % 60, j + 1);
+        }
+    }
+}
+
+/* Reads a zone's optional schedule list. */
+static void load_schedule(struct loader *L, const config_setting_t *g, struct cfg_zone *z)
+{
+    char what[CTX_MAX + 16];
+    const config_setting_t *list = nested(g, "schedule", CONFIG_TYPE_LIST);
+    int n = list ? config_setting_length(list) : 0;
+    if (!list)
+        return;
+    if (z->always_armed) {
+        fail(L, list, "a 24-hour zone (always_armed) cannot have a schedule; expected no schedule or "
+             "always_armed = false");
+        return;
+    }
+    if (n < 1 || n > CFG_MAX_SCHEDULE) {
+        fail(L, list, "schedule has %d entries; expected 1..%d", n, CFG_MAX_SCHEDULE);
+        return;
+    }
+    snprintf(what, sizeof what, "%s schedule", L->ctx);
+    for (int i = 0; i < n; i++) {
+        config_setting_t *e = element(L, list, i, what, "id"); /* entries have no id: "#n" */
+        if (e)
+            load_schedule_entry(L, e, &z->schedule[i]);
+        z->n_schedule++;
+    }
+    check_schedule_conflicts(L, list, z);
+}
+
 static void load_zone(struct loader *L, config_setting_t *g, void *elem)
 {
     struct cfg_zone *z = elem;
@@ -1402,6 +1581,7 @@ static void load_zone(struct loader *L, config_setting_t *g, void *elem)
              "disarmed; expected armed = true or no armed key");
     if (z->always_armed)
         z->armed = true;
+    load_schedule(L, g, z);
 }
 
 /* ------------------------------------------------------------------ */

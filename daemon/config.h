@@ -22,6 +22,7 @@
 #define CFG_PATH_MAX 256
 #define CFG_MAX_BROKERS 2   /* primary and secondary path */
 #define CFG_MAX_VERIFY 4    /* points that can confirm a fence alarm */
+#define CFG_MAX_SCHEDULE 8  /* entries in one zone's arming schedule */
 
 enum cfg_bus_type { CFG_BUS_TCP, CFG_BUS_RTU };
 
@@ -145,6 +146,18 @@ struct cfg_point {
     int line; const char *file;
 };
 
+/*
+ * One entry of a zone's arming schedule (see schedule.h). Times are minutes
+ * after local midnight in site->timezone, -1 where the entry does not take
+ * that action; each fires on the days in `days`.
+ */
+struct cfg_schedule {
+    int arm_min;                  /* 0..1439 or -1 */
+    int disarm_min;               /* 0..1439 or -1 */
+    unsigned days;                /* bit n = weekday n, 0 = Sunday (as struct tm's tm_wday); default all */
+    int line;
+};
+
 struct cfg_zone {
     char id[CFG_ID_MAX];
     char name[CFG_TEXT_MAX];
@@ -152,6 +165,8 @@ struct cfg_zone {
     bool always_armed;            /* a 24-hour zone: cannot be disarmed */
     int entry_delay_ms;           /* door alarms wait this long for a disarm; default 0 */
     int line; const char *file;
+    struct cfg_schedule schedule[CFG_MAX_SCHEDULE]; /* arm/disarm by local time; none by default */
+    int n_schedule;
 };
 
 struct cfg_rules {
@@ -163,7 +178,7 @@ struct cfg_rules {
 struct cfg_site {
     char id[CFG_ID_MAX];          /* site id, used in topics */
     char name[CFG_TEXT_MAX];
-    char timezone[CFG_ID_MAX];    /* IANA name, default "UTC" */
+    char timezone[CFG_ID_MAX];    /* IANA name, default "UTC"; checked against the tz database */
     char state_dir[CFG_PATH_MAX]; /* seq, journal, MQTT store; default /var/lib/vigil */
     char profile_dir[CFG_PATH_MAX];
     struct cfg_mqtt mqtt;

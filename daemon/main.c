@@ -33,6 +33,7 @@
 #include "poller.h"
 #include "publish.h"
 #include "queue.h"
+#include "schedule.h"
 #include "service.h"
 
 #define VIGIL_VERSION "0.1.0"
@@ -63,6 +64,7 @@ struct daemon {
     struct core_output *outputs;  /* one batch of outputs, published after the fsync */
     size_t outputs_cap;
     struct svc_watchdog watchdog;
+    struct sched sched;           /* zone arming schedules */
     char state_dir[CFG_PATH_MAX];
     uint64_t last_mono_ms;
     uint64_t mono_offset_ms;      /* keeps the core's clock going forward across reboots */
@@ -291,6 +293,43 @@ static int wait_budget_ms(const struct daemon *d)
     return due - now < IDLE_WAIT_MS ? (int)(due - now) : IDLE_WAIT_MS;
 }
 
+/* Sets the process time zone (before the pollers start: TZ is process
+ * wide) and starts the zone schedules from the last journaled input, so an
+ * action missed while vigild was stopped still runs (schedule.h). */
+static void start_schedule(struct daemon *d)
+{
+    uint64_t last_mono;
+    int64_t last_wall;
+
+    jrnl_last_clocks(d->journal, &last_mono, &last_wall);
+    sched_init(&d->sched, d->site, last_wall);
+}
+
+/*
+ * Feeds the zone schedules' due arm and disarm commands into the batch like
+ * operator commands: journaled, then published. Stops while the output
+ * buffer could not take one more input's worst case; what is left stays
+ * due for the next round. Returns how many it fed.
+ */
+static size_t feed_schedule(struct daemon *d, size_t *n_pending, size_t room)
+{
+    struct sched_action act;
+    struct core_input in;
+    size_t fed = 0;
+
+    while (*n_pending <= room && sched_poll(&d->sched, d->site, clock_wall_ms(), &act) == 1) {
+        sched_command(d->site, &act, &in);
+        in.mono_ms = clock_mono_ms();
+        in.wall_ms = clock_wall_ms();
+        log_notice("schedule: zone \"%s\": %s due_ms=%lld late_ms=%lld", d->site->zones[act.zone].id,
+                   act.op == SCHED_ARM ? "arm" : "disarm", (long long)act.due_wall_ms,
+                   (long long)(in.wall_ms - act.due_wall_ms));
+        feed(d, &in, d->outputs, n_pending);
+        fed++;
+    }
+    return fed;
+}
+
 /*
  * One round of the core thread: wait for inputs or the next timer, feed a
  * batch, make it durable, then publish what it produced. The batch ends
@@ -308,6 +347,7 @@ static void run_batch(struct daemon *d)
         fed++;
         got = n_pending <= room ? queue_pop(&d->inputs, &in, 0) : 0;
     }
+    fed += feed_schedule(d, &n_pending, room);
     if (n_pending <= room && core_next_deadline(d->core) <= core_now_ms(d)) {
         make_tick(&in, clock_mono_ms());
         feed(d, &in, d->outputs, &n_pending);
@@ -469,6 +509,7 @@ static int start(struct daemon *d)
     d->core = core_new(d->site);
     if (!d->core || alloc_outputs(d) < 0 || start_publisher(d) < 0 || open_journal(d) < 0)
         return -1;
+    start_schedule(d);
     publish_all_zones(d, d->started_wall_ms);
     feed_system(d, CORE_SYS_GATEWAY_RESTARTED, "vigild " VIGIL_VERSION " started");
     if (start_pollers(d) < 0)
@@ -527,9 +568,10 @@ static void reload(struct daemon *d)
 static void shutdown_daemon(struct daemon *d)
 {
     svc_stopping();
+    /* Closed first: a poller blocked on a full queue then returns at once. */
+    queue_close(&d->inputs);
     if (d->pollers)
         poll_stop(d->pollers);
-    queue_close(&d->inputs);
     if (d->pub)
         pub_stop(d->pub);
     if (d->journal) {

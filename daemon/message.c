@@ -268,7 +268,7 @@ int msg_event(const struct cfg_site *site, const struct core *core, const struct
 int msg_alarm_state(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
                     char *buf, size_t cap)
 {
-    if (ev->state != CORE_S_NORMAL)
+    if (ev->state != CORE_S_NORMAL && ev->state != CORE_S_SUPPRESSED)
         return msg_event(site, core, ev, buf, cap);
     if (cap == 0)
         return -1;

@@ -54,10 +54,11 @@ int msg_event(const struct cfg_site *site, const struct core *core, const struct
 
 /*
  * The retained payload of vigil/<site>/alarms/<alarm> after ev: the event
- * itself while the alarm is not NORMAL, and an empty payload (return 0)
- * once it is NORMAL again, which deletes the retained message so the topic
- * tree lists exactly the alarms that need attention. One-shot events
- * (state "event") have no alarm topic; do not call this for them.
+ * itself while the alarm needs attention, and an empty payload (return 0)
+ * once it is NORMAL or SUPPRESSED (its zone disarmed), which deletes the
+ * retained message so the topic tree lists exactly the alarms that need
+ * attention. One-shot events (state "event") have no alarm topic; do not
+ * call this for them.
  */
 int msg_alarm_state(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
                     char *buf, size_t cap);

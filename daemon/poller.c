@@ -99,6 +99,7 @@ struct poll_bus {
     struct poll_dev **devs;
     int n_devs;
     atomic_uint_fast64_t loops;
+    uint64_t loops_seen;       /* by poll_progress(), on the watchdog's thread */
     pthread_t thread;
     bool started;
     struct log_complaint complaint;
@@ -115,7 +116,7 @@ struct poll_set {
     pthread_mutex_t stats_lock;
     pthread_mutex_t push_lock;
     atomic_bool stop;
-    atomic_uint_fast64_t idle_progress;
+    uint64_t generation;       /* poll_progress(): rounds in which every bus moved */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -763,7 +764,6 @@ struct poll_set *poll_start(const struct cfg_site *site, struct queue *inputs, c
     pthread_mutex_init(&ps->stats_lock, NULL);
     pthread_mutex_init(&ps->push_lock, NULL);
     atomic_init(&ps->stop, false);
-    atomic_init(&ps->idle_progress, 0);
     ps->buses = calloc((size_t)site->n_buses + 1, sizeof(*ps->buses));
     ps->devs = calloc((size_t)site->n_devices + 1, sizeof(*ps->devs));
     if (!ps->buses || !ps->devs)
@@ -832,16 +832,12 @@ void poll_get_stats(struct poll_set *ps, int device, struct poll_device_stats *o
 
 uint64_t poll_progress(struct poll_set *ps)
 {
-    uint64_t min = UINT64_MAX;
-
-    /* With no bus there is no thread that could hang. */
-    if (ps->n_buses == 0)
-        return atomic_fetch_add(&ps->idle_progress, 1) + 1;
-    for (int i = 0; i < ps->n_buses; i++) {
-        uint64_t n = atomic_load(&ps->buses[i].loops);
-
-        if (n < min)
-            min = n;
-    }
-    return min;
+    /* A new generation only once every bus thread has looped since the
+     * last one: a single hung thread freezes it, whatever the others do. */
+    for (int i = 0; i < ps->n_buses; i++)
+        if (atomic_load(&ps->buses[i].loops) == ps->buses[i].loops_seen)
+            return ps->generation;
+    for (int i = 0; i < ps->n_buses; i++)
+        ps->buses[i].loops_seen = atomic_load(&ps->buses[i].loops);
+    return ++ps->generation;
 }

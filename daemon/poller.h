@@ -71,9 +71,9 @@ struct poll_device_stats {
 void poll_get_stats(struct poll_set *ps, int device, struct poll_device_stats *out);
 
 /*
- * Progress for the watchdog: the smallest loop count over all bus threads.
- * It increases while every bus thread keeps cycling and stops when any one
- * of them hangs.
+ * Progress for the watchdog: a counter that moves only when every bus
+ * thread has cycled since the previous call, so it stops as soon as any one
+ * of them hangs. Call it from one thread only.
  */
 uint64_t poll_progress(struct poll_set *ps);
 

@@ -207,12 +207,21 @@ static void handle_command(struct pub *p, const char *payload, size_t len)
         log_warn("mqtt: command id=\"%s\" arrived during shutdown; not executed", in.u.cmd.id);
 }
 
+/*
+ * A message on a subscribed topic. Only the command topic is subscribed,
+ * but a persistent session can carry an older subscription (a renamed site
+ * under the same client id): such commands are not for this site.
+ */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
     struct pub_path *path = ctx;
+    size_t len = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
-    (void)topic_len;
-    handle_command(path->pub, m->payload, (size_t)m->payloadlen);
+    if (len == strlen(path->pub->cmd_topic) && memcmp(topic, path->pub->cmd_topic, len) == 0)
+        handle_command(path->pub, m->payload, (size_t)m->payloadlen);
+    else
+        log_warn("mqtt: path=%d: message on %.*s ignored; commands go to %s", path->n, (int)len, topic,
+                 path->pub->cmd_topic);
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     return 1;
@@ -222,9 +231,12 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 static int path_create(struct pub_path *path, const char *state_dir, int max_buffered, char *err, size_t errlen)
 {
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-    int rc;
+    int rc, n = snprintf(path->store, sizeof(path->store), "%s/mqtt-%d", state_dir, path->n);
 
-    snprintf(path->store, sizeof(path->store), "%s/mqtt-%d", state_dir, path->n);
+    if (n < 0 || (size_t)n >= sizeof(path->store)) {
+        snprintf(err, errlen, "mqtt: path %d: state directory %s is too long", path->n, state_dir);
+        return -1;
+    }
     if (mkdir(path->store, 0700) < 0 && errno != EEXIST) {
         snprintf(err, errlen, "mqtt: path %d: cannot create store %s: %s", path->n, path->store, strerror(errno));
         return -1;
@@ -289,11 +301,15 @@ static int pub_init(struct pub *p, const struct pub_options *o, char *err, size_
 
     p->site = o->site;
     p->inputs = o->inputs;
+    pthread_mutex_init(&p->lock, NULL);
+    if (m->n_brokers < 1 || m->n_brokers > CFG_MAX_BROKERS) {
+        snprintf(err, errlen, "mqtt: %d brokers configured; expected 1 to %d", m->n_brokers, CFG_MAX_BROKERS);
+        return -1;
+    }
     p->n_paths = m->n_brokers;
     snprintf(p->version, sizeof(p->version), "%s", o->version ? o->version : "unknown");
     p->started_wall_ms = clock_wall_ms();
     p->next_heartbeat_ms = clock_mono_ms() + (uint64_t)m->heartbeat_s * 1000u;
-    pthread_mutex_init(&p->lock, NULL);
     len = msg_status(p->site, "offline", p->version, p->started_wall_ms, p->started_wall_ms, p->will,
                      sizeof(p->will));
     if (msg_topic(p->status_topic, sizeof(p->status_topic), m->prefix, p->site->id, "status") < 0 ||

@@ -17,7 +17,9 @@
  *
  * Threads: pub_publish() and pub_get_stats() may be called from any
  * thread; pub_heartbeat() from one thread (the main loop); pub_start() and
- * pub_stop() from the owner only.
+ * pub_stop() from the owner only. A paho thread can be blocked pushing a
+ * command into a full inputs queue, so at shutdown either keep the core
+ * draining the queue until pub_stop() returns or queue_close() it first.
  */
 #ifndef VIGIL_PUBLISH_H
 #define VIGIL_PUBLISH_H

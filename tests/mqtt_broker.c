@@ -33,7 +33,8 @@
 #define STOP_TIMEOUT_MS 5000
 #define CLIENT_MSGS 4096
 
-static struct broker *live[MAX_LIVE];
+/* PIDs of the brokers running now; copies, since a test may lose its struct broker before exit. */
+static pid_t live[MAX_LIVE];
 
 static long long now_ms(void)
 {
@@ -50,27 +51,45 @@ static void pause_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_MS; reaps it. */
+static void stop_pid(pid_t pid)
+{
+    long long deadline = now_ms() + STOP_TIMEOUT_MS;
+
+    kill(pid, SIGTERM);
+    while (waitpid(pid, NULL, WNOHANG) == 0) {
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return;
+        }
+        pause_ms(10);
+    }
+}
+
 /* Stops every broker still running when the test program exits, even after a failed case. */
 static void stop_live_brokers(void)
 {
-    for (int i = 0; i < MAX_LIVE; i++)
-        if (live[i])
-            broker_pause(live[i]);
+    for (int i = 0; i < MAX_LIVE; i++) {
+        if (live[i] > 0) {
+            printf("# broker pid %d still running at exit: stopped\n", (int)live[i]);
+            stop_pid(live[i]);
+            live[i] = 0;
+        }
+    }
 }
 
-static void track(struct broker *b, bool running)
+static void track(pid_t pid, bool running)
 {
     static bool registered;
 
     if (!registered && atexit(stop_live_brokers) == 0)
         registered = true;
     for (int i = 0; i < MAX_LIVE; i++) {
-        if (running && !live[i]) {
-            live[i] = b;
+        if (running ? live[i] == 0 : live[i] == pid) {
+            live[i] = running ? pid : 0;
             return;
         }
-        if (!running && live[i] == b)
-            live[i] = NULL;
     }
 }
 
@@ -151,6 +170,7 @@ static int wait_ready(struct broker *b)
 
     while (now_ms() < deadline) {
         if (waitpid(b->pid, NULL, WNOHANG) == b->pid) {
+            track(b->pid, false);
             b->pid = 0;
             return -1;
         }
@@ -171,7 +191,7 @@ static int launch(struct broker *b)
         b->pid = 0;
         return -1;
     }
-    track(b, true);
+    track(b->pid, true);
     if (wait_ready(b) == 0)
         return 0;
     broker_pause(b);
@@ -199,20 +219,10 @@ int broker_start(struct broker *b)
 
 void broker_pause(struct broker *b)
 {
-    long long deadline = now_ms() + STOP_TIMEOUT_MS;
-
     if (b->pid <= 0)
         return;
-    kill(b->pid, SIGTERM);
-    while (waitpid(b->pid, NULL, WNOHANG) == 0) {
-        if (now_ms() >= deadline) {
-            kill(b->pid, SIGKILL);
-            waitpid(b->pid, NULL, 0);
-            break;
-        }
-        pause_ms(10);
-    }
-    track(b, false);
+    stop_pid(b->pid);
+    track(b->pid, false);
     b->pid = 0;
 }
 

@@ -186,7 +186,7 @@ static void event_too_small_buffer_fails(void)
     EXPECT_INT(msg_event(site, core, &ev, buf, (size_t)n + 1), n);
 }
 
-/* A normal alarm clears its retained topic; any other state is the event itself. */
+/* A normal or suppressed alarm clears its retained topic; any other state is the event itself. */
 static void alarm_state_clears_when_normal(void)
 {
     struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
@@ -195,6 +195,8 @@ static void alarm_state_clears_when_normal(void)
 
     EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), 0);
     EXPECT_STR(buf, "");
+    ev.state = CORE_S_SUPPRESSED;
+    EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), 0);
     ev.state = CORE_S_SHELVED;
     msg_event(site, core, &ev, want, sizeof(want));
     EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), (long long)strlen(want));

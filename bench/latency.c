@@ -1,0 +1,527 @@
+/*
+ * bench/latency.c - end-to-end latency of vigild: a contact changes in the
+ * simulator, how long until the station's MQTT subscriber has the event?
+ *
+ * bench/latency.sh starts mosquitto, vigil-sim and vigild on a generated
+ * site whose points are named pt0000, pt0001, ... (kind digital, in an
+ * always-armed zone, no debounce or delay) and then runs this program,
+ * which is both the hand that flips the contacts and the station:
+ *
+ *   1. it subscribes to vigil/<site>/# and waits for the retained "online"
+ *      status, then lets every device be polled for --warmup-s;
+ *   2. idle window (--idle-s): no flips; vigild's CPU here is the cost of
+ *      polling alone;
+ *   3. flip window (--flip-s): flips random points at --rate per second
+ *      (a Poisson process, so flips land at every phase of the poll cycle),
+ *      writing "set ptNNNN 0|1" to the simulator's control FIFO. A point is
+ *      flipped again only after its previous event arrived, so the poller
+ *      can never see two flips as one;
+ *   4. drain: waits for the last events, then reads vigild's peak RSS.
+ *
+ * Each flip is stamped with CLOCK_REALTIME just before the command is
+ * written, so the simulator's own reaction time is inside the measured
+ * path (conservative). Each arrival is stamped first thing in paho's
+ * callback. An event matches the pending flip of its point if its state is
+ * the one the new contact value must give (1: active_unacked, 0: normal).
+ * The event's "ts" (stamped by vigild's poller when it queued the sample)
+ * splits each latency into the wait for the next poll and vigild's own
+ * path: queue, core, journal fsync, MQTT publish, broker, subscriber.
+ *
+ * Prints one line; exits 1 if a flip got no event or the setup failed.
+ * Figures are printed, never asserted: the machine decides them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <MQTTAsync.h>
+#include <jansson.h>
+
+#include "queue.h"
+
+#define ARRIVALS_CAP 65536
+#define STATUS_WAIT_S 20
+#define DRAIN_MIN_MS 3000
+#define NS_PER_MS 1000000LL
+#define NS_PER_S 1000000000LL
+
+enum arrival_kind { ARR_ONLINE, ARR_ACTIVE, ARR_NORMAL, ARR_OTHER };
+
+/* One message as the subscriber saw it; copied through the queue. */
+struct arrival {
+    enum arrival_kind kind;
+    int point;           /* index of ptNNNN, or -1 */
+    int64_t t_ns;        /* CLOCK_REALTIME on arrival */
+    int64_t ts_ms;       /* the event's own "ts", or 0 */
+};
+
+struct options {
+    int broker_port;
+    const char *site_id;
+    const char *control;
+    int points;
+    int vigild_pid;
+    int poll_ms;
+    double rate;
+    double warmup_s, idle_s, flip_s;
+    uint64_t seed;
+};
+
+struct point {
+    int value;           /* the contact as last set */
+    int64_t flip_ns;     /* when it was set; 0 once its event arrived */
+};
+
+struct run {
+    struct options opt;
+    struct queue arrivals;
+    MQTTAsync client;
+    char topic[160];
+    int ctl_fd;
+    struct point *pts;
+    double *lat_ms;      /* flip -> arrival, one per matched flip */
+    double *path_ms;     /* event ts -> arrival */
+    size_t cap, n_flips, n_matched;
+    size_t n_other, n_unmatched, n_skipped, n_pending;
+    uint64_t rng;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static uint64_t rnd(struct run *r)
+{
+    r->rng ^= r->rng << 13;
+    r->rng ^= r->rng >> 7;
+    r->rng ^= r->rng << 17;
+    return r->rng;
+}
+
+/* Uniform in (0, 1]: never 0, so its log is finite. */
+static double rnd_unit(struct run *r)
+{
+    return ((double)(rnd(r) >> 11) + 1.0) / 9007199254740992.0;
+}
+
+/* --- the subscriber (paho's threads) ------------------------------------ */
+
+/* "2025-01-02T03:04:05.678Z" in ms since the epoch, or 0. */
+static int64_t parse_ts_ms(const char *s)
+{
+    struct tm tm;
+    int ms = 0;
+    const char *rest;
+
+    memset(&tm, 0, sizeof(tm));
+    rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!rest || sscanf(rest, ".%3dZ", &ms) != 1)
+        return 0;
+    return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Classifies an event payload: which point, which state, its ts. */
+static void classify_event(const char *payload, int len, struct arrival *a)
+{
+    json_t *o = json_loadb(payload, (size_t)len, 0, NULL);
+    const char *type = json_string_value(json_object_get(o, "type"));
+    const char *state = json_string_value(json_object_get(o, "state"));
+    const char *point = json_string_value(json_object_get(o, "point"));
+    int idx;
+
+    a->kind = ARR_OTHER;
+    if (o && type && state && point && strcmp(type, "digital") == 0 && sscanf(point, "pt%d", &idx) == 1) {
+        a->point = idx;
+        a->ts_ms = parse_ts_ms(json_string_value(json_object_get(o, "ts")));
+        if (strcmp(state, "active_unacked") == 0)
+            a->kind = ARR_ACTIVE;
+        else if (strcmp(state, "normal") == 0)
+            a->kind = ARR_NORMAL;
+    }
+    json_decref(o);
+}
+
+/* paho callback: stamps, classifies and queues; the main thread matches. */
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    struct run *r = ctx;
+    struct arrival a = {.kind = ARR_OTHER, .point = -1, .t_ns = now_ns()};
+    size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+
+    if (tl >= 7 && memcmp(topic + tl - 7, "/status", 7) == 0) {
+        if (memmem(m->payload, (size_t)m->payloadlen, "\"state\":\"online\"", 16))
+            a.kind = ARR_ONLINE;
+        else
+            a.point = -2; /* offline or anything else: not an alarm event, not counted */
+    } else if (tl >= 7 && memcmp(topic + tl - 7, "/events", 7) == 0) {
+        classify_event(m->payload, m->payloadlen, &a);
+    } else {
+        a.point = -2; /* retained alarms/zones topics: state, not events */
+    }
+    if (a.point != -2)
+        queue_push(&r->arrivals, &a);
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void on_connected(void *ctx, char *cause)
+{
+    struct run *r = ctx;
+
+    (void)cause;
+    if (MQTTAsync_subscribe(r->client, r->topic, 1, NULL) != MQTTASYNC_SUCCESS)
+        fprintf(stderr, "latency: subscribe %s failed\n", r->topic);
+}
+
+/* Connects to the loopback broker and subscribes to the site's topics. */
+static int mqtt_start(struct run *r)
+{
+    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+    char uri[64], client_id[64];
+
+    snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", r->opt.broker_port);
+    snprintf(client_id, sizeof(client_id), "vigil-bench-%d", (int)getpid());
+    snprintf(r->topic, sizeof(r->topic), "vigil/%s/#", r->opt.site_id);
+    if (MQTTAsync_create(&r->client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
+        return -1;
+    MQTTAsync_setCallbacks(r->client, r, NULL, on_message, NULL);
+    MQTTAsync_setConnected(r->client, r, on_connected);
+    co.cleansession = 1;
+    co.keepAliveInterval = 30;
+    co.MQTTVersion = MQTTVERSION_3_1_1;
+    co.context = r;
+    return MQTTAsync_connect(r->client, &co) == MQTTASYNC_SUCCESS ? 0 : -1;
+}
+
+/* --- vigild as /proc sees it --------------------------------------------- */
+
+/* utime + stime of a process, in clock ticks, or -1. */
+static long long proc_cpu_ticks(int pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut, st;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields count from the last ')'. */
+    if (!(p = strrchr(buf, ')')) ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
+}
+
+/* A "Vm...:  N kB" line of /proc/PID/status, in kB, or -1. */
+static long proc_status_kb(int pid, const char *key)
+{
+    char path[64], line[256];
+    size_t klen = strlen(key);
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            kb = strtol(line + klen + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+/* CPU% of one core between two tick readings taken wall_ns apart. */
+static double cpu_percent(long long t0, long long t1, int64_t wall_ns)
+{
+    if (t0 < 0 || t1 < 0 || wall_ns <= 0)
+        return NAN;
+    return 100.0 * (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK) / ((double)wall_ns / NS_PER_S);
+}
+
+/* --- flipping and matching ---------------------------------------------- */
+
+/* Matches one arrival to its point's pending flip. */
+static void match(struct run *r, const struct arrival *a)
+{
+    struct point *p;
+    enum arrival_kind want;
+
+    if (a->kind == ARR_ONLINE)
+        return;
+    if (a->kind == ARR_OTHER || a->point < 0 || a->point >= r->opt.points) {
+        r->n_other++;
+        return;
+    }
+    p = &r->pts[a->point];
+    want = p->value ? ARR_ACTIVE : ARR_NORMAL;
+    if (p->flip_ns == 0 || a->kind != want) {
+        r->n_unmatched++;
+        return;
+    }
+    r->lat_ms[r->n_matched] = (double)(a->t_ns - p->flip_ns) / NS_PER_MS;
+    r->path_ms[r->n_matched] = a->ts_ms ? (double)(a->t_ns / NS_PER_MS - a->ts_ms) : NAN;
+    r->n_matched++;
+    r->n_pending--;
+    p->flip_ns = 0;
+}
+
+/* Matches arrivals until deadline_ns (CLOCK_REALTIME); stops early once
+ * nothing is pending if until_clear is set. */
+static void drain_until(struct run *r, int64_t deadline_ns, bool until_clear)
+{
+    struct arrival a;
+    int64_t now;
+
+    while ((now = now_ns()) < deadline_ns) {
+        if (until_clear && r->n_pending == 0)
+            return;
+        int wait_ms = (int)((deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS);
+        if (queue_pop(&r->arrivals, &a, wait_ms) == 1)
+            match(r, &a);
+    }
+}
+
+/* A random point with no flip in flight, or -1 if every point has one. */
+static int pick_point(struct run *r)
+{
+    int n = r->opt.points, start = (int)(rnd(r) % (uint64_t)n);
+
+    for (int k = 0; k < n; k++) {
+        int i = (start + k) % n;
+        if (r->pts[i].flip_ns == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* Flips one point in the simulator, stamping the time just before the write. */
+static int flip(struct run *r)
+{
+    char cmd[64];
+    int i = pick_point(r), len;
+    struct point *p;
+
+    if (i < 0 || r->n_flips == r->cap) {
+        r->n_skipped++;
+        return 0;
+    }
+    p = &r->pts[i];
+    p->value = !p->value;
+    len = snprintf(cmd, sizeof(cmd), "set pt%04d %d\n", i, p->value);
+    p->flip_ns = now_ns();
+    if (write(r->ctl_fd, cmd, (size_t)len) != len) {
+        fprintf(stderr, "latency: write to %s: %s\n", r->opt.control, strerror(errno));
+        return -1;
+    }
+    r->n_flips++;
+    r->n_pending++;
+    return 0;
+}
+
+/* The flip window: Poisson arrivals at opt.rate per second for opt.flip_s. */
+static int flip_window(struct run *r)
+{
+    int64_t t = now_ns(), end = t + (int64_t)(r->opt.flip_s * NS_PER_S);
+
+    while (t < end) {
+        t += (int64_t)(-log(rnd_unit(r)) / r->opt.rate * NS_PER_S);
+        drain_until(r, t < end ? t : end, false);
+        if (t < end && flip(r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Waits for the retained online status, then for the warm-up. */
+static int wait_online(struct run *r)
+{
+    int64_t deadline = now_ns() + STATUS_WAIT_S * NS_PER_S;
+    struct arrival a;
+    bool online = false;
+
+    while (!online && now_ns() < deadline)
+        online = queue_pop(&r->arrivals, &a, 100) == 1 && a.kind == ARR_ONLINE;
+    if (!online) {
+        fprintf(stderr, "latency: vigild did not report online within %d s\n", STATUS_WAIT_S);
+        return -1;
+    }
+    drain_until(r, now_ns() + (int64_t)(r->opt.warmup_s * NS_PER_S), false);
+    r->n_other = r->n_unmatched = 0; /* gateway_restarted and start-up state are not the benchmark */
+    return 0;
+}
+
+/* --- report ------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile q (0..100) of n sorted values. */
+static double percentile(const double *v, size_t n, double q)
+{
+    size_t rank;
+
+    if (n == 0)
+        return NAN;
+    rank = (size_t)ceil(q / 100.0 * (double)n);
+    return v[rank == 0 ? 0 : rank - 1];
+}
+
+/* Sorts the path figures, dropping the ones with no ts (NaN); returns the count kept. */
+static size_t sort_finite(double *v, size_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            v[k++] = v[i];
+    qsort(v, k, sizeof(*v), cmp_double);
+    return k;
+}
+
+static void report(struct run *r, double cpu_flip, double cpu_idle, long hwm_kb, long rss_kb)
+{
+    size_t n = r->n_matched, np;
+
+    qsort(r->lat_ms, n, sizeof(*r->lat_ms), cmp_double);
+    np = sort_finite(r->path_ms, n);
+    printf("latency N=%d P=%dms flips=%zu lost=%zu  p50=%.1fms p99=%.1fms max=%.1fms  "
+           "(vigild path p50=%.0fms p99=%.0fms max=%.0fms)  cpu=%.1f%% (idle %.1f%%)  "
+           "rss_peak=%.1fMiB (now %.1fMiB)",
+           r->opt.points, r->opt.poll_ms, r->n_flips, r->n_pending, percentile(r->lat_ms, n, 50),
+           percentile(r->lat_ms, n, 99), n ? r->lat_ms[n - 1] : NAN, percentile(r->path_ms, np, 50),
+           percentile(r->path_ms, np, 99), np ? r->path_ms[np - 1] : NAN, cpu_flip, cpu_idle,
+           (double)hwm_kb / 1024.0, (double)rss_kb / 1024.0);
+    if (r->n_other || r->n_unmatched || r->n_skipped)
+        printf("  other_events=%zu unmatched=%zu skipped=%zu", r->n_other, r->n_unmatched, r->n_skipped);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* --- setup -------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: latency --broker-port PORT --site ID --control FIFO --points N --pid VIGILD_PID\n"
+                    "               --poll-ms P [--rate PER_S] [--warmup-s S] [--idle-s S] [--flip-s S]"
+                    " [--seed N]\n");
+}
+
+/* Parses argv into o; returns 0, or -1 on misuse. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"broker-port", required_argument, NULL, 'b'}, {"site", required_argument, NULL, 's'},
+        {"control", required_argument, NULL, 'c'},     {"points", required_argument, NULL, 'n'},
+        {"pid", required_argument, NULL, 'p'},         {"poll-ms", required_argument, NULL, 'P'},
+        {"rate", required_argument, NULL, 'r'},        {"warmup-s", required_argument, NULL, 'w'},
+        {"idle-s", required_argument, NULL, 'i'},      {"flip-s", required_argument, NULL, 'f'},
+        {"seed", required_argument, NULL, 'S'},        {NULL, 0, NULL, 0}};
+    int c;
+
+    *o = (struct options){.rate = 20, .warmup_s = 3, .idle_s = 15, .flip_s = 60, .seed = 1};
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b': o->broker_port = atoi(optarg); break;
+        case 's': o->site_id = optarg; break;
+        case 'c': o->control = optarg; break;
+        case 'n': o->points = atoi(optarg); break;
+        case 'p': o->vigild_pid = atoi(optarg); break;
+        case 'P': o->poll_ms = atoi(optarg); break;
+        case 'r': o->rate = atof(optarg); break;
+        case 'w': o->warmup_s = atof(optarg); break;
+        case 'i': o->idle_s = atof(optarg); break;
+        case 'f': o->flip_s = atof(optarg); break;
+        case 'S': o->seed = strtoull(optarg, NULL, 10); break;
+        default: return -1;
+        }
+    }
+    if (optind != argc || o->broker_port <= 0 || !o->site_id || !o->control || o->points <= 0 ||
+        o->points > 10000 || o->vigild_pid <= 0 || o->poll_ms <= 0 || !(o->rate > 0) || o->flip_s < 0 ||
+        o->idle_s < 0 || o->warmup_s < 0)
+        return -1;
+    return 0;
+}
+
+/* Allocates everything the run needs up front: points, result arrays, queue. */
+static int run_init(struct run *r)
+{
+    r->cap = (size_t)(r->opt.rate * r->opt.flip_s * 2) + 64;
+    r->rng = r->opt.seed ? r->opt.seed : 1;
+    r->pts = calloc((size_t)r->opt.points, sizeof(*r->pts));
+    r->lat_ms = calloc(r->cap, sizeof(*r->lat_ms));
+    r->path_ms = calloc(r->cap, sizeof(*r->path_ms));
+    r->ctl_fd = open(r->opt.control, O_WRONLY | O_CLOEXEC);
+    if (!r->pts || !r->lat_ms || !r->path_ms || queue_init(&r->arrivals, sizeof(struct arrival), ARRIVALS_CAP) < 0)
+        return -1;
+    if (r->ctl_fd < 0) {
+        fprintf(stderr, "latency: open %s: %s\n", r->opt.control, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Idle window, flip window, drain; then the report. Returns the exit status. */
+static int measure(struct run *r)
+{
+    long long c0, c1, c2;
+    int64_t t0, t1, t2;
+    double cpu_idle, cpu_flip;
+
+    t0 = now_ns();
+    c0 = proc_cpu_ticks(r->opt.vigild_pid);
+    drain_until(r, t0 + (int64_t)(r->opt.idle_s * NS_PER_S), false);
+    t1 = now_ns();
+    c1 = proc_cpu_ticks(r->opt.vigild_pid);
+    if (flip_window(r) < 0)
+        return 1;
+    t2 = now_ns();
+    c2 = proc_cpu_ticks(r->opt.vigild_pid);
+    drain_until(r, t2 + (DRAIN_MIN_MS + 10LL * r->opt.poll_ms) * NS_PER_MS, true);
+    cpu_idle = cpu_percent(c0, c1, t1 - t0);
+    cpu_flip = cpu_percent(c1, c2, t2 - t1);
+    report(r, cpu_flip, cpu_idle, proc_status_kb(r->opt.vigild_pid, "VmHWM"),
+           proc_status_kb(r->opt.vigild_pid, "VmRSS"));
+    return r->n_pending == 0 && r->n_flips > 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    static struct run r;
+    int status;
+
+    if (parse_args(argc, argv, &r.opt) < 0) {
+        usage();
+        return 2;
+    }
+    if (run_init(&r) < 0 || mqtt_start(&r) < 0) {
+        fprintf(stderr, "latency: setup failed\n");
+        return 1;
+    }
+    status = wait_online(&r) < 0 ? 1 : measure(&r);
+    MQTTAsync_disconnect(r.client, NULL);
+    MQTTAsync_destroy(&r.client);
+    return status;
+}
