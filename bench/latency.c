@@ -15,7 +15,7 @@
  *      (a Poisson process, so flips land at every phase of the poll cycle),
  *      writing "set ptNNNN 0|1" to the simulator's control FIFO. A point is
  *      flipped again only after its previous event arrived, so the poller
- *      can never see two flips as one;
+ *      can never see two flips as one, and not within REFLIP_MIN_NS;
  *   4. drain: waits for the last events, then reads vigild's peak RSS.
  *
  * Each flip is stamped with CLOCK_REALTIME just before the command is
@@ -52,6 +52,10 @@
 #define DRAIN_MIN_MS 3000
 #define NS_PER_MS 1000000LL
 #define NS_PER_S 1000000000LL
+/* A point is flipped again no sooner than this after its last flip, so it
+ * rises at most once a second: bench/latency.sh sets the chatter window to
+ * 1 s with the default count of 3, and chatter detection never triggers. */
+#define REFLIP_MIN_NS (600 * NS_PER_MS)
 
 enum arrival_kind { ARR_ONLINE, ARR_ACTIVE, ARR_NORMAL, ARR_OTHER };
 
@@ -78,6 +82,7 @@ struct options {
 struct point {
     int value;           /* the contact as last set */
     int64_t flip_ns;     /* when it was set; 0 once its event arrived */
+    int64_t last_ns;     /* when it was last set */
 };
 
 struct run {
@@ -300,14 +305,14 @@ static void drain_until(struct run *r, int64_t deadline_ns, bool until_clear)
     }
 }
 
-/* A random point with no flip in flight, or -1 if every point has one. */
-static int pick_point(struct run *r)
+/* A random point with no flip in flight and none too recent, or -1. */
+static int pick_point(struct run *r, int64_t now)
 {
     int n = r->opt.points, start = (int)(rnd(r) % (uint64_t)n);
 
     for (int k = 0; k < n; k++) {
         int i = (start + k) % n;
-        if (r->pts[i].flip_ns == 0)
+        if (r->pts[i].flip_ns == 0 && (r->pts[i].last_ns == 0 || now - r->pts[i].last_ns >= REFLIP_MIN_NS))
             return i;
     }
     return -1;
@@ -317,7 +322,7 @@ static int pick_point(struct run *r)
 static int flip(struct run *r)
 {
     char cmd[64];
-    int i = pick_point(r), len;
+    int i = pick_point(r, now_ns()), len;
     struct point *p;
 
     if (i < 0 || r->n_flips == r->cap) {
@@ -327,7 +332,7 @@ static int flip(struct run *r)
     p = &r->pts[i];
     p->value = !p->value;
     len = snprintf(cmd, sizeof(cmd), "set pt%04d %d\n", i, p->value);
-    p->flip_ns = now_ns();
+    p->flip_ns = p->last_ns = now_ns();
     if (write(r->ctl_fd, cmd, (size_t)len) != len) {
         fprintf(stderr, "latency: write to %s: %s\n", r->opt.control, strerror(errno));
         return -1;
