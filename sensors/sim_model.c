@@ -27,6 +27,32 @@ static int table_size(const struct cfg_profile *prof, enum cfg_table table)
     return n;
 }
 
+/* The value a point reads on a quiet site: closed contacts, a store at
+ * 20 C and 50 % RH, supervised loops in the middle of their normal window.
+ * A simulator that started every register at 0 would open with tamper and
+ * low-temperature alarms nobody asked for. */
+static double quiet_value(const struct cfg_point *p)
+{
+    switch (p->kind) {
+    case CFG_KIND_TEMPERATURE: return 20.0;
+    case CFG_KIND_HUMIDITY: return 50.0;
+    case CFG_KIND_EOL: return (p->eol.normal_lo + p->eol.normal_hi) / 2;
+    case CFG_KIND_ANALOG:
+        if (!isnan(p->low) && !isnan(p->high))
+            return (p->low + p->high) / 2;
+        return isnan(p->high) ? 0.0 : p->high - 1.0;
+    default: return p->invert ? 1.0 : 0.0;
+    }
+}
+
+static int set_quiet_values(struct sim *s, char *err, size_t errlen)
+{
+    for (int i = 0; i < s->site->n_points; i++)
+        if (sim_set_point(s, i, quiet_value(&s->site->points[i]), err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
 int sim_devices_init(struct sim *s, char *err, size_t errlen)
 {
     s->devs = calloc((size_t)s->site->n_devices + 1, sizeof(*s->devs));
@@ -46,7 +72,7 @@ int sim_devices_init(struct sim *s, char *err, size_t errlen)
             return -1;
         }
     }
-    return 0;
+    return set_quiet_values(s, err, errlen);
 }
 
 void sim_devices_free(struct sim *s)
