@@ -16,7 +16,8 @@ SEEDS   ?= 2000
 PKGS    := libmodbus libconfig jansson libsystemd libsodium
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Idaemon -MMD -MP
+           -Wmissing-prototypes -Idaemon -MMD -MP \
+           -DDEFAULT_PROFILE_DIR='"$(PREFIX)/share/vigil/profiles"'
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -36,9 +37,11 @@ TEST_HELP := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 PROGS     := $(BUILD)/vigild $(BUILD)/vigilctl $(BUILD)/vigil-sim
+# Stand-alone programs the integration tests drive (a fault-injecting TCP proxy).
+TOOL_BIN  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all check demo sim bench install uninstall clean deps tests
-all: $(PROGS) $(TEST_BIN) $(BENCH_BIN)
+all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +64,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP:%.c=$(BUILD)/%.o) $(BUILD)/libv
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libvigil.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
+	$(CC) $(LDFLAGS) -o $@ $^
 
 deps:
 	@scripts/deps.sh

@@ -7,8 +7,9 @@
  * always-armed zone, no debounce or delay) and then runs this program,
  * which is both the hand that flips the contacts and the station:
  *
- *   1. it subscribes to vigil/<site>/# and waits for the retained "online"
- *      status, then lets every device be polled for --warmup-s;
+ *   1. it subscribes to vigil/<site>/events and vigil/<site>/status, waits
+ *      for the retained "online" status, then lets every device be polled
+ *      for --warmup-s;
  *   2. idle window (--idle-s): no flips; vigild's CPU here is the cost of
  *      polling alone;
  *   3. flip window (--flip-s): flips random points at --rate per second
@@ -89,7 +90,7 @@ struct run {
     struct options opt;
     struct queue arrivals;
     MQTTAsync client;
-    char topic[160];
+    char events_topic[160], status_topic[160];
     int ctl_fd;
     struct point *pts;
     double *lat_ms;      /* flip -> arrival, one per matched flip */
@@ -158,25 +159,31 @@ static void classify_event(const char *payload, int len, struct arrival *a)
     json_decref(o);
 }
 
-/* paho callback: stamps, classifies and queues; the main thread matches. */
+/* True if the topic (paho may give its length or 0 with a C string) ends with suffix. */
+static bool topic_ends(const char *topic, int topic_len, const char *suffix)
+{
+    size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic), sl = strlen(suffix);
+
+    return tl >= sl && memcmp(topic + tl - sl, suffix, sl) == 0;
+}
+
+/*
+ * paho callback: stamps, classifies and queues; the main thread matches.
+ * Only events/ and status are subscribed; a status other than online
+ * (the offline Will at the end) is not queued.
+ */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
     struct run *r = ctx;
     struct arrival a = {.kind = ARR_OTHER, .point = -1, .t_ns = now_ns()};
-    size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
-    if (tl >= 7 && memcmp(topic + tl - 7, "/status", 7) == 0) {
-        if (memmem(m->payload, (size_t)m->payloadlen, "\"state\":\"online\"", 16))
-            a.kind = ARR_ONLINE;
-        else
-            a.point = -2; /* offline or anything else: not an alarm event, not counted */
-    } else if (tl >= 7 && memcmp(topic + tl - 7, "/events", 7) == 0) {
+    if (topic_ends(topic, topic_len, "/events")) {
         classify_event(m->payload, m->payloadlen, &a);
-    } else {
-        a.point = -2; /* retained alarms/zones topics: state, not events */
-    }
-    if (a.point != -2)
         queue_push(&r->arrivals, &a);
+    } else if (memmem(m->payload, (size_t)m->payloadlen, "\"state\":\"online\"", 16)) {
+        a.kind = ARR_ONLINE;
+        queue_push(&r->arrivals, &a);
+    }
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     return 1;
@@ -186,9 +193,12 @@ static void on_connected(void *ctx, char *cause)
 {
     struct run *r = ctx;
 
+    char *topics[2] = {r->events_topic, r->status_topic};
+    int qos[2] = {1, 1};
+
     (void)cause;
-    if (MQTTAsync_subscribe(r->client, r->topic, 1, NULL) != MQTTASYNC_SUCCESS)
-        fprintf(stderr, "latency: subscribe %s failed\n", r->topic);
+    if (MQTTAsync_subscribeMany(r->client, 2, topics, qos, NULL) != MQTTASYNC_SUCCESS)
+        fprintf(stderr, "latency: subscribe to %s failed\n", r->events_topic);
 }
 
 /* Connects to the loopback broker and subscribes to the site's topics. */
@@ -199,7 +209,8 @@ static int mqtt_start(struct run *r)
 
     snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", r->opt.broker_port);
     snprintf(client_id, sizeof(client_id), "vigil-bench-%d", (int)getpid());
-    snprintf(r->topic, sizeof(r->topic), "vigil/%s/#", r->opt.site_id);
+    snprintf(r->events_topic, sizeof(r->events_topic), "vigil/%s/events", r->opt.site_id);
+    snprintf(r->status_topic, sizeof(r->status_topic), "vigil/%s/status", r->opt.site_id);
     if (MQTTAsync_create(&r->client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
         return -1;
     MQTTAsync_setCallbacks(r->client, r, NULL, on_message, NULL);
@@ -234,15 +245,15 @@ static long long proc_cpu_ticks(int pid)
     return (long long)(ut + st);
 }
 
-/* A "Vm...:  N kB" line of /proc/PID/status, in kB, or -1. */
-static long proc_status_kb(int pid, const char *key)
+/* A "KEY:  N kB" line of /proc/PID/FILE (status, smaps_rollup), in kB, or -1. */
+static long proc_kb(int pid, const char *file, const char *key)
 {
     char path[64], line[256];
     size_t klen = strlen(key);
     long kb = -1;
     FILE *f;
 
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
     if (!(f = fopen(path, "r")))
         return -1;
     while (fgets(line, sizeof(line), f))
@@ -406,7 +417,12 @@ static size_t sort_finite(double *v, size_t n)
     return k;
 }
 
-static void report(struct run *r, double cpu_flip, double cpu_idle, long hwm_kb, long rss_kb)
+/* The memory figures: peak RSS, and now RSS and PSS (shared library pages divided among their users). */
+struct mem {
+    long hwm_kb, rss_kb, pss_kb;
+};
+
+static void report(struct run *r, double cpu_flip, double cpu_idle, const struct mem *m)
 {
     size_t n = r->n_matched, np;
 
@@ -414,11 +430,11 @@ static void report(struct run *r, double cpu_flip, double cpu_idle, long hwm_kb,
     np = sort_finite(r->path_ms, n);
     printf("latency N=%d P=%dms flips=%zu lost=%zu  p50=%.1fms p99=%.1fms max=%.1fms  "
            "(vigild path p50=%.0fms p99=%.0fms max=%.0fms)  cpu=%.1f%% (idle %.1f%%)  "
-           "rss_peak=%.1fMiB (now %.1fMiB)",
+           "rss_peak=%.1fMiB (now rss %.1fMiB pss %.1fMiB)",
            r->opt.points, r->opt.poll_ms, r->n_flips, r->n_pending, percentile(r->lat_ms, n, 50),
            percentile(r->lat_ms, n, 99), n ? r->lat_ms[n - 1] : NAN, percentile(r->path_ms, np, 50),
            percentile(r->path_ms, np, 99), np ? r->path_ms[np - 1] : NAN, cpu_flip, cpu_idle,
-           (double)hwm_kb / 1024.0, (double)rss_kb / 1024.0);
+           (double)m->hwm_kb / 1024.0, (double)m->rss_kb / 1024.0, (double)m->pss_kb / 1024.0);
     if (r->n_other || r->n_unmatched || r->n_skipped)
         printf("  other_events=%zu unmatched=%zu skipped=%zu", r->n_other, r->n_unmatched, r->n_skipped);
     printf("\n");
@@ -494,6 +510,7 @@ static int measure(struct run *r)
     long long c0, c1, c2;
     int64_t t0, t1, t2;
     double cpu_idle, cpu_flip;
+    struct mem m;
 
     t0 = now_ns();
     c0 = proc_cpu_ticks(r->opt.vigild_pid);
@@ -507,8 +524,10 @@ static int measure(struct run *r)
     drain_until(r, t2 + (DRAIN_MIN_MS + 10LL * r->opt.poll_ms) * NS_PER_MS, true);
     cpu_idle = cpu_percent(c0, c1, t1 - t0);
     cpu_flip = cpu_percent(c1, c2, t2 - t1);
-    report(r, cpu_flip, cpu_idle, proc_status_kb(r->opt.vigild_pid, "VmHWM"),
-           proc_status_kb(r->opt.vigild_pid, "VmRSS"));
+    m.hwm_kb = proc_kb(r->opt.vigild_pid, "status", "VmHWM");
+    m.rss_kb = proc_kb(r->opt.vigild_pid, "status", "VmRSS");
+    m.pss_kb = proc_kb(r->opt.vigild_pid, "smaps_rollup", "Pss");
+    report(r, cpu_flip, cpu_idle, &m);
     return r->n_pending == 0 && r->n_flips > 0 ? 0 : 1;
 }
 

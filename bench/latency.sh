@@ -71,8 +71,8 @@ CONF
 # binds it (an outgoing connection's ephemeral port), so a bind failure
 # regenerates the site on other ports, up to three times.
 start_sim_site() {
-    local dir=$1 n=$2 per=$3 try
-    for try in 1 2 3; do
+    local dir=$1 n=$2 per=$3
+    for _ in 1 2 3; do
         gen_site "$dir" "$n" "$per" >"$dir/site.conf"
         spawn "$dir/sim.out" "$VIGIL_BUILD/vigil-sim" --config "$dir/site.conf" --profiles "$dir/profiles" \
             --control "$dir/sim.ctl"

@@ -42,7 +42,10 @@
 #define FNV64_BASIS 0xcbf29ce484222325ULL
 #define FNV64_PRIME 0x100000001b3ULL
 #define DEFAULT_STATE_DIR "/var/lib/vigil"
+/* Where `make install` put the profiles; the Makefile passes its PREFIX. */
+#ifndef DEFAULT_PROFILE_DIR
 #define DEFAULT_PROFILE_DIR "/usr/local/share/vigil/profiles"
+#endif
 #define CONFIG_FILE_MAX (16u << 20) /* bytes; a site file is a few hundred KiB at most */
 #define ERROR_LINE_MAX 1024
 #define CTX_MAX 160
@@ -66,6 +69,7 @@ static const char *const table_names[] = { "coil", "discrete", "holding", "input
 static const char *const format_names[] = { "bit", "u16", "s16", "regbit", NULL };
 /* In struct tm's tm_wday order: a schedule's day bit n is day_names[n]. */
 static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL };
+static const char *const mqtt_mode_names[] = { "both", "failover", NULL };
 #define DAYS_HINT "mon, tue, wed, thu, fri, sat, sun"
 
 _Static_assert(sizeof kind_names / sizeof *kind_names == CFG_KIND_EOL + 2, "kind names");
@@ -190,6 +194,7 @@ static const struct key top_keys[] = {
     { "devices", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
     { "zones", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
     { "points", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
+    { "receipts", K_NEST, 0, .ctype = CONFIG_TYPE_GROUP },
 };
 
 static const struct key site_keys[] = {
@@ -205,6 +210,11 @@ static const struct key mqtt_keys[] = {
     { "heartbeat_s", K_INT, 0, AT(struct cfg_mqtt, heartbeat_s), .min = 20, .max = SECS_DAY, .dflt = 60 },
     { "max_buffered", K_INT, 0, AT(struct cfg_mqtt, max_buffered), .min = 100, .max = 10000000,
       .dflt = 100000 },
+    { "mode", K_ENUM, 0, AT(struct cfg_mqtt, mode), .names = mqtt_mode_names, .dflt = CFG_MQTT_BOTH },
+    { "path_fault_s", K_INT, 0, AT(struct cfg_mqtt, path_fault_s), .min = 5, .max = SECS_DAY, .dflt = 60 },
+    { "self_test_s", K_INT, 0, AT(struct cfg_mqtt, self_test_s), .min = 0, .max = 30 * SECS_DAY,
+      .dflt = SECS_DAY, .hint = "0 (off) or 60..2592000 seconds" },
+    { "cmd_max_age_s", K_INT, 0, AT(struct cfg_mqtt, cmd_max_age_s), .min = 10, .max = SECS_DAY, .dflt = 120 },
     { "brokers", K_NEST, KEY_REQUIRED, .ctype = CONFIG_TYPE_LIST },
 };
 
@@ -222,6 +232,21 @@ static const struct key rules_keys[] = {
       .dflt = 60 },
     { "verify_window_s", K_SEC, 0, AT(struct cfg_rules, default_verify_window_ms), .min = 1, .max = 3600,
       .dflt = 30 },
+};
+
+static const struct key receipts_keys[] = {
+    { "priorities", K_NEST, KEY_REQUIRED, .ctype = CONFIG_TYPE_ARRAY },
+    { "timeout_s", K_SEC, 0, AT(struct cfg_receipts, timeout_ms), .min = 1, .max = 3600, .dflt = 30 },
+    { "max_retries", K_INT, 0, AT(struct cfg_receipts, max_retries), .min = 0, .max = 1000000, .dflt = 0,
+      .hint = "0 (no limit) or 1..1000000 re-publications" },
+    { "local_output", K_NEST, 0, .ctype = CONFIG_TYPE_GROUP },
+};
+
+static const struct key local_output_keys[] = {
+    { "device", K_REF, KEY_REQUIRED, .hint = "the id of a device" },
+    { "output", K_REF, KEY_REQUIRED, .hint = "a coil or holding register input of the device's profile" },
+    { "on", K_INT, 0, AT(struct cfg_local_output, on), .min = 1, .max = 65535, .dflt = 1 },
+    { "priorities", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
 };
 
 static const struct key bus_keys[] = {
@@ -344,6 +369,8 @@ static const struct section site_section = SECTION(site_keys);
 static const struct section mqtt_section = SECTION(mqtt_keys);
 static const struct section broker_section = SECTION(broker_keys);
 static const struct section rules_section = SECTION(rules_keys);
+static const struct section receipts_section = SECTION(receipts_keys);
+static const struct section local_output_section = SECTION(local_output_keys);
 static const struct section bus_section = SECTION(bus_keys);
 static const struct section device_section = SECTION(device_keys);
 static const struct section zone_section = SECTION(zone_keys);
@@ -1068,6 +1095,10 @@ static void load_mqtt(struct loader *L, const config_setting_t *root)
         fail(L, config_setting_get_member(g, "prefix"),
              "prefix \"%s\" is not a topic prefix; expected levels of A-Z a-z 0-9 _ - separated by '/'",
              m->prefix);
+    /* The table's range lets 0 through for "off"; a test every few seconds would flood the station. */
+    if (m->self_test_s > 0 && m->self_test_s < 60)
+        fail(L, config_setting_get_member(g, "self_test_s"),
+             "self_test_s %d is out of range; expected 0 (off) or 60..2592000 seconds", m->self_test_s);
     const config_setting_t *list = nested(g, "brokers", CONFIG_TYPE_LIST);
     int n = list ? config_setting_length(list) : 0;
     if (list && (n < 1 || n > CFG_MAX_BROKERS))
@@ -1755,6 +1786,98 @@ static void load_verify(struct loader *L, const config_setting_t *g, struct cfg_
 }
 
 /* ------------------------------------------------------------------ */
+/* Receipts and the local output                                       */
+/* ------------------------------------------------------------------ */
+
+/* Reads a priorities array (["critical", "high"]) of g into a bit set, bit
+ * n for enum cfg_priority n; 0 if it is wrong (reported). */
+static unsigned read_priorities(struct loader *L, const config_setting_t *g)
+{
+    char buf[64];
+    const config_setting_t *v = nested(g, "priorities", CONFIG_TYPE_ARRAY);
+    int n = v ? config_setting_length(v) : 0;
+    unsigned set = 0;
+    if (v && n == 0)
+        fail(L, v, "priorities is empty; expected one or more of: critical, high, medium, low");
+    for (int i = 0; i < n; i++) {
+        const char *name = config_setting_get_string_elem(v, (unsigned)i);
+        int k = -1;
+        for (int j = 0; name && priority_names[j]; j++)
+            if (strcmp(priority_names[j], name) == 0)
+                k = j;
+        if (k < 0)
+            fail(L, v, "priorities entry %d (%s%s%s) is not a priority; expected one of: critical, high, "
+                 "medium, low", i + 1, name ? "\"" : "", name ? shown(name, buf, sizeof buf) : "not a string",
+                 name ? "\"" : "");
+        else if (set & (1u << k))
+            fail(L, v, "priority \"%s\" is listed twice; expected each priority once", name);
+        else
+            set |= 1u << k;
+    }
+    return set;
+}
+
+/* Resolves local_output.output: a coil (written with FC5) or a whole u16/s16
+ * holding register (FC6) of the device's profile; -1 if not (reported). */
+static int resolve_output(struct loader *L, const config_setting_t *g, const struct cfg_local_output *o)
+{
+    const config_setting_t *m = config_setting_get_member(g, "output");
+    const char *v = m ? config_setting_get_string(m) : NULL;
+    int prof = o->device >= 0 ? L->site->devices[o->device].profile : -1;
+    if (!v || !id_valid(v) || prof < 0)
+        return -1;
+    const struct cfg_profile *pr = &L->site->profiles[prof];
+    int i = find_input(pr, v);
+    if (i < 0) {
+        fail(L, m, "output \"%s\" is not an input of profile \"%s\" (device \"%s\"); expected a coil or "
+             "holding register input of it", v, pr->name, L->site->devices[o->device].id);
+        return -1;
+    }
+    const struct cfg_input *in = &pr->inputs[i];
+    if (in->table == CFG_TABLE_COIL || (in->table == CFG_TABLE_HOLDING && in->format != CFG_FMT_REGBIT))
+        return i;
+    static const char *const what[] = { "a coil", "a discrete input", "one bit of a holding register",
+                                        "an input register" };
+    fail(L, m, "output \"%s\" of profile \"%s\" is %s, which cannot be written; expected a coil or a u16/s16 "
+         "holding register", v, pr->name, what[in->table]);
+    return -1;
+}
+
+static void load_local_output(struct loader *L, const config_setting_t *g, struct cfg_receipts *r)
+{
+    struct cfg_local_output *o = &r->local_output;
+    set_ctx(L, "receipts.local_output");
+    read_group(L, g, &local_output_section, o);
+    o->enabled = true;
+    set_origin(g, &o->line, &o->file);
+    o->priorities = has(g, "priorities") ? read_priorities(L, g) : 1u << CFG_PRIO_CRITICAL;
+    if (o->priorities & ~r->priorities)
+        fail(L, has(g, "priorities") ? config_setting_get_member(g, "priorities") : g,
+             "priorities include one that receipts.priorities does not track; expected a subset of "
+             "receipts.priorities (an event that waits for no receipt cannot miss one)");
+    o->device = resolve(L, g, "device", cfg_find_device, "devices");
+    o->input = resolve_output(L, g, o);
+    if (o->input >= 0 && o->on != 1 &&
+        L->site->profiles[L->site->devices[o->device].profile].inputs[o->input].table == CFG_TABLE_COIL)
+        fail(L, config_setting_get_member(g, "on"), "on %d for coil output; expected on = 1 (a coil is 0 or 1)",
+             o->on);
+}
+
+/* The optional receipts group; needs the devices loaded. */
+static void load_receipts(struct loader *L, const config_setting_t *root)
+{
+    struct cfg_receipts *r = &L->site->receipts;
+    config_setting_t *g = read_optional(L, root, "receipts", &receipts_section, r);
+    if (!g)
+        return;
+    r->enabled = true;
+    r->priorities = read_priorities(L, g);
+    config_setting_t *lo = nested(g, "local_output", CONFIG_TYPE_GROUP);
+    if (lo)
+        load_local_output(L, lo, r);
+}
+
+/* ------------------------------------------------------------------ */
 /* The whole site                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -1796,6 +1919,7 @@ static void load_root(struct loader *L, const config_setting_t *root, const char
     load_mqtt(L, root);
     read_optional(L, root, "rules", &rules_section, &L->site->rules);
     load_sections(L, root);
+    load_receipts(L, root);
     L->ctx[0] = '\0';
 }
 
@@ -1834,6 +1958,8 @@ static int own_file_names(struct cfg_site *s, const config_t *c)
         own_file_name(c, s->strings, &s->zones[i].file);
     for (int i = 0; i < s->n_points; i++)
         own_file_name(c, s->strings, &s->points[i].file);
+    if (s->receipts.local_output.file)
+        own_file_name(c, s->strings, &s->receipts.local_output.file);
     return 0;
 }
 

@@ -61,12 +61,22 @@ struct cfg_broker {
     int keepalive_s;              /* default 10 */
 };
 
+/* How events travel when two brokers are configured (docs/mqtt.md). */
+enum cfg_mqtt_mode {
+    CFG_MQTT_BOTH,                /* every message to every path */
+    CFG_MQTT_FAILOVER,            /* to the primary; also to the secondary while the primary is down */
+};
+
 struct cfg_mqtt {
     char prefix[CFG_ID_MAX];      /* default "vigil" */
     struct cfg_broker brokers[CFG_MAX_BROKERS];
     int n_brokers;                /* 1 or 2 */
     int heartbeat_s;              /* status refresh; default 60, min 20 */
     int max_buffered;             /* paho offline buffer, messages; default 100000 */
+    enum cfg_mqtt_mode mode;      /* default both */
+    int path_fault_s;             /* a path down this long raises path_fault; default 60, min 5 */
+    int self_test_s;              /* periodic self_test event; default 86400, 0 off, else min 60 */
+    int cmd_max_age_s;            /* commands with an older (or future) "ts" are refused; default 120 */
 };
 
 struct cfg_bus {
@@ -175,6 +185,25 @@ struct cfg_rules {
     int default_verify_window_ms; /* default 30000 */
 };
 
+/* The local output a missed receipt switches on: a siren or relay on site. */
+struct cfg_local_output {
+    bool enabled;                 /* receipts.local_output is present */
+    int device;                   /* index into site->devices */
+    int input;                    /* index into the device profile's inputs: a coil, or a u16/s16 holding register */
+    int on;                       /* value written to switch it on (coil: 1); off writes 0 */
+    unsigned priorities;          /* bit n: a missed receipt of priority n switches it on; default critical */
+    int line; const char *file;
+};
+
+/* End-to-end acknowledgement by the central station (docs/mqtt.md, "Receipts"). */
+struct cfg_receipts {
+    bool enabled;                 /* the receipts group is present */
+    unsigned priorities;          /* bit n (enum cfg_priority): events of priority n wait for a receipt */
+    int timeout_ms;               /* timeout_s: re-publish when no receipt came this long; default 30 s */
+    int max_retries;              /* re-publications per event; default 0: no limit */
+    struct cfg_local_output local_output;
+};
+
 struct cfg_site {
     char id[CFG_ID_MAX];          /* site id, used in topics */
     char name[CFG_TEXT_MAX];
@@ -183,6 +212,7 @@ struct cfg_site {
     char profile_dir[CFG_PATH_MAX];
     struct cfg_mqtt mqtt;
     struct cfg_rules rules;
+    struct cfg_receipts receipts;
     struct cfg_bus *buses;       int n_buses;
     struct cfg_profile *profiles; int n_profiles;
     struct cfg_device *devices;  int n_devices;

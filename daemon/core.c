@@ -1687,3 +1687,15 @@ int core_restore(struct core *c, const void *buf, size_t len)
     }
     return 0;
 }
+
+void core_system_input(struct core_input *in, enum core_sys_kind kind, bool active, const char *text,
+                       uint64_t mono_ms, int64_t wall_ms)
+{
+    memset(in, 0, sizeof(*in));
+    in->type = CORE_IN_SYSTEM;
+    in->mono_ms = mono_ms;
+    in->wall_ms = wall_ms;
+    in->u.sys.kind = kind;
+    in->u.sys.active = active;
+    snprintf(in->u.sys.text, sizeof(in->u.sys.text), "%s", text);
+}

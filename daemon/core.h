@@ -186,6 +186,11 @@ uint64_t core_next_deadline(const struct core *c);
 /* The seq the next event will get. */
 uint64_t core_next_seq(const struct core *c);
 
+/* Fills in a system input (restart, rejected config, spool, path) for the
+ * shell to feed; text is cut to fit. */
+void core_system_input(struct core_input *in, enum core_sys_kind kind, bool active, const char *text,
+                       uint64_t mono_ms, int64_t wall_ms);
+
 size_t core_alarm_count(const struct core *c);
 const struct core_alarm_info *core_alarm_info(const struct core *c, int alarm);
 enum core_alarm_state core_alarm_state(const struct core *c, int alarm);

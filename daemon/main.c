@@ -33,6 +33,7 @@
 #include "poller.h"
 #include "publish.h"
 #include "queue.h"
+#include "receipt.h"
 #include "schedule.h"
 #include "service.h"
 
@@ -65,6 +66,8 @@ struct daemon {
     size_t outputs_cap;
     struct svc_watchdog watchdog;
     struct sched sched;           /* zone arming schedules */
+    struct rcpt receipts;         /* events waiting for the station's receipt */
+    bool output_on;               /* this process switched receipts.local_output on */
     char state_dir[CFG_PATH_MAX];
     uint64_t last_mono_ms;
     uint64_t mono_offset_ms;      /* keeps the core's clock going forward across reboots */
@@ -72,6 +75,16 @@ struct daemon {
     uint64_t inputs_since_snapshot;
     int64_t started_wall_ms;
     uint64_t next_status_mono_ms;
+    struct dev_topic *dev_topics; /* per site device: what devices/<id> should say */
+    uint64_t next_devices_mono_ms; /* when every device topic is refreshed next */
+    uint64_t next_self_test_mono_ms; /* 0: not scheduled (self tests off, or not started yet) */
+};
+
+/* A device's comm state as the core thread last saw it, for devices/<id>. */
+struct dev_topic {
+    bool known;                   /* a comm change reached the core since the pollers started */
+    bool up;
+    bool dirty;                   /* changed since it was last published */
 };
 
 static void on_signal(int sig)
@@ -177,11 +190,134 @@ static int prepare_state_dir(struct daemon *d)
     return 0;
 }
 
+/* --- receipts from the station (docs/mqtt.md, "Receipts") --------------- */
+
+/*
+ * Brings receipts.local_output to `on` through the poller of its device,
+ * which keeps the value and writes it again when the device comes back.
+ * Only a change is written, and only after this process switched it on is
+ * it ever switched off: an output found on at start is left to the guard.
+ */
+static void set_local_output(struct daemon *d, bool on)
+{
+    const struct cfg_local_output *o = &d->site->receipts.local_output;
+    const char *dev, *out;
+
+    if (!o->enabled || on == d->output_on || !d->pollers)
+        return;
+    dev = d->site->devices[o->device].id;
+    out = d->site->profiles[d->site->devices[o->device].profile].inputs[o->input].name;
+    if (poll_write(d->pollers, o->device, o->input, on ? (uint16_t)o->on : 0) < 0) {
+        log_err("receipt: local output device=\"%s\" output=\"%s\" cannot be queued for writing", dev, out);
+        return;
+    }
+    d->output_on = on;
+    if (on)
+        log_err("receipt: local output device=\"%s\" output=\"%s\" on: events=%zu without receipt", dev, out,
+                rcpt_missing(&d->receipts));
+    else
+        log_notice("receipt: local output device=\"%s\" output=\"%s\" off: every escalating event receipted",
+                   dev, out);
+}
+
+/* Applies the receipts settings of the running config (start, reload); a
+ * new poll set knows no outputs yet, so one that is on is written again. */
+static void configure_receipts(struct daemon *d)
+{
+    const struct cfg_local_output *o = &d->site->receipts.local_output;
+    struct rcpt_settings set;
+
+    rcpt_settings_of(d->site, &set);
+    rcpt_configure(&d->receipts, &set);
+    if (d->output_on && !o->enabled) {
+        log_warn("receipt: the local output was on and the config names none now; switch it off at the module");
+        d->output_on = false;
+    }
+    if (d->output_on && d->pollers)
+        poll_write(d->pollers, o->device, o->input, (uint16_t)o->on);
+}
+
+static int start_receipts(struct daemon *d)
+{
+    if (rcpt_init(&d->receipts, RCPT_MAX_TRACKED) < 0)
+        return -1;
+    configure_receipts(d);
+    return 0;
+}
+
+/* Starts waiting for the receipt of an event just published, if its priority asks for one. */
+static void track_receipt(struct daemon *d, const struct core_event *ev, const char *json, size_t len)
+{
+    struct rcpt_dropped gone;
+
+    if (!rcpt_wanted(&d->receipts, ev->priority) ||
+        rcpt_track(&d->receipts, ev->seq, ev->priority, clock_mono_ms(), json, len, &gone) != 1)
+        return;
+    log_err("receipt: %d events await a receipt; the oldest, seq=%llu priority=%s, is no longer tracked%s",
+            RCPT_MAX_TRACKED, (unsigned long long)gone.seq, cfg_priority_name(gone.priority),
+            gone.escalating ? "; it holds the local output on until every tracked event is receipted" : "");
+}
+
+/* Hands the station's receipts to the tracker. */
+static void take_receipts(struct daemon *d)
+{
+    uint64_t seqs[64];
+    size_t n;
+
+    while ((n = pub_take_receipts(d->pub, seqs, 64)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            enum rcpt_outcome r = rcpt_receipt(&d->receipts, seqs[i]);
+
+            if (r == RCPT_LATE)
+                log_notice("receipt: event seq=%llu receipted late", (unsigned long long)seqs[i]);
+            else
+                log_debug("receipt: event seq=%llu %s", (unsigned long long)seqs[i],
+                          r == RCPT_ON_TIME ? "receipted" : "was not waiting for a receipt");
+        }
+    }
+}
+
+/* Re-publishes one event whose receipt is overdue, byte for byte, or gives up on it. */
+static void retry_event(struct daemon *d, const struct rcpt_due *r)
+{
+    unsigned long long seq = (unsigned long long)r->seq;
+    const char *prio = cfg_priority_name(r->priority);
+
+    if (r->give_up) {
+        log_err("receipt: event seq=%llu priority=%s: still no receipt after %d retries; no more retries",
+                seq, prio, d->receipts.set.max_retries);
+        return;
+    }
+    if (r->first_miss)
+        log_msg(r->escalating ? LOG_LVL_ERR : LOG_LVL_WARN,
+                "receipt: event seq=%llu priority=%s: no receipt within %llu ms; re-publishing%s", seq, prio,
+                (unsigned long long)d->receipts.set.timeout_ms, r->escalating ? ", local output on" : "");
+    else
+        log_info("receipt: event seq=%llu priority=%s: re-publishing retry=%d", seq, prio, r->retry);
+    pub_publish(d->pub, "events", r->payload, r->len, 1, false);
+}
+
+/* One round of the receipt protocol: receipts in, overdue events out, the output to match. */
+static void check_receipts(struct daemon *d, uint64_t now_ms)
+{
+    struct rcpt_due due[16];
+    size_t n;
+
+    take_receipts(d);
+    do {
+        n = rcpt_due(&d->receipts, now_ms, due, 16);
+        for (size_t i = 0; i < n; i++)
+            retry_event(d, &due[i]);
+    } while (n == 16);
+    set_local_output(d, rcpt_output_wanted(&d->receipts));
+}
+
 /* --- publishing core outputs ------------------------------------------- */
 
+/* Publishes an event on events and, unless it is one-shot, its alarm's retained state. */
 static void publish_event(struct daemon *d, const struct core_event *ev)
 {
-    char json[2048], suffix[CORE_ALARM_ID_MAX + 16];
+    char json[MSG_MAX], suffix[CORE_ALARM_ID_MAX + 16];
     const struct core_alarm_info *info = core_alarm_info(d->core, ev->alarm);
     int n = msg_event(d->site, d->core, ev, json, sizeof(json));
 
@@ -190,15 +326,19 @@ static void publish_event(struct daemon *d, const struct core_event *ev)
         return;
     }
     pub_publish(d->pub, "events", json, (size_t)n, 1, false);
+    pub_set_last_seq(d->pub, ev->seq);
+    track_receipt(d, ev, json, (size_t)n);
     if (ev->state == CORE_S_EVENT)
         return;
-    /* The retained topic holds every alarm that is not normal; an empty
-     * retained payload removes it once the alarm is back to normal. */
+    /* msg_alarm_state() decides which states stay retained; empty deletes the topic. */
+    n = msg_alarm_state(d->site, d->core, ev, json, sizeof(json));
+    if (n < 0) {
+        log_err("core: alarm=%s seq=%llu state does not fit the message buffer", info->id,
+                (unsigned long long)ev->seq);
+        return;
+    }
     snprintf(suffix, sizeof(suffix), "alarms/%s", info->id);
-    if (ev->state == CORE_S_NORMAL || ev->state == CORE_S_SUPPRESSED)
-        pub_publish(d->pub, suffix, "", 0, 1, true);
-    else
-        pub_publish(d->pub, suffix, json, (size_t)n, 1, true);
+    pub_publish(d->pub, suffix, json, (size_t)n, 1, true);
 }
 
 static void publish_zone(struct daemon *d, const struct core_zone_change *z)
@@ -239,6 +379,63 @@ static void publish_all_zones(struct daemon *d, int64_t wall_ms)
     }
 }
 
+/* Per-device state for the device topics, all unknown; NULL on OOM. */
+static struct dev_topic *new_dev_topics(const struct cfg_site *site)
+{
+    return calloc((size_t)site->n_devices + 1, sizeof(struct dev_topic));
+}
+
+/*
+ * Notes a comm change on its way into the core. The core thread sees each
+ * one in the same order as the comm_loss events, so the device topic never
+ * contradicts the alarm stream.
+ */
+static void note_comm(struct daemon *d, int device, bool up)
+{
+    struct dev_topic *t;
+
+    if (device < 0 || device >= d->site->n_devices)
+        return;
+    t = &d->dev_topics[device];
+    t->dirty |= !t->known || t->up != up;
+    t->known = true;
+    t->up = up;
+}
+
+static void publish_device(struct daemon *d, int device)
+{
+    char json[512], suffix[CFG_ID_MAX + 16];
+    struct poll_device_stats st;
+    int n;
+
+    poll_get_stats(d->pollers, device, &st);
+    st.up = d->dev_topics[device].up;
+    n = msg_device(d->site, device, &st, clock_wall_ms(), json, sizeof(json));
+    if (n < 0)
+        return;
+    snprintf(suffix, sizeof(suffix), "devices/%s", d->site->devices[device].id);
+    pub_publish(d->pub, suffix, json, (size_t)n, 1, true);
+    d->dev_topics[device].dirty = false;
+}
+
+/*
+ * Publishes a device's retained topic when its comm state changed, and
+ * every known device's once per heartbeat: round trip and counters change
+ * on every poll, and publishing each of them would flood the broker.
+ * Devices stay unpublished until their first comm change after the pollers
+ * start, so a restart or reload shows no device as down that is not.
+ */
+static void publish_devices(struct daemon *d, uint64_t now_ms)
+{
+    bool refresh = now_ms >= d->next_devices_mono_ms;
+
+    if (refresh)
+        d->next_devices_mono_ms = now_ms + (uint64_t)d->site->mqtt.heartbeat_s * 1000;
+    for (int i = 0; i < d->site->n_devices; i++)
+        if (d->dev_topics[i].known && (d->dev_topics[i].dirty || refresh))
+            publish_device(d, i);
+}
+
 /* --- the core loop ------------------------------------------------------ */
 
 /* The core's monotonic clock: this boot's CLOCK_MONOTONIC moved past the
@@ -268,6 +465,8 @@ static void feed(struct daemon *d, struct core_input *in, struct core_output *pe
     size_t n;
 
     stamp_monotonic(d, in);
+    if (in->type == CORE_IN_COMM)
+        note_comm(d, in->u.comm.device, in->u.comm.up);
     n = core_step(d->core, in, pending + *n_pending);
     *n_pending += n;
     d->inputs_since_snapshot++;
@@ -366,7 +565,8 @@ static void run_batch(struct daemon *d)
  * what that produces, so a new snapshot bounds both recovery time and the
  * duplicates a restart sends. It is written only when the broker has
  * acknowledged everything published: events still waiting in the MQTT
- * client's buffer (whose files are not fsynced) stay covered by the journal.
+ * client's buffer (whose files are not fsynced) stay covered by the journal,
+ * and so do events the publisher refused or holds in memory only.
  */
 static void maybe_snapshot(struct daemon *d)
 {
@@ -376,7 +576,7 @@ static void maybe_snapshot(struct daemon *d)
     if (d->inputs_since_snapshot < SNAPSHOT_EVERY_INPUTS)
         return;
     pub_get_stats(d->pub, &ps);
-    if (ps.pending > 0)
+    if (ps.pending > 0 || !pub_durable(d->pub))
         return;
     if (jrnl_begin(d->journal, d->site, d->opt.config_path, d->core) == 0)
         d->inputs_since_snapshot = 0;
@@ -422,24 +622,46 @@ static void feed_system(struct daemon *d, enum core_sys_kind kind, const char *t
 {
     struct core_input in;
 
-    memset(&in, 0, sizeof(in));
-    in.type = CORE_IN_SYSTEM;
-    in.mono_ms = clock_mono_ms();
-    in.wall_ms = clock_wall_ms();
-    in.u.sys.kind = kind;
-    in.u.sys.active = true;
-    snprintf(in.u.sys.text, sizeof(in.u.sys.text), "%s", text);
+    core_system_input(&in, kind, true, text, clock_mono_ms(), clock_wall_ms());
     queue_push(&d->inputs, &in);
+}
+
+/*
+ * Feeds the periodic self_test event every mqtt.self_test_s, the first one
+ * that long after start. It travels the whole chain (core, journal, every
+ * path) like an alarm panel's periodic test report, so a station that
+ * misses it knows the chain is broken even while heartbeats still arrive.
+ */
+static void self_test(struct daemon *d, uint64_t now_ms)
+{
+    uint64_t period_ms = (uint64_t)d->site->mqtt.self_test_s * 1000u;
+
+    if (period_ms == 0 || d->next_self_test_mono_ms == 0) {
+        d->next_self_test_mono_ms = period_ms ? now_ms + period_ms : 0;
+        return;
+    }
+    if (now_ms < d->next_self_test_mono_ms)
+        return;
+    /* From now, not from the due time: a stalled loop must not fire a burst of tests. */
+    d->next_self_test_mono_ms = now_ms + period_ms;
+    feed_system(d, CORE_SYS_SELF_TEST, "periodic self-test");
 }
 
 /* --- start, reload, stop -------------------------------------------------- */
 
-static int alloc_outputs(struct daemon *d)
+/* An output buffer for one batch of core c; *cap gets its size. NULL on OOM. */
+static struct core_output *new_outputs(const struct core *c, size_t *cap)
 {
-    free(d->outputs);
-    d->outputs_cap = core_max_outputs(d->core) + BATCH_OUTPUTS;
-    d->outputs = calloc(d->outputs_cap, sizeof(*d->outputs));
-    return d->outputs ? 0 : -1;
+    *cap = core_max_outputs(c) + BATCH_OUTPUTS;
+    return calloc(*cap, sizeof(struct core_output));
+}
+
+/* What the running config needs beside its core: a batch of outputs and the device topics. */
+static int alloc_buffers(struct daemon *d)
+{
+    d->outputs = new_outputs(d->core, &d->outputs_cap);
+    d->dev_topics = new_dev_topics(d->site);
+    return d->outputs && d->dev_topics ? 0 : -1;
 }
 
 static void republish_recovered(const struct core_output *o, void *arg)
@@ -504,11 +726,13 @@ static int start(struct daemon *d)
 {
     d->started_wall_ms = clock_wall_ms();
     d->last_mono_ms = clock_mono_ms();
-    if (prepare_state_dir(d) < 0 || queue_init(&d->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0)
+    if (prepare_state_dir(d) < 0 || queue_init(&d->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0 ||
+        start_receipts(d) < 0)
         return -1;
     d->core = core_new(d->site);
-    if (!d->core || alloc_outputs(d) < 0 || start_publisher(d) < 0 || open_journal(d) < 0)
+    if (!d->core || alloc_buffers(d) < 0 || start_publisher(d) < 0 || open_journal(d) < 0)
         return -1;
+    pub_set_last_seq(d->pub, core_next_seq(d->core) - 1);
     start_schedule(d);
     publish_all_zones(d, d->started_wall_ms);
     feed_system(d, CORE_SYS_GATEWAY_RESTARTED, "vigild " VIGIL_VERSION " started");
@@ -521,70 +745,239 @@ static int start(struct daemon *d)
     return 0;
 }
 
+/* The parts of the daemon that belong to one config and are swapped together on reload. */
+struct config_set {
+    struct cfg_site *site;
+    struct core *core;
+    struct core_output *outputs;
+    size_t outputs_cap;
+    struct dev_topic *dev_topics;
+};
+
+static void swap_config(struct daemon *d, struct config_set *c)
+{
+    struct config_set running = {d->site, d->core, d->outputs, d->outputs_cap, d->dev_topics};
+
+    d->site = c->site;
+    d->core = c->core;
+    d->outputs = c->outputs;
+    d->outputs_cap = c->outputs_cap;
+    d->dev_topics = c->dev_topics;
+    *c = running;
+}
+
+static void free_config(struct config_set *c)
+{
+    core_free(c->core);
+    cfg_free(c->site);
+    free(c->outputs);
+    free(c->dev_topics);
+}
+
 /*
- * SIGHUP: parse and validate the new config into a fresh site; only if it
- * is valid, move the core's state over by id and switch. A rejected config
- * keeps the daemon on the old one and raises a config_rejected event.
+ * Builds everything site needs into c (which owns site from here on) and
+ * moves the running core's state over by id: alarms, zones and points that
+ * keep their id keep their state, so an acknowledged alarm stays
+ * acknowledged and raises no new event. Returns 0, or -1 with c to free.
+ */
+static int build_config(struct daemon *d, struct cfg_site *site, struct config_set *c)
+{
+    size_t len = core_snapshot(d->core, NULL, 0);
+    void *snap = malloc(len);
+    int rc = -1;
+
+    *c = (struct config_set){.site = site, .core = core_new(site), .dev_topics = new_dev_topics(site)};
+    if (c->core)
+        c->outputs = new_outputs(c->core, &c->outputs_cap);
+    if (snap && c->outputs && c->dev_topics && core_snapshot(d->core, snap, len) == len &&
+        core_restore(c->core, snap, len) == 0)
+        rc = 0;
+    free(snap);
+    return rc;
+}
+
+/*
+ * Stops the pollers with everything they queued fed to the running core: a
+ * queued sample or comm change names its point or device by the running
+ * config's index, so none may reach a core built from another config.
+ * Draining before the stop as well keeps a poller from blocking on a full
+ * queue that nobody empties while poll_stop() waits for it.
+ */
+static void stop_pollers_drained(struct daemon *d)
+{
+    while (queue_length(&d->inputs) > 0)
+        run_batch(d);
+    poll_stop(d->pollers);
+    d->pollers = NULL;
+    while (queue_length(&d->inputs) > 0)
+        run_batch(d);
+}
+
+/*
+ * The event text of a rejected config: cfg_load()'s first error line
+ * ("file:line: what is wrong; what is expected"), cut at a character
+ * boundary to fit the core's text, and how many more the log holds.
+ */
+static void rejection_text(const char *err, char *text, size_t cap)
+{
+    size_t first = strcspn(err, "\n"), more = 0, room;
+    char tail[48] = "";
+
+    for (const char *p = err + first; *p; p++)
+        more += p[0] == '\n' && p[1] != '\0';
+    if (more)
+        snprintf(tail, sizeof(tail), " (+%zu more in the log)", more);
+    room = cap - 1 - strlen(tail);
+    if (first <= room) {
+        snprintf(text, cap, "%.*s%s", (int)first, err, tail);
+        return;
+    }
+    first = room - 3;
+    while (first > 0 && ((unsigned char)err[first] & 0xC0) == 0x80)
+        first--;
+    snprintf(text, cap, "%.*s...%s", (int)first, err, tail);
+}
+
+/* Keeps the running config: logs every error line and raises config_rejected with the first. */
+static void reject_config(struct daemon *d, const char *err)
+{
+    char text[CORE_ERROR_MAX];
+    int errors = 0;
+
+    for (const char *line = err; *line; errors++) {
+        size_t n = strcspn(line, "\n");
+
+        log_err("reload: %.*s", (int)n, line);
+        line += n + (line[n] == '\n');
+    }
+    log_err("reload: config=%s rejected errors=%d; still running on the previous one", d->opt.config_path,
+            errors);
+    rejection_text(err, text, sizeof(text));
+    feed_system(d, CORE_SYS_CONFIG_REJECTED, text);
+    svc_ready("reload rejected");
+}
+
+/* Publishes an empty retained payload on <kind>/<id>, which deletes the retained message. */
+static void clear_retained(struct daemon *d, const char *kind, const char *id)
+{
+    char suffix[CORE_ALARM_ID_MAX + 16];
+
+    snprintf(suffix, sizeof(suffix), "%s/%s", kind, id);
+    pub_publish(d->pub, suffix, "", 0, 1, true);
+    log_notice("reload: topic=%s cleared: no longer configured", suffix);
+}
+
+/*
+ * After a switch from old: deletes the retained topics of the alarms that
+ * needed attention, the devices and the zones the new config no longer
+ * has, and publishes the zones it adds, so the retained tree matches the
+ * running config. A removed alarm gets no event: no core knows it any more.
+ */
+static void retire_removed(struct daemon *d, const struct config_set *old)
+{
+    for (size_t a = 0; a < core_alarm_count(old->core); a++) {
+        enum core_alarm_state s = core_alarm_state(old->core, (int)a);
+        const char *id = core_alarm_info(old->core, (int)a)->id;
+
+        if (s != CORE_S_NORMAL && s != CORE_S_SUPPRESSED && s != CORE_S_EVENT && core_find_alarm(d->core, id) < 0)
+            clear_retained(d, "alarms", id);
+    }
+    for (int i = 0; i < old->site->n_devices; i++)
+        if (cfg_find_device(d->site, old->site->devices[i].id) < 0)
+            clear_retained(d, "devices", old->site->devices[i].id);
+    for (int z = 0; z < old->site->n_zones; z++)
+        if (cfg_find_zone(d->site, old->site->zones[z].id) < 0)
+            clear_retained(d, "zones", old->site->zones[z].id);
+    for (int z = 0; z < d->site->n_zones; z++) {
+        struct core_zone_change zc = {.zone = z, .armed = core_zone_armed(d->core, z), .wall_ms = clock_wall_ms()};
+
+        if (cfg_find_zone(old->site, d->site->zones[z].id) < 0)
+            publish_zone(d, &zc);
+    }
+}
+
+/* The publisher copied its settings at start: a reload cannot change them, so say so. */
+static void warn_mqtt_unchanged(struct daemon *d)
+{
+    char what[64];
+
+    if (pub_config_differs(d->pub, d->site, what, sizeof(what)))
+        log_warn("reload: mqtt settings changed (first: %s); they take effect only after a restart of vigild",
+                 what);
+}
+
+/*
+ * SIGHUP: parse and validate the new config into a fresh site while the
+ * old one keeps running; a rejected config changes nothing and raises a
+ * config_rejected event. A valid one: stop the pollers (their queued inputs
+ * go to the old core), move the core's state over by id, switch, and start
+ * the pollers on the new config. If they cannot start, the old config is
+ * put back; if even that fails, d->pollers stays NULL and the caller stops
+ * vigild (systemd restarts it) rather than run blind.
  */
 static void reload(struct daemon *d)
 {
+    static char err[16384];
     struct cfg_site *site;
-    struct core *core;
-    size_t len;
-    void *snap;
+    struct config_set c;
 
     svc_reloading();
-    site = load_site(&d->opt);
+    site = cfg_load(d->opt.config_path, d->opt.profile_dir, err, sizeof(err));
     if (!site) {
-        log_err("reload: config \"%s\" rejected; still running on the previous one", d->opt.config_path);
-        feed_system(d, CORE_SYS_CONFIG_REJECTED, "new configuration rejected; see the log for file:line");
-        svc_ready("reload rejected");
+        reject_config(d, err);
         return;
     }
-    core = core_new(site);
-    len = core_snapshot(d->core, NULL, 0);
-    snap = malloc(len);
-    if (!core || !snap || core_snapshot(d->core, snap, len) != len || core_restore(core, snap, len) < 0) {
-        log_err("reload: cannot move state to the new config; still running on the previous one");
-        free(snap);
-        core_free(core);
-        cfg_free(site);
-        svc_ready("reload failed");
+    stop_pollers_drained(d);
+    if (build_config(d, site, &c) == 0) {
+        swap_config(d, &c);
+        if (start_pollers(d) == 0) {
+            retire_removed(d, &c);
+            free_config(&c);
+            warn_mqtt_unchanged(d);
+            jrnl_begin(d->journal, d->site, d->opt.config_path, d->core);
+            log_notice("reload: config=%s loaded devices=%d zones=%d points=%d next_seq=%llu", d->opt.config_path,
+                       d->site->n_devices, d->site->n_zones, d->site->n_points,
+                       (unsigned long long)core_next_seq(d->core));
+            svc_ready("reloaded");
+            return;
+        }
+        swap_config(d, &c);
+    }
+    free_config(&c);
+    if (start_pollers(d) < 0) {
+        log_err("reload: cannot restart the pollers of the previous config; stopping");
         return;
     }
-    free(snap);
-    poll_stop(d->pollers);
-    core_free(d->core);
-    cfg_free(d->site);
-    d->site = site;
-    d->core = core;
-    alloc_outputs(d);
-    jrnl_begin(d->journal, d->site, d->opt.config_path, d->core);
-    start_pollers(d);
-    log_notice("reload: config \"%s\" loaded points=%d", d->opt.config_path, d->site->n_points);
-    svc_ready("reloaded");
+    reject_config(d, "the new configuration is valid but could not be applied; see the log");
 }
 
 static void shutdown_daemon(struct daemon *d)
 {
+    bool durable;
+
     svc_stopping();
     /* Closed first: a poller blocked on a full queue then returns at once. */
     queue_close(&d->inputs);
     if (d->pollers)
         poll_stop(d->pollers);
+    durable = !d->pub || pub_durable(d->pub);
     if (d->pub)
         pub_stop(d->pub);
     if (d->journal) {
         /* A final snapshot: the next start re-feeds nothing. What the broker
-         * had not acknowledged stays in the MQTT client's store. */
-        if (d->core)
+         * had not acknowledged stays in the MQTT client's store; only what
+         * the publisher refused or held in memory alone is not there, and
+         * then the next start re-publishes from the journal instead. */
+        if (d->core && durable)
             jrnl_begin(d->journal, d->site, d->opt.config_path, d->core);
         jrnl_sync(d->journal);
         jrnl_close(d->journal);
     }
     core_free(d->core);
     free(d->outputs);
+    free(d->dev_topics);
     queue_destroy(&d->inputs);
+    rcpt_free(&d->receipts);
     cfg_free(d->site);
     log_notice("vigild: stopped");
 }
@@ -595,12 +988,18 @@ static void run(struct daemon *d)
         if (reload_requested) {
             reload_requested = 0;
             reload(d);
+            configure_receipts(d);
+            if (!d->pollers)
+                break;
         }
         run_batch(d);
         maybe_snapshot(d);
         pub_heartbeat(d->pub);
+        self_test(d, clock_mono_ms());
         feed_watchdog(d);
         report_status(d, clock_mono_ms());
+        publish_devices(d, clock_mono_ms());
+        check_receipts(d, clock_mono_ms());
     }
 }
 

@@ -313,15 +313,37 @@ int msg_cmd_rejected(const struct core_cmd *cmd, int rc, const char *error, char
                        cap);
 }
 
-int msg_status(const struct cfg_site *site, const char *state, const char *version,
-               int64_t started_wall_ms, int64_t now_wall_ms, char *buf, size_t cap)
+int msg_status(const struct msg_status *st, char *buf, size_t cap)
 {
     struct obj b = { json_object(), false };
 
-    put(&b, "site", jstr(site->id));
-    put(&b, "state", jstr(state));
-    put(&b, "version", jstr(version));
-    put(&b, "started", jts(started_wall_ms));
+    put(&b, "site", jstr(st->site));
+    put(&b, "state", jstr(st->state));
+    put(&b, "version", jstr(st->version));
+    put(&b, "started", jts(st->started_wall_ms));
+    put(&b, "ts", jts(st->now_wall_ms));
+    put(&b, "heartbeat_s", json_integer(st->heartbeat_s));
+    put(&b, "seq", json_integer((json_int_t)st->seq));
+    return finish(&b, buf, cap);
+}
+
+int msg_device(const struct cfg_site *site, int device, const struct poll_device_stats *st, int64_t now_wall_ms,
+               char *buf, size_t cap)
+{
+    const struct cfg_device *d = site_device(site, device);
+    struct obj b = { json_object(), false };
+
+    if (!d) {
+        json_decref(b.o);
+        return -1;
+    }
+    put(&b, "device", jstr(d->id));
+    put(&b, "name", jstr(label(d->name, d->id)));
+    put(&b, "up", json_boolean(st->up));
+    /* An old round trip on a dead link reads like a live one: none while down. */
+    put(&b, "rtt_ms", st->up && st->last_ok_mono_ms ? json_integer(st->last_rtt_ms) : json_null());
+    put(&b, "polls", json_integer((json_int_t)st->polls));
+    put(&b, "failures", json_integer((json_int_t)st->failures));
     put(&b, "ts", jts(now_wall_ms));
     return finish(&b, buf, cap);
 }
@@ -358,7 +380,7 @@ static int get_string(json_t *root, const char *key, char *dst, size_t cap, char
 /* Rejects keys that are not part of the command format: a typo must not be silently ignored. */
 static int check_keys(json_t *root, char *err, size_t errlen)
 {
-    static const char *const known[] = { "id", "op", "alarm", "zone", "operator", "duration_s", "force" };
+    static const char *const known[] = { "id", "op", "alarm", "zone", "operator", "duration_s", "force", "ts" };
     const char *key;
     json_t *v;
 
@@ -369,7 +391,8 @@ static int check_keys(json_t *root, char *err, size_t errlen)
             i++;
         if (i == sizeof(known) / sizeof(known[0]))
             return fail(err, errlen,
-                        "unknown key \"%s\"; expected id, op, alarm, zone, operator, duration_s or force", key);
+                        "unknown key \"%s\"; expected id, op, alarm, zone, operator, duration_s, force or ts",
+                        key);
     }
     return 0;
 }
@@ -433,26 +456,156 @@ static int get_force(json_t *root, struct core_cmd *out, char *err, size_t errle
     return 0;
 }
 
+/* Reads n decimal digits at *p into *v and moves *p past them. */
+static bool read_digits(const char **p, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return false;
+        *v = *v * 10 + (**p - '0');
+    }
+    return true;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Hinnant's days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    int64_t era, yoe, doy;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* The offset part of an RFC 3339 time: Z, or +hh:mm / -hh:mm, in ms east of UTC; false if malformed. */
+static bool read_offset(const char **p, int64_t *offset_ms)
+{
+    int sign, hh, mm;
+
+    if (**p == 'Z' || **p == 'z') {
+        (*p)++;
+        *offset_ms = 0;
+        return true;
+    }
+    if (**p != '+' && **p != '-')
+        return false;
+    sign = *(*p)++ == '-' ? -1 : 1;
+    if (!read_digits(p, 2, &hh) || *(*p)++ != ':' || !read_digits(p, 2, &mm) || hh > 23 || mm > 59)
+        return false;
+    *offset_ms = sign * ((int64_t)hh * 3600 + mm * 60) * 1000;
+    return true;
+}
+
+/* The optional ".fff..." of an RFC 3339 time as milliseconds; digits beyond them are cut. */
+static bool read_fraction(const char **p, int *ms)
+{
+    int n = 0;
+
+    *ms = 0;
+    if (**p != '.')
+        return true;
+    for ((*p)++; **p >= '0' && **p <= '9'; (*p)++, n++)
+        if (n < 3)
+            *ms = *ms * 10 + (**p - '0');
+    for (int i = n; i < 3; i++)
+        *ms *= 10;
+    return n > 0;
+}
+
+/*
+ * Parses an RFC 3339 date-time ("2026-11-25T10:00:00.123Z",
+ * "2026-11-25T11:00:00+01:00") into UTC epoch ms. A leap second reads as
+ * the last millisecond of its minute.
+ */
+static bool parse_rfc3339(const char *s, int64_t *out_ms)
+{
+    int y, mo, d, h, mi, sec, ms;
+    int64_t offset_ms;
+    const char *p = s;
+
+    if (!read_digits(&p, 4, &y) || *p++ != '-' || !read_digits(&p, 2, &mo) || *p++ != '-' ||
+        !read_digits(&p, 2, &d) || (*p != 'T' && *p != 't'))
+        return false;
+    p++;
+    if (!read_digits(&p, 2, &h) || *p++ != ':' || !read_digits(&p, 2, &mi) || *p++ != ':' ||
+        !read_digits(&p, 2, &sec) || !read_fraction(&p, &ms) || !read_offset(&p, &offset_ms) || *p != '\0')
+        return false;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
+        return false;
+    if (sec == 60) {
+        sec = 59;
+        ms = 999;
+    }
+    *out_ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + ms - offset_ms;
+    return true;
+}
+
+static int get_ts(json_t *root, int64_t *ts_wall_ms, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "ts");
+
+    *ts_wall_ms = MSG_NO_TS;
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || !parse_rfc3339(json_string_value(v), ts_wall_ms))
+        return fail(err, errlen, "\"ts\" must be an RFC 3339 time such as \"2026-11-25T10:00:00Z\"");
+    return 0;
+}
+
 /* Validates a parsed command object in a fixed order so the first problem is the one reported. */
-static int check_cmd(json_t *root, struct core_cmd *out, char *err, size_t errlen)
+static int check_cmd(json_t *root, struct core_cmd *out, int64_t *ts_wall_ms, char *err, size_t errlen)
 {
     if (get_string(root, "id", out->id, sizeof(out->id), err, errlen) < 0 || get_op(root, &out->op, err, errlen) < 0)
         return MSG_CMD_BAD;
     if (check_keys(root, err, errlen) < 0 ||
         get_string(root, "operator", out->operator_name, sizeof(out->operator_name), err, errlen) < 0 ||
         get_target(root, out, err, errlen) < 0 || get_duration(root, out, err, errlen) < 0 ||
-        get_force(root, out, err, errlen) < 0)
+        get_force(root, out, err, errlen) < 0 || get_ts(root, ts_wall_ms, err, errlen) < 0)
         return MSG_CMD_BAD_ARGS;
     return MSG_CMD_OK;
 }
 
-int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, char *err, size_t errlen)
+int msg_cmd_fresh(int64_t ts_wall_ms, int64_t now_wall_ms, int max_age_s, char *err, size_t errlen)
+{
+    int64_t max_ms = (int64_t)max_age_s * 1000;
+    char ts[MSG_TS_LEN + 1];
+
+    if (ts_wall_ms == MSG_NO_TS)
+        return 0;
+    msg_ts(ts_wall_ms, ts);
+    /* Compared as differences that cannot overflow: both times are within msg_ts's clamp or the parser's years. */
+    if (now_wall_ms - ts_wall_ms > max_ms) {
+        snprintf(err, errlen, "command expired: issued at %s, older than %d s", ts, max_age_s);
+        return -1;
+    }
+    if (ts_wall_ms - now_wall_ms > max_ms) {
+        snprintf(err, errlen, "command issued at %s, more than %d s in the future; check the clocks", ts,
+                 max_age_s);
+        return -1;
+    }
+    return 0;
+}
+
+int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, int64_t *ts_wall_ms, char *err,
+                  size_t errlen)
 {
     json_error_t jerr;
     json_t *root;
     int rc;
 
     memset(out, 0, sizeof(*out));
+    *ts_wall_ms = MSG_NO_TS;
     root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return fail(err, errlen, "payload is not JSON: %s at column %d", jerr.text, jerr.column);
@@ -460,7 +613,7 @@ int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, char *e
         json_decref(root);
         return fail(err, errlen, "payload is not a JSON object");
     }
-    rc = check_cmd(root, out, err, errlen);
+    rc = check_cmd(root, out, ts_wall_ms, err, errlen);
     json_decref(root);
     return rc;
 }

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "poller.h"
 
 #define MSG_MAX 2048    /* room for any payload built here */
 #define MSG_TOPIC_MAX 256
@@ -69,12 +70,32 @@ int msg_zone(const struct cfg_site *site, const struct core_zone_change *zc, cha
 /* The outcome of a command for vigil/<site>/cmd/result: {"id","op","ok"} + "error" when !ok. */
 int msg_result(const struct core_result *r, char *buf, size_t cap);
 
+/* What a status payload says; the strings are borrowed for the call. */
+struct msg_status {
+    const char *site;           /* site id */
+    const char *state;          /* "online" or "offline" */
+    const char *version;        /* vigild's version */
+    int64_t started_wall_ms;    /* when the process started */
+    int64_t now_wall_ms;        /* when this status was built */
+    int heartbeat_s;            /* refresh period: a station declares the site silent after missing it */
+    uint64_t seq;               /* seq of the last event handed to the publisher; 0 before the first */
+};
+
 /*
  * The retained vigil/<site>/status payload (and the MQTT Will):
- * {"site","state","version","started","ts"}; state is "online" or "offline".
+ * {"site","state","version","started","ts","heartbeat_s","seq"}.
  */
-int msg_status(const struct cfg_site *site, const char *state, const char *version,
-               int64_t started_wall_ms, int64_t now_wall_ms, char *buf, size_t cap);
+int msg_status(const struct msg_status *st, char *buf, size_t cap);
+
+/*
+ * The retained vigil/<site>/devices/<device> payload:
+ * {"device","name","up","rtt_ms","polls","failures","ts"}. name is the
+ * config's name or the id; up is st->up; rtt_ms is st->last_rtt_ms while up
+ * and null while down or before the first answer; polls and failures count
+ * poll cycles since the poller started (vigild start or reload).
+ */
+int msg_device(const struct cfg_site *site, int device, const struct poll_device_stats *st, int64_t now_wall_ms,
+               char *buf, size_t cap);
 
 /* What msg_parse_cmd() could read from a rejected command. */
 enum msg_cmd_parse {
@@ -83,16 +104,33 @@ enum msg_cmd_parse {
     MSG_CMD_BAD_ARGS = -2,  /* rejected; out->id as above and out->op is valid */
 };
 
+#define MSG_NO_TS INT64_MIN /* a command without "ts" */
+
 /*
  * Parses a command from vigil/<site>/cmd:
- *   {"id":"c-1","op":"ack","alarm":"door-1.intrusion","operator":"jsmith"}
+ *   {"id":"c-1","op":"ack","alarm":"door-1.intrusion","operator":"jsmith",
+ *    "ts":"2026-11-25T10:00:00Z"}
  * ops ack/shelve/unshelve name an "alarm", arm/disarm a "zone"; shelve needs
- * "duration_s" (0 < n <= 86400), arm accepts "force" (boolean). Unknown keys,
- * wrong types and missing keys are rejected with a message naming the
- * problem in err. Returns MSG_CMD_OK with *out filled, or a negative
- * enum msg_cmd_parse value saying how much of *out is usable for the reply.
+ * "duration_s" (0 < n <= 86400), arm accepts "force" (boolean). "ts" is
+ * optional: when the console issued the command, RFC 3339 with a Z or
+ * +hh:mm offset, stored in *ts_wall_ms (UTC epoch ms; MSG_NO_TS when
+ * absent) because struct core_cmd has no room for it. Unknown keys, wrong
+ * types and missing keys are rejected with a message naming the problem in
+ * err. Returns MSG_CMD_OK with *out filled, or a negative enum
+ * msg_cmd_parse value saying how much of *out is usable for the reply.
  */
-int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, char *err, size_t errlen);
+int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, int64_t *ts_wall_ms, char *err,
+                  size_t errlen);
+
+/*
+ * Whether a command issued at ts_wall_ms may still run at now_wall_ms: a
+ * command queued by the broker while vigild was offline must not arm or
+ * disarm anything long after the operator gave up on it. Returns 0 if it
+ * has no ts or is at most max_age_s old (and at most max_age_s in the
+ * future: a console clock ahead of the site's); else -1 with the reason in
+ * err ("command expired: issued at ..., older than 120 s").
+ */
+int msg_cmd_fresh(int64_t ts_wall_ms, int64_t now_wall_ms, int max_age_s, char *err, size_t errlen);
 
 /*
  * The cmd/result reply to a command msg_parse_cmd() rejected with rc:

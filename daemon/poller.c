@@ -21,6 +21,15 @@
  * (up to 30 s): each probe costs a whole timeout of line time that the
  * healthy devices on the bus would otherwise lose.
  *
+ * Outputs (poll_write()) are a small table of desired values shared by the
+ * bus threads under out_lock: a bus thread writes the pending outputs of a
+ * device right before that device's poll, on the connection the poll uses,
+ * and marks them pending again whenever the device comes back up, so a
+ * relay module that rebooted gets its outputs back. A write the device
+ * refuses with an exception is logged and retried on later polls without
+ * counting against the device's comm state (its inputs still read fine);
+ * any other write failure is a failed poll like a failed read.
+ *
  * Everything is allocated in poll_start(); the threads allocate nothing.
  */
 #include "poller.h"
@@ -85,7 +94,18 @@ struct poll_dev {
     uint64_t next_due_ms;
     int interval_ms;           /* poll_ms, or longer in quarantine */
     struct log_complaint complaint;
+    struct log_complaint write_complaint;
     struct poll_device_stats stats; /* guarded by poll_set.stats_lock */
+};
+
+/* One output poll_write() asked for. */
+struct poll_out {
+    bool used;
+    bool pending;              /* not written since it was asked for or since the device came up */
+    int device;                /* site device index */
+    int input;                 /* profile input index: a coil or a holding register */
+    uint16_t value;
+    unsigned gen;              /* moves on every poll_write(): a write of an older value leaves it pending */
 };
 
 struct poll_bus {
@@ -115,6 +135,8 @@ struct poll_set {
     struct poll_dev **dev_refs; /* storage behind every bus's devs */
     pthread_mutex_t stats_lock;
     pthread_mutex_t push_lock;
+    pthread_mutex_t out_lock;  /* outs */
+    struct poll_out outs[POLL_MAX_OUTPUTS];
     atomic_bool stop;
     uint64_t generation;       /* poll_progress(): rounds in which every bus moved */
 };
@@ -480,6 +502,93 @@ static enum fail_kind bus_recover(struct poll_bus *b, int err, uint64_t now)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Outputs                                                                  */
+
+/* Copies device's pending outputs into todo; returns how many. */
+static int outputs_pending(struct poll_set *ps, int device, struct poll_out *todo)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&ps->out_lock);
+    for (int i = 0; i < POLL_MAX_OUTPUTS; i++)
+        if (ps->outs[i].used && ps->outs[i].pending && ps->outs[i].device == device)
+            todo[n++] = ps->outs[i];
+    pthread_mutex_unlock(&ps->out_lock);
+    return n;
+}
+
+/* Marks an output written, unless poll_write() asked for another value meanwhile. */
+static void output_done(struct poll_set *ps, const struct poll_out *o)
+{
+    pthread_mutex_lock(&ps->out_lock);
+    for (int i = 0; i < POLL_MAX_OUTPUTS; i++)
+        if (ps->outs[i].used && ps->outs[i].device == o->device && ps->outs[i].input == o->input &&
+            ps->outs[i].gen == o->gen)
+            ps->outs[i].pending = false;
+    pthread_mutex_unlock(&ps->out_lock);
+}
+
+/* A device that came (back) up gets every output it holds written again. */
+static void outputs_reassert(struct poll_set *ps, int device)
+{
+    pthread_mutex_lock(&ps->out_lock);
+    for (int i = 0; i < POLL_MAX_OUTPUTS; i++)
+        if (ps->outs[i].used && ps->outs[i].device == device)
+            ps->outs[i].pending = true;
+    pthread_mutex_unlock(&ps->out_lock);
+}
+
+/* One FC5/FC6 write; 0 or the errno. */
+static int output_write(struct poll_bus *b, struct poll_dev *d, const struct cfg_input *in, uint16_t value)
+{
+    int rc;
+
+    modbus_set_slave(b->ctx, d->cfg->unit);
+    set_timeouts(b->ctx, d->cfg->timeout_ms);
+    errno = 0;
+    if (in->table == CFG_TABLE_COIL)
+        rc = modbus_write_bit(b->ctx, in->address, value != 0);
+    else
+        rc = modbus_write_register(b->ctx, in->address, value);
+    return rc < 0 ? (errno ? errno : EIO) : 0;
+}
+
+/*
+ * Writes d's pending outputs before its poll. Returns 0 (written, or
+ * refused with an exception: logged, retried on the next poll), or the
+ * errno of a failure that makes this poll fail.
+ */
+static int dev_write_outputs(struct poll_bus *b, struct poll_dev *d, uint64_t *requests)
+{
+    struct poll_out todo[POLL_MAX_OUTPUTS];
+    const struct cfg_profile *prof = &b->set->site->profiles[d->cfg->profile];
+    int n = outputs_pending(b->set, d->index, todo);
+    char buf[128];
+
+    for (int i = 0; i < n; i++) {
+        const struct cfg_input *in = &prof->inputs[todo[i].input];
+        int err = output_write(b, d, in, todo[i].value);
+
+        (*requests)++;
+        if (err != 0) {
+            log_complain(&d->write_complaint, clock_mono_ms(), LOG_LVL_ERR,
+                         "modbus: device \"%s\" bus \"%s\" %s: write of output \"%s\" = %u failed: %s; retrying",
+                         d->cfg->id, b->cfg->id, b->where, in->name, (unsigned)todo[i].value,
+                         err_text(err, buf, sizeof(buf)));
+            if (is_exception(err))
+                continue;
+            return err;
+        }
+        output_done(b->set, &todo[i]);
+        log_release(&d->write_complaint, LOG_LVL_NOTICE, "modbus: device \"%s\": outputs can be written again",
+                    d->cfg->id);
+        log_notice("modbus: device \"%s\" bus \"%s\" %s: output \"%s\" set to %u", d->cfg->id, b->cfg->id,
+                   b->where, in->name, (unsigned)todo[i].value);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Polling one device                                                       */
 
 /* Sends the requests of d's plan. Returns 0 or the errno of the first failure. */
@@ -611,6 +720,7 @@ static void dev_answered(struct poll_bus *b, struct poll_dev *d, uint64_t now)
     d->interval_ms = d->cfg->poll_ms;
     b->backoff_ms = BACKOFF_MIN_MS;
     if (fresh) {
+        outputs_reassert(b->set, d->index);
         log_release(&d->complaint, LOG_LVL_NOTICE, "modbus: device \"%s\" bus \"%s\" %s: answering again",
                     d->cfg->id, b->cfg->id, b->where);
         log_info("modbus: device \"%s\" bus \"%s\" %s: comm up", d->cfg->id, b->cfg->id, b->where);
@@ -669,11 +779,11 @@ static void dev_failed(struct poll_bus *b, struct poll_dev *d, enum fail_kind ki
         dev_quarantine(d);
 }
 
-/* One poll cycle of d: connect if needed, read its plan, report. */
+/* One poll cycle of d: connect if needed, write pending outputs, read its plan, report. */
 static void dev_poll(struct poll_bus *b, struct poll_dev *d)
 {
     uint64_t start = clock_mono_ms(), requests = 0, end;
-    int err;
+    int err, werr;
 
     if (bus_connect(b, d, start) != 0) {
         end = clock_mono_ms();
@@ -681,14 +791,15 @@ static void dev_poll(struct poll_bus *b, struct poll_dev *d)
         dev_failed(b, d, FAIL_LINK, 0, end);
         return;
     }
+    werr = dev_write_outputs(b, d, &requests);
     errno = 0;
-    err = dev_read(b, d, &requests);
+    err = werr ? werr : dev_read(b, d, &requests);
     end = clock_mono_ms();
     dev_count(b->set, d, requests, err == 0, start, end);
     if (err == 0)
         dev_answered(b, d, end);
-    else
-        dev_failed(b, d, bus_recover(b, err, end), err, end);
+    else /* a failed write was logged already: no second line calling it a read */
+        dev_failed(b, d, bus_recover(b, err, end), werr ? 0 : err, end);
 }
 
 /* Moves d's due time on by one interval, skipping the slots already missed. */
@@ -763,6 +874,7 @@ struct poll_set *poll_start(const struct cfg_site *site, struct queue *inputs, c
     ps->inputs = inputs;
     pthread_mutex_init(&ps->stats_lock, NULL);
     pthread_mutex_init(&ps->push_lock, NULL);
+    pthread_mutex_init(&ps->out_lock, NULL);
     atomic_init(&ps->stop, false);
     ps->buses = calloc((size_t)site->n_buses + 1, sizeof(*ps->buses));
     ps->devs = calloc((size_t)site->n_devices + 1, sizeof(*ps->devs));
@@ -817,7 +929,44 @@ void poll_stop(struct poll_set *ps)
     free(ps->buses);
     pthread_mutex_destroy(&ps->stats_lock);
     pthread_mutex_destroy(&ps->push_lock);
+    pthread_mutex_destroy(&ps->out_lock);
     free(ps);
+}
+
+/* The slot of (device, input): its own, else a free one; NULL when full. Under out_lock. */
+static struct poll_out *output_slot(struct poll_set *ps, int device, int input)
+{
+    struct poll_out *free_one = NULL;
+
+    for (int i = 0; i < POLL_MAX_OUTPUTS; i++) {
+        struct poll_out *o = &ps->outs[i];
+
+        if (o->used && o->device == device && o->input == input)
+            return o;
+        if (!o->used && !free_one)
+            free_one = o;
+    }
+    return free_one;
+}
+
+int poll_write(struct poll_set *ps, int device, int input, uint16_t value)
+{
+    const struct cfg_profile *prof;
+    struct poll_out *o;
+
+    if (device < 0 || device >= ps->n_devs)
+        return -1;
+    prof = &ps->site->profiles[ps->site->devices[device].profile];
+    if (input < 0 || input >= prof->n_inputs ||
+        (prof->inputs[input].table != CFG_TABLE_COIL && prof->inputs[input].table != CFG_TABLE_HOLDING))
+        return -1;
+    pthread_mutex_lock(&ps->out_lock);
+    o = output_slot(ps, device, input);
+    if (o)
+        *o = (struct poll_out){.used = true, .pending = true, .device = device, .input = input, .value = value,
+                               .gen = o->gen + 1};
+    pthread_mutex_unlock(&ps->out_lock);
+    return o ? 0 : -1;
 }
 
 void poll_get_stats(struct poll_set *ps, int device, struct poll_device_stats *out)

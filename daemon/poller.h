@@ -31,6 +31,7 @@
 #define POLL_MAX_BITS 2000  /* bits per FC1/FC2 request */
 #define POLL_GAP_REGS 16    /* unused registers a request may read across */
 #define POLL_GAP_BITS 64    /* unused bits a request may read across */
+#define POLL_MAX_OUTPUTS 16 /* outputs poll_write() can hold for the whole poll set */
 
 /* One Modbus read request of a device's plan. */
 struct poll_block {
@@ -57,6 +58,20 @@ struct poll_set *poll_start(const struct cfg_site *site, struct queue *inputs, c
  * first if its consumer has already stopped.
  */
 void poll_stop(struct poll_set *ps);
+
+/*
+ * Asks the bus thread of site device `device` to write value to profile
+ * input `input` of the device: a coil (FC5, any non-zero value is 1) or a
+ * holding register (FC6). Thread-safe and non-blocking: the request lands in
+ * a small table of desired outputs that the bus thread writes before the
+ * device's next poll, retries on later polls while the write fails, and
+ * writes again whenever the device comes back up (a relay module that
+ * rebooted has lost its outputs). A later call for the same output replaces
+ * the value. Returns 0, or -1 if device or input is out of range, the input
+ * is not a coil or holding register, or POLL_MAX_OUTPUTS other outputs are
+ * already held.
+ */
+int poll_write(struct poll_set *ps, int device, int input, uint16_t value);
 
 struct poll_device_stats {
     bool up;                     /* last poll answered and comm is up */

@@ -1,25 +1,48 @@
 /*
- * publish.h - the MQTT publisher: every payload to every configured broker,
+ * publish.h - the MQTT publisher: alarm transmission over one or two paths,
  * operator commands back into the core's input queue.
  *
  * One paho MQTTAsync client per configured broker ("path"), each with its
- * own on-disk store under <state_dir>/mqtt-<n> (n = 1, 2). Messages
- * published while a broker is unreachable are buffered and persisted by
- * paho and delivered in order once it is back, also by the next process
- * that starts with the same state_dir, client id and broker URI.
+ * own session and on-disk store under <state_dir>/mqtt-<n> (n = 1, 2).
+ * Messages published while a broker is unreachable are buffered by paho,
+ * written to that store, and delivered in order once it is back, also by
+ * the next process that starts with the same state_dir, client id and URI.
+ * A message the store cannot take (full disk) stays in memory and is still
+ * delivered while the process runs; spool_full says so.
+ * When a path's store is full, messages wait in order in a bounded
+ * in-memory overflow ring of that path; only when that is full too is a
+ * message refused. docs/mqtt.md ("Delivery guarantees") states the policy.
+ *
+ * mqtt.mode "both" sends every message on every path; "failover" sends to
+ * the primary, and also to the secondary while the primary has been down
+ * for more than a short grace (with the messages of the grace itself). The
+ * publisher raises the core's system alarms through the inputs queue:
+ * path_fault while a path has been down for mqtt.path_fault_s, spool_full
+ * while a path's spool is at 90 % of max_buffered (cleared below 50 %) or
+ * its file system is nearly full.
  *
  * Topics are "<prefix>/<site>/<suffix>"; docs/mqtt.md is the contract.
  * On every (re)connect a path publishes the retained status "online" and
  * subscribes to <prefix>/<site>/cmd; the broker publishes the retained Will
  * "offline" if the process dies. Commands are parsed in paho's callback
- * thread and pushed to the inputs queue as CORE_IN_CMD (blocking while it
- * is full); rejected ones are answered on cmd/result directly.
+ * thread; valid ones are handed to the publisher's own thread, which pushes
+ * them to the inputs queue as CORE_IN_CMD (blocking while it is full), so a
+ * full queue never blocks paho. Rejected ones (malformed, or with a "ts"
+ * older than mqtt.cmd_max_age_s) are answered on cmd/result directly.
+ * A path also subscribes to <prefix>/<site>/receipt: the station's
+ * receipts are parsed in the same callback and their seqs wait in a ring
+ * for the core thread's pub_take_receipts() (receipts are no core input).
  *
- * Threads: pub_publish() and pub_get_stats() may be called from any
- * thread; pub_heartbeat() from one thread (the main loop); pub_start() and
- * pub_stop() from the owner only. A paho thread can be blocked pushing a
- * command into a full inputs queue, so at shutdown either keep the core
- * draining the queue until pub_stop() returns or queue_close() it first.
+ * pub_start() copies every setting it needs: the site may be freed or
+ * replaced (SIGHUP) while the pub runs. Broker settings therefore change
+ * only with a restart; pub_config_differs() tells a reload they changed.
+ *
+ * Threads: pub_publish(), pub_set_last_seq(), pub_get_stats() and
+ * pub_durable() may be called from any thread; pub_heartbeat() from one
+ * thread (the main loop); pub_start() and pub_stop() from the owner only.
+ * The publisher's thread can be blocked pushing into a full inputs queue,
+ * so at shutdown either keep the core draining the queue until pub_stop()
+ * returns or queue_close() it first.
  */
 #ifndef VIGIL_PUBLISH_H
 #define VIGIL_PUBLISH_H
@@ -31,48 +54,83 @@
 #include "config.h"
 #include "queue.h"
 
+#define PUB_OVERFLOW_MSGS 512 /* per path: messages kept in memory, in order, while paho's store is full */
+
 struct pub;
 
 struct pub_options {
-    const struct cfg_site *site;   /* brokers, prefix, heartbeat; must outlive the pub */
+    const struct cfg_site *site;   /* read by pub_start() only; mqtt settings and site id are copied */
     const char *state_dir;         /* NULL: site->state_dir; must exist */
     const char *version;           /* shown in status payloads */
-    struct queue *inputs;          /* of struct core_input; commands go here */
+    struct queue *inputs;          /* of struct core_input; commands and system alarms go here */
+    uint64_t store_min_free_bytes; /* spool_full while a store's file system has less free space
+                                    * (or fewer than 256 free inodes); 0: 1 MiB */
 };
 
 /*
  * Creates a client per configured broker and starts connecting. An
  * unreachable broker is not an error: it is logged once and retried in the
- * background. Returns NULL with a reason in err if a store directory or a
- * client cannot be created. Free with pub_stop().
+ * background. Returns NULL with a reason in err if a store directory, a
+ * client or the publisher's thread cannot be created. Free with pub_stop().
  */
 struct pub *pub_start(const struct pub_options *o, char *err, size_t errlen);
 
 /*
- * Publishes payload (len bytes, may be 0) on <prefix>/<site>/<suffix> to
- * every path. Returns 0 if every path accepted it (buffered if disconnected),
- * or -1 if any path refused it (its buffer is full): that is logged,
- * rate-limited, and counted in pub_stats.refused. A retry is safe because
- * the central station drops events by seq it has already seen.
+ * True if site's mqtt settings or id differ from the ones the pub runs on;
+ * the first differing key (e.g. "brokers[2].uri") goes into what. A reload
+ * cannot apply them: the paths keep running on the old ones until restart.
+ */
+bool pub_config_differs(const struct pub *p, const struct cfg_site *site, char *what, size_t cap);
+
+/*
+ * Publishes payload (len bytes, at most MSG_MAX, may be 0) on
+ * <prefix>/<site>/<suffix> to the paths the mode selects. A path takes it
+ * into paho's persistent buffer, or, while that is full, into the path's
+ * overflow ring behind older messages. Returns 0, or -1 if any selected
+ * path refused it because its overflow ring is full as well: that is
+ * logged, rate-limited, counted in pub_stats.refused and makes
+ * pub_durable() false. A retry is safe because the central station drops
+ * events by seq it has already seen.
  */
 int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t len, int qos, bool retained);
 
 /*
- * Refreshes the retained status (a new "ts") on connected paths when
- * heartbeat_s has passed since the last refresh. Call it from the main loop
- * at least as often as its result asks: it returns the monotonic ms at
- * which it is next due.
+ * Moves up to cap seqs the station has receipted, oldest first, into seqs
+ * and returns how many; never blocks. Any thread, typically the core
+ * thread's loop; a full ring makes paho hold later receipts back.
+ */
+size_t pub_take_receipts(struct pub *p, uint64_t *seqs, size_t cap);
+
+/* The seq of the last event handed to pub_publish(), for the status payload. */
+void pub_set_last_seq(struct pub *p, uint64_t seq);
+
+/*
+ * Refreshes the retained status (a new "ts", the last seq) on connected
+ * paths when heartbeat_s has passed since the last refresh. Call it from
+ * the main loop at least as often as its result asks: it returns the
+ * monotonic ms at which it is next due. Heartbeats stop when the main loop
+ * stops, which is what a station should notice.
  */
 uint64_t pub_heartbeat(struct pub *p);
 
 struct pub_stats {
     bool connected[CFG_MAX_BROKERS];
     uint64_t delivered;            /* QoS 1 messages acknowledged by a broker, all paths */
-    uint64_t pending;              /* accepted, not yet acknowledged (in flight or buffered) */
+    uint64_t pending;              /* accepted, not yet acknowledged (in flight, buffered, overflow) */
+    uint64_t overflow;             /* of pending: waiting in the overflow rings */
     uint64_t refused;              /* pub_publish() path refusals */
 };
 
 void pub_get_stats(struct pub *p, struct pub_stats *out);
+
+/*
+ * False while some accepted message exists only in memory (in an overflow
+ * ring, or in paho's buffer while the store's file system was too full to
+ * write it) or was refused since pub_start(). The caller's journal must
+ * then keep covering those events: no snapshot that would keep recovery
+ * from re-publishing them.
+ */
+bool pub_durable(struct pub *p);
 
 /*
  * A counter that moves on every accepted publish, acknowledgement and
@@ -83,10 +141,11 @@ void pub_get_stats(struct pub *p, struct pub_stats *out);
 uint64_t pub_progress(struct pub *p);
 
 /*
- * Publishes the retained status "offline" on connected paths, disconnects
- * after waiting up to 2 s for in-flight messages to be acknowledged, and
- * frees everything.
- * Messages not yet delivered stay in the store for the next pub_start().
+ * Stops the publisher's thread, publishes the retained status "offline" on
+ * connected paths, disconnects after waiting up to 2 s for in-flight
+ * messages to be acknowledged, and frees everything. Messages not yet
+ * delivered stay in the store for the next pub_start(); what is still in
+ * an overflow ring is lost with the process (pub_durable() said so).
  */
 void pub_stop(struct pub *p);
 

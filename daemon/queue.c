@@ -89,6 +89,10 @@ int queue_pop(struct queue *q, void *item, int timeout_ms)
     memcpy(item, q->ring + q->head * q->item_size, q->item_size);
     q->head = (q->head + 1) % q->cap;
     q->count--;
+    /* Restart at the front when empty: the ring is sized for bursts, and a
+     * head walking all of it would make every page resident for nothing. */
+    if (q->count == 0)
+        q->head = 0;
     pthread_cond_signal(&q->not_full);
     pthread_mutex_unlock(&q->lock);
     return 1;

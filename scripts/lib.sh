@@ -8,21 +8,23 @@
 VIGIL_TOP=${VIGIL_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 VIGIL_BUILD=${VIGIL_BUILD:-$VIGIL_TOP/build}
 SPAWNED=""
-USED_PORTS=" "
 
 # True if something accepts connections on 127.0.0.1:$1.
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Prints a loopback TCP port nobody listens on and this run has not handed out.
+# Prints a loopback TCP port nobody listens on and this run has not handed
+# out. Below 32768, the start of Linux's ephemeral range, so an outgoing
+# connection cannot take it between now and the bind. The ports handed out
+# are kept in a file because callers run this in a $(...) subshell.
 free_port() {
-    local p
+    local p used="${WORK:-/tmp}/.ports-$$"
     while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        case "$USED_PORTS" in *" $p "*) continue ;; esac
+        p=$((20000 + RANDOM % 12768))
+        grep -qx "$p" "$used" 2>/dev/null && continue
         port_open "$p" && continue
-        USED_PORTS="$USED_PORTS$p "
+        echo "$p" >>"$used"
         echo "$p"
         return
     done

@@ -12,6 +12,8 @@
  *   set POINT VALUE     engineering value of a point      -> ok
  *   fail DEVICE MODE    ok|timeout|exception|garbage|close -> ok
  *   stats DEVICE        requests received for the device  -> ok requests=N
+ *   get DEVICE TABLE ADDR  raw value in coil|discrete|holding|input -> ok VALUE
+ *   get DEVICE INPUT    raw value of a profile input (do1) -> ok VALUE
  *   quit                                                  -> ok, then exit 0
  *
  * "ready" is printed once every listener and pty is up. One thread, one
@@ -117,6 +119,50 @@ static void cmd_stats(struct sim *s, const char *device)
     reply("ok requests=%llu", (unsigned long long)s->devs[d].requests);
 }
 
+/* Answers the raw value at one address of a device's map. */
+static void get_raw(struct sim *s, int d, enum cfg_table table, int address)
+{
+    char err[160];
+    unsigned v;
+
+    if (sim_get(s, d, table, address, &v, err, sizeof(err)) != 0)
+        reply("error %s", err);
+    else
+        reply("ok %u", v);
+}
+
+/* get DEVICE TABLE ADDR, or get DEVICE INPUT (table and address from the profile). */
+static void cmd_get(struct sim *s, const char *device, const char *what, const char *addr)
+{
+    static const char *const tables[] = { "coil", "discrete", "holding", "input" };
+    int d = cfg_find_device(s->site, device);
+    const struct cfg_profile *prof;
+    char *end;
+    long a;
+
+    if (d < 0) {
+        reply("error unknown device \"%s\"", device);
+        return;
+    }
+    prof = &s->site->profiles[s->site->devices[d].profile];
+    if (!addr) {
+        for (int i = 0; i < prof->n_inputs; i++)
+            if (strcmp(prof->inputs[i].name, what) == 0) {
+                get_raw(s, d, prof->inputs[i].table, prof->inputs[i].address);
+                return;
+            }
+        reply("error \"%s\" is not an input of profile \"%s\"", what, prof->name);
+        return;
+    }
+    a = strtol(addr, &end, 10);
+    for (int t = 0; t < 4; t++)
+        if (strcmp(tables[t], what) == 0 && end != addr && *end == '\0' && a >= 0 && a <= 65535) {
+            get_raw(s, d, (enum cfg_table)t, (int)a);
+            return;
+        }
+    reply("error expected: get DEVICE coil|discrete|holding|input ADDRESS, or get DEVICE INPUT");
+}
+
 /* Runs one command line; returns true for quit. */
 static bool run_command(struct sim *s, char *line)
 {
@@ -124,6 +170,7 @@ static bool run_command(struct sim *s, char *line)
     char *verb = strtok_r(line, " \t\r", &save);
     char *a = strtok_r(NULL, " \t\r", &save);
     char *b = strtok_r(NULL, " \t\r", &save);
+    char *c = strtok_r(NULL, " \t\r", &save);
     char *extra = strtok_r(NULL, " \t\r", &save);
 
     if (!verb)
@@ -132,14 +179,17 @@ static bool run_command(struct sim *s, char *line)
         reply("ok");
         return true;
     }
-    if (strcmp(verb, "set") == 0 && b && !extra)
+    if (strcmp(verb, "set") == 0 && b && !c)
         cmd_set(s, a, b);
-    else if (strcmp(verb, "fail") == 0 && b && !extra)
+    else if (strcmp(verb, "fail") == 0 && b && !c)
         cmd_fail(s, a, b);
     else if (strcmp(verb, "stats") == 0 && a && !b)
         cmd_stats(s, a);
+    else if (strcmp(verb, "get") == 0 && b && !extra)
+        cmd_get(s, a, b, c);
     else
-        reply("error expected: set POINT VALUE | fail DEVICE MODE | stats DEVICE | quit");
+        reply("error expected: set POINT VALUE | fail DEVICE MODE | stats DEVICE | get DEVICE TABLE ADDR | "
+              "get DEVICE INPUT | quit");
     return false;
 }
 

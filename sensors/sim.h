@@ -65,6 +65,10 @@ struct sim_dev *sim_find_unit(struct sim *s, int bus, int unit);
 bool sim_bus_closing(const struct sim *s, int bus);
 int sim_set_point(struct sim *s, int point, double value, char *err, size_t errlen);
 int sim_parse_mode(const char *name, enum sim_mode *mode);
+/* Reads the raw value at a 0-based address of a table of the device's map
+ * (what the poller's writes changed); -1 with err if out of the map. */
+int sim_get(const struct sim *s, int device, enum cfg_table table, int address, unsigned *value, char *err,
+            size_t errlen);
 void sim_answer(struct sim *s, struct sim_bus *b, const uint8_t *req, int len, int fd);
 
 /* sim_link.c */

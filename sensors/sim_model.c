@@ -175,6 +175,29 @@ int sim_set_point(struct sim *s, int point, double value, char *err, size_t errl
     return store_raw(d->map, in, llround(raw), err, errlen);
 }
 
+int sim_get(const struct sim *s, int device, enum cfg_table table, int address, unsigned *value, char *err,
+            size_t errlen)
+{
+    const modbus_mapping_t *map = s->devs[device].map;
+    static const char *const names[] = { "coil", "discrete", "holding", "input" };
+    int size = table == CFG_TABLE_COIL       ? map->nb_bits
+               : table == CFG_TABLE_DISCRETE ? map->nb_input_bits
+               : table == CFG_TABLE_HOLDING  ? map->nb_registers
+                                             : map->nb_input_registers;
+
+    if (address < 0 || address >= size) {
+        snprintf(err, errlen, "%s address %d is outside the device's map (0..%d)", names[table], address, size - 1);
+        return -1;
+    }
+    switch (table) {
+    case CFG_TABLE_COIL: *value = map->tab_bits[address]; break;
+    case CFG_TABLE_DISCRETE: *value = map->tab_input_bits[address]; break;
+    case CFG_TABLE_HOLDING: *value = map->tab_registers[address]; break;
+    default: *value = map->tab_input_registers[address]; break;
+    }
+    return 0;
+}
+
 /* Writes bytes that frame like a response but are not a valid one. */
 static void answer_garbage(const struct sim_bus *b, const uint8_t *req, int fd)
 {

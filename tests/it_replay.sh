@@ -81,12 +81,14 @@ check "journal verify passes on the live journal ($out)" $?
 published_unique >"$WORK/published.txt" 2>"$WORK/mismatch.txt"
 [ ! -s "$WORK/mismatch.txt" ]
 check "events re-published after recovery equal the first copies" $?
-[ "$(grep -c . "$WORK/published.txt")" -ge 8 ]
-check "the live run published events ($(grep -c . "$WORK/published.txt"))" $?
+n_published=$(grep -c . "$WORK/published.txt")
+[ "$n_published" -ge 8 ]
+check "the live run published events ($n_published)" $?
 
 "$VIGILCTL" replay "$JOURNAL" --config "$WORK/site.conf" --profiles "$PROFILES" \
     >"$WORK/replayed.txt" 2>"$WORK/replay.err"
-check "replay exits 0 ($(cat "$WORK/replay.err"))" $?
+rc=$?
+check "replay exits 0 ($(cat "$WORK/replay.err"))" $rc
 cmp -s "$WORK/published.txt" "$WORK/replayed.txt"
 rc=$?
 check "replayed events are byte-identical to the published ones" $rc

@@ -7,6 +7,7 @@ BUILD=${1:-build}
 export VIGIL_BUILD="$(cd "$BUILD" && pwd)"
 top=$(cd "$(dirname "$0")/.." && pwd)
 export VIGIL_TOP="$top"
+export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 passed=0; failed=0
 log=$(mktemp)
 for t in "$BUILD"/tests/test_* "$top"/tests/it_*.sh; do

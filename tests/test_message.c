@@ -20,6 +20,7 @@
 #include "message.h"
 
 #define T_WALL_MS 1795600800123LL /* 2026-11-25T10:00:00.123Z */
+#define TS_ERROR "\"ts\" must be an RFC 3339 time such as \"2026-11-25T10:00:00Z\""
 
 static const char site_conf[] =
     "site = { id = \"depot-7\"; name = \"Depot 7\"; };\n"
@@ -226,13 +227,38 @@ static void result_payloads(void)
     EXPECT_STR(buf, "{\"id\":\"c-2\",\"op\":\"disarm\",\"ok\":false,\"error\":\"zone \\\"x\\\" is not configured\"}");
 }
 
+/* The status tells a station how often to expect it and which event was the last one. */
 static void status_payload(void)
 {
-    int n = msg_status(site, "online", "1.2.3", T_WALL_MS, T_WALL_MS + 60000, buf, sizeof(buf));
+    struct msg_status st = { .site = "depot-7", .state = "online", .version = "1.2.3",
+                             .started_wall_ms = T_WALL_MS, .now_wall_ms = T_WALL_MS + 60000,
+                             .heartbeat_s = 20, .seq = 42 };
+    int n = msg_status(&st, buf, sizeof(buf));
 
     EXPECT(n > 0, "status not built");
     EXPECT_STR(buf, "{\"site\":\"depot-7\",\"state\":\"online\",\"version\":\"1.2.3\","
-                    "\"started\":\"2026-11-25T10:00:00.123Z\",\"ts\":\"2026-11-25T10:01:00.123Z\"}");
+                    "\"started\":\"2026-11-25T10:00:00.123Z\",\"ts\":\"2026-11-25T10:01:00.123Z\","
+                    "\"heartbeat_s\":20,\"seq\":42}");
+}
+
+/* A device's retained comm state: the name falls back to the id, and no round trip while down. */
+static void device_payloads(void)
+{
+    struct poll_device_stats up = { .up = true, .polls = 1200, .failures = 3, .last_rtt_ms = 12,
+                                    .last_ok_mono_ms = 5000 };
+    struct poll_device_stats down = { .up = false, .polls = 40, .failures = 40, .last_rtt_ms = 9,
+                                      .last_ok_mono_ms = 0 };
+
+    msg_device(site, cfg_find_device(site, "store1-io"), &up, T_WALL_MS, buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"device\":\"store1-io\",\"name\":\"Store 1 I/O module\",\"up\":true,\"rtt_ms\":12,"
+                    "\"polls\":1200,\"failures\":3,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
+    msg_device(site, cfg_find_device(site, "store1-th"), &down, T_WALL_MS, buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"device\":\"store1-th\",\"name\":\"store1-th\",\"up\":false,\"rtt_ms\":null,"
+                    "\"polls\":40,\"failures\":40,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
+    down.last_ok_mono_ms = 5000;
+    msg_device(site, cfg_find_device(site, "store1-th"), &down, T_WALL_MS, buf, sizeof(buf));
+    EXPECT(strstr(buf, "\"rtt_ms\":null") != NULL, "a down device shows an old round trip: %s", buf);
+    EXPECT_INT(msg_device(site, 99, &up, T_WALL_MS, buf, sizeof(buf)), -1);
 }
 
 static void ts_formats(void)
@@ -277,10 +303,13 @@ static void parse_good_commands(void)
     };
     struct core_cmd cmd[5];
     char err[CORE_ERROR_MAX];
+    int64_t ts;
 
-    for (int i = 0; i < 5; i++)
-        EXPECT(msg_parse_cmd(good[i], strlen(good[i]), &cmd[i], err, sizeof(err)) == MSG_CMD_OK,
+    for (int i = 0; i < 5; i++) {
+        EXPECT(msg_parse_cmd(good[i], strlen(good[i]), &cmd[i], &ts, err, sizeof(err)) == MSG_CMD_OK,
                "%s: %s", good[i], err);
+        EXPECT(ts == MSG_NO_TS, "%s: a ts without \"ts\"", good[i]);
+    }
     EXPECT(cmd[0].op == CORE_CMD_ACK, "op");
     EXPECT_STR(cmd[0].id, "c-1");
     EXPECT_STR(cmd[0].target, "store1-door.intrusion");
@@ -311,7 +340,7 @@ static void parse_bad_commands(void)
         { "{\"id\":\"c-1\",\"op\":\"explode\",\"alarm\":\"a.b\",\"operator\":\"o\"}", MSG_CMD_BAD, "c-1",
           "unknown op \"explode\"; expected ack, shelve, unshelve, arm or disarm" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"colour\":\"red\"}", MSG_CMD_BAD_ARGS,
-          "c-1", "unknown key \"colour\"; expected id, op, alarm, zone, operator, duration_s or force" },
+          "c-1", "unknown key \"colour\"; expected id, op, alarm, zone, operator, duration_s, force or ts" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\"}", MSG_CMD_BAD_ARGS, "c-1", "missing \"operator\"" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":true}", MSG_CMD_BAD_ARGS, "c-1",
           "\"operator\" must be a string" },
@@ -335,15 +364,22 @@ static void parse_bad_commands(void)
           "c-1", "\"force\" is only allowed with op \"arm\"" },
         { "{\"id\":\"c-1\",\"op\":\"arm\",\"zone\":\"store1\",\"operator\":\"o\",\"force\":\"yes\"}", MSG_CMD_BAD_ARGS,
           "c-1", "\"force\" must be true or false" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"ts\":1795600800}", MSG_CMD_BAD_ARGS,
+          "c-1", TS_ERROR },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"ts\":\"2026-11-25 10:00:00Z\"}",
+          MSG_CMD_BAD_ARGS, "c-1", TS_ERROR },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"ts\":\"2026-11-25T10:00:00\"}",
+          MSG_CMD_BAD_ARGS, "c-1", TS_ERROR },
     };
     struct core_cmd cmd;
     char err[CORE_ERROR_MAX];
+    int64_t ts;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc;
 
         err[0] = '\0';
-        rc = msg_parse_cmd(bad[i].payload, strlen(bad[i].payload), &cmd, err, sizeof(err));
+        rc = msg_parse_cmd(bad[i].payload, strlen(bad[i].payload), &cmd, &ts, err, sizeof(err));
         EXPECT(rc == bad[i].rc, "%s: rc %d, want %d", bad[i].payload, rc, bad[i].rc);
         EXPECT_STR(cmd.id, bad[i].id);
         EXPECT_STR(err, bad[i].error);
@@ -362,6 +398,60 @@ static void rejection_payloads(void)
     EXPECT_STR(buf, "{\"id\":\"c-9\",\"op\":null,\"ok\":false,\"error\":\"unknown op \\\"x\\\"\"}");
     msg_cmd_rejected(&none, MSG_CMD_BAD, "payload is not a JSON object", buf, sizeof(buf));
     EXPECT_STR(buf, "{\"id\":null,\"op\":null,\"ok\":false,\"error\":\"payload is not a JSON object\"}");
+}
+
+/* "ts" in the forms a console sends, and the ones that are not RFC 3339 times. */
+static void parse_command_ts(void)
+{
+    static const struct { const char *ts; int64_t want_ms; } cases[] = {
+        { "2026-11-25T10:00:00Z", T_WALL_MS - 123 },
+        { "2026-11-25T10:00:00.123Z", T_WALL_MS },
+        { "2026-11-25t10:00:00.1234567z", T_WALL_MS },           /* beyond ms: cut */
+        { "2026-11-25T11:00:00.123+01:00", T_WALL_MS },
+        { "2026-11-25T04:30:00.123-05:30", T_WALL_MS },
+        { "2028-02-29T00:00:00Z", 1835395200000LL },             /* a leap day */
+        { "2016-12-31T23:59:60Z", 1483228799999LL },             /* a leap second: its minute's end */
+        { "1970-01-01T00:00:00Z", 0 },
+        { "2026-02-29T00:00:00Z", INT64_MAX },                   /* no leap day in 2026 */
+        { "2026-13-01T00:00:00Z", INT64_MAX },
+        { "2026-11-25T24:00:00Z", INT64_MAX },
+        { "2026-11-25T10:00:00.Z", INT64_MAX },
+        { "2026-11-25T10:00:00+0100", INT64_MAX },
+        { "2026-11-25T10:00:00Z ", INT64_MAX },
+        { "26-11-25T10:00:00Z", INT64_MAX },
+    };
+    char payload[256], err[CORE_ERROR_MAX];
+    struct core_cmd cmd;
+    int64_t ts;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int n = snprintf(payload, sizeof(payload),
+                         "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"ts\":\"%s\"}",
+                         cases[i].ts);
+        int rc = msg_parse_cmd(payload, (size_t)n, &cmd, &ts, err, sizeof(err));
+
+        if (cases[i].want_ms == INT64_MAX) {
+            EXPECT(rc == MSG_CMD_BAD_ARGS, "%s accepted", cases[i].ts);
+            continue;
+        }
+        EXPECT(rc == MSG_CMD_OK, "%s: %s", cases[i].ts, err);
+        EXPECT(ts == cases[i].want_ms, "%s: %lld, want %lld", cases[i].ts, (long long)ts,
+               (long long)cases[i].want_ms);
+    }
+}
+
+/* A command the broker kept while vigild was away is refused once older than the limit, or from the future. */
+static void command_freshness(void)
+{
+    char err[CORE_ERROR_MAX] = "";
+
+    EXPECT_INT(msg_cmd_fresh(MSG_NO_TS, T_WALL_MS, 120, err, sizeof(err)), 0);
+    EXPECT_INT(msg_cmd_fresh(T_WALL_MS - 120000, T_WALL_MS, 120, err, sizeof(err)), 0);
+    EXPECT_INT(msg_cmd_fresh(T_WALL_MS + 120000, T_WALL_MS, 120, err, sizeof(err)), 0);
+    EXPECT_INT(msg_cmd_fresh(T_WALL_MS - 120001, T_WALL_MS, 120, err, sizeof(err)), -1);
+    EXPECT_STR(err, "command expired: issued at 2026-11-25T09:58:00.122Z, older than 120 s");
+    EXPECT_INT(msg_cmd_fresh(T_WALL_MS + 3600000, T_WALL_MS, 120, err, sizeof(err)), -1);
+    EXPECT_STR(err, "command issued at 2026-11-25T11:00:00.123Z, more than 120 s in the future; check the clocks");
 }
 
 int main(void)
@@ -385,11 +475,14 @@ int main(void)
     RUN(zone_payloads);
     RUN(result_payloads);
     RUN(status_payload);
+    RUN(device_payloads);
     RUN(ts_formats);
     RUN(topic_build_and_overflow);
     RUN(parse_good_commands);
     RUN(parse_bad_commands);
     RUN(rejection_payloads);
+    RUN(parse_command_ts);
+    RUN(command_freshness);
     core_free(core);
     cfg_free(site);
     HARNESS_EXIT();

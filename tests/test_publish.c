@@ -8,6 +8,9 @@
  * the process restarts, all arrive in order). Waits poll with a deadline;
  * nothing asserts on how long anything took.
  *
+ * Two-broker cases check the dual-path modes and the path_fault and
+ * spool_full alarms the publisher feeds to the core's inputs queue.
+ *
  * "--pub-child URI CLIENT_ID STATE_DIR" runs this binary as a publisher that
  * waits to be killed, for the Will case (a fork without exec would inherit
  * paho's threads half-alive).
@@ -19,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@
 #include "config.h"
 #include "core.h"
 #include "harness.h"
+#include "message.h"
 #include "mqtt_broker.h"
 #include "publish.h"
 
@@ -35,13 +41,15 @@
 #define T_STATUS "vigil/depot-7/status"
 #define T_CMD "vigil/depot-7/cmd"
 #define T_RESULT "vigil/depot-7/cmd/result"
+#define PATH_FAULT_S 5
 
 struct fixture {
-    struct broker b;
+    struct broker b, b2;   /* b2 only in two-path cases */
     struct cfg_site site;
     char state_dir[512];
     struct queue inputs;
     struct pub *pub;
+    uint64_t min_free_bytes;
 };
 
 /* The part of a site the publisher reads: one broker path, short keepalive. */
@@ -57,6 +65,10 @@ static void make_site(struct cfg_site *s, const char *uri, const char *client_id
     s->mqtt.n_brokers = 1;
     s->mqtt.heartbeat_s = 60;
     s->mqtt.max_buffered = 1000;
+    s->mqtt.mode = CFG_MQTT_BOTH;
+    s->mqtt.path_fault_s = PATH_FAULT_S;
+    s->mqtt.self_test_s = 0;
+    s->mqtt.cmd_max_age_s = 120;
 }
 
 static int fixture_start(struct fixture *f, bool persistent_broker)
@@ -64,7 +76,7 @@ static int fixture_start(struct fixture *f, bool persistent_broker)
     memset(f, 0, sizeof(*f));
     f->b.persistent = persistent_broker;
     if (broker_start(&f->b) < 0 || broker_tmpdir(&f->b, "state", f->state_dir, sizeof(f->state_dir)) < 0 ||
-        queue_init(&f->inputs, sizeof(struct core_input), 16) < 0) {
+        queue_init(&f->inputs, sizeof(struct core_input), 64) < 0) {
         broker_stop(&f->b);
         return -1;
     }
@@ -72,9 +84,26 @@ static int fixture_start(struct fixture *f, bool persistent_broker)
     return 0;
 }
 
+/* A second (persistent) broker as the secondary path, in the given mode. */
+static int fixture_add_secondary(struct fixture *f, enum cfg_mqtt_mode mode)
+{
+    struct cfg_broker *b = &f->site.mqtt.brokers[1];
+
+    f->b2.persistent = true;
+    if (broker_start(&f->b2) < 0)
+        return -1;
+    snprintf(b->uri, sizeof(b->uri), "%s", f->b2.uri);
+    snprintf(b->client_id, sizeof(b->client_id), "vigil-depot-7-2");
+    b->keepalive_s = 10;
+    f->site.mqtt.n_brokers = 2;
+    f->site.mqtt.mode = mode;
+    return 0;
+}
+
 static struct pub *start_pub(struct fixture *f)
 {
-    struct pub_options o = { .site = &f->site, .state_dir = f->state_dir, .version = "test", .inputs = &f->inputs };
+    struct pub_options o = { .site = &f->site, .state_dir = f->state_dir, .version = "test", .inputs = &f->inputs,
+                             .store_min_free_bytes = f->min_free_bytes };
     char err[512] = "";
     struct pub *p = pub_start(&o, err, sizeof(err));
 
@@ -82,15 +111,18 @@ static struct pub *start_pub(struct fixture *f)
     return p;
 }
 
+/* Closes the inputs queue first: the publisher's thread may be blocked pushing a system alarm into it. */
 static void fixture_stop(struct fixture *f)
 {
+    queue_close(&f->inputs);
     pub_stop(f->pub);
     f->pub = NULL;
     queue_destroy(&f->inputs);
     broker_stop(&f->b);
+    broker_stop(&f->b2);
 }
 
-static bool wait_connected(struct pub *p, bool want)
+static bool wait_path(struct pub *p, int path, bool want)
 {
     uint64_t deadline = clock_mono_ms() + WAIT_MS;
     struct timespec pause = { 0, 10 * 1000 * 1000 };
@@ -98,10 +130,71 @@ static bool wait_connected(struct pub *p, bool want)
 
     for (;;) {
         pub_get_stats(p, &st);
-        if (st.connected[0] == want || clock_mono_ms() >= deadline)
-            return st.connected[0] == want;
+        if (st.connected[path] == want || clock_mono_ms() >= deadline)
+            return st.connected[path] == want;
         nanosleep(&pause, NULL);
     }
+}
+
+static bool wait_connected(struct pub *p, bool want)
+{
+    return wait_path(p, 0, want);
+}
+
+/* Waits until every accepted message is acknowledged (or the deadline). */
+static bool wait_settled(struct pub *p)
+{
+    uint64_t deadline = clock_mono_ms() + WAIT_MS;
+    struct timespec pause = { 0, 10 * 1000 * 1000 };
+    struct pub_stats st;
+
+    do {
+        pub_get_stats(p, &st);
+    } while (st.pending > 0 && clock_mono_ms() < deadline && nanosleep(&pause, NULL) == 0);
+    return st.pending == 0;
+}
+
+/* Waits until the supervision thread has seen the store work again and
+ * everything acknowledged; it looks every few hundred ms. */
+static bool wait_durable(struct pub *p)
+{
+    uint64_t deadline = clock_mono_ms() + WAIT_MS;
+    struct timespec pause = { 0, 10 * 1000 * 1000 };
+
+    while (!pub_durable(p) && clock_mono_ms() < deadline)
+        nanosleep(&pause, NULL);
+    return pub_durable(p);
+}
+
+/*
+ * Waits for the publisher to push a system input of kind and state,
+ * skipping any other input; its text goes into text. False after WAIT_MS.
+ */
+static bool wait_system(struct queue *q, enum core_sys_kind kind, bool active, char *text, size_t cap)
+{
+    uint64_t deadline = clock_mono_ms() + WAIT_MS;
+    struct core_input in;
+
+    while (clock_mono_ms() < deadline) {
+        if (queue_pop(q, &in, (int)(deadline - clock_mono_ms())) != 1)
+            break;
+        if (in.type == CORE_IN_SYSTEM && in.u.sys.kind == kind && in.u.sys.active == active) {
+            snprintf(text, cap, "%s", in.u.sys.text);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The next command input, skipping the system alarms the publisher reports; false after timeout_ms. */
+static bool pop_command(struct queue *q, struct core_input *in, int timeout_ms)
+{
+    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+
+    while (queue_pop(q, in, (int)(deadline > clock_mono_ms() ? deadline - clock_mono_ms() : 0)) == 1)
+        if (in->type == CORE_IN_CMD)
+            return true;
+    return false;
 }
 
 /*
@@ -214,7 +307,11 @@ static void status_online_then_offline_retained(void)
     fixture_stop(&f);
 }
 
-/* pub_heartbeat refreshes the retained status with a new ts once heartbeat_s has passed. */
+/*
+ * pub_heartbeat refreshes the retained status with a new ts once
+ * heartbeat_s has passed; it tells the station that period and the last
+ * event's seq, so a missed event shows even when no new one comes.
+ */
 static void heartbeat_refreshes_status(void)
 {
     struct fixture f;
@@ -231,6 +328,8 @@ static void heartbeat_refreshes_status(void)
     f.site.mqtt.heartbeat_s = 1;
     c = broker_client_new(&f.b, NULL, T_STATUS);
     f.pub = start_pub(&f);
+    if (f.pub)
+        pub_set_last_seq(f.pub, 42);
     deadline = clock_mono_ms() + WAIT_MS;
     while (c && f.pub && !refreshed && clock_mono_ms() < deadline) {
         uint64_t now_ms = clock_mono_ms();
@@ -239,13 +338,14 @@ static void heartbeat_refreshes_status(void)
         for (; (m = broker_client_msg(c, seen)) != NULL; seen++) {
             if (!strstr(m->payload, "\"state\":\"online\""))
                 continue;
-            refreshed = first && strcmp(m->payload, first->payload) != 0;
+            refreshed = first && strcmp(m->payload, first->payload) != 0 &&
+                        strstr(m->payload, "\"heartbeat_s\":1,\"seq\":42}") != NULL;
             first = first ? first : m;
         }
         broker_client_wait(c, seen + 1, 50);
     }
     EXPECT(first != NULL, "no online status");
-    EXPECT(refreshed, "no status with a new ts");
+    EXPECT(refreshed, "no status with a new ts, heartbeat_s and seq");
     broker_client_free(c);
     fixture_stop(&f);
 }
@@ -378,7 +478,7 @@ static void malformed_command_answered(void)
         EXPECT_STR(broker_client_msg(results, (size_t)i)->payload,
                    "{\"id\":\"c-7\",\"op\":null,\"ok\":false,"
                    "\"error\":\"unknown op \\\"explode\\\"; expected ack, shelve, unshelve, arm or disarm\"}");
-    EXPECT_INT(queue_length(&f.inputs), 0);
+    EXPECT(!pop_command(&f.inputs, &(struct core_input){ 0 }, 0), "a malformed command reached the core's queue");
     broker_client_free(results);
     broker_client_free(sender);
     fixture_stop(&f);
@@ -405,13 +505,13 @@ static void command_reaches_core_queue_once(void)
     EXPECT(sender && broker_client_publish(sender, T_CMD, ack, 1, false) == 0, "send ack");
     EXPECT(sender && broker_client_publish(sender, T_CMD, ack, 1, false) == 0, "send ack again");
     EXPECT(sender && broker_client_publish(sender, T_CMD, arm, 1, false) == 0, "send arm");
-    EXPECT(queue_pop(&f.inputs, &in, WAIT_MS) == 1, "no input for the ack");
+    EXPECT(pop_command(&f.inputs, &in, WAIT_MS), "no input for the ack");
     EXPECT(in.type == CORE_IN_CMD && in.u.cmd.op == CORE_CMD_ACK && in.mono_ms > 0 && in.wall_ms > 0,
            "wrong input type %d op %d", in.type, in.u.cmd.op);
     EXPECT_STR(in.u.cmd.id, "c-1");
     EXPECT_STR(in.u.cmd.target, "store1-door.intrusion");
     EXPECT_STR(in.u.cmd.operator_name, "jsmith");
-    EXPECT(queue_pop(&f.inputs, &in, WAIT_MS) == 1, "no input for the arm");
+    EXPECT(pop_command(&f.inputs, &in, WAIT_MS), "no input for the arm");
     EXPECT_STR(in.u.cmd.id, "c-2");
     broker_client_free(results);
     broker_client_free(sender);
@@ -516,12 +616,17 @@ static void buffered_messages_survive_restart(void)
     fixture_stop(&f);
 }
 
-/* A full buffer refuses the next message and says so; it never drops an older one. */
+/*
+ * A full store overflows into memory in order; only when that is full too
+ * is a message refused, and never an older one dropped. A refusal makes the
+ * publisher non-durable, so the caller keeps the journal covering it.
+ */
 static void full_buffer_refuses(void)
 {
     struct fixture f;
     struct pub_stats st;
     char payload[] = "{\"seq\":0}";
+    int total = 100 + PUB_OVERFLOW_MSGS;
 
     if (fixture_start(&f, false) < 0) {
         EXPECT(0, "no broker");
@@ -530,12 +635,315 @@ static void full_buffer_refuses(void)
     broker_pause(&f.b);
     f.site.mqtt.max_buffered = 100;
     f.pub = start_pub(&f);
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < total; i++)
         EXPECT(pub_publish(f.pub, "events", payload, strlen(payload), 1, false) == 0, "message %d refused", i);
-    EXPECT(pub_publish(f.pub, "events", payload, strlen(payload), 1, false) == -1, "message 101 accepted");
+    EXPECT(!pub_durable(f.pub), "messages in memory only, yet durable");
+    EXPECT(pub_publish(f.pub, "events", payload, strlen(payload), 1, false) == -1, "message %d accepted", total + 1);
     pub_get_stats(f.pub, &st);
-    EXPECT(st.refused == 1 && st.pending == 100, "refused %llu pending %llu", (unsigned long long)st.refused,
-           (unsigned long long)st.pending);
+    EXPECT(st.refused == 1 && st.pending == (uint64_t)total && st.overflow == PUB_OVERFLOW_MSGS,
+           "refused %llu pending %llu overflow %llu", (unsigned long long)st.refused,
+           (unsigned long long)st.pending, (unsigned long long)st.overflow);
+    fixture_stop(&f);
+}
+
+/*
+ * Near the bound the publisher raises spool_full, naming the fill level; the
+ * messages beyond the store wait in memory, and once the broker is back all
+ * of them arrive in order and the alarm clears.
+ */
+static void spool_full_raised_and_nothing_lost(void)
+{
+    struct fixture f;
+    struct broker_client *station;
+    char text[CORE_ERROR_MAX] = "";
+
+    if (fixture_start(&f, true) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    station = broker_client_new(&f.b, "station-1", T_EVENTS);
+    f.site.mqtt.max_buffered = 100;
+    f.pub = start_pub(&f);
+    EXPECT(f.pub && wait_connected(f.pub, true), "never connected");
+    EXPECT(wait_system(&f.inputs, CORE_SYS_SPOOL_FULL, false, text, sizeof(text)), "no initial spool state");
+    broker_pause(&f.b);
+    EXPECT(f.pub && wait_connected(f.pub, false), "publisher did not notice the broker went away");
+    publish_seqs(f.pub, 1, 150);
+    EXPECT(wait_system(&f.inputs, CORE_SYS_SPOOL_FULL, true, text, sizeof(text)), "no spool_full");
+    EXPECT(strstr(text, "MQTT spool at ") && strstr(text, "% of 100 messages on path 1"), "text: %s", text);
+    EXPECT(broker_resume(&f.b) == 0, "broker did not come back on port %d", f.b.port);
+    if (station)
+        expect_seqs(station, 0, 1, 150);
+    EXPECT(wait_system(&f.inputs, CORE_SYS_SPOOL_FULL, false, text, sizeof(text)), "spool_full not cleared");
+    EXPECT(wait_settled(f.pub) && pub_durable(f.pub), "not settled and durable after delivery");
+    broker_client_free(station);
+    fixture_stop(&f);
+}
+
+/* A store on a nearly full file system raises spool_full naming the disk: paho would keep messages in memory only. */
+static void low_disk_raises_spool_full(void)
+{
+    struct fixture f;
+    char text[CORE_ERROR_MAX] = "";
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    f.min_free_bytes = UINT64_MAX / 4; /* no file system has that much free */
+    f.pub = start_pub(&f);
+    EXPECT(wait_system(&f.inputs, CORE_SYS_SPOOL_FULL, true, text, sizeof(text)), "no spool_full");
+    EXPECT(strstr(text, "disk nearly full") && strstr(text, "path 1"), "text: %s", text);
+    EXPECT(!pub_durable(f.pub), "durable on a full disk");
+    fixture_stop(&f);
+}
+
+/*
+ * A store that cannot be written (here: files limited to 16 bytes, as on a
+ * full disk every write fails) raises spool_full naming it, and events
+ * still reach the station from memory, in order. paho's own store would
+ * have written empty files and crashed. Once writes work again the alarm
+ * clears and, everything acknowledged, the publisher is durable again.
+ */
+static void store_write_failure_keeps_delivering(void)
+{
+    struct fixture f;
+    struct broker_client *station;
+    struct rlimit saved, tiny = { 16, 16 };
+    char text[CORE_ERROR_MAX] = "";
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    station = broker_client_new(&f.b, NULL, T_EVENTS);
+    f.pub = start_pub(&f);
+    EXPECT(station && f.pub && wait_connected(f.pub, true), "not connected");
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &saved);
+    tiny.rlim_max = saved.rlim_max;
+    EXPECT(setrlimit(RLIMIT_FSIZE, &tiny) == 0, "setrlimit");
+    if (station && f.pub) {
+        publish_seqs(f.pub, 1, 20);
+        expect_seqs(station, 0, 1, 20);
+    }
+    EXPECT(wait_system(&f.inputs, CORE_SYS_SPOOL_FULL, true, text, sizeof(text)), "no spool_full");
+    EXPECT(strstr(text, "cannot be written (File too large)") && strstr(text, "path 1"), "text: %s", text);
+    EXPECT(f.pub && !pub_durable(f.pub), "durable although nothing could be stored");
+    setrlimit(RLIMIT_FSIZE, &saved);
+    EXPECT(wait_system(&f.inputs, CORE_SYS_SPOOL_FULL, false, text, sizeof(text)), "spool_full not cleared");
+    EXPECT(f.pub && wait_settled(f.pub) && wait_durable(f.pub), "not durable once the store works");
+    broker_client_free(station);
+    fixture_stop(&f);
+}
+
+/* An empty message file (a failed write of paho's own store) is removed at start instead of crashing paho. */
+static void empty_store_files_swept(void)
+{
+    struct fixture f;
+    struct broker_client *station;
+    char dir[1024], file[1100];
+    struct stat sb;
+    FILE *fp;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s/mqtt-1", f.state_dir);
+    mkdir(dir, 0700);
+    snprintf(dir, sizeof(dir), "%s/mqtt-1/vigil-depot-7-127.0.0.1-%d", f.state_dir, f.b.port);
+    mkdir(dir, 0700);
+    snprintf(file, sizeof(file), "%s/c-1.msg", dir);
+    fp = fopen(file, "w");
+    EXPECT(fp && fclose(fp) == 0, "cannot create %s", file);
+    station = broker_client_new(&f.b, NULL, T_EVENTS);
+    f.pub = start_pub(&f);
+    EXPECT(stat(file, &sb) < 0 && errno == ENOENT, "empty %s still there", file);
+    if (station && f.pub) {
+        publish_seqs(f.pub, 1, 3);
+        expect_seqs(station, 0, 1, 3);
+    }
+    broker_client_free(station);
+    fixture_stop(&f);
+}
+
+/* Both mode, broker 1 goes away: broker 2 keeps getting everything, path_fault follows, broker 1 catches up in order. */
+static void both_mode_survives_primary_loss(void)
+{
+    struct fixture f;
+    struct broker_client *st1 = NULL, *st2 = NULL;
+    char text[CORE_ERROR_MAX] = "";
+    size_t before1;
+
+    if (fixture_start(&f, true) < 0 || fixture_add_secondary(&f, CFG_MQTT_BOTH) < 0) {
+        EXPECT(0, "no brokers");
+        fixture_stop(&f);
+        return;
+    }
+    st1 = broker_client_new(&f.b, "station-1", T_EVENTS);
+    st2 = broker_client_new(&f.b2, "station-2", T_EVENTS);
+    f.pub = start_pub(&f);
+    EXPECT(st1 && st2 && f.pub && wait_path(f.pub, 0, true) && wait_path(f.pub, 1, true), "not connected");
+    EXPECT(wait_system(&f.inputs, CORE_SYS_PATH_FAULT, false, text, sizeof(text)), "no initial path state");
+    publish_seqs(f.pub, 1, 5);
+    if (st1 && st2) {
+        expect_seqs(st1, 0, 1, 5);
+        expect_seqs(st2, 0, 1, 5);
+    }
+    before1 = st1 ? broker_client_wait(st1, 0, 0) : 0;
+    broker_pause(&f.b);
+    EXPECT(wait_path(f.pub, 0, false), "publisher did not notice broker 1 went away");
+    publish_seqs(f.pub, 6, 10);
+    if (st2)
+        expect_seqs(st2, 5, 6, 10);
+    EXPECT(wait_system(&f.inputs, CORE_SYS_PATH_FAULT, true, text, sizeof(text)), "no path_fault");
+    EXPECT(strstr(text, "path 1 ") && strstr(text, f.b.uri) && strstr(text, "down since"), "text: %s", text);
+    EXPECT(!strstr(text, "path 2"), "path 2 named: %s", text);
+    EXPECT(broker_resume(&f.b) == 0, "broker 1 did not come back");
+    if (st1)
+        expect_seqs(st1, before1, 6, 10);
+    EXPECT(wait_system(&f.inputs, CORE_SYS_PATH_FAULT, false, text, sizeof(text)), "path_fault not cleared");
+    broker_client_free(st1);
+    broker_client_free(st2);
+    fixture_stop(&f);
+}
+
+/*
+ * Waits until a marker published on b arrives at station, and says whether
+ * any event came before it: everything the publisher had handed to b is
+ * acknowledged by then, so the broker delivers it ahead of the marker.
+ */
+static bool events_before_marker(const struct broker *b, struct broker_client *station)
+{
+    struct broker_client *marker = broker_client_new(b, NULL, NULL);
+    int at = -1;
+
+    if (marker && broker_client_publish(marker, T_EVENTS, "marker", 1, false) == 0)
+        at = broker_client_find(station, 0, T_EVENTS, "marker", WAIT_MS);
+    broker_client_free(marker);
+    EXPECT(at >= 0, "marker not received");
+    return at != 0;
+}
+
+/* Failover mode: the secondary gets nothing while the primary is up, and everything once it is down. */
+static void failover_mode_uses_secondary_when_primary_down(void)
+{
+    struct fixture f;
+    struct broker_client *st1 = NULL, *st2 = NULL;
+
+    if (fixture_start(&f, true) < 0 || fixture_add_secondary(&f, CFG_MQTT_FAILOVER) < 0) {
+        EXPECT(0, "no brokers");
+        fixture_stop(&f);
+        return;
+    }
+    st1 = broker_client_new(&f.b, "station-1", T_EVENTS);
+    st2 = broker_client_new(&f.b2, "station-2", T_EVENTS);
+    f.pub = start_pub(&f);
+    EXPECT(st1 && st2 && f.pub && wait_path(f.pub, 0, true) && wait_path(f.pub, 1, true), "not connected");
+    publish_seqs(f.pub, 1, 5);
+    if (st1 && st2) {
+        expect_seqs(st1, 0, 1, 5);
+        EXPECT(wait_settled(f.pub), "not acknowledged");
+        EXPECT(!events_before_marker(&f.b2, st2), "the secondary got events while the primary was up");
+    }
+    broker_pause(&f.b);
+    EXPECT(wait_path(f.pub, 0, false), "publisher did not notice the primary went away");
+    publish_seqs(f.pub, 6, 10);
+    if (st2)
+        expect_seqs(st2, 1, 6, 10);
+    EXPECT(broker_resume(&f.b) == 0, "the primary did not come back");
+    if (st1)
+        expect_seqs(st1, 5, 6, 10);
+    broker_client_free(st1);
+    broker_client_free(st2);
+    fixture_stop(&f);
+}
+
+/* Sends cmd until a result containing needle comes back; its index or -1. */
+static int await_result(struct broker_client *sender, struct broker_client *results, const char *cmd,
+                        const char *needle)
+{
+    EXPECT(broker_client_publish(sender, T_CMD, cmd, 1, false) == 0, "send %s", cmd);
+    return broker_client_find(results, 0, T_RESULT, needle, WAIT_MS);
+}
+
+/* A command whose ts is older than cmd_max_age_s is refused; a fresh one reaches the core. */
+static void stale_command_refused(void)
+{
+    struct fixture f;
+    struct broker_client *results, *sender;
+    struct core_input in;
+    char old_ts[MSG_TS_LEN + 1], now_ts[MSG_TS_LEN + 1], cmd[256], want[160];
+    int i;
+
+    if (fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        return;
+    }
+    results = broker_client_new(&f.b, NULL, T_RESULT);
+    sender = broker_client_new(&f.b, NULL, NULL);
+    f.pub = start_pub(&f);
+    EXPECT(results && sender && await_rejection(sender, results, "{\"id\":\"probe\"}", "probe") >= 0,
+           "publisher never subscribed to commands");
+    msg_ts(clock_wall_ms() - 3600 * 1000, old_ts);
+    snprintf(cmd, sizeof(cmd), "{\"id\":\"c-old\",\"op\":\"disarm\",\"zone\":\"store1\",\"operator\":\"jsmith\","
+             "\"ts\":\"%s\"}", old_ts);
+    snprintf(want, sizeof(want), "\"error\":\"command expired: issued at %s, older than 120 s\"", old_ts);
+    i = results && sender ? await_result(sender, results, cmd, "\"id\":\"c-old\"") : -1;
+    EXPECT(i >= 0 && strstr(broker_client_msg(results, (size_t)i)->payload, "\"op\":\"disarm\",\"ok\":false") &&
+           strstr(broker_client_msg(results, (size_t)i)->payload, want),
+           "result: %s", i >= 0 ? broker_client_msg(results, (size_t)i)->payload : "none");
+    msg_ts(clock_wall_ms(), now_ts);
+    snprintf(cmd, sizeof(cmd), "{\"id\":\"c-new\",\"op\":\"disarm\",\"zone\":\"store1\",\"operator\":\"jsmith\","
+             "\"ts\":\"%s\"}", now_ts);
+    EXPECT(sender && broker_client_publish(sender, T_CMD, cmd, 1, false) == 0, "send fresh command");
+    EXPECT(pop_command(&f.inputs, &in, WAIT_MS), "the fresh command did not reach the core's queue");
+    EXPECT_STR(in.u.cmd.id, "c-new");
+    broker_client_free(results);
+    broker_client_free(sender);
+    fixture_stop(&f);
+}
+
+/*
+ * The pub copies what it needs: the site it was started with can be freed
+ * (a reload does) while it runs, and pub_config_differs() names what a
+ * reload would have changed.
+ */
+static void survives_site_freed_and_reports_changes(void)
+{
+    struct fixture f;
+    struct cfg_site *site = malloc(sizeof(*site)), other;
+    struct broker_client *station;
+    struct pub_options o;
+    char err[512] = "", what[64] = "";
+
+    if (!site || fixture_start(&f, false) < 0) {
+        EXPECT(0, "no broker");
+        free(site);
+        return;
+    }
+    *site = f.site;
+    o = (struct pub_options){ .site = site, .state_dir = f.state_dir, .version = "test", .inputs = &f.inputs };
+    station = broker_client_new(&f.b, NULL, T_EVENTS);
+    f.pub = pub_start(&o, err, sizeof(err));
+    memset(site, 0xa5, sizeof(*site));
+    free(site);
+    EXPECT(f.pub != NULL, "pub_start: %s", err);
+    if (f.pub && station) {
+        publish_seqs(f.pub, 1, 3);
+        expect_seqs(station, 0, 1, 3);
+        EXPECT(!pub_config_differs(f.pub, &f.site, what, sizeof(what)), "same config differs at %s", what);
+        other = f.site;
+        other.mqtt.brokers[0].keepalive_s = 30;
+        EXPECT(pub_config_differs(f.pub, &other, what, sizeof(what)), "keepalive change not seen");
+        EXPECT_STR(what, "brokers[1].keepalive_s");
+        other = f.site;
+        other.mqtt.mode = CFG_MQTT_FAILOVER;
+        EXPECT(pub_config_differs(f.pub, &other, what, sizeof(what)), "mode change not seen");
+        EXPECT_STR(what, "mode");
+    }
+    broker_client_free(station);
     fixture_stop(&f);
 }
 
@@ -555,5 +963,13 @@ int main(int argc, char **argv)
     RUN(buffered_while_broker_down);
     RUN(buffered_messages_survive_restart);
     RUN(full_buffer_refuses);
+    RUN(spool_full_raised_and_nothing_lost);
+    RUN(low_disk_raises_spool_full);
+    RUN(store_write_failure_keeps_delivering);
+    RUN(empty_store_files_swept);
+    RUN(both_mode_survives_primary_loss);
+    RUN(failover_mode_uses_secondary_when_primary_down);
+    RUN(stale_command_refused);
+    RUN(survives_site_freed_and_reports_changes);
     HARNESS_EXIT();
 }

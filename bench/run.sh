@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# bench/run.sh [BUILD] - runs every benchmark against the binaries in BUILD
+# (default build/), as `make bench` does. See bench/README.md.
+#
+#   BUILD/bench/core     throughput of the pure event core (no I/O)
+#   bench/latency.sh     end-to-end latency, CPU and peak RSS of vigild on a
+#                        simulated site, for N=100 and N=1000 points
+#
+# Figures are printed, never asserted. Exits 1 if a benchmark failed to run
+# or the latency benchmark lost a flip (an input with no event is a defect).
+set -u
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+status=0
+
+echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(date -u +%Y-%m-%d)"
+"$build/bench/core" || status=1
+"$top/bench/latency.sh" "$build" || status=1
+exit $status

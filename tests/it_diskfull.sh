@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Disk full: vigild's state directory (journal and MQTT store) lives on a
+# small tmpfs that the test fills up completely. vigild must not crash, must
+# raise a system fault alarm (spool_full or a journal fault) and must keep
+# delivering events to the broker from memory; once space is back it goes
+# on as before. Needs root for the mount; otherwise it is skipped.
+set -u
+. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tools/station.sh"
+
+FAULT='"alarm":"system\.[a-z_]+".*"state":"active_unacked"'
+
+door_events() {
+    grep -c '"alarm":"store1-door.intrusion"' "$WORK/station.json"
+}
+
+# wait_door_events N SECONDS: the station has N door events (or the time is up).
+wait_door_events() {
+    local deadline=$((SECONDS + $2))
+    while [ "$(door_events)" -lt "$1" ] && [ $SECONDS -lt "$deadline" ]; do sleep 0.1; done
+}
+
+site_setup
+mkdir "$WORK/state"
+if [ "$(id -u)" -ne 0 ] || ! mount -t tmpfs -o size=4m tmpfs "$WORK/state" 2>/dev/null; then
+    echo "# skip it_diskfull: cannot mount a tmpfs (needs root)"
+    exit 0
+fi
+trap 'cleanup; umount "$WORK/state"; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
+
+start_broker || bail "mosquitto did not start"
+make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
+echo 'rules = { chatter_count = 1000; };' >>"$WORK/site.conf"
+start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
+start_station station-diskfull || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
+start_vigild "$WORK/site.conf"
+wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 || bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
+
+# --- fill the file system to the last byte ------------------------------------
+dd if=/dev/zero of="$WORK/state/filler" bs=64k 2>/dev/null
+dd if=/dev/zero of="$WORK/state/filler-tail" bs=1 2>/dev/null
+[ "$(df --output=avail "$WORK/state" | tail -n 1 | tr -d ' ')" -eq 0 ] || bail "the tmpfs is not full"
+
+for v in 1 0 1; do
+    sim set store1-door "$v"
+    sleep 0.3
+done
+wait_door_events 3 5
+n=$(door_events)
+[ "$n" -eq 3 ]
+check "door changes on a full disk still reach the station ($n of 3)" $?
+
+wait_for "$WORK/station.json" "$FAULT" 5
+check "a full disk raises a system fault alarm" $?
+
+kill -0 "$VIGILD_PID" 2>/dev/null
+check "vigild is still running on a full disk" $?
+
+# --- space comes back -----------------------------------------------------------
+rm -f "$WORK/state/filler" "$WORK/state/filler-tail"
+sim set store1-door 0
+wait_door_events 4 5
+[ "$(door_events)" -eq 4 ] && grep '"alarm":"store1-door.intrusion"' "$WORK/station.json" | tail -n 1 | grep -q '"state":"rtn_unacked"'
+check "once space is back the next change is delivered as usual" $?
+kill -0 "$VIGILD_PID" 2>/dev/null
+check "vigild is still running once space is back" $?
+
+finish
