@@ -34,7 +34,9 @@ now_ms() {
     date +%s%3N
 }
 
-die() {
+# bail MESSAGE: the benchmark cannot go on; says why, with vigild's last
+# words, and exits 1. (The name is the one tests/tools/station.sh calls.)
+bail() {
     echo "outage: $*" >&2
     [ -f "$WORK/vigild.log" ] && tail -n 20 "$WORK/vigild.log" >&2
     exit 1
@@ -83,13 +85,13 @@ flip_until() {
 
 # made: events the core has made so far, by a replay of the live journal.
 made() {
-    "$VIGIL_BUILD/vigilctl" replay "$WORK/state/journal" --config "$WORK/site.conf" \
-        --profiles "$VIGIL_TOP/sensors/profiles" 2>/dev/null >"$WORK/replayed.json"
+    replay_journal
     grep -c . "$WORK/replayed.json"
 }
 
-received() {
-    grep -c . "$WORK/station.json"
+# comm_loss STATE: how many events of th's comm_loss in STATE the station has.
+comm_loss() {
+    grep -c "\"alarm\":\"th.comm_loss\".*\"state\":\"$1\"" "$WORK/station.json"
 }
 
 # stats: "min/median/max" of the numbers on stdin.
@@ -98,12 +100,9 @@ stats() {
 }
 
 site_setup
-start_station_broker || die "mosquitto did not start"
+start_station_broker || bail "mosquitto did not start"
 gen_site >"$WORK/site.conf"
-start_sim "$WORK/site.conf" || die "vigil-sim did not start: $(cat "$WORK/sim.out")"
-start_station bench-station || die "vigilctl watch did not subscribe"
-start_vigild "$WORK/site.conf"
-wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 || die "vigild did not start"
+launch_station_site bench-station "$WORK/site.conf"
 
 # --- 1. the outage -------------------------------------------------------------
 stop_pid "$BROKER_PID"
@@ -115,10 +114,10 @@ while [ $SECONDS -lt "$outage_end" ]; do sleep 1; done
 total=$(made)
 queued=$((total - before))
 t_restart=$(now_ms)
-start_station_broker || die "mosquitto did not restart"
+start_station_broker || bail "mosquitto did not restart"
 t_first=""
 deadline=$((SECONDS + 120 + total / 100))
-while r=$(received) && [ "$r" -lt "$total" ] && [ $SECONDS -lt $deadline ]; do
+while r=$(station_count) && [ "$r" -lt "$total" ] && [ $SECONDS -lt $deadline ]; do
     [ -z "$t_first" ] && [ "$r" -gt "$before" ] && t_first=$(now_ms)
     sleep 0.02
 done
@@ -127,7 +126,7 @@ t_drained=$(now_ms)
 # The core goes on after the restart (path_fault clearing, for one): compare
 # with everything it made once the station has caught up.
 deadline=$((SECONDS + 30))
-while [ "$(received)" -lt "$(made)" ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
+while [ "$(station_count)" -lt "$(made)" ] && [ $SECONDS -lt $deadline ]; do sleep 1; done
 lost=$(($(sort -u "$WORK/replayed.json" | grep -c .) - $(sort -u "$WORK/station.json" | grep -c .)))
 cmp -s "$WORK/replayed.json" "$WORK/station.json" && same=yes || same=no
 drain_ms=$((t_drained - t_first))
@@ -140,13 +139,13 @@ echo "outage: broker down ${OUTAGE_S} s with ${queued} events queued (${total} i
 det=""
 arr=""
 for i in $(seq "$SAMPLES"); do
-    n=$(grep -c '"alarm":"th.comm_loss".*"state":"active_unacked"' "$WORK/station.json")
+    n=$(comm_loss active_unacked)
     sleep "0.$(printf '%03d' $((RANDOM % 1000)))"
     t0=$(now_ms)
     sim fail th timeout
     deadline=$((SECONDS + FAIL_MS / 1000 + 10))
-    while [ "$(grep -c '"alarm":"th.comm_loss".*"state":"active_unacked"' "$WORK/station.json")" -le "$n" ]; do
-        [ $SECONDS -lt $deadline ] || die "no comm_loss after the fault"
+    while [ "$(comm_loss active_unacked)" -le "$n" ]; do
+        [ $SECONDS -lt $deadline ] || bail "no comm_loss after the fault"
         sleep 0.01
     done
     t1=$(now_ms)
@@ -154,13 +153,8 @@ for i in $(seq "$SAMPLES"); do
     det="$det $(($(date -d "$ts" +%s%3N) - t0))"
     arr="$arr $((t1 - t0))"
     sim fail th ok
-    wait_for "$WORK/station.json" '"alarm":"th.comm_loss".*"state":"normal"' 10 || die "comm_loss did not clear"
-    n2=$(grep -c '"alarm":"th.comm_loss".*"state":"normal"' "$WORK/station.json")
-    deadline=$((SECONDS + 10))
-    while [ "$n2" -lt "$i" ] && [ $SECONDS -lt $deadline ]; do
-        sleep 0.05
-        n2=$(grep -c '"alarm":"th.comm_loss".*"state":"normal"' "$WORK/station.json")
-    done
+    wait_for "$WORK/station.json" '"alarm":"th.comm_loss".*"state":"normal"' 10 || bail "comm_loss did not clear"
+    wait_until 10 at_least "$i" comm_loss normal
 done
 echo "dead device: fail_ms ${FAIL_MS}, timeout_ms 200, poll_ms 100, ${SAMPLES} samples:" \
     "detected (event ts) min/median/max $(printf '%s\n' $det | stats) ms," \

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CFG_ID_MAX 48    /* ids: [A-Za-z0-9_.-], 1..47 chars */
+#define CFG_ID_MAX 48    /* ids: [A-Za-z0-9_-], 1..47 chars (alarm ids add ".type") */
 #define CFG_TEXT_MAX 128 /* human names, descriptions */
 #define CFG_PATH_MAX 256
 #define CFG_MAX_BROKERS 2   /* primary and secondary path */
@@ -72,7 +72,7 @@ struct cfg_mqtt {
     struct cfg_broker brokers[CFG_MAX_BROKERS];
     int n_brokers;                /* 1 or 2 */
     int heartbeat_s;              /* status refresh; default 60, min 20 */
-    int max_buffered;             /* paho offline buffer, messages; default 100000 */
+    int max_buffered;             /* paho offline buffer per path, messages; default 50000, at most 60000 */
     enum cfg_mqtt_mode mode;      /* default both */
     int path_fault_s;             /* a path down this long raises path_fault; default 60, min 5 */
     int self_test_s;              /* periodic self_test event; default 86400, 0 off, else min 60 */

@@ -982,7 +982,8 @@ static void shutdown_daemon(struct daemon *d)
     log_notice("vigild: stopped");
 }
 
-static void run(struct daemon *d)
+/* The core thread's loop until SIGTERM; 0, or -1 if a reload left no pollers. */
+static int run(struct daemon *d)
 {
     while (!stop_requested) {
         if (reload_requested) {
@@ -990,7 +991,7 @@ static void run(struct daemon *d)
             reload(d);
             configure_receipts(d);
             if (!d->pollers)
-                break;
+                return -1;
         }
         run_batch(d);
         maybe_snapshot(d);
@@ -1001,6 +1002,7 @@ static void run(struct daemon *d)
         publish_devices(d, clock_mono_ms());
         check_receipts(d, clock_mono_ms());
     }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -1024,7 +1026,8 @@ int main(int argc, char **argv)
         shutdown_daemon(&d);
         return 1;
     }
-    run(&d);
+    /* A non-zero exit tells systemd the stop was a failure: Restart= applies. */
+    rc = run(&d) < 0 ? 1 : 0;
     shutdown_daemon(&d);
-    return 0;
+    return rc;
 }

@@ -58,24 +58,42 @@ cleanup() {
     SPAWNED=""
 }
 
-# wait_for FILE REGEX SECONDS: true once a line of FILE matches.
-wait_for() {
-    local file=$1 re=$2 deadline=$((SECONDS + $3))
+# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds (true)
+# or SECONDS have passed (false). Every wait below is built on it, so no
+# caller sleeps a fixed time in the hope that something happened.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
     while [ $SECONDS -lt "$deadline" ]; do
-        grep -qE -- "$re" "$file" 2>/dev/null && return 0
+        "$@" && return 0
         sleep 0.05
     done
     return 1
 }
 
+# at_least N CMD...: true if CMD prints a number of N or more (false if it
+# prints no number at all, as grep -c on a file not yet written).
+at_least() {
+    local n=$1 got
+    shift
+    got=$("$@")
+    [ "$got" -ge "$n" ] 2>/dev/null
+}
+
+# wait_for FILE REGEX SECONDS: true once a line of FILE matches.
+wait_for() {
+    wait_until "$3" grep -qsE -- "$2" "$1"
+}
+
 # wait_port PORT SECONDS
 wait_port() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -lt "$deadline" ]; do
-        port_open "$1" && return 0
-        sleep 0.05
-    done
-    return 1
+    wait_until "$2" port_open "$1"
+}
+
+# seq_gaps: reads seqs, one a line, and prints every place where one is not
+# one more than the one before it; prints nothing if they are contiguous.
+seq_gaps() {
+    awk 'NR > 1 && $1 != prev + 1 { print "after " prev " came " $1 } { prev = $1 }'
 }
 
 # start_broker: a real mosquitto on a free loopback port; sets BROKER_PORT, BROKER_PID.

@@ -37,15 +37,14 @@ events_of() {
     jq -r --arg a "$1" 'select(.alarm == $a) | .state' "$WORK/station.json"
 }
 
+# last_seq: the seq of the last event the station printed.
+last_seq() {
+    station_seqs | tail -n 1
+}
+
 site_setup
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
-# The inputs change faster than the default chattering rule (3 in 60 s) allows.
-echo 'rules = { chatter_count = 1000; };' >>"$WORK/site.conf"
-start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-start_station station-crash || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
-start_vigild "$WORK/site.conf"
-wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 || bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
+prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$NO_CHATTER"
+launch_station_site station-crash "$WORK/site.conf"
 
 # --- state that must survive every kill -----------------------------------
 send_cmd '{"id":"k1","op":"disarm","zone":"perimeter","operator":"officer1"}'
@@ -64,14 +63,14 @@ for i in $(seq "$KILLS"); do
     if [ $((i % 2)) -eq 1 ]; then
         ms_sleep 0 300
     else
-        wait_for "$WORK/vigild.log" 'vigild: started' 10 || bail "vigild did not restart: $(tail -5 "$WORK/vigild.log")"
+        wait_restarted
         ms_sleep 200 1500
     fi
     kill_vigild
     start_vigild "$WORK/site.conf"
 done
 stop_pid "$FLIPPER_PID"
-wait_for "$WORK/vigild.log" 'vigild: started' 10 || bail "vigild did not restart: $(tail -5 "$WORK/vigild.log")"
+wait_restarted
 sim set store1-door 1
 sim set store1-tamper 0
 echo "# $KILLS kills"
@@ -88,13 +87,11 @@ check "the disarmed perimeter is still retained as disarmed" $?
 
 # --- what the station received ------------------------------------------------
 stop_pid "$VIGILD_PID"
-"$VIGIL_BUILD/vigilctl" replay "$WORK/state/journal" --config "$WORK/site.conf" \
-    --profiles "$VIGIL_TOP/sensors/profiles" >"$WORK/replayed.json" 2>"$WORK/replay.err"
+replay_journal
 rc=$?
 check "the journal replays ($(head -c 300 "$WORK/replay.err"))" $rc
 last=$(tail -n 1 "$WORK/replayed.json" | jq -r .seq)
-deadline=$((SECONDS + 15))
-while [ "$(station_seqs | tail -n 1)" != "$last" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+wait_until 15 at_least "$last" last_seq
 stop_pid "$STATION_PID"
 
 gaps=$(station_gaps)

@@ -23,12 +23,7 @@ count() {
 
 # wait_count REGEX N SECONDS: the station has at least N events matching REGEX.
 wait_count() {
-    local deadline=$((SECONDS + $3))
-    while [ $SECONDS -lt "$deadline" ]; do
-        [ "$(count "$1")" -ge "$2" ] && return 0
-        sleep 0.05
-    done
-    return 1
+    wait_until "$3" at_least "$2" count "$1"
 }
 
 proxy() {
@@ -61,20 +56,17 @@ BACK='"alarm":"store1-th.comm_loss".*"state":"normal"'
 TAMPER='"alarm":"store1-tamper.tamper"'
 
 site_setup
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/sim.conf"
-echo 'rules = { chatter_count = 1000; };' >>"$WORK/sim.conf"
-# vigild reaches the climate bus through the proxy, the simulator serves it behind.
+prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$NO_CHATTER"
+# vigild reaches the climate bus through the proxy, the simulator serves it
+# behind (the proxy connects to it only once vigild connects).
+mv "$WORK/site.conf" "$WORK/sim.conf"
 sim_port=$(grep -A1 '"climate-lan"' "$WORK/sim.conf" | sed -n 's/.*port = \([0-9]*\);.*/\1/p')
 proxy_port=$(free_port)
 sed "s/port = $sim_port;/port = $proxy_port;/" "$WORK/sim.conf" >"$WORK/site.conf"
-start_sim "$WORK/sim.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
 spawn "$WORK/proxy.out" "$VIGIL_BUILD/tests/tools/faultproxy" --listen "$proxy_port" --to "$sim_port" \
     --control "$WORK/proxy.ctl"
 wait_for "$WORK/proxy.out" '^ready' 5 || bail "faultproxy did not start: $(cat "$WORK/proxy.out")"
-start_station station-devfaults || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
-start_vigild "$WORK/site.conf"
-wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 || bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
+launch_station_site station-devfaults "$WORK/sim.conf"
 wait_for "$WORK/vigild.log" 'device "store1-th" .*comm up' 5 || bail "store1-th never answered"
 
 n=0

@@ -17,8 +17,7 @@ door_events() {
 
 # wait_door_events N SECONDS: the station has N door events (or the time is up).
 wait_door_events() {
-    local deadline=$((SECONDS + $2))
-    while [ "$(door_events)" -lt "$1" ] && [ $SECONDS -lt "$deadline" ]; do sleep 0.1; done
+    wait_until "$2" at_least "$1" door_events
 }
 
 site_setup
@@ -29,13 +28,8 @@ if [ "$(id -u)" -ne 0 ] || ! mount -t tmpfs -o size=4m tmpfs "$WORK/state" 2>/de
 fi
 trap 'cleanup; umount "$WORK/state"; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
-echo 'rules = { chatter_count = 1000; };' >>"$WORK/site.conf"
-start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-start_station station-diskfull || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
-start_vigild "$WORK/site.conf"
-wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 || bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
+prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$NO_CHATTER"
+launch_station_site station-diskfull "$WORK/site.conf"
 
 # --- fill the file system to the last byte ------------------------------------
 dd if=/dev/zero of="$WORK/state/filler" bs=64k 2>/dev/null

@@ -19,15 +19,15 @@ door_states() {
     jq -r 'select(.alarm == "store1-door.intrusion") | .state' "$1"
 }
 
+# door_count: how many door events the station has printed.
+door_count() {
+    door_states "$WORK/station.json" | grep -c .
+}
+
 site_setup
 start_station_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
-# The door changes faster than the default chattering rule (3 in 60 s) allows.
-echo 'rules = { chatter_count = 1000; };' >>"$WORK/site.conf"
-start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-start_station station-1 || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
-start_vigild "$WORK/site.conf"
-wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 || bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
+prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$NO_CHATTER"
+launch_station_site station-1 "$WORK/site.conf"
 sim set store1-door 1
 wait_for "$WORK/station.json" '"alarm":"store1-door.intrusion".*"state":"active_unacked"' 5 || bail "no intrusion"
 
@@ -41,7 +41,7 @@ for i in $(seq "$FLIPS"); do
     if [ "$i" -eq $((FLIPS / 2)) ]; then
         kill_vigild
         start_vigild "$WORK/site.conf"
-        wait_for "$WORK/vigild.log" 'vigild: started' 10 || bail "vigild did not restart"
+        wait_restarted
     fi
 done
 start_station_broker || bail "mosquitto did not restart on port $BROKER_PORT"
@@ -50,10 +50,7 @@ start_station_broker || bail "mosquitto did not restart on port $BROKER_PORT"
 # proves the live stream goes on behind the flushed buffer.
 want=$((1 + FLIPS + 1))
 sim set store1-door 0
-deadline=$((SECONDS + 45))
-while [ $SECONDS -lt $deadline ] && [ "$(door_states "$WORK/station.json" | grep -c .)" -lt "$want" ]; do
-    sleep 0.2
-done
+wait_until 45 at_least "$want" door_count
 stop_pid "$VIGILD_PID"
 stop_pid "$STATION_PID"
 
@@ -77,8 +74,7 @@ check "the station reported no gap ($summary)" $?
 printf '%s\n' "$summary" | grep -qE ' [1-9][0-9]* duplicates dropped'
 check "the restarted vigild re-published buffered events and the station dropped them" $?
 
-"$VIGIL_BUILD/vigilctl" replay "$WORK/state/journal" --config "$WORK/site.conf" \
-    --profiles "$VIGIL_TOP/sensors/profiles" >"$WORK/replayed.json" 2>"$WORK/replay.err"
+replay_journal
 cmp -s "$WORK/replayed.json" "$WORK/station.json"
 rc=$?
 check "the station received exactly the events the core made, byte for byte" $rc

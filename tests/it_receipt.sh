@@ -18,37 +18,38 @@ set -u
 TIMEOUT_S=2
 
 site_setup
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
-cat >>"$WORK/site.conf" <<EOF
+prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$(cat <<EOF
 receipts = {
   priorities = [ "critical", "high" ];
   timeout_s = $TIMEOUT_S;
   local_output = { device = "store1-io"; output = "do1"; priorities = [ "critical" ]; };
 };
 EOF
-start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-subscribe "$WORK/all.txt" 'vigil/test-depot/#'
-start_vigild "$WORK/site.conf" --log-level debug
+)"
+launch_site "$WORK/site.conf" --log-level debug
+
+# sim_lines: how many lines the simulator has written.
+sim_lines() {
+    wc -l <"$WORK/sim.out"
+}
 
 # coil: the simulator's value of store1-io's do1 (the line it answers with).
 coil() {
     local before
-    before=$(wc -l <"$WORK/sim.out")
+    before=$(sim_lines)
     sim get store1-io do1
-    local deadline=$((SECONDS + 5))
-    while [ "$(wc -l <"$WORK/sim.out")" -le "$before" ] && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+    wait_until 5 at_least $((before + 1)) sim_lines
     tail -n 1 "$WORK/sim.out" | sed -n 's/^ok //p'
+}
+
+# coil_is VALUE: the siren coil holds VALUE now.
+coil_is() {
+    [ "$(coil)" = "$1" ]
 }
 
 # wait_coil VALUE SECONDS
 wait_coil() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -lt "$deadline" ]; do
-        [ "$(coil)" = "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_until "$2" coil_is "$1"
 }
 
 # copies SEQ: how many times the event with this seq came on events.
@@ -58,12 +59,12 @@ copies() {
 
 # wait_copies SEQ N SECONDS: at least N copies arrived.
 wait_copies() {
-    local deadline=$((SECONDS + $3))
-    while [ $SECONDS -lt "$deadline" ]; do
-        [ "$(copies "$1")" -ge "$2" ] && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_until "$3" at_least "$2" copies "$1"
+}
+
+# siren_writes: how many times vigild has logged setting the siren coil to 1.
+siren_writes() {
+    grep -c 'output "do1" set to 1' "$WORK/vigild.log"
 }
 
 receipt() {
@@ -98,11 +99,7 @@ check "the siren switching on is logged" $?
 sim fail store1-io timeout
 wait_event '"alarm":"store1-io.comm_loss".*"state":"active_unacked"' 8 || bail "store1-io never lost comm"
 sim fail store1-io ok
-deadline=$((SECONDS + 8))
-while [ "$(grep -c 'output "do1" set to 1' "$WORK/vigild.log")" -lt 2 ] && [ $SECONDS -lt $deadline ]; do
-    sleep 0.1
-done
-[ "$(grep -c 'output "do1" set to 1' "$WORK/vigild.log")" -ge 2 ]
+wait_until 8 at_least 2 siren_writes
 check "the siren coil is written again when its module answers again" $?
 
 receipt 'not a receipt'

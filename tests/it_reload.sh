@@ -9,8 +9,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 site_setup
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
+prepare_site "$VIGIL_TOP/tests/sites/spine.conf"
 cp "$WORK/site.conf" "$WORK/orig.conf"
 
 # Variants of the running config (same ports). The good one adds a motion
@@ -28,9 +27,7 @@ gone=pids-that-was-replaced-by-the-new-controller
 sed -e "${fence_line}s/device = \"pids\"/device = \"$gone\"/" \
     -e 's/\(id = "cam1-motion".*\)device = "cctv"/\1device = "cctv-gone"/' "$WORK/orig.conf" >"$WORK/bad-refs.conf"
 
-start_sim "$WORK/sim.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-subscribe "$WORK/all.txt" 'vigil/test-depot/#'
-start_vigild "$WORK/site.conf"
+launch_site "$WORK/sim.conf"
 wait_event '"type":"gateway_restarted"' 10 || bail "vigild did not start"
 
 # The two alarms that must survive every reload: an unacknowledged door
@@ -115,8 +112,8 @@ wait_event '"alarm":"store1-hum.humidity_high".*"state":"active_unacked"' 5 || b
 ! events | grep -q '"alarm":"store1-temp.temperature_high".*"state":"normal"'
 check "the removed point raises nothing any more" $?
 
-seqs=$(events | jq -r '.seq')
-gaps=$(echo "$seqs" | awk 'NR>1 && $1 != prev+1 {print "gap after " prev} {prev=$1}')
+seqs=$(event_seqs)
+gaps=$(echo "$seqs" | seq_gaps)
 [ -n "$seqs" ] && [ -z "$gaps" ]
 check "seq continues across every reload without a gap ($gaps)" $?
 

@@ -10,7 +10,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 VIGILCTL="$VIGIL_BUILD/vigilctl"
-PROFILES="$VIGIL_TOP/sensors/profiles"
 
 # Published events, one per seq: recovery after a restart re-publishes
 # (at-least-once), and each re-published copy must equal the first.
@@ -20,14 +19,19 @@ published_unique() {
                     seen[k] = $0; print }'
 }
 
+# count_unique REGEX: how many distinct events (by seq) match REGEX.
+count_unique() {
+    published_unique 2>/dev/null | grep -cE -- "$1"
+}
+
 # wait_unique REGEX N SECONDS: N distinct events (by seq) match REGEX.
 wait_unique() {
-    local deadline=$((SECONDS + $3))
-    while [ $SECONDS -lt "$deadline" ]; do
-        [ "$(published_unique 2>/dev/null | grep -cE -- "$1")" -ge "$2" ] && return 0
-        sleep 0.05
-    done
-    return 1
+    wait_until "$3" at_least "$2" count_unique "$1"
+}
+
+# replay [ARGS...]: `vigilctl replay` of the run's journal on the site config.
+replay() {
+    "$VIGILCTL" replay "$JOURNAL" --config "$WORK/site.conf" --profiles "$VIGIL_TOP/sensors/profiles" "$@"
 }
 
 # flip_byte FILE OFFSET: inverts the lowest bit of one byte in place.
@@ -38,14 +42,10 @@ flip_byte() {
 }
 
 site_setup
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
-start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-subscribe "$WORK/all.txt" 'vigil/test-depot/#'
+start_site "$VIGIL_TOP/tests/sites/spine.conf"
 JOURNAL="$WORK/state/journal"
 
 # --- first run -------------------------------------------------------------
-start_vigild "$WORK/site.conf"
 wait_event '"type":"gateway_restarted"' 10 || bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
 sim set store1-door 1
 wait_event '"alarm":"store1-door.intrusion".*"state":"active_unacked"' 5 || bail "no intrusion"
@@ -85,8 +85,7 @@ n_published=$(grep -c . "$WORK/published.txt")
 [ "$n_published" -ge 8 ]
 check "the live run published events ($n_published)" $?
 
-"$VIGILCTL" replay "$JOURNAL" --config "$WORK/site.conf" --profiles "$PROFILES" \
-    >"$WORK/replayed.txt" 2>"$WORK/replay.err"
+replay >"$WORK/replayed.txt" 2>"$WORK/replay.err"
 rc=$?
 check "replay exits 0 ($(cat "$WORK/replay.err"))" $rc
 cmp -s "$WORK/published.txt" "$WORK/replayed.txt"
@@ -98,21 +97,19 @@ check "replayed events are byte-identical to the published ones" $rc
 from=$(sed -n 5p "$WORK/published.txt" | sed -E 's/.*"ts":"([^"]+)".*/\1/')
 awk -v f="$from" '{ match($0, /"ts":"[^"]+"/); if (substr($0, RSTART + 6, RLENGTH - 7) >= f) print }' \
     "$WORK/published.txt" >"$WORK/from.want"
-"$VIGILCTL" replay "$JOURNAL" --config "$WORK/site.conf" --profiles "$PROFILES" --from "$from" \
-    >"$WORK/from.got" 2>/dev/null
+replay --from "$from" >"$WORK/from.got" 2>/dev/null
 cmp -s "$WORK/from.want" "$WORK/from.got" && [ -s "$WORK/from.got" ]
 check "replay --from $from prints exactly the events from then on" $?
 
 # --diff: a higher temperature threshold removes the temperature_high events
 sed -E 's/(kind = "temperature"; zone = "store1";)/\1 high = 45.0;/' "$WORK/site.conf" >"$WORK/site-hot.conf"
-"$VIGILCTL" replay "$JOURNAL" --config "$WORK/site.conf" --diff "$WORK/site-hot.conf" --profiles "$PROFILES" \
-    >"$WORK/diff.txt" 2>/dev/null
+replay --diff "$WORK/site-hot.conf" >"$WORK/diff.txt" 2>/dev/null
 rc=$?
 [ $rc -eq 0 ] && grep -q '^- .*"alarm":"store1-temp.temperature_high"' "$WORK/diff.txt" &&
     ! grep -v 'store1-temp.temperature_high' "$WORK/diff.txt" | grep -q .
 check "replay --diff shows only the temperature_high events the new rule removes" $?
 
-"$VIGILCTL" replay "$JOURNAL" --config "$WORK/site.conf" --profiles "$PROFILES" --from yesterday >/dev/null 2>&1
+replay --from yesterday >/dev/null 2>&1
 [ $? -eq 2 ]
 check "a malformed --from is a usage error (exit 2)" $?
 

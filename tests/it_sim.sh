@@ -1,46 +1,34 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # it_sim.sh - vigil-sim as a program: FIFO control, signals, start-up errors.
 # (The Modbus side of the simulator is exercised by test_poller.)
 set -u
-BUILD=${VIGIL_BUILD:-build}
-TOP=${VIGIL_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-SIM="$BUILD/vigil-sim"
-dir=$(mktemp -d /tmp/vigil-it-sim-XXXXXX)
-pids=""
-failed=0
+. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/lib.sh"
 
-cleanup() {
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+SIM="$VIGIL_BUILD/vigil-sim"
 
-verdict() { # name, status
-    if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1"; failed=1; fi
+# sim_bg LOG ARGS...: vigil-sim in the background, its stdout into LOG
+# (stderr as the caller redirects it), stopped by cleanup; sets LAST_PID.
+sim_bg() {
+    local log=$1
+    shift
+    "$SIM" "$@" >"$log" &
+    LAST_PID=$!
+    SPAWNED="$LAST_PID $SPAWNED"
 }
 
-# A loopback port that refuses connections right now.
-free_port() {
-    local p
-    for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    echo 0
-}
-
-# Waits up to 5 s for a line matching $2 in file $1.
-wait_line() {
-    for _ in $(seq 100); do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
+# reap PID: waits for PID, returns its status and drops it from cleanup's
+# list (its PID may be reused).
+reap() {
+    wait "$1"
+    local rc=$?
+    SPAWNED=${SPAWNED/"$1 "/}
+    return $rc
 }
 
 write_site() { # file, port, tty
     cat >"$1" <<EOF
-site = { id = "it-sim"; state_dir = "$dir/state"; profile_dir = "$TOP/sensors/profiles"; };
+site = { id = "it-sim"; state_dir = "$dir/state"; profile_dir = "$VIGIL_TOP/sensors/profiles"; };
 mqtt = { brokers = ( { uri = "tcp://127.0.0.1:1"; } ); };
 buses = ( { id = "lan"; type = "tcp"; host = "127.0.0.1"; port = $2; },
           { id = "line"; type = "rtu"; device = "$3"; } );
@@ -51,49 +39,49 @@ points = ( { id = "door"; device = "io"; input = "di1"; kind = "digital"; },
 EOF
 }
 
+site_setup
+dir=$WORK
 port=$(free_port)
 write_site "$dir/site.conf" "$port" "$dir/tty0"
 
 # FIFO control: ready after the listeners and the pty link exist, one answer per command.
-"$SIM" --config "$dir/site.conf" --control "$dir/ctl" >"$dir/out" 2>"$dir/err" &
-sim=$!
-pids="$pids $sim"
+sim_bg "$dir/out" --config "$dir/site.conf" --control "$dir/ctl" 2>"$dir/err"
+sim_pid=$LAST_PID
 st=0
-wait_line "$dir/out" '^ready$' || st=1
+wait_for "$dir/out" '^ready$' 5 || st=1
 [ -p "$dir/ctl" ] && [ -L "$dir/tty0" ] && [ -c "$(readlink "$dir/tty0")" ] || st=1
 echo "set temp -3.5" >"$dir/ctl"
 echo "stats io" >"$dir/ctl"
 echo "set nosuch 1" >"$dir/ctl"
 echo "fail io sideways" >"$dir/ctl"
-wait_line "$dir/out" '^error unknown mode' || st=1
+wait_for "$dir/out" '^error unknown mode' 5 || st=1
 [ "$(sed -n 2,4p "$dir/out" | tr '\n' '|')" = 'ok|ok requests=0|error unknown point "nosuch"|' ] || st=1
 [ $st -eq 0 ] || sed "s/^/#   /" "$dir/out" "$dir/err"
-verdict sim_ready_and_fifo_control $st
+check sim_ready_and_fifo_control $st
 
 # SIGTERM: exits 0 and removes the pty symlink and the FIFO it created.
-kill -TERM "$sim"
-wait "$sim"
+kill -TERM "$sim_pid"
+reap "$sim_pid"
 st=$?
 [ ! -e "$dir/tty0" ] && [ ! -L "$dir/tty0" ] && [ ! -e "$dir/ctl" ] || st=1
-verdict sim_sigterm_cleans_up $st
+check sim_sigterm_cleans_up $st
 
 # A port already in use: message on stderr, exit 1, nothing left behind.
-"$SIM" --config "$dir/site.conf" >"$dir/out1" 2>/dev/null </dev/null &
-first=$!
-pids="$pids $first"
-wait_line "$dir/out1" '^ready$'
+sim_bg "$dir/out1" --config "$dir/site.conf" 2>/dev/null </dev/null
+first=$LAST_PID
+wait_for "$dir/out1" '^ready$' 5
 "$SIM" --config "$dir/site.conf" >/dev/null 2>"$dir/err2" </dev/null
 st=$?
 [ "$st" -eq 1 ] && grep -q "Address already in use" "$dir/err2" && st=0 || st=1
 kill -TERM "$first"
-wait "$first"
-verdict sim_port_in_use_exits_1 $st
+reap "$first"
+check sim_port_in_use_exits_1 $st
 
 # An invalid config: the loader's message, exit 1.
 echo 'site = { id = "x" ' >"$dir/bad.conf"
 "$SIM" --config "$dir/bad.conf" >/dev/null 2>"$dir/err3" </dev/null
 st=$?
 [ "$st" -eq 1 ] && grep -q "bad.conf" "$dir/err3" && st=0 || st=1
-verdict sim_bad_config_exits_1 $st
+check sim_bad_config_exits_1 $st
 
-exit $failed
+finish

@@ -8,11 +8,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 site_setup
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
-start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-subscribe "$WORK/all.txt" 'vigil/test-depot/#'
-start_vigild "$WORK/site.conf"
+start_site "$VIGIL_TOP/tests/sites/spine.conf"
 
 wait_retained '^1 vigil/test-depot/status .*"state":"online"' 10
 check "status online is retained" $?
@@ -85,9 +81,9 @@ sim fail store1-th ok
 wait_event '"alarm":"store1-th.comm_loss".*"state":"normal"' 8
 check "comm_loss clears when the device answers again" $?
 
-seqs=$(events | jq -r '.seq')
+seqs=$(event_seqs)
 first=$(echo "$seqs" | head -n1)
-gaps=$(echo "$seqs" | awk -v f="$first" 'NR>1 && $1 != prev+1 {print "gap after " prev} {prev=$1}')
+gaps=$(echo "$seqs" | seq_gaps)
 [ -n "$first" ] && [ -z "$gaps" ]
 check "seq strictly increases with no gaps ($gaps)" $?
 

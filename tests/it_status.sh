@@ -7,11 +7,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 site_setup
-start_broker || bail "mosquitto did not start"
-make_site "$VIGIL_TOP/tests/sites/spine.conf" "$WORK/site.conf"
-start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-subscribe "$WORK/all.txt" 'vigil/test-depot/#'
-start_vigild "$WORK/site.conf"
+start_site "$VIGIL_TOP/tests/sites/spine.conf"
 
 # status [ARGS...]: runs vigilctl status against the test broker; output in $OUT, exit code in $RC.
 status() {

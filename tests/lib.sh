@@ -66,28 +66,38 @@ retained_now() {
     timeout 2 mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t 'vigil/#' -F '%r %t %p' --retained-only -W 1 2>/dev/null
 }
 
-# wait_retained REGEX SECONDS: the broker holds a retained message matching REGEX.
-wait_retained() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -lt "$deadline" ]; do
-        retained_now | grep -qE -- "$1" && return 0
-        sleep 0.2
-    done
-    return 1
+# is_retained REGEX: the broker holds a retained message matching REGEX now.
+is_retained() {
+    retained_now | grep -qE -- "$1"
 }
 
-# wait_not_retained REGEX SECONDS: no retained message matches REGEX any
-# more, while the retained status shows the broker was really asked.
+# no_longer_retained REGEX: no retained message matches REGEX, while the
+# retained status shows the broker was really asked.
+no_longer_retained() {
+    local now
+    now=$(retained_now)
+    printf '%s\n' "$now" | grep -q '/status ' && ! printf '%s\n' "$now" | grep -qE -- "$1"
+}
+
+# wait_retained REGEX SECONDS: the broker holds a retained message matching REGEX.
+wait_retained() {
+    wait_until "$2" is_retained "$1"
+}
+
+# wait_not_retained REGEX SECONDS: no retained message matches REGEX any more.
 wait_not_retained() {
-    local deadline=$((SECONDS + $2)) now
-    while [ $SECONDS -lt "$deadline" ]; do
-        now=$(retained_now)
-        if printf '%s\n' "$now" | grep -q '/status ' && ! printf '%s\n' "$now" | grep -qE -- "$1"; then
-            return 0
-        fi
-        sleep 0.2
-    done
-    return 1
+    wait_until "$2" no_longer_retained "$1"
+}
+
+# wait_restarted: the vigild started last says in its log that it has
+# started (each start begins a new log); bails if it does not within 10 s.
+wait_restarted() {
+    wait_for "$WORK/vigild.log" 'vigild: started' 10 || bail "vigild did not restart: $(tail -5 "$WORK/vigild.log")"
+}
+
+# event_seqs: the seq of every event on vigil/<site>/events, in arrival order.
+event_seqs() {
+    events | jq -r '.seq'
 }
 
 # expect_json JSON JQ-FILTER WANT NAME
@@ -96,4 +106,40 @@ expect_json() {
     got=$(printf '%s' "$1" | jq -r "$2" 2>/dev/null)
     [ "$got" = "$3" ]
     check "$4 is $3 (got $got)" $?
+}
+
+# The config line that lets inputs change faster than the default
+# chattering rule (3 changes in 60 s) allows (for prepare_site).
+# shellcheck disable=SC2034
+NO_CHATTER='rules = { chatter_count = 1000; };'
+
+# prepare_site TEMPLATE [CONFIG-LINE...]: a real broker (start_broker,
+# unless the test has started one of its own, as start_station_broker) and
+# $WORK/site.conf made from TEMPLATE by make_site, with each CONFIG-LINE
+# appended. Bails if the broker does not start.
+prepare_site() {
+    local tmpl=$1
+    shift
+    [ -n "${BROKER_PID:-}" ] || start_broker || bail "mosquitto did not start"
+    make_site "$tmpl" "$WORK/site.conf"
+    [ $# -eq 0 ] || printf '%s\n' "$@" >>"$WORK/site.conf"
+}
+
+# launch_site SIM-CONF [VIGILD-ARGS...]: the simulator serving SIM-CONF, a
+# subscriber recording vigil/test-depot/# into $WORK/all.txt (see events),
+# and vigild on $WORK/site.conf. Bails if the simulator does not get ready.
+launch_site() {
+    local sim_conf=$1
+    shift
+    start_sim "$sim_conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
+    subscribe "$WORK/all.txt" 'vigil/test-depot/#'
+    start_vigild "$WORK/site.conf" "$@"
+}
+
+# start_site TEMPLATE [VIGILD-ARGS...]: the whole site of most tests, from
+# TEMPLATE as it is: prepare_site, then launch_site on $WORK/site.conf.
+start_site() {
+    prepare_site "$1"
+    shift
+    launch_site "$WORK/site.conf" "$@"
 }

@@ -216,6 +216,27 @@ static const struct bad_case bad_cases[] = {
       SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
       "  heartbeat_s = 5; };  #<\n",
       "mqtt: heartbeat_s 5 is out of range; expected 20..86400" },
+    { "max_buffered beyond what the MQTT client can buffer",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
+      "  max_buffered = 70000; };  #<\n",
+      "mqtt: max_buffered 70000 is out of range; expected 100..60000" },
+    { "unknown mqtt mode",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
+      "  mode = \"sometimes\"; };  #<\n",
+      "mqtt: mode \"sometimes\" is not valid; expected one of: both, failover" },
+    { "path_fault_s too short",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
+      "  path_fault_s = 1; };  #<\n",
+      "mqtt: path_fault_s 1 is out of range; expected 5..86400" },
+    { "self_test_s between off and a minute",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
+      "  self_test_s = 30; };  #<\n",
+      "mqtt: self_test_s 30 is out of range; expected 0 (off) or 60..2592000 seconds" },
+    { "local output on an unknown device",
+      HEAD "receipts = { priorities = [ \"critical\" ];\n"
+      "  local_output = { output = \"do1\";\n"
+      "    device = \"siren9\"; }; };  #<\n",
+      "receipts.local_output: device \"siren9\" does not exist; define it under devices or fix the name" },
     { "negative delay",
       HEAD POINT("\n  on_delay_s = -1; } );  #<\n"),
       "point \"door\": on_delay_s -1 is out of range; expected 0..86400" },
@@ -453,7 +474,12 @@ static void minimal_config_gets_defaults(void)
     EXPECT_STR(s->state_dir, "/var/lib/vigil");
     EXPECT_STR(s->mqtt.prefix, "vigil");
     EXPECT_INT(s->mqtt.heartbeat_s, 60);
-    EXPECT_INT(s->mqtt.max_buffered, 100000);
+    EXPECT_INT(s->mqtt.max_buffered, 50000);
+    EXPECT_INT(s->mqtt.mode, CFG_MQTT_BOTH);
+    EXPECT_INT(s->mqtt.path_fault_s, 60);
+    EXPECT_INT(s->mqtt.self_test_s, 86400);
+    EXPECT_INT(s->mqtt.cmd_max_age_s, 120);
+    EXPECT(!s->receipts.enabled && !s->receipts.local_output.enabled, "receipts on without a receipts group");
     EXPECT_INT(s->mqtt.n_brokers, 1);
     EXPECT_INT(s->mqtt.brokers[0].keepalive_s, 10);
     EXPECT_STR(s->mqtt.brokers[0].client_id, "vigil-t");

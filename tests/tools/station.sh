@@ -1,7 +1,8 @@
 # tests/tools/station.sh - what the fault tests and the outage benchmark
 # share (on top of scripts/lib.sh): a broker that keeps sessions across its
 # own restart, a station (`vigilctl watch`) subscribed to the site with a
-# persistent session, and the helpers that read what the station received.
+# persistent session, a site started under its eyes, the helpers that read
+# what the station received, and a replay of what the core made.
 #
 # A station's broker must keep its subscribers' sessions across a restart
 # (persistence) and queue enough for them, or the events vigild flushes
@@ -49,7 +50,12 @@ station_seqs() {
 # station_gaps: every place where a seq is not one more than the one
 # before it; empty if the station's seqs are contiguous.
 station_gaps() {
-    station_seqs | awk 'NR > 1 && $1 != prev + 1 { print "after " prev " came " $1 } { prev = $1 }'
+    station_seqs | seq_gaps
+}
+
+# station_count: how many events the station has printed.
+station_count() {
+    grep -sc . "$WORK/station.json"
 }
 
 # kill_vigild: SIGKILL, reaped, and forgotten by cleanup (its PID may be reused).
@@ -61,10 +67,25 @@ kill_vigild() {
 
 # wait_station_count N SECONDS: the station has printed at least N events.
 wait_station_count() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -lt "$deadline" ]; do
-        [ "$(grep -c . "$WORK/station.json" 2>/dev/null)" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_until "$2" at_least "$1" station_count
+}
+
+# launch_station_site STATION-ID SIM-CONF: the simulator serving SIM-CONF,
+# a station (start_station STATION-ID) and vigild on $WORK/site.conf; waits
+# until the station has vigild's gateway_restarted. Calls the caller's
+# bail MESSAGE when a step fails.
+launch_station_site() {
+    start_sim "$2" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
+    start_station "$1" || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
+    start_vigild "$WORK/site.conf"
+    wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 ||
+        bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
+}
+
+# replay_journal: the events the core has made, by `vigilctl replay` of
+# vigild's journal, into $WORK/replayed.json (its errors into
+# $WORK/replay.err); returns replay's status.
+replay_journal() {
+    "$VIGIL_BUILD/vigilctl" replay "$WORK/state/journal" --config "$WORK/site.conf" \
+        --profiles "$VIGIL_TOP/sensors/profiles" >"$WORK/replayed.json" 2>"$WORK/replay.err"
 }
