@@ -54,7 +54,11 @@ struct options {
 };
 
 /* Everything the core thread owns. */
+#define SYS_PENDING_MAX 8 /* system inputs of the core thread itself, fed at the next batch */
+
 struct daemon {
+    struct core_input sys_pending[SYS_PENDING_MAX];
+    int n_sys_pending;
     struct options opt;
     struct cfg_site *site;
     struct core *core;
@@ -530,6 +534,33 @@ static size_t feed_schedule(struct daemon *d, size_t *n_pending, size_t room)
 }
 
 /*
+ * Queues a system input the core thread raises itself (restart, rejected
+ * config, self-test) for the next batch. Not through the input queue: the
+ * core thread is the only one that empties it, so a blocking push there
+ * would deadlock it whenever the pollers had filled the queue.
+ */
+static void feed_system(struct daemon *d, enum core_sys_kind kind, const char *text)
+{
+    if (d->n_sys_pending == SYS_PENDING_MAX) {
+        log_err("core: %d system inputs already waiting; \"%s\" not raised", SYS_PENDING_MAX, text);
+        return;
+    }
+    core_system_input(&d->sys_pending[d->n_sys_pending++], kind, true, text, clock_mono_ms(), clock_wall_ms());
+}
+
+/* Feeds the system inputs feed_system() kept, while the batch has room. */
+static size_t feed_pending_system(struct daemon *d, size_t *n_pending, size_t room)
+{
+    size_t fed = 0;
+
+    for (; fed < (size_t)d->n_sys_pending && *n_pending <= room; fed++)
+        feed(d, &d->sys_pending[fed], d->outputs, n_pending);
+    memmove(d->sys_pending, d->sys_pending + fed, (d->n_sys_pending - fed) * sizeof(d->sys_pending[0]));
+    d->n_sys_pending -= (int)fed;
+    return fed;
+}
+
+/*
  * One round of the core thread: wait for inputs or the next timer, feed a
  * batch, make it durable, then publish what it produced. The batch ends
  * when the queue is empty or when the output buffer could not take the
@@ -539,8 +570,9 @@ static void run_batch(struct daemon *d)
 {
     struct core_input in;
     size_t n_pending = 0, fed = 0, room = d->outputs_cap - core_max_outputs(d->core);
-    int got = queue_pop(&d->inputs, &in, wait_budget_ms(d));
+    int got = queue_pop(&d->inputs, &in, d->n_sys_pending ? 0 : wait_budget_ms(d));
 
+    fed += feed_pending_system(d, &n_pending, room);
     while (got == 1) {
         feed(d, &in, d->outputs, &n_pending);
         fed++;
@@ -572,11 +604,12 @@ static void maybe_snapshot(struct daemon *d)
 {
     struct pub_stats ps;
 
-    jrnl_maybe_rotate(d->journal, d->site, d->opt.config_path, d->core, clock_wall_ms());
-    if (d->inputs_since_snapshot < SNAPSHOT_EVERY_INPUTS)
-        return;
     pub_get_stats(d->pub, &ps);
     if (ps.pending > 0 || !pub_durable(d->pub))
+        return;
+    /* A rotation starts its segment with a snapshot too: same rule. */
+    jrnl_maybe_rotate(d->journal, d->site, d->opt.config_path, d->core, clock_wall_ms());
+    if (d->inputs_since_snapshot < SNAPSHOT_EVERY_INPUTS)
         return;
     if (jrnl_begin(d->journal, d->site, d->opt.config_path, d->core) == 0)
         d->inputs_since_snapshot = 0;
@@ -617,14 +650,6 @@ static void feed_watchdog(struct daemon *d)
     svc_watchdog_feed(&d->watchdog, clock_mono_ms(), progress, 2);
 }
 
-/* Feeds a system input (restart, rejected config) through the normal path. */
-static void feed_system(struct daemon *d, enum core_sys_kind kind, const char *text)
-{
-    struct core_input in;
-
-    core_system_input(&in, kind, true, text, clock_mono_ms(), clock_wall_ms());
-    queue_push(&d->inputs, &in);
-}
 
 /*
  * Feeds the periodic self_test event every mqtt.self_test_s, the first one
@@ -697,6 +722,13 @@ static int open_journal(struct daemon *d)
     if (last_mono > clock_mono_ms())
         d->mono_offset_ms = last_mono - clock_mono_ms();
     d->last_mono_ms = last_mono;
+    /* The events recovery just re-published sit in the MQTT client's
+     * buffer, not yet at the broker: a snapshot now would drop them from
+     * the next recovery. maybe_snapshot() writes it once they are delivered. */
+    if (replayed > 0) {
+        d->inputs_since_snapshot = SNAPSHOT_EVERY_INPUTS;
+        return 0;
+    }
     return jrnl_begin(d->journal, d->site, d->opt.config_path, d->core);
 }
 

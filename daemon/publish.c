@@ -523,12 +523,18 @@ static void cmd_ring_push(struct pub *p, const struct core_input *in)
     pthread_mutex_unlock(&p->lock);
 }
 
+/*
+ * Whether a callback must leave its command with paho for now. Each path's
+ * callback thread checks, then parses, then pushes: keeping one slot per
+ * path free means two threads that both pass the check still both fit, and
+ * no queued command is ever overwritten.
+ */
 static bool cmd_ring_full(struct pub *p)
 {
     bool full;
 
     pthread_mutex_lock(&p->lock);
-    full = p->cmd_count == CMD_RING;
+    full = p->cmd_count + CFG_MAX_BROKERS >= CMD_RING;
     pthread_mutex_unlock(&p->lock);
     return full;
 }
