@@ -901,21 +901,27 @@ static bool push_system(struct pub *p, enum core_sys_kind kind, bool active, con
 }
 
 /* Moves queued commands to the core's queue; blocks while that is full. */
-static void forward_commands(struct pub *p)
+/* Returns true if commands had to stay in the ring because the queue is full. */
+static bool forward_commands(struct pub *p)
 {
-    struct core_input in;
+    int rc = 1;
 
+    /* Never blocks: while the core's queue is full the commands wait in the
+     * ring (and then with paho), and this thread goes on draining the
+     * message rings and watching the paths. */
     pthread_mutex_lock(&p->lock);
-    while (p->cmd_count > 0) {
-        in = p->cmds[p->cmd_head];
-        p->cmd_head = (p->cmd_head + 1) % CMD_RING;
-        p->cmd_count--;
-        pthread_mutex_unlock(&p->lock);
-        if (queue_push(p->inputs, &in) < 0)
-            log_warn("mqtt: command id=\"%s\" arrived during shutdown; not executed", in.u.cmd.id);
-        pthread_mutex_lock(&p->lock);
+    while (p->cmd_count > 0 && rc != 0) {
+        rc = queue_try_push(p->inputs, &p->cmds[p->cmd_head]);
+        if (rc < 0)
+            log_warn("mqtt: command id=\"%s\" arrived during shutdown; not executed",
+                     p->cmds[p->cmd_head].u.cmd.id);
+        if (rc != 0) {
+            p->cmd_head = (p->cmd_head + 1) % CMD_RING;
+            p->cmd_count--;
+        }
     }
     pthread_mutex_unlock(&p->lock);
+    return rc == 0;
 }
 
 /* Messages a path has accepted but a broker has not acknowledged yet. */
@@ -1136,8 +1142,9 @@ static void drain_paths(struct pub *p)
     }
 }
 
-/* Waits up to WATCH_MS, or less when a command or the stop arrives. */
-static void watch_wait(struct pub *p)
+/* Waits up to WATCH_MS, or less when a command or the stop arrives; the full
+ * WATCH_MS while commands wait for room in the core's queue (no busy loop). */
+static void watch_wait(struct pub *p, bool cmds_blocked)
 {
     struct timespec until;
 
@@ -1148,7 +1155,7 @@ static void watch_wait(struct pub *p)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&p->lock);
-    if (p->cmd_count == 0 && !atomic_load(&p->stopping))
+    if ((p->cmd_count == 0 || cmds_blocked) && !atomic_load(&p->stopping))
         pthread_cond_timedwait(&p->wake, &p->lock, &until);
     pthread_mutex_unlock(&p->lock);
 }
@@ -1160,8 +1167,8 @@ static void *watch_main(void *arg)
 
     while (!atomic_load(&p->stopping)) {
         uint64_t now_ms;
+        bool cmds_blocked = forward_commands(p);
 
-        forward_commands(p);
         drain_paths(p);
         now_ms = clock_mono_ms();
         if (now_ms >= p->next_check_ms) {
@@ -1169,7 +1176,7 @@ static void *watch_main(void *arg)
             check_spool(p);
             check_paths(p, now_ms);
         }
-        watch_wait(p);
+        watch_wait(p, cmds_blocked);
     }
     return NULL;
 }

@@ -39,6 +39,14 @@ void queue_destroy(struct queue *q)
     q->ring = NULL;
 }
 
+/* Appends item; the caller holds the lock and has checked there is room. */
+static void append_locked(struct queue *q, const void *item)
+{
+    memcpy(q->ring + ((q->head + q->count) % q->cap) * q->item_size, item, q->item_size);
+    q->count++;
+    pthread_cond_signal(&q->not_empty);
+}
+
 int queue_push(struct queue *q, const void *item)
 {
     pthread_mutex_lock(&q->lock);
@@ -48,11 +56,24 @@ int queue_push(struct queue *q, const void *item)
         pthread_mutex_unlock(&q->lock);
         return -1;
     }
-    memcpy(q->ring + ((q->head + q->count) % q->cap) * q->item_size, item, q->item_size);
-    q->count++;
-    pthread_cond_signal(&q->not_empty);
+    append_locked(q, item);
     pthread_mutex_unlock(&q->lock);
     return 0;
+}
+
+int queue_try_push(struct queue *q, const void *item)
+{
+    int rc = 1;
+
+    pthread_mutex_lock(&q->lock);
+    if (q->closed)
+        rc = -1;
+    else if (q->count == q->cap)
+        rc = 0;
+    else
+        append_locked(q, item);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
 }
 
 static struct timespec deadline_after(int timeout_ms)

@@ -28,6 +28,9 @@ void queue_destroy(struct queue *q);
 /* Copies item in; blocks while full. Returns 0, or -1 if the queue is closed. */
 int queue_push(struct queue *q, const void *item);
 
+/* Copies item in if there is room. Returns 1 if queued, 0 if full, -1 if closed. */
+int queue_try_push(struct queue *q, const void *item);
+
 /* Copies the oldest item out, waiting at most timeout_ms (-1: forever).
  * Returns 1 if an item was taken, 0 on timeout, -1 if closed and empty. */
 int queue_pop(struct queue *q, void *item, int timeout_ms);

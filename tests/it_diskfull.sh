@@ -36,10 +36,10 @@ launch_station_site station-diskfull "$WORK/site.conf"
 # each acknowledgement), so top the file system up until it stays full.
 tmpfs_avail() { df --output=avail "$WORK/state" | tail -n 1 | tr -d ' '; }
 dd if=/dev/zero of="$WORK/state/filler" bs=64k 2>/dev/null
-for i in $(seq 20); do
+for i in $(seq 100); do
     dd if=/dev/zero of="$WORK/state/filler-tail-$i" bs=1 2>/dev/null
     [ "$(tmpfs_avail)" -eq 0 ] && break
-    sleep 0.1
+    sleep 0.05
 done
 [ "$(tmpfs_avail)" -eq 0 ] || bail "the tmpfs is not full"
 
