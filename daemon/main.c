@@ -74,6 +74,7 @@ struct daemon {
     bool output_on;               /* this process switched receipts.local_output on */
     char state_dir[CFG_PATH_MAX];
     uint64_t last_mono_ms;
+    struct log_complaint journal_complaint;
     uint64_t mono_offset_ms;      /* keeps the core's clock going forward across reboots */
     uint64_t core_progress;
     uint64_t inputs_since_snapshot;
@@ -474,8 +475,13 @@ static void feed(struct daemon *d, struct core_input *in, struct core_output *pe
     n = core_step(d->core, in, pending + *n_pending);
     *n_pending += n;
     d->inputs_since_snapshot++;
+    /* Rate-limited: on a full disk every input would fail and flood the log. */
     if (jrnl_append_input(d->journal, d->site, in) < 0)
-        log_err("journal: append failed; the input was applied but is not durable");
+        log_complain(&d->journal_complaint, clock_mono_ms(), LOG_LVL_ERR,
+                     "journal: append failed: %s; the input was applied but is not durable",
+                     jrnl_error(d->journal));
+    else
+        log_release(&d->journal_complaint, LOG_LVL_NOTICE, "journal: appends work again");
 }
 
 static void make_tick(struct core_input *in, uint64_t mono_ms)
@@ -587,7 +593,7 @@ static void run_batch(struct daemon *d)
     if (fed == 0)
         return;
     if (jrnl_sync(d->journal) < 0)
-        log_err("journal: fsync failed: events are published but may not survive a power cut");
+        log_err("journal: %s; events are published but may not survive a power cut", jrnl_error(d->journal));
     for (size_t i = 0; i < n_pending; i++)
         publish_output(d, &d->outputs[i]);
 }
