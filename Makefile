@@ -26,11 +26,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpaho-mqtt3as -lpthread -lm
 CFLAGS  += $(PKG_CFLAGS)
 
-# Every daemon module except the two programs' mains goes into one archive
-# that vigild, vigilctl, vigil-sim and the tests link.
-LIB_SRC   := $(filter-out daemon/main.c daemon/vigilctl.c,$(wildcard daemon/*.c))
+# Every daemon module except vigild's main goes into one archive that
+# vigild, vigilctl (ctl/), vigil-sim (sensors/sim/) and the tests link.
+LIB_SRC   := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-SIM_SRC   := $(wildcard sensors/*.c)
+CTL_SRC   := $(wildcard ctl/*.c)
+SIM_SRC   := $(wildcard sensors/sim/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELP := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
@@ -53,7 +54,7 @@ $(BUILD)/libvigil.a: $(LIB_OBJ)
 $(BUILD)/vigild: $(BUILD)/daemon/main.o $(BUILD)/libvigil.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/vigilctl: $(BUILD)/daemon/vigilctl.o $(BUILD)/libvigil.a
+$(BUILD)/vigilctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/vigil-sim: $(SIM_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
