@@ -950,6 +950,7 @@ static void on_cmd(struct core *c, const struct core_cmd *cmd)
     memset(&res, 0, sizeof(res));
     copy_str(res.id, sizeof(res.id), cmd->id);
     res.op = cmd->op;
+    res.source = cmd->source;
     idx = cmd_target(c, cmd, res.error, sizeof(res.error));
     if (idx >= 0) {
         copy_str(oper, sizeof(oper), cmd->operator_name);

@@ -79,6 +79,19 @@ enum core_alarm_state {
 
 enum core_cmd_op { CORE_CMD_ACK, CORE_CMD_SHELVE, CORE_CMD_UNSHELVE, CORE_CMD_ARM, CORE_CMD_DISARM };
 
+/* Where a command came from; its result goes back there (sink.h). */
+enum core_cmd_source {
+    CORE_SRC_MQTT,            /* <prefix>/<site>/cmd: a station, a console */
+    CORE_SRC_SCHEDULE,        /* the zone's arming schedule */
+    CORE_SRC_LOCAL,           /* vigilctl on the gateway */
+};
+
+/* What the command gate checked before the core saw a command (bits). */
+#define CORE_VERIFIED_FRESH 0x01u     /* its "ts" was within cmd_max_age_s */
+#define CORE_VERIFIED_UNIQUE 0x02u    /* its id had not been seen before */
+#define CORE_VERIFIED_SIGNED 0x04u    /* its signature matched the operator's key */
+#define CORE_VERIFIED_ROLE 0x08u      /* the operator's role allows the op */
+
 /* A parsed operator command. target is an alarm id (ack, shelve, unshelve)
  * or a zone id (arm, disarm); the core resolves it and reports unknown ones. */
 struct core_cmd {
@@ -88,6 +101,8 @@ struct core_cmd {
     char operator_name[CFG_ID_MAX];
     int64_t duration_ms;      /* shelve only; 1 s .. 24 h */
     bool force;               /* arm only: arm although points are open */
+    enum core_cmd_source source;
+    unsigned verified;        /* CORE_VERIFIED_* bits the gate set; journaled with the command */
 };
 
 /* System inputs from the shell; they get seq numbers like any alarm. */
@@ -134,6 +149,7 @@ struct core_zone_change {
 };
 
 struct core_result {
+    enum core_cmd_source source; /* copied from the command */
     char id[CORE_CMD_ID_MAX];
     enum core_cmd_op op;
     bool ok;

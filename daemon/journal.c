@@ -296,6 +296,8 @@ static void encode_input_body(struct wbuf *b, const struct cfg_site *site, const
         put_str(b, in->u.cmd.operator_name);
         put_i64(b, in->u.cmd.duration_ms);
         put_u8(b, in->u.cmd.force);
+        put_u8(b, (unsigned)in->u.cmd.source);
+        put_u8(b, in->u.cmd.verified);
         break;
     case CORE_IN_TICK:
         break;
@@ -337,6 +339,11 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
         get_str(&r, in->u.cmd.operator_name, sizeof(in->u.cmd.operator_name));
         in->u.cmd.duration_ms = get_i64(&r);
         in->u.cmd.force = get_enum(&r, 1);
+        /* Journals written before the command gate end here: MQTT, nothing verified. */
+        if (r.pos < r.len) {
+            in->u.cmd.source = (enum core_cmd_source)get_enum(&r, CORE_SRC_LOCAL);
+            in->u.cmd.verified = (unsigned)get_le(&r, 1);
+        }
         break;
     case CORE_IN_TICK:
         break;

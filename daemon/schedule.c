@@ -277,4 +277,5 @@ void sched_command(const struct cfg_site *site, const struct sched_action *act, 
     snprintf(cmd->target, sizeof(cmd->target), "%s", zone);
     snprintf(cmd->operator_name, sizeof(cmd->operator_name), "%s", SCHED_OPERATOR);
     cmd->force = false;
+    cmd->source = CORE_SRC_SCHEDULE;
 }
