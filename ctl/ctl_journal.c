@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "journal.h"
 #include "message.h"
+#include "record.h"
 
 /* Verifies the hash chain of argv[1]; prints the summary or the damage. */
 int ctl_cmd_journal_verify(int argc, char **argv)
@@ -116,11 +117,13 @@ static void on_replay_output(const struct core_output *o, void *arg)
 {
     struct replay_ctx *c = arg;
     const struct core_event *ev = &o->u.event;
-    char json[MSG_MAX], key[CORE_ALARM_ID_MAX + 64];
+    static struct rec_buf rb;
+    const char *json = rb.json;
+    char key[CORE_ALARM_ID_MAX + 64];
 
     if (o->type != CORE_OUT_EVENT || ev->wall_ms < c->o->from_ms || ev->wall_ms > c->o->to_ms)
         return;
-    if (msg_event(c->site, c->core, ev, json, sizeof(json)) < 0) {
+    if (rec_event(&rb, c->site, c->core, ev) < 0) {
         fprintf(stderr, "vigilctl: event seq=%" PRIu64 " does not fit a message\n", ev->seq);
         c->failed = 1;
         return;

@@ -207,8 +207,8 @@ static void append(char *buf, size_t cap, const char *fmt, ...)
  * the device, else the zone, else the site; system events carry the core's
  * own text instead.
  */
-static void event_text(const struct cfg_site *site, const struct core_alarm_info *info,
-                       const struct core_event *ev, char *text, size_t cap)
+void msg_event_text(const struct cfg_site *site, const struct core_alarm_info *info,
+                    const struct core_event *ev, char *text, size_t cap)
 {
     const struct cfg_point *p = site_point(site, info ? info->point : -1);
     const struct cfg_device *d = site_device(site, info ? info->device : -1);
@@ -237,55 +237,38 @@ static void event_text(const struct cfg_site *site, const struct core_alarm_info
         append(text, cap, " in zone %s", label(z->name, z->id));
 }
 
-int msg_event(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
-              char *buf, size_t cap)
+int msg_event(const char *site_id, const struct sink_record *rec, char *buf, size_t cap)
 {
-    const struct core_alarm_info *info = core_alarm_info(core, ev->alarm);
-    const struct cfg_zone *z = site_zone(site, info ? info->zone : -1);
-    const struct cfg_point *p = site_point(site, info ? info->point : -1);
-    const struct cfg_device *d = site_device(site, info ? info->device : -1);
+    const struct sink_event *ev = &rec->u.event;
     struct obj b = { json_object(), false };
-    char text[TEXT_MAX];
 
-    event_text(site, info, ev, text, sizeof(text));
     put(&b, "seq", json_integer((json_int_t)ev->seq));
-    put(&b, "ts", jts(ev->wall_ms));
-    put(&b, "site", jstr(site->id));
-    put(&b, "alarm", ref(info ? info->id : NULL));
+    put(&b, "ts", jts(rec->wall_ms));
+    put(&b, "site", jstr(site_id));
+    put(&b, "alarm", ref(ev->alarm));
     put(&b, "type", json_string(core_type_name(ev->type)));
     put(&b, "priority", json_string(cfg_priority_name(ev->priority)));
     put(&b, "state", json_string(core_state_name(ev->state)));
-    put(&b, "zone", ref(z ? z->id : NULL));
-    put(&b, "point", ref(p ? p->id : NULL));
-    put(&b, "device", ref(d ? d->id : NULL));
+    put(&b, "zone", ref(ev->zone));
+    put(&b, "point", ref(ev->point));
+    put(&b, "device", ref(ev->device));
     put(&b, "value", isfinite(ev->value) ? json_real(ev->value) : json_null());
-    put(&b, "text", jstr(text));
+    put(&b, "text", jstr(ev->text));
     if (ev->operator_name[0])
         put(&b, "operator", jstr(ev->operator_name));
     return finish(&b, buf, cap);
 }
 
-int msg_alarm_state(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
-                    char *buf, size_t cap)
+int msg_zone(const struct sink_record *rec, char *buf, size_t cap)
 {
-    if (ev->state != CORE_S_NORMAL && ev->state != CORE_S_SUPPRESSED)
-        return msg_event(site, core, ev, buf, cap);
-    if (cap == 0)
-        return -1;
-    buf[0] = '\0';
-    return 0;
-}
-
-int msg_zone(const struct cfg_site *site, const struct core_zone_change *zc, char *buf, size_t cap)
-{
-    const struct cfg_zone *z = site_zone(site, zc->zone);
+    const struct sink_zone *z = &rec->u.zone;
     struct obj b = { json_object(), false };
 
-    put(&b, "zone", ref(z ? z->id : NULL));
-    put(&b, "armed", json_boolean(zc->armed));
-    put(&b, "ts", jts(zc->wall_ms));
-    if (zc->operator_name[0])
-        put(&b, "operator", jstr(zc->operator_name));
+    put(&b, "zone", ref(z->zone));
+    put(&b, "armed", json_boolean(z->armed));
+    put(&b, "ts", jts(rec->wall_ms));
+    if (z->operator_name[0])
+        put(&b, "operator", jstr(z->operator_name));
     return finish(&b, buf, cap);
 }
 
@@ -302,7 +285,7 @@ static int result_json(const char *id, const char *op, bool ok, const char *erro
     return finish(&b, buf, cap);
 }
 
-int msg_result(const struct core_result *r, char *buf, size_t cap)
+int msg_result(const struct sink_result *r, char *buf, size_t cap)
 {
     return result_json(r->id, core_op_name(r->op), r->ok, r->error, buf, cap);
 }
@@ -327,24 +310,19 @@ int msg_status(const struct msg_status *st, char *buf, size_t cap)
     return finish(&b, buf, cap);
 }
 
-int msg_device(const struct cfg_site *site, int device, const struct poll_device_stats *st, int64_t now_wall_ms,
-               char *buf, size_t cap)
+int msg_device(const struct sink_record *rec, char *buf, size_t cap)
 {
-    const struct cfg_device *d = site_device(site, device);
+    const struct sink_device *d = &rec->u.device;
     struct obj b = { json_object(), false };
 
-    if (!d) {
-        json_decref(b.o);
-        return -1;
-    }
-    put(&b, "device", jstr(d->id));
-    put(&b, "name", jstr(label(d->name, d->id)));
-    put(&b, "up", json_boolean(st->up));
+    put(&b, "device", jstr(d->device));
+    put(&b, "name", jstr(d->name));
+    put(&b, "up", json_boolean(d->up));
     /* An old round trip on a dead link reads like a live one: none while down. */
-    put(&b, "rtt_ms", st->up && st->last_ok_mono_ms ? json_integer(st->last_rtt_ms) : json_null());
-    put(&b, "polls", json_integer((json_int_t)st->polls));
-    put(&b, "failures", json_integer((json_int_t)st->failures));
-    put(&b, "ts", jts(now_wall_ms));
+    put(&b, "rtt_ms", d->up && d->rtt_ms >= 0 ? json_integer(d->rtt_ms) : json_null());
+    put(&b, "polls", json_integer((json_int_t)d->polls));
+    put(&b, "failures", json_integer((json_int_t)d->failures));
+    put(&b, "ts", jts(rec->wall_ms));
     return finish(&b, buf, cap);
 }
 

@@ -21,7 +21,7 @@
 
 #include "config.h"
 #include "core.h"
-#include "poller.h"
+#include "sink.h"
 
 #define MSG_MAX 2048    /* room for any payload built here */
 #define MSG_TOPIC_MAX 256
@@ -43,32 +43,31 @@ void msg_ts(int64_t wall_ms, char ts[MSG_TS_LEN + 1]);
 int msg_topic(char *buf, size_t cap, const char *prefix, const char *site, const char *suffix);
 
 /*
- * One alarm state change for vigil/<site>/events:
+ * The sentence a guard reads for ev of the alarm info, e.g. "Store 1 door:
+ * intrusion (active, unacknowledged) in zone Ammunition store 1", built
+ * from the config's names; system events carry the core's own text. The
+ * core thread calls it once per event to fill in its record (record.h).
+ */
+void msg_event_text(const struct cfg_site *site, const struct core_alarm_info *info,
+                    const struct core_event *ev, char *text, size_t cap);
+
+/*
+ * One alarm state change for vigil/<site>/events, from its record alone:
  *   {"seq","ts","site","alarm","type","priority","state","zone","point",
  *    "device","value","text"} and "operator" when a person caused it.
  * zone/point/device are config ids or null; value is a JSON real (1.0,
- * 23.1) or null when the point had no value; text is a sentence for guards
- * built from config names, or the core's text for system events.
+ * 23.1) or null when the point had no value. While the alarm needs
+ * attention the same payload is retained on vigil/<site>/alarms/<alarm>;
+ * once it is normal or suppressed an empty retained payload deletes that
+ * topic, so the tree lists exactly the alarms that need attention.
  */
-int msg_event(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
-              char *buf, size_t cap);
-
-/*
- * The retained payload of vigil/<site>/alarms/<alarm> after ev: the event
- * itself while the alarm needs attention, and an empty payload (return 0)
- * once it is NORMAL or SUPPRESSED (its zone disarmed), which deletes the
- * retained message so the topic tree lists exactly the alarms that need
- * attention. One-shot events (state "event") have no alarm topic; do not
- * call this for them.
- */
-int msg_alarm_state(const struct cfg_site *site, const struct core *core, const struct core_event *ev,
-                    char *buf, size_t cap);
+int msg_event(const char *site_id, const struct sink_record *rec, char *buf, size_t cap);
 
 /* A zone's arm state for vigil/<site>/zones/<zone>: {"zone","armed","ts"} + "operator". */
-int msg_zone(const struct cfg_site *site, const struct core_zone_change *zc, char *buf, size_t cap);
+int msg_zone(const struct sink_record *rec, char *buf, size_t cap);
 
 /* The outcome of a command for vigil/<site>/cmd/result: {"id","op","ok"} + "error" when !ok. */
-int msg_result(const struct core_result *r, char *buf, size_t cap);
+int msg_result(const struct sink_result *r, char *buf, size_t cap);
 
 /* What a status payload says; the strings are borrowed for the call. */
 struct msg_status {
@@ -89,13 +88,11 @@ int msg_status(const struct msg_status *st, char *buf, size_t cap);
 
 /*
  * The retained vigil/<site>/devices/<device> payload:
- * {"device","name","up","rtt_ms","polls","failures","ts"}. name is the
- * config's name or the id; up is st->up; rtt_ms is st->last_rtt_ms while up
- * and null while down or before the first answer; polls and failures count
- * poll cycles since the poller started (vigild start or reload).
+ * {"device","name","up","rtt_ms","polls","failures","ts"}. rtt_ms is null
+ * while down or before the first answer; polls and failures count poll
+ * cycles since the poller started (vigild start or reload).
  */
-int msg_device(const struct cfg_site *site, int device, const struct poll_device_stats *st, int64_t now_wall_ms,
-               char *buf, size_t cap);
+int msg_device(const struct sink_record *rec, char *buf, size_t cap);
 
 /* What msg_parse_cmd() could read from a rejected command. */
 enum msg_cmd_parse {

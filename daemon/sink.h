@@ -53,6 +53,7 @@ enum sink_kind {
     SINK_DEVICE,   /* a device's comm state and poll counters: on a change and periodically */
     SINK_SAMPLE,   /* a point's new value, as fed to the core (telemetry) */
     SINK_RETIRE,   /* an alarm, zone or device the running config no longer has */
+    SINK_RESUME,   /* once at start, after recovery: the seq the core numbers its next event with */
 };
 
 /* What SINK_RETIRE names. */
@@ -117,6 +118,10 @@ struct sink_retire {
     char id[CORE_ALARM_ID_MAX];
 };
 
+struct sink_resume {
+    uint64_t next_seq;                  /* next_seq - 1 is the last seq an earlier process handed out */
+};
+
 struct sink_record {
     enum sink_kind kind;
     int64_t wall_ms;                    /* UTC epoch ms of the change */
@@ -130,6 +135,7 @@ struct sink_record {
         struct sink_device device;
         struct sink_sample sample;
         struct sink_retire retire;
+        struct sink_resume resume;
     } u;
 };
 
@@ -142,7 +148,8 @@ struct sink_ops {
     void (*tick)(void *self, uint64_t now_mono_ms, int64_t now_wall_ms);
     /* A reload switched to site, valid until the next reconfigure or stop: copy what you keep. */
     void (*reconfigure)(void *self, const struct cfg_site *site);
-    /* Lossless sinks: every event up to this seq is durable beyond the process (0: none yet). */
+    /* Lossless sinks: every event handed to deliver() up to this seq is durable beyond the process
+     * (0 before the first). The core thread compares it with the last seq it delivered. */
     uint64_t (*durable_seq)(void *self);
     /* Flushes what it can in bounded time and frees self. */
     void (*stop)(void *self);

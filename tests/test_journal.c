@@ -25,6 +25,7 @@
 #include "journal.h"
 #include "log.h"
 #include "message.h"
+#include "record.h"
 
 #define WALL_BASE_MS 1764000000000LL /* 2025-11-24T16:00:00Z */
 #define DAY_MS (24LL * 3600 * 1000)
@@ -275,14 +276,14 @@ static void text_append(char **buf, size_t *len, size_t *cap, const char *s, siz
 
 static void live_event(struct live *l, const struct core *core, const struct core_output *o)
 {
-    char json[MSG_MAX];
+    static struct rec_buf rb;
     int n;
 
     if (o->type != CORE_OUT_EVENT)
         return;
-    n = msg_event(l->site, core, &o->u.event, json, sizeof(json));
+    n = rec_event(&rb, l->site, core, &o->u.event);
     if (n >= 0)
-        text_append(&l->events, &l->len, &l->cap, json, (size_t)n);
+        text_append(&l->events, &l->len, &l->cap, rb.json, (size_t)n);
 }
 
 static void live_start(struct live *l, const struct fx *f, size_t segment_bytes)
@@ -936,14 +937,14 @@ struct replay_text {
 static void replay_event(const struct core_output *o, void *arg)
 {
     struct replay_text *t = arg;
-    char json[MSG_MAX];
+    static struct rec_buf rb;
     int n;
 
     if (o->type != CORE_OUT_EVENT)
         return;
-    n = msg_event(t->site, t->core, &o->u.event, json, sizeof(json));
+    n = rec_event(&rb, t->site, t->core, &o->u.event);
     if (n >= 0)
-        text_append(&t->text, &t->len, &t->cap, json, (size_t)n);
+        text_append(&t->text, &t->len, &t->cap, rb.json, (size_t)n);
 }
 
 /* The events a replay prints equal, byte for byte, what the live run published. */

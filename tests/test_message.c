@@ -18,6 +18,7 @@
 #include "core.h"
 #include "harness.h"
 #include "message.h"
+#include "record.h"
 
 #define T_WALL_MS 1795600800123LL /* 2026-11-25T10:00:00.123Z */
 #define TS_ERROR "\"ts\" must be an RFC 3339 time such as \"2026-11-25T10:00:00Z\""
@@ -41,6 +42,7 @@ static const char site_conf[] =
 static struct cfg_site *site;
 static struct core *core;
 static char buf[MSG_MAX];
+static struct rec_buf rb;
 
 /* Loads site_conf with the repository's profiles; NULL with the reason printed. */
 static struct cfg_site *load_site(void)
@@ -77,10 +79,10 @@ static struct core_event event(const char *alarm, enum core_alarm_type type, enu
 
 static void expect_event(const struct core_event *ev, const char *want)
 {
-    int n = msg_event(site, core, ev, buf, sizeof(buf));
+    int n = rec_event(&rb, site, core, ev);
 
     EXPECT_INT(n, (long long)strlen(want));
-    EXPECT_STR(buf, want);
+    EXPECT_STR(rb.json, want);
 }
 
 static void event_door_intrusion(void)
@@ -162,8 +164,8 @@ static void event_invalid_utf8_text_survives(void)
     struct core_event ev = event("system.self_test", CORE_T_SELF_TEST, CFG_PRIO_LOW, CORE_S_EVENT, NAN);
 
     snprintf(ev.text, sizeof(ev.text), "cut \xc3");
-    EXPECT(msg_event(site, core, &ev, buf, sizeof(buf)) > 0, "event with bad UTF-8 was not built");
-    EXPECT(strstr(buf, "\"text\":\"cut ?\"") != NULL, "got %s", buf);
+    EXPECT(rec_event(&rb, site, core, &ev) > 0, "event with bad UTF-8 was not built");
+    EXPECT(strstr(rb.json, "\"text\":\"cut ?\"") != NULL, "got %s", rb.json);
 }
 
 static void event_identical_inputs_identical_bytes(void)
@@ -171,49 +173,51 @@ static void event_identical_inputs_identical_bytes(void)
     struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
                                  CORE_S_ACTIVE_UNACKED, 1.0);
     char first[MSG_MAX];
-    int n1 = msg_event(site, core, &ev, first, sizeof(first));
-    int n2 = msg_event(site, core, &ev, buf, sizeof(buf));
+    int n1 = rec_event(&rb, site, core, &ev);
+    int n2;
 
-    EXPECT(n1 > 0 && n1 == n2 && memcmp(first, buf, (size_t)n1) == 0, "two builds differ");
+    memcpy(first, rb.json, sizeof(first));
+    n2 = rec_event(&rb, site, core, &ev);
+    EXPECT(n1 > 0 && n1 == n2 && memcmp(first, rb.json, (size_t)n1) == 0, "two builds differ");
 }
 
 static void event_too_small_buffer_fails(void)
 {
     struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
                                  CORE_S_ACTIVE_UNACKED, 1.0);
-    int n = msg_event(site, core, &ev, buf, sizeof(buf));
+    int n = rec_event(&rb, site, core, &ev);
 
-    EXPECT_INT(msg_event(site, core, &ev, buf, (size_t)n), -1);
-    EXPECT_INT(msg_event(site, core, &ev, buf, (size_t)n + 1), n);
+    EXPECT_INT(msg_event(site->id, &rb.rec, buf, (size_t)n), -1);
+    EXPECT_INT(msg_event(site->id, &rb.rec, buf, (size_t)n + 1), n);
 }
 
-/* A normal or suppressed alarm clears its retained topic; any other state is the event itself. */
+/* A normal or suppressed alarm leaves the list of alarms needing attention (its retained
+ * topic is cleared); a shelved one stays on it. */
 static void alarm_state_clears_when_normal(void)
 {
     struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
                                  CORE_S_NORMAL, 0.0);
-    char want[MSG_MAX];
 
-    EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), 0);
-    EXPECT_STR(buf, "");
+    rec_event(&rb, site, core, &ev);
+    EXPECT(!rb.rec.u.event.needs_attention, "a normal alarm needs attention");
     ev.state = CORE_S_SUPPRESSED;
-    EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), 0);
+    rec_event(&rb, site, core, &ev);
+    EXPECT(!rb.rec.u.event.needs_attention, "a suppressed alarm needs attention");
     ev.state = CORE_S_SHELVED;
-    msg_event(site, core, &ev, want, sizeof(want));
-    EXPECT_INT(msg_alarm_state(site, core, &ev, buf, sizeof(buf)), (long long)strlen(want));
-    EXPECT_STR(buf, want);
+    rec_event(&rb, site, core, &ev);
+    EXPECT(rb.rec.u.event.needs_attention, "a shelved alarm left the list");
 }
 
 static void zone_payloads(void)
 {
     struct core_zone_change zc = { .zone = cfg_find_zone(site, "store1"), .armed = false, .wall_ms = T_WALL_MS };
 
-    msg_zone(site, &zc, buf, sizeof(buf));
-    EXPECT_STR(buf, "{\"zone\":\"store1\",\"armed\":false,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
+    rec_zone(&rb, site, &zc);
+    EXPECT_STR(rb.json, "{\"zone\":\"store1\",\"armed\":false,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
     zc.armed = true;
     snprintf(zc.operator_name, sizeof(zc.operator_name), "jsmith");
-    msg_zone(site, &zc, buf, sizeof(buf));
-    EXPECT_STR(buf, "{\"zone\":\"store1\",\"armed\":true,\"ts\":\"2026-11-25T10:00:00.123Z\",\"operator\":\"jsmith\"}");
+    rec_zone(&rb, site, &zc);
+    EXPECT_STR(rb.json, "{\"zone\":\"store1\",\"armed\":true,\"ts\":\"2026-11-25T10:00:00.123Z\",\"operator\":\"jsmith\"}");
 }
 
 static void result_payloads(void)
@@ -221,10 +225,10 @@ static void result_payloads(void)
     struct core_result ok = { .id = "c-1", .op = CORE_CMD_ACK, .ok = true };
     struct core_result bad = { .id = "c-2", .op = CORE_CMD_DISARM, .ok = false, .error = "zone \"x\" is not configured" };
 
-    msg_result(&ok, buf, sizeof(buf));
-    EXPECT_STR(buf, "{\"id\":\"c-1\",\"op\":\"ack\",\"ok\":true}");
-    msg_result(&bad, buf, sizeof(buf));
-    EXPECT_STR(buf, "{\"id\":\"c-2\",\"op\":\"disarm\",\"ok\":false,\"error\":\"zone \\\"x\\\" is not configured\"}");
+    rec_result(&rb, &ok, T_WALL_MS);
+    EXPECT_STR(rb.json, "{\"id\":\"c-1\",\"op\":\"ack\",\"ok\":true}");
+    rec_result(&rb, &bad, T_WALL_MS);
+    EXPECT_STR(rb.json, "{\"id\":\"c-2\",\"op\":\"disarm\",\"ok\":false,\"error\":\"zone \\\"x\\\" is not configured\"}");
 }
 
 /* The status tells a station how often to expect it and which event was the last one. */
@@ -249,16 +253,15 @@ static void device_payloads(void)
     struct poll_device_stats down = { .up = false, .polls = 40, .failures = 40, .last_rtt_ms = 9,
                                       .last_ok_mono_ms = 0 };
 
-    msg_device(site, cfg_find_device(site, "store1-io"), &up, T_WALL_MS, buf, sizeof(buf));
-    EXPECT_STR(buf, "{\"device\":\"store1-io\",\"name\":\"Store 1 I/O module\",\"up\":true,\"rtt_ms\":12,"
+    rec_device(&rb, site, cfg_find_device(site, "store1-io"), &up, up.up, false, T_WALL_MS);
+    EXPECT_STR(rb.json, "{\"device\":\"store1-io\",\"name\":\"Store 1 I/O module\",\"up\":true,\"rtt_ms\":12,"
                     "\"polls\":1200,\"failures\":3,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
-    msg_device(site, cfg_find_device(site, "store1-th"), &down, T_WALL_MS, buf, sizeof(buf));
-    EXPECT_STR(buf, "{\"device\":\"store1-th\",\"name\":\"store1-th\",\"up\":false,\"rtt_ms\":null,"
+    rec_device(&rb, site, cfg_find_device(site, "store1-th"), &down, down.up, false, T_WALL_MS);
+    EXPECT_STR(rb.json, "{\"device\":\"store1-th\",\"name\":\"store1-th\",\"up\":false,\"rtt_ms\":null,"
                     "\"polls\":40,\"failures\":40,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
     down.last_ok_mono_ms = 5000;
-    msg_device(site, cfg_find_device(site, "store1-th"), &down, T_WALL_MS, buf, sizeof(buf));
-    EXPECT(strstr(buf, "\"rtt_ms\":null") != NULL, "a down device shows an old round trip: %s", buf);
-    EXPECT_INT(msg_device(site, 99, &up, T_WALL_MS, buf, sizeof(buf)), -1);
+    rec_device(&rb, site, cfg_find_device(site, "store1-th"), &down, down.up, false, T_WALL_MS);
+    EXPECT(strstr(rb.json, "\"rtt_ms\":null") != NULL, "a down device shows an old round trip: %s", rb.json);
 }
 
 static void ts_formats(void)

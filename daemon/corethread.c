@@ -1,0 +1,845 @@
+/*
+ * corethread.c - the core thread (corethread.h): stamps inputs once, runs
+ * the core, journals and syncs, and hands records to every sink.
+ *
+ * Nothing here knows a topic or a payload: outputs become records
+ * (record.h) and sinks (sink.h) decide what to do with them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clock.h"
+#include "core.h"
+#include "corethread.h"
+#include "journal.h"
+#include "log.h"
+#include "mqtt_sink.h"
+#include "poller.h"
+#include "queue.h"
+#include "record.h"
+#include "schedule.h"
+#include "service.h"
+
+#define INPUT_QUEUE_CAP 8192
+#define BATCH_OUTPUTS 1024 /* outputs one batch may gather beyond one input's worst case */
+#define IDLE_WAIT_MS 200 /* the longest the loop sleeps: heartbeats, watchdog, signals */
+#define SNAPSHOT_EVERY_INPUTS 10000
+#define SYS_PENDING_MAX 8 /* system inputs of the core thread itself, fed at the next batch */
+
+/* A device's comm state as the core thread last saw it, for its device record. */
+struct dev_state {
+    bool known;                   /* a comm change reached the core since the pollers started */
+    bool up;
+    bool dirty;                   /* changed since its record was last delivered */
+};
+
+/* The parts that belong to one config and are swapped together on reload. */
+struct config_set {
+    struct cfg_site *site;
+    struct core *core;
+    struct core_output *outputs;  /* one batch of outputs, delivered after the fsync */
+    size_t outputs_cap;
+    struct dev_state *devs;
+};
+
+struct corethread {
+    struct corethread_options opt;
+    struct config_set cfg;
+    struct core_input sys_pending[SYS_PENDING_MAX];
+    int n_sys_pending;
+    struct jrnl *journal;
+    struct poll_set *pollers;
+    struct sink_set sinks;
+    void *mqtt;                   /* the MQTT sink, for the status line */
+    struct queue inputs;
+    struct svc_watchdog watchdog;
+    struct sched sched;           /* zone arming schedules */
+    struct rec_buf rec;           /* the record being delivered */
+    bool output_on;               /* this process switched receipts.local_output on */
+    char state_dir[CFG_PATH_MAX];
+    uint64_t last_mono_ms;
+    struct log_complaint journal_complaint;
+    uint64_t mono_offset_ms;      /* keeps the core's clock going forward across reboots */
+    uint64_t core_progress;
+    uint64_t inputs_since_snapshot;
+    uint64_t last_delivered_seq;  /* of the last event handed to the sinks by this process */
+    uint64_t next_status_mono_ms;
+    uint64_t next_devices_mono_ms; /* when every device record is refreshed next */
+    uint64_t next_self_test_mono_ms; /* 0: not scheduled (self tests off, or not started yet) */
+};
+
+/* --- records to the sinks ----------------------------------------------- */
+
+static void deliver(struct corethread *ct)
+{
+    sink_set_deliver(&ct->sinks, &ct->rec.rec);
+}
+
+static void deliver_event(struct corethread *ct, const struct core_event *ev)
+{
+    if (rec_event(&ct->rec, ct->cfg.site, ct->cfg.core, ev) < 0)
+        log_err("core: event seq=%llu does not fit the message buffer; sinks get it without a payload",
+                (unsigned long long)ev->seq);
+    ct->last_delivered_seq = ev->seq;
+    deliver(ct);
+}
+
+static void deliver_zone(struct corethread *ct, const struct core_zone_change *zc)
+{
+    rec_zone(&ct->rec, ct->cfg.site, zc);
+    deliver(ct);
+}
+
+static void deliver_output(struct corethread *ct, const struct core_output *o)
+{
+    switch (o->type) {
+    case CORE_OUT_EVENT: deliver_event(ct, &o->u.event); break;
+    case CORE_OUT_ZONE: deliver_zone(ct, &o->u.zone); break;
+    case CORE_OUT_RESULT:
+        rec_result(&ct->rec, &o->u.result, clock_wall_ms());
+        if (o->u.result.source == CORE_SRC_SCHEDULE && !o->u.result.ok)
+            log_warn("schedule: command id=%s failed: %s", o->u.result.id, o->u.result.error);
+        deliver(ct);
+        break;
+    }
+}
+
+/* Every zone's arm state: at start and for zones a reload added, so a late subscriber sees them. */
+static void deliver_zones(struct corethread *ct, const struct cfg_site *only_new_of)
+{
+    const struct cfg_site *site = ct->cfg.site;
+
+    for (int z = 0; z < site->n_zones; z++) {
+        struct core_zone_change zc = {.zone = z, .armed = core_zone_armed(ct->cfg.core, z),
+                                      .wall_ms = clock_wall_ms()};
+
+        if (!only_new_of || cfg_find_zone(only_new_of, site->zones[z].id) < 0)
+            deliver_zone(ct, &zc);
+    }
+}
+
+static void deliver_device(struct corethread *ct, int device)
+{
+    struct poll_device_stats st;
+
+    poll_get_stats(ct->pollers, device, &st);
+    rec_device(&ct->rec, ct->cfg.site, device, &st, ct->cfg.devs[device].up, ct->cfg.devs[device].dirty,
+               clock_wall_ms());
+    ct->cfg.devs[device].dirty = false;
+    deliver(ct);
+}
+
+/*
+ * A device record when its comm state changed, and every known device's
+ * once per heartbeat: round trip and counters change on every poll, and a
+ * record for each would flood the sinks. Devices have no record until
+ * their first comm change after the pollers start, so a restart or reload
+ * shows no device as down that is not.
+ */
+static void deliver_devices(struct corethread *ct, uint64_t now_ms)
+{
+    bool refresh = now_ms >= ct->next_devices_mono_ms;
+
+    if (refresh)
+        ct->next_devices_mono_ms = now_ms + (uint64_t)ct->cfg.site->mqtt.heartbeat_s * 1000;
+    for (int i = 0; i < ct->cfg.site->n_devices; i++)
+        if (ct->cfg.devs[i].known && (ct->cfg.devs[i].dirty || refresh))
+            deliver_device(ct, i);
+}
+
+/*
+ * Notes a comm change on its way into the core. The core thread sees each
+ * one in the same order as the comm_loss events, so the device record
+ * never contradicts the alarm stream.
+ */
+static void note_comm(struct corethread *ct, int device, bool up)
+{
+    struct dev_state *t;
+
+    if (device < 0 || device >= ct->cfg.site->n_devices)
+        return;
+    t = &ct->cfg.devs[device];
+    t->dirty |= !t->known || t->up != up;
+    t->known = true;
+    t->up = up;
+}
+
+/* --- the local output (siren) the station's missed receipts switch ------- */
+
+/*
+ * Brings receipts.local_output to `on` through the poller of its device,
+ * which keeps the value and writes it again when the device comes back.
+ * Only a change is written, and only after this process switched it on is
+ * it ever switched off: an output found on at start is left to the guard.
+ */
+static void set_local_output(struct corethread *ct, bool on, size_t missing)
+{
+    const struct cfg_local_output *o = &ct->cfg.site->receipts.local_output;
+    const char *dev, *out;
+
+    if (!o->enabled || on == ct->output_on || !ct->pollers)
+        return;
+    dev = ct->cfg.site->devices[o->device].id;
+    out = ct->cfg.site->profiles[ct->cfg.site->devices[o->device].profile].inputs[o->input].name;
+    if (poll_write(ct->pollers, o->device, o->input, on ? (uint16_t)o->on : 0) < 0) {
+        log_err("receipt: local output device=\"%s\" output=\"%s\" cannot be queued for writing", dev, out);
+        return;
+    }
+    ct->output_on = on;
+    if (on)
+        log_err("receipt: local output device=\"%s\" output=\"%s\" on: events=%zu without receipt", dev, out,
+                missing);
+    else
+        log_notice("receipt: local output device=\"%s\" output=\"%s\" off: every escalating event receipted",
+                   dev, out);
+}
+
+/* The MQTT sink's receipt tracker wants the local output on or off (every round). */
+static void escalate(void *arg, bool on, size_t missing)
+{
+    set_local_output(arg, on, missing);
+}
+
+/* The receipts settings of the running config (start, reload): a new poll
+ * set knows no outputs yet, so one that is on is written again. */
+static void configure_local_output(struct corethread *ct)
+{
+    const struct cfg_local_output *o = &ct->cfg.site->receipts.local_output;
+
+    if (ct->output_on && !o->enabled) {
+        log_warn("receipt: the local output was on and the config names none now; switch it off at the module");
+        ct->output_on = false;
+    }
+    if (ct->output_on && ct->pollers)
+        poll_write(ct->pollers, o->device, o->input, (uint16_t)o->on);
+}
+
+/* --- the core loop ------------------------------------------------------ */
+
+/* The core's monotonic clock: this boot's CLOCK_MONOTONIC moved past the
+ * last time the journal recorded, so timers restored after a reboot still
+ * see time going forward. */
+static uint64_t core_now_ms(const struct corethread *ct)
+{
+    return clock_mono_ms() + ct->mono_offset_ms;
+}
+
+/* Stamps an input with a mono time that never goes back: inputs from
+ * different poller threads may reach the queue slightly out of order. */
+static void stamp_monotonic(struct corethread *ct, struct core_input *in)
+{
+    in->mono_ms += ct->mono_offset_ms;
+    if (in->mono_ms < ct->last_mono_ms)
+        in->mono_ms = ct->last_mono_ms;
+    ct->last_mono_ms = in->mono_ms;
+}
+
+/*
+ * Feeds one input to the core and journals it. Outputs are appended at
+ * pending[*n_pending]; they are delivered only after the batch is synced.
+ * A sample's record goes to the sinks at once: telemetry, not an alarm.
+ */
+static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending)
+{
+    size_t n;
+
+    stamp_monotonic(ct, in);
+    if (in->type == CORE_IN_COMM)
+        note_comm(ct, in->u.comm.device, in->u.comm.up);
+    n = core_step(ct->cfg.core, in, ct->cfg.outputs + *n_pending);
+    *n_pending += n;
+    ct->inputs_since_snapshot++;
+    /* Rate-limited: on a full disk every input would fail and flood the log. */
+    if (jrnl_append_input(ct->journal, ct->cfg.site, in) < 0)
+        log_complain(&ct->journal_complaint, clock_mono_ms(), LOG_LVL_ERR,
+                     "journal: append failed: %s; the input was applied but is not durable",
+                     jrnl_error(ct->journal));
+    else
+        log_release(&ct->journal_complaint, LOG_LVL_NOTICE, "journal: appends work again");
+    if (in->type == CORE_IN_SAMPLE) {
+        rec_sample(&ct->rec, ct->cfg.site, in->u.sample.point, in->u.sample.value, in->wall_ms);
+        deliver(ct);
+    }
+}
+
+static void make_tick(struct core_input *in, uint64_t mono_ms)
+{
+    memset(in, 0, sizeof(*in));
+    in->type = CORE_IN_TICK;
+    in->mono_ms = mono_ms;
+    in->wall_ms = clock_wall_ms();
+}
+
+/* How long the loop may wait for the next input before a timer is due. */
+static int wait_budget_ms(const struct corethread *ct)
+{
+    uint64_t now = core_now_ms(ct), due = core_next_deadline(ct->cfg.core);
+
+    if (due <= now)
+        return 0;
+    return due - now < IDLE_WAIT_MS ? (int)(due - now) : IDLE_WAIT_MS;
+}
+
+/* Sets the process time zone (before the pollers start: TZ is process
+ * wide) and starts the zone schedules from the last journaled input, so an
+ * action missed while vigild was stopped still runs (schedule.h). */
+static void start_schedule(struct corethread *ct)
+{
+    uint64_t last_mono;
+    int64_t last_wall;
+
+    jrnl_last_clocks(ct->journal, &last_mono, &last_wall);
+    sched_init(&ct->sched, ct->cfg.site, last_wall);
+}
+
+/*
+ * Feeds the zone schedules' due arm and disarm commands into the batch like
+ * operator commands: journaled, then published. Stops while the output
+ * buffer could not take one more input's worst case; what is left stays
+ * due for the next round. Returns how many it fed.
+ */
+static size_t feed_schedule(struct corethread *ct, size_t *n_pending, size_t room)
+{
+    struct sched_action act;
+    struct core_input in;
+    size_t fed = 0;
+
+    while (*n_pending <= room && sched_poll(&ct->sched, ct->cfg.site, clock_wall_ms(), &act) == 1) {
+        sched_command(ct->cfg.site, &act, &in);
+        in.mono_ms = clock_mono_ms();
+        in.wall_ms = clock_wall_ms();
+        log_notice("schedule: zone \"%s\": %s due_ms=%lld late_ms=%lld", ct->cfg.site->zones[act.zone].id,
+                   act.op == SCHED_ARM ? "arm" : "disarm", (long long)act.due_wall_ms,
+                   (long long)(in.wall_ms - act.due_wall_ms));
+        feed(ct, &in, n_pending);
+        fed++;
+    }
+    return fed;
+}
+
+/*
+ * Queues a system input the core thread raises itself (restart, rejected
+ * config, self-test) for the next batch. Not through the input queue: the
+ * core thread is the only one that empties it, so a blocking push there
+ * would deadlock it whenever the pollers had filled the queue.
+ */
+static void feed_system(struct corethread *ct, enum core_sys_kind kind, const char *text)
+{
+    if (ct->n_sys_pending == SYS_PENDING_MAX) {
+        log_err("core: %d system inputs already waiting; \"%s\" not raised", SYS_PENDING_MAX, text);
+        return;
+    }
+    core_system_input(&ct->sys_pending[ct->n_sys_pending++], kind, true, text, clock_mono_ms(), clock_wall_ms());
+}
+
+/* Feeds the system inputs feed_system() kept, while the batch has room. */
+static size_t feed_pending_system(struct corethread *ct, size_t *n_pending, size_t room)
+{
+    size_t fed = 0;
+
+    for (; fed < (size_t)ct->n_sys_pending && *n_pending <= room; fed++)
+        feed(ct, &ct->sys_pending[fed], n_pending);
+    memmove(ct->sys_pending, ct->sys_pending + fed, (ct->n_sys_pending - fed) * sizeof(ct->sys_pending[0]));
+    ct->n_sys_pending -= (int)fed;
+    return fed;
+}
+
+/*
+ * One batch of the core thread: wait for inputs or the next timer, feed a
+ * batch, make it durable, then deliver what it produced. The batch ends
+ * when the queue is empty or when the output buffer could not take the
+ * worst case of one more input, so no output is ever dropped.
+ */
+static void run_batch(struct corethread *ct)
+{
+    struct core_input in;
+    size_t n_pending = 0, fed = 0, room = ct->cfg.outputs_cap - core_max_outputs(ct->cfg.core);
+    int got = queue_pop(&ct->inputs, &in, ct->n_sys_pending ? 0 : wait_budget_ms(ct));
+
+    fed += feed_pending_system(ct, &n_pending, room);
+    while (got == 1) {
+        feed(ct, &in, &n_pending);
+        fed++;
+        got = n_pending <= room ? queue_pop(&ct->inputs, &in, 0) : 0;
+    }
+    fed += feed_schedule(ct, &n_pending, room);
+    if (n_pending <= room && core_next_deadline(ct->cfg.core) <= core_now_ms(ct)) {
+        make_tick(&in, clock_mono_ms());
+        feed(ct, &in, &n_pending);
+        fed++;
+    }
+    if (fed == 0)
+        return;
+    if (jrnl_sync(ct->journal) < 0)
+        log_err("journal: %s; events are delivered but may not survive a power cut", jrnl_error(ct->journal));
+    for (size_t i = 0; i < n_pending; i++)
+        deliver_output(ct, &ct->cfg.outputs[i]);
+}
+
+/* True when every lossless sink has made durable every event this process delivered. */
+static bool sinks_durable(const struct corethread *ct)
+{
+    return sink_set_durable_seq(&ct->sinks) >= ct->last_delivered_seq;
+}
+
+/*
+ * Recovery re-feeds the journal after its newest snapshot and re-delivers
+ * what that produces, so a new snapshot bounds both recovery time and the
+ * duplicates a restart sends. It is written only when every lossless sink
+ * has made durable every event delivered: events still waiting in a sink's
+ * buffer stay covered by the journal.
+ */
+static void maybe_snapshot(struct corethread *ct)
+{
+    if (!sinks_durable(ct))
+        return;
+    /* A rotation starts its segment with a snapshot too: same rule. */
+    jrnl_maybe_rotate(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core, clock_wall_ms());
+    if (ct->inputs_since_snapshot < SNAPSHOT_EVERY_INPUTS)
+        return;
+    if (jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) == 0)
+        ct->inputs_since_snapshot = 0;
+}
+
+/* A one-line summary for systemctl status, refreshed every few seconds. */
+static void report_status(struct corethread *ct, uint64_t now_ms)
+{
+    int up = 0, active = 0;
+    struct poll_device_stats st;
+    struct pub_stats ps;
+
+    if (now_ms < ct->next_status_mono_ms)
+        return;
+    ct->next_status_mono_ms = now_ms + 5000;
+    for (int i = 0; i < ct->cfg.site->n_devices; i++) {
+        poll_get_stats(ct->pollers, i, &st);
+        up += st.up;
+    }
+    for (size_t a = 0; a < core_alarm_count(ct->cfg.core); a++) {
+        enum core_alarm_state s = core_alarm_state(ct->cfg.core, (int)a);
+        active += s == CORE_S_ACTIVE_UNACKED || s == CORE_S_ACTIVE_ACKED || s == CORE_S_RTN_UNACKED;
+    }
+    pub_get_stats(mqtt_sink_pub(ct->mqtt), &ps);
+    svc_status("devices %d/%d up, %d alarms not normal, broker %s", up, ct->cfg.site->n_devices, active,
+               ps.connected[0] ? "connected" : "disconnected");
+}
+
+/*
+ * Pings systemd's watchdog only while the bus threads and this loop both
+ * cycle. The publisher is left out on purpose: its progress stalls during a
+ * broker outage, and restarting vigild then would help nobody.
+ */
+static void feed_watchdog(struct corethread *ct)
+{
+    uint64_t progress[2] = {poll_progress(ct->pollers), ++ct->core_progress};
+
+    svc_watchdog_feed(&ct->watchdog, clock_mono_ms(), progress, 2);
+}
+
+/*
+ * Feeds the periodic self_test event every mqtt.self_test_s, the first one
+ * that long after start. It travels the whole chain (core, journal, every
+ * path) like an alarm panel's periodic test report, so a station that
+ * misses it knows the chain is broken even while heartbeats still arrive.
+ */
+static void self_test(struct corethread *ct, uint64_t now_ms)
+{
+    uint64_t period_ms = (uint64_t)ct->cfg.site->mqtt.self_test_s * 1000u;
+
+    if (period_ms == 0 || ct->next_self_test_mono_ms == 0) {
+        ct->next_self_test_mono_ms = period_ms ? now_ms + period_ms : 0;
+        return;
+    }
+    if (now_ms < ct->next_self_test_mono_ms)
+        return;
+    /* From now, not from the due time: a stalled loop must not fire a burst of tests. */
+    ct->next_self_test_mono_ms = now_ms + period_ms;
+    feed_system(ct, CORE_SYS_SELF_TEST, "periodic self-test");
+}
+
+/* --- start, reload, stop -------------------------------------------------- */
+
+/* An output buffer for one batch of core c; *cap gets its size. NULL on OOM. */
+static struct core_output *new_outputs(const struct core *c, size_t *cap)
+{
+    *cap = core_max_outputs(c) + BATCH_OUTPUTS;
+    return calloc(*cap, sizeof(struct core_output));
+}
+
+/* Builds what a config needs beside its site: core, output batch, device states. 0, or -1 on OOM. */
+static int build_set(struct config_set *c, struct cfg_site *site)
+{
+    *c = (struct config_set){.site = site, .core = core_new(site)};
+    c->devs = calloc((size_t)site->n_devices + 1, sizeof(struct dev_state));
+    if (c->core)
+        c->outputs = new_outputs(c->core, &c->outputs_cap);
+    return c->core && c->outputs && c->devs ? 0 : -1;
+}
+
+static void free_set(struct config_set *c)
+{
+    core_free(c->core);
+    cfg_free(c->site);
+    free(c->outputs);
+    free(c->devs);
+    memset(c, 0, sizeof(*c));
+}
+
+/* --state-dir, then systemd's $STATE_DIRECTORY, then the config's. */
+static int prepare_state_dir(struct corethread *ct)
+{
+    const char *dir = ct->opt.state_dir ? ct->opt.state_dir : getenv("STATE_DIRECTORY");
+
+    if (!dir)
+        dir = ct->cfg.site->state_dir;
+    snprintf(ct->state_dir, sizeof(ct->state_dir), "%s", dir);
+    if (mkdir(ct->state_dir, 0700) < 0 && errno != EEXIST) {
+        log_err("state: cannot create directory \"%s\": %s", ct->state_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The built-in sinks (MQTT), then the caller's. */
+static int start_sinks(struct corethread *ct)
+{
+    char err[512];
+    struct mqtt_sink_options mo = {
+        .pub = {.site = ct->cfg.site, .state_dir = ct->state_dir, .version = ct->opt.version,
+                .inputs = &ct->inputs},
+        .escalate = escalate,
+        .escalate_ctx = ct,
+    };
+
+    ct->mqtt = mqtt_sink_start(&mo, err, sizeof(err));
+    if (!ct->mqtt) {
+        log_err("mqtt: %s", err);
+        return -1;
+    }
+    sink_set_add(&ct->sinks, &mqtt_sink_ops, ct->mqtt);
+    for (int i = 0; i < ct->opt.n_extra_sinks; i++)
+        if (sink_set_add(&ct->sinks, ct->opt.extra_sinks[i].ops, ct->opt.extra_sinks[i].self) < 0) {
+            log_err("core: more than %d sinks", SINK_MAX);
+            return -1;
+        }
+    return 0;
+}
+
+static void deliver_recovered(const struct core_output *o, void *arg)
+{
+    deliver_output(arg, o);
+}
+
+/* Tells every sink where numbering resumes (the last seq an earlier process handed out). */
+static void deliver_resume(struct corethread *ct)
+{
+    memset(&ct->rec.rec, 0, sizeof(ct->rec.rec));
+    ct->rec.rec.kind = SINK_RESUME;
+    ct->rec.rec.wall_ms = clock_wall_ms();
+    ct->rec.rec.u.resume.next_seq = core_next_seq(ct->cfg.core);
+    deliver(ct);
+}
+
+static int open_journal(struct corethread *ct)
+{
+    char dir[CFG_PATH_MAX + 16], err[512];
+    struct jrnl_options jo = {.dir = dir, .segment_bytes = 8u << 20, .retention_days = 30};
+    long replayed;
+    uint64_t last_mono;
+    int64_t last_wall;
+
+    snprintf(dir, sizeof(dir), "%s/journal", ct->state_dir);
+    /* Recovery replays what the journal holds after its newest snapshot and
+     * re-delivers it: at-least-once, a station drops duplicates by seq. */
+    replayed = jrnl_recover(dir, ct->cfg.site, ct->cfg.core, deliver_recovered, ct, err, sizeof(err));
+    if (replayed < 0) {
+        log_err("journal: recovery failed: %s", err);
+        return -1;
+    }
+    if (replayed > 0)
+        log_notice("journal: recovered state from %s inputs=%ld next_seq=%llu", dir, replayed,
+                   (unsigned long long)core_next_seq(ct->cfg.core));
+    ct->journal = jrnl_open(&jo, err, sizeof(err));
+    if (!ct->journal) {
+        log_err("journal: %s", err);
+        return -1;
+    }
+    jrnl_last_clocks(ct->journal, &last_mono, &last_wall);
+    if (last_mono > clock_mono_ms())
+        ct->mono_offset_ms = last_mono - clock_mono_ms();
+    ct->last_mono_ms = last_mono;
+    /* The events recovery just re-delivered may sit in a sink's buffer,
+     * not yet durable: a snapshot now would drop them from the next
+     * recovery. maybe_snapshot() writes it once every sink is durable. */
+    if (replayed > 0) {
+        ct->inputs_since_snapshot = SNAPSHOT_EVERY_INPUTS;
+        return 0;
+    }
+    return jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
+}
+
+static int start_pollers(struct corethread *ct)
+{
+    char err[512];
+
+    ct->pollers = poll_start(ct->cfg.site, &ct->inputs, err, sizeof(err));
+    if (!ct->pollers)
+        log_err("modbus: %s", err);
+    return ct->pollers ? 0 : -1;
+}
+
+static int start(struct corethread *ct)
+{
+    char text[64];
+
+    ct->last_mono_ms = clock_mono_ms();
+    if (prepare_state_dir(ct) < 0 || queue_init(&ct->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0)
+        return -1;
+    if (build_set(&ct->cfg, ct->cfg.site) < 0 || start_sinks(ct) < 0 || open_journal(ct) < 0)
+        return -1;
+    deliver_resume(ct);
+    start_schedule(ct);
+    deliver_zones(ct, NULL);
+    snprintf(text, sizeof(text), "vigild %s started", ct->opt.version);
+    feed_system(ct, CORE_SYS_GATEWAY_RESTARTED, text);
+    if (start_pollers(ct) < 0)
+        return -1;
+    svc_watchdog_init(&ct->watchdog);
+    svc_ready("started");
+    log_notice("vigild: started site=%s devices=%d points=%d zones=%d state_dir=%s", ct->cfg.site->id,
+               ct->cfg.site->n_devices, ct->cfg.site->n_points, ct->cfg.site->n_zones, ct->state_dir);
+    return 0;
+}
+
+struct corethread *ct_start(struct cfg_site *site, const struct corethread_options *o)
+{
+    struct corethread *ct = calloc(1, sizeof(*ct));
+
+    if (!ct) {
+        cfg_free(site);
+        log_err("vigild: out of memory");
+        return NULL;
+    }
+    ct->opt = *o;
+    ct->cfg.site = site;
+    if (start(ct) < 0) {
+        ct_stop(ct);
+        return NULL;
+    }
+    return ct;
+}
+
+void ct_round(struct corethread *ct)
+{
+    uint64_t now_ms;
+
+    run_batch(ct);
+    maybe_snapshot(ct);
+    now_ms = clock_mono_ms();
+    self_test(ct, now_ms);
+    feed_watchdog(ct);
+    report_status(ct, now_ms);
+    deliver_devices(ct, now_ms);
+    sink_set_tick(&ct->sinks, now_ms, clock_wall_ms());
+}
+
+/*
+ * Stops the pollers with everything they queued fed to the running core: a
+ * queued sample or comm change names its point or device by the running
+ * config's index, so none may reach a core built from another config.
+ * Draining before the stop as well keeps a poller from blocking on a full
+ * queue that nobody empties while poll_stop() waits for it.
+ */
+static void stop_pollers_drained(struct corethread *ct)
+{
+    while (queue_length(&ct->inputs) > 0)
+        run_batch(ct);
+    poll_stop(ct->pollers);
+    ct->pollers = NULL;
+    while (queue_length(&ct->inputs) > 0)
+        run_batch(ct);
+}
+
+/*
+ * The event text of a rejected config: cfg_load()'s first error line
+ * ("file:line: what is wrong; what is expected"), cut at a character
+ * boundary to fit the core's text, and how many more the log holds.
+ */
+static void rejection_text(const char *err, char *text, size_t cap)
+{
+    size_t first = strcspn(err, "\n"), more = 0, room;
+    char tail[48] = "";
+
+    for (const char *p = err + first; *p; p++)
+        more += p[0] == '\n' && p[1] != '\0';
+    if (more)
+        snprintf(tail, sizeof(tail), " (+%zu more in the log)", more);
+    room = cap - 1 - strlen(tail);
+    if (first <= room) {
+        snprintf(text, cap, "%.*s%s", (int)first, err, tail);
+        return;
+    }
+    first = room - 3;
+    while (first > 0 && ((unsigned char)err[first] & 0xC0) == 0x80)
+        first--;
+    snprintf(text, cap, "%.*s...%s", (int)first, err, tail);
+}
+
+/* Keeps the running config: logs every error line and raises config_rejected with the first. */
+static void reject_config(struct corethread *ct, const char *err)
+{
+    char text[CORE_ERROR_MAX];
+    int errors = 0;
+
+    for (const char *line = err; *line; errors++) {
+        size_t n = strcspn(line, "\n");
+
+        log_err("reload: %.*s", (int)n, line);
+        line += n + (line[n] == '\n');
+    }
+    log_err("reload: config=%s rejected errors=%d; still running on the previous one", ct->opt.config_path,
+            errors);
+    rejection_text(err, text, sizeof(text));
+    feed_system(ct, CORE_SYS_CONFIG_REJECTED, text);
+    svc_ready("reload rejected");
+}
+
+/*
+ * Builds everything site needs into c (which owns site from here on) and
+ * moves the running core's state over by id: alarms, zones and points that
+ * keep their id keep their state, so an acknowledged alarm stays
+ * acknowledged and raises no new event. Returns 0, or -1 with c to free.
+ */
+static int build_config(struct corethread *ct, struct cfg_site *site, struct config_set *c)
+{
+    size_t len = core_snapshot(ct->cfg.core, NULL, 0);
+    void *snap = malloc(len);
+    int rc = -1;
+
+    if (build_set(c, site) == 0 && snap && core_snapshot(ct->cfg.core, snap, len) == len &&
+        core_restore(c->core, snap, len) == 0)
+        rc = 0;
+    free(snap);
+    return rc;
+}
+
+static void swap_config(struct corethread *ct, struct config_set *c)
+{
+    struct config_set running = ct->cfg;
+
+    ct->cfg = *c;
+    *c = running;
+}
+
+static void deliver_retire(struct corethread *ct, enum sink_object object, const char *id)
+{
+    rec_retire(&ct->rec, object, id, clock_wall_ms());
+    deliver(ct);
+}
+
+/*
+ * After a switch from old: retires the alarms that needed attention, the
+ * devices and the zones the new config no longer has, and delivers the
+ * zones it adds, so every sink's view matches the running config. A
+ * removed alarm gets no event: no core knows it any more.
+ */
+static void retire_removed(struct corethread *ct, const struct config_set *old)
+{
+    for (size_t a = 0; a < core_alarm_count(old->core); a++) {
+        enum core_alarm_state s = core_alarm_state(old->core, (int)a);
+        const char *id = core_alarm_info(old->core, (int)a)->id;
+
+        if (s != CORE_S_NORMAL && s != CORE_S_SUPPRESSED && s != CORE_S_EVENT &&
+            core_find_alarm(ct->cfg.core, id) < 0)
+            deliver_retire(ct, SINK_OBJ_ALARM, id);
+    }
+    for (int i = 0; i < old->site->n_devices; i++)
+        if (cfg_find_device(ct->cfg.site, old->site->devices[i].id) < 0)
+            deliver_retire(ct, SINK_OBJ_DEVICE, old->site->devices[i].id);
+    for (int z = 0; z < old->site->n_zones; z++)
+        if (cfg_find_zone(ct->cfg.site, old->site->zones[z].id) < 0)
+            deliver_retire(ct, SINK_OBJ_ZONE, old->site->zones[z].id);
+    deliver_zones(ct, old->site);
+}
+
+/* The switch to c succeeded: tell the sinks, journal the new config. */
+static void applied(struct corethread *ct, struct config_set *old)
+{
+    sink_set_reconfigure(&ct->sinks, ct->cfg.site);
+    configure_local_output(ct);
+    retire_removed(ct, old);
+    free_set(old);
+    jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
+    log_notice("reload: config=%s loaded devices=%d zones=%d points=%d next_seq=%llu", ct->opt.config_path,
+               ct->cfg.site->n_devices, ct->cfg.site->n_zones, ct->cfg.site->n_points,
+               (unsigned long long)core_next_seq(ct->cfg.core));
+    svc_ready("reloaded");
+}
+
+/*
+ * SIGHUP: parse and validate the new config into a fresh site while the
+ * old one keeps running; a rejected config changes nothing and raises a
+ * config_rejected event. A valid one: stop the pollers (their queued inputs
+ * go to the old core), move the core's state over by id, switch, and start
+ * the pollers on the new config. If they cannot start, the old config is
+ * put back.
+ */
+int ct_reload(struct corethread *ct)
+{
+    static char err[16384];
+    struct cfg_site *site;
+    struct config_set c;
+
+    svc_reloading();
+    site = cfg_load(ct->opt.config_path, ct->opt.profile_dir, err, sizeof(err));
+    if (!site) {
+        reject_config(ct, err);
+        return 0;
+    }
+    stop_pollers_drained(ct);
+    if (build_config(ct, site, &c) == 0) {
+        swap_config(ct, &c);
+        if (start_pollers(ct) == 0) {
+            applied(ct, &c);
+            return 0;
+        }
+        swap_config(ct, &c);
+    }
+    free_set(&c);
+    if (start_pollers(ct) < 0) {
+        log_err("reload: cannot restart the pollers of the previous config; stopping");
+        return -1;
+    }
+    reject_config(ct, "the new configuration is valid but could not be applied; see the log");
+    return 0;
+}
+
+void ct_stop(struct corethread *ct)
+{
+    bool durable;
+
+    svc_stopping();
+    /* Closed first: a poller blocked on a full queue then returns at once. */
+    queue_close(&ct->inputs);
+    if (ct->pollers)
+        poll_stop(ct->pollers);
+    durable = sinks_durable(ct);
+    sink_set_stop(&ct->sinks);
+    if (ct->journal) {
+        /* A final snapshot: the next start re-feeds nothing. What a broker
+         * had not acknowledged stays in the MQTT client's store; only what
+         * a sink held in memory alone is not there, and then the next
+         * start re-delivers from the journal instead. */
+        if (ct->cfg.core && durable)
+            jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
+        jrnl_sync(ct->journal);
+        jrnl_close(ct->journal);
+    }
+    free_set(&ct->cfg);
+    queue_destroy(&ct->inputs);
+    free(ct);
+    log_notice("vigild: stopped");
+}
