@@ -69,6 +69,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libvigil.a
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
 	$(CC) $(LDFLAGS) -o $@ $^
 
+# vigild with a test's own sink added: it links the daemon like vigild does.
+$(BUILD)/tests/tools/vigild_recorder: $(BUILD)/tests/tools/vigild_recorder.o $(BUILD)/libvigil.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@scripts/deps.sh
 

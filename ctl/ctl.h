@@ -26,12 +26,6 @@ int ctl_cmd_status(int argc, char **argv);          /* ctl_status.c */
 /* Prints every command's synopsis to out (vigilctl.c). */
 void ctl_usage(FILE *out);
 
-/*
- * Parses an RFC 3339 UTC time ("2025-11-24T16:00:00Z", optional fraction,
- * "Z" or "+00:00") into epoch milliseconds. Returns 0, or -1 if s is not one.
- */
-int ctl_parse_ts(const char *s, int64_t *ms);
-
 /* The string member key of obj, or dflt if there is none (obj may be NULL). */
 const char *ctl_jstr(const json_t *obj, const char *key, const char *dflt);
 

@@ -290,7 +290,7 @@ static int parse_replay(int argc, char **argv, struct replay_opts *o)
         case 'd': o->diff = optarg; break;
         case 'f':
         case 't':
-            if (ctl_parse_ts(optarg, c == 'f' ? &o->from_ms : &o->to_ms) < 0) {
+            if (!msg_parse_ts(optarg, c == 'f' ? &o->from_ms : &o->to_ms)) {
                 fprintf(stderr, "vigilctl: \"%s\" is not an RFC 3339 UTC time like 2025-11-24T16:00:00Z\n", optarg);
                 return -1;
             }

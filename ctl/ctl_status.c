@@ -156,7 +156,7 @@ static long age_s(const json_t *obj, const char *key, int64_t now_ms)
     int64_t ms;
     const char *ts = ctl_jstr(obj, key, NULL);
 
-    if (!ts || ctl_parse_ts(ts, &ms) < 0)
+    if (!ts || !msg_parse_ts(ts, &ms))
         return -1;
     return now_ms > ms ? (long)((now_ms - ms) / 1000) : 0;
 }

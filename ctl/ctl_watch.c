@@ -33,6 +33,7 @@
 #include "config.h"
 #include "core.h"
 #include "ctl.h"
+#include "message.h"
 #include "ctl_mqtt.h"
 
 #define WATCH_FILTERS 3             /* events, status, cmd/result */
@@ -174,7 +175,7 @@ static void watch_format_ts(const struct watch *w, const char *ts, char *buf, si
     struct tm tm;
     char day[32];
 
-    if (!ts || ctl_parse_ts(ts, &ms) < 0) {
+    if (!ts || !msg_parse_ts(ts, &ms)) {
         snprintf(buf, cap, "%s", ts ? ts : "(no time)");
         return;
     }

@@ -501,12 +501,7 @@ static bool read_fraction(const char **p, int *ms)
     return n > 0;
 }
 
-/*
- * Parses an RFC 3339 date-time ("2026-11-25T10:00:00.123Z",
- * "2026-11-25T11:00:00+01:00") into UTC epoch ms. A leap second reads as
- * the last millisecond of its minute.
- */
-static bool parse_rfc3339(const char *s, int64_t *out_ms)
+bool msg_parse_ts(const char *s, int64_t *out_ms)
 {
     int y, mo, d, h, mi, sec, ms;
     int64_t offset_ms;
@@ -536,7 +531,7 @@ static int get_ts(json_t *root, int64_t *ts_wall_ms, char *err, size_t errlen)
     *ts_wall_ms = MSG_NO_TS;
     if (!v)
         return 0;
-    if (!json_is_string(v) || !parse_rfc3339(json_string_value(v), ts_wall_ms))
+    if (!json_is_string(v) || !msg_parse_ts(json_string_value(v), ts_wall_ms))
         return fail(err, errlen, "\"ts\" must be an RFC 3339 time such as \"2026-11-25T10:00:00Z\"");
     return 0;
 }

@@ -37,6 +37,14 @@
 void msg_ts(int64_t wall_ms, char ts[MSG_TS_LEN + 1]);
 
 /*
+ * The one RFC 3339 reader of vigil and vigilctl: parses a date-time
+ * ("2026-11-25T10:00:00.123Z", "2026-11-25T11:00:00+01:00") into UTC epoch
+ * ms. Digits past milliseconds are cut; a leap second reads as the last
+ * millisecond of its minute. False if s is anything else.
+ */
+bool msg_parse_ts(const char *s, int64_t *out_ms);
+
+/*
  * Builds "<prefix>/<site>/<suffix>" (e.g. "vigil/depot-7/events").
  * Returns its length, or -1 if it does not fit.
  */

@@ -145,11 +145,12 @@ sim() {
     echo "$*" >"$WORK/sim.ctl"
 }
 
-# start_vigild SITE [ARGS...]: sets VIGILD_PID.
+# start_vigild SITE [ARGS...]: sets VIGILD_PID. VIGILD_BIN runs another build of vigild
+# (a test's own, with one more sink).
 start_vigild() {
     local site=$1
     shift
-    spawn "$WORK/vigild.log" "$VIGIL_BUILD/vigild" --config "$site" --profiles "$VIGIL_TOP/sensors/profiles" "$@"
+    spawn "$WORK/vigild.log" "${VIGILD_BIN:-$VIGIL_BUILD/vigild}" --config "$site" --profiles "$VIGIL_TOP/sensors/profiles" "$@"
     VIGILD_PID=$LAST_PID
 }
 

@@ -1,0 +1,163 @@
+/*
+ * vigild.c - vigild's process set-up and shutdown (vigild.h).
+ *
+ * Arguments, signals and the first config load are here; everything that
+ * runs afterwards is the core thread's (corethread.h), which the main
+ * thread becomes until SIGTERM.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "corethread.h"
+#include "log.h"
+#include "vigild.h"
+
+#define VIGIL_VERSION "0.1.0"
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+struct options {
+    const char *config_path;
+    const char *profile_dir;
+    const char *state_dir;
+    bool check_only;
+};
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vigild --config FILE [--profiles DIR] [--state-dir DIR]\n"
+            "       vigild --check-config FILE [--profiles DIR]\n"
+            "              [--log-level error|warning|notice|info|debug] [--version]\n");
+}
+
+static int parse_log_level(const char *s)
+{
+    static const char *names[] = {"error", "warning", "notice", "info", "debug"};
+
+    for (int i = 0; i < 5; i++)
+        if (strcmp(s, names[i]) == 0)
+            return LOG_LVL_ERR + i;
+    return -1;
+}
+
+/* Parses argv; returns 0 to run, 1 to exit 0 (help, version), -1 on misuse. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},   {"check-config", no_argument, NULL, 't'},
+        {"profiles", required_argument, NULL, 'p'}, {"state-dir", required_argument, NULL, 's'},
+        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    int c, lvl;
+
+    while ((c = getopt_long(argc, argv, "c:tp:s:l:Vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config_path = optarg; break;
+        case 't': o->check_only = true; break;
+        case 'p': o->profile_dir = optarg; break;
+        case 's': o->state_dir = optarg; break;
+        case 'l':
+            if ((lvl = parse_log_level(optarg)) < 0) {
+                fprintf(stderr, "vigild: unknown log level \"%s\"\n", optarg);
+                return -1;
+            }
+            log_set_level((enum log_level)lvl);
+            break;
+        case 'V': printf("vigild %s\n", VIGIL_VERSION); return 1;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return -1;
+        }
+    }
+    /* "vigild --check-config FILE" as well as "--config FILE --check-config" */
+    if (o->check_only && !o->config_path && optind + 1 == argc)
+        o->config_path = argv[optind++];
+    if (!o->config_path || optind != argc) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the site config; every error goes to stderr and logs as file:line. */
+static struct cfg_site *load_site(const struct options *o)
+{
+    static char err[16384];
+    struct cfg_site *site = cfg_load(o->config_path, o->profile_dir, err, sizeof(err));
+
+    if (!site)
+        fprintf(stderr, "%s", err);
+    return site;
+}
+
+/* The core thread's loop until SIGTERM; 0, or -1 if a reload left no pollers. */
+static int run(struct corethread *ct)
+{
+    while (!stop_requested) {
+        if (reload_requested) {
+            reload_requested = 0;
+            if (ct_reload(ct) < 0)
+                return -1;
+        }
+        ct_round(ct);
+    }
+    return 0;
+}
+
+int vigild_main(int argc, char **argv, const struct sink *extra_sinks, int n_extra_sinks)
+{
+    struct options opt = {0};
+    struct corethread_options co = {.version = VIGIL_VERSION, .extra_sinks = extra_sinks,
+                                    .n_extra_sinks = n_extra_sinks};
+    struct corethread *ct;
+    struct cfg_site *site;
+    int rc = parse_args(argc, argv, &opt);
+
+    if (rc != 0)
+        return rc < 0 ? 2 : 0;
+    site = load_site(&opt);
+    if (!site)
+        return 1;
+    if (opt.check_only) {
+        printf("%s: OK: site \"%s\", %d buses, %d devices, %d zones, %d points\n", opt.config_path, site->id,
+               site->n_buses, site->n_devices, site->n_zones, site->n_points);
+        cfg_free(site);
+        return 0;
+    }
+    install_signals();
+    co.config_path = opt.config_path;
+    co.profile_dir = opt.profile_dir;
+    co.state_dir = opt.state_dir;
+    ct = ct_start(site, &co);
+    if (!ct)
+        return 1;
+    /* A non-zero exit tells systemd the stop was a failure: Restart= applies. */
+    rc = run(ct) < 0 ? 1 : 0;
+    ct_stop(ct);
+    return rc;
+}
