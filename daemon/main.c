@@ -4,7 +4,7 @@
  * Threads and their one job each:
  *   - one poller thread per Modbus bus (poller.c) pushes samples and comm
  *     status into the input queue;
- *   - paho's callback threads (publish.c) push parsed operator commands into
+ *   - paho's callback threads (mqtt_inbound.c) push parsed operator commands into
  *     the same queue;
  *   - this main thread is the core thread: it owns the core and the journal,
  *     stamps time, feeds the core, makes its inputs durable and only then
@@ -31,7 +31,8 @@
 #include "log.h"
 #include "message.h"
 #include "poller.h"
-#include "publish.h"
+#include "mqtt.h"
+#include "mqtt_topics.h"
 #include "queue.h"
 #include "receipt.h"
 #include "schedule.h"
@@ -299,7 +300,7 @@ static void retry_event(struct daemon *d, const struct rcpt_due *r)
                 (unsigned long long)d->receipts.set.timeout_ms, r->escalating ? ", local output on" : "");
     else
         log_info("receipt: event seq=%llu priority=%s: re-publishing retry=%d", seq, prio, r->retry);
-    pub_publish(d->pub, "events", r->payload, r->len, 1, false);
+    pub_publish(d->pub, MQTT_TOPIC_EVENTS, r->payload, r->len, 1, false);
 }
 
 /* One round of the receipt protocol: receipts in, overdue events out, the output to match. */
@@ -330,7 +331,7 @@ static void publish_event(struct daemon *d, const struct core_event *ev)
         log_err("core: event seq=%llu does not fit the message buffer", (unsigned long long)ev->seq);
         return;
     }
-    pub_publish(d->pub, "events", json, (size_t)n, 1, false);
+    pub_publish(d->pub, MQTT_TOPIC_EVENTS, json, (size_t)n, 1, false);
     pub_set_last_seq(d->pub, ev->seq);
     track_receipt(d, ev, json, (size_t)n);
     if (ev->state == CORE_S_EVENT)
@@ -342,7 +343,7 @@ static void publish_event(struct daemon *d, const struct core_event *ev)
                 (unsigned long long)ev->seq);
         return;
     }
-    snprintf(suffix, sizeof(suffix), "alarms/%s", info->id);
+    snprintf(suffix, sizeof(suffix), MQTT_TOPIC_ALARMS "%s", info->id);
     pub_publish(d->pub, suffix, json, (size_t)n, 1, true);
 }
 
@@ -353,7 +354,7 @@ static void publish_zone(struct daemon *d, const struct core_zone_change *z)
 
     if (n < 0)
         return;
-    snprintf(suffix, sizeof(suffix), "zones/%s", d->site->zones[z->zone].id);
+    snprintf(suffix, sizeof(suffix), MQTT_TOPIC_ZONES "%s", d->site->zones[z->zone].id);
     pub_publish(d->pub, suffix, json, (size_t)n, 1, true);
 }
 
@@ -363,7 +364,7 @@ static void publish_result(struct daemon *d, const struct core_result *r)
     int n = msg_result(r, json, sizeof(json));
 
     if (n >= 0)
-        pub_publish(d->pub, "cmd/result", json, (size_t)n, 1, false);
+        pub_publish(d->pub, MQTT_TOPIC_CMD_RESULT, json, (size_t)n, 1, false);
 }
 
 static void publish_output(struct daemon *d, const struct core_output *o)
@@ -418,7 +419,7 @@ static void publish_device(struct daemon *d, int device)
     n = msg_device(d->site, device, &st, clock_wall_ms(), json, sizeof(json));
     if (n < 0)
         return;
-    snprintf(suffix, sizeof(suffix), "devices/%s", d->site->devices[device].id);
+    snprintf(suffix, sizeof(suffix), MQTT_TOPIC_DEVICES "%s", d->site->devices[device].id);
     pub_publish(d->pub, suffix, json, (size_t)n, 1, true);
     d->dev_topics[device].dirty = false;
 }
@@ -895,12 +896,12 @@ static void reject_config(struct daemon *d, const char *err)
     svc_ready("reload rejected");
 }
 
-/* Publishes an empty retained payload on <kind>/<id>, which deletes the retained message. */
+/* Publishes an empty retained payload on <kind><id> (kind ends in "/"), which deletes the retained message. */
 static void clear_retained(struct daemon *d, const char *kind, const char *id)
 {
     char suffix[CORE_ALARM_ID_MAX + 16];
 
-    snprintf(suffix, sizeof(suffix), "%s/%s", kind, id);
+    snprintf(suffix, sizeof(suffix), "%s%s", kind, id);
     pub_publish(d->pub, suffix, "", 0, 1, true);
     log_notice("reload: topic=%s cleared: no longer configured", suffix);
 }
@@ -918,14 +919,14 @@ static void retire_removed(struct daemon *d, const struct config_set *old)
         const char *id = core_alarm_info(old->core, (int)a)->id;
 
         if (s != CORE_S_NORMAL && s != CORE_S_SUPPRESSED && s != CORE_S_EVENT && core_find_alarm(d->core, id) < 0)
-            clear_retained(d, "alarms", id);
+            clear_retained(d, MQTT_TOPIC_ALARMS, id);
     }
     for (int i = 0; i < old->site->n_devices; i++)
         if (cfg_find_device(d->site, old->site->devices[i].id) < 0)
-            clear_retained(d, "devices", old->site->devices[i].id);
+            clear_retained(d, MQTT_TOPIC_DEVICES, old->site->devices[i].id);
     for (int z = 0; z < old->site->n_zones; z++)
         if (cfg_find_zone(d->site, old->site->zones[z].id) < 0)
-            clear_retained(d, "zones", old->site->zones[z].id);
+            clear_retained(d, MQTT_TOPIC_ZONES, old->site->zones[z].id);
     for (int z = 0; z < d->site->n_zones; z++) {
         struct core_zone_change zc = {.zone = z, .armed = core_zone_armed(d->core, z), .wall_ms = clock_wall_ms()};
 
