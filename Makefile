@@ -48,7 +48,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# Rebuilt from scratch: "ar r" keeps members whose source is gone (a renamed
+# module), and the linker could take the stale copy of a symbol.
 $(BUILD)/libvigil.a: $(LIB_OBJ)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/vigild: $(BUILD)/daemon/main.o $(BUILD)/libvigil.a

@@ -33,6 +33,7 @@
 #include "ctl.h"
 #include "ctl_mqtt.h"
 #include "message.h"
+#include "mqtt_topics.h"
 
 #define STATUS_QUIET_MS 500
 #define STATUS_QUEUE_CAP 256
@@ -99,14 +100,14 @@ static void view_add(struct site_view *v, const struct status_opts *o, const str
         v->unreadable++;
         return;
     }
-    if (strcmp(rest, "status") == 0) {
+    if (strcmp(rest, MQTT_TOPIC_STATUS) == 0) {
         json_decref(v->status);
         v->status = obj;
-    } else if (strncmp(rest, "devices/", 8) == 0) {
+    } else if (strncmp(rest, MQTT_TOPIC_DEVICES, strlen(MQTT_TOPIC_DEVICES)) == 0) {
         json_array_append_new(v->devices, obj);
-    } else if (strncmp(rest, "zones/", 6) == 0) {
+    } else if (strncmp(rest, MQTT_TOPIC_ZONES, strlen(MQTT_TOPIC_ZONES)) == 0) {
         json_array_append_new(v->zones, obj);
-    } else if (strncmp(rest, "alarms/", 7) == 0) {
+    } else if (strncmp(rest, MQTT_TOPIC_ALARMS, strlen(MQTT_TOPIC_ALARMS)) == 0) {
         json_array_append_new(v->alarms, obj);
     } else {
         json_decref(obj);

@@ -35,6 +35,7 @@
 #include "ctl.h"
 #include "message.h"
 #include "ctl_mqtt.h"
+#include "mqtt_topics.h"
 
 #define WATCH_FILTERS 3             /* events, status, cmd/result */
 #define WATCH_SITES_MAX 256
@@ -397,11 +398,11 @@ static void watch_message(struct watch *w, const struct ctl_mqtt_item *m)
                   CTL_MQTT_PAYLOAD_MAX - 1);
         return;
     }
-    if (strcmp(suffix, "events") == 0)
+    if (strcmp(suffix, MQTT_TOPIC_EVENTS) == 0)
         watch_event(w, s, m);
-    else if (strcmp(suffix, "status") == 0 && m->len > 0)
+    else if (strcmp(suffix, MQTT_TOPIC_STATUS) == 0 && m->len > 0)
         watch_status(w, s, m);
-    else if (strcmp(suffix, "cmd/result") == 0)
+    else if (strcmp(suffix, MQTT_TOPIC_CMD_RESULT) == 0)
         watch_result(w, s, m);
 }
 
@@ -544,7 +545,7 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
 /* Builds the three topic filters and the default client id, loads --state, catches SIGINT and SIGTERM. */
 static int watch_init(struct watch *w, char *client_id, size_t cap)
 {
-    static const char *const suffix[WATCH_FILTERS] = {"events", "status", "cmd/result"};
+    static const char *const suffix[WATCH_FILTERS] = {MQTT_TOPIC_EVENTS, MQTT_TOPIC_STATUS, MQTT_TOPIC_CMD_RESULT};
     struct sigaction sa = {.sa_handler = watch_on_signal};
 
     for (int i = 0; i < WATCH_FILTERS; i++)

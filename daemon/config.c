@@ -208,7 +208,7 @@ static const struct key site_keys[] = {
 static const struct key mqtt_keys[] = {
     { "prefix", K_STR, 0, AT(struct cfg_mqtt, prefix), .sdflt = "vigil" },
     { "heartbeat_s", K_INT, 0, AT(struct cfg_mqtt, heartbeat_s), .min = 20, .max = SECS_DAY, .dflt = 60 },
-    /* paho needs a 16-bit message id per buffered QoS 1 message; publish.c caps a path at 60000. */
+    /* paho needs a 16-bit message id per buffered QoS 1 message; mqtt.c caps a path at 60000. */
     { "max_buffered", K_INT, 0, AT(struct cfg_mqtt, max_buffered), .min = 100, .max = 60000, .dflt = 50000 },
     { "mode", K_ENUM, 0, AT(struct cfg_mqtt, mode), .names = mqtt_mode_names, .dflt = CFG_MQTT_BOTH },
     { "path_fault_s", K_INT, 0, AT(struct cfg_mqtt, path_fault_s), .min = 5, .max = SECS_DAY, .dflt = 60 },

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "mqtt_sink.h"
+#include "mqtt_topics.h"
 #include "receipt.h"
 
 struct mqtt_sink {
@@ -20,12 +21,12 @@ struct mqtt_sink {
     uint64_t durable_seq;
 };
 
-/* Publishes payload on <kind>/<id>; retained. An empty payload deletes the retained message. */
-static void publish_retained(struct mqtt_sink *s, const char *kind, const char *id, const char *json, size_t len)
+/* Publishes payload on <tree><id> (mqtt_topics.h); retained. An empty payload deletes the retained message. */
+static void publish_retained(struct mqtt_sink *s, const char *tree, const char *id, const char *json, size_t len)
 {
     char suffix[CORE_ALARM_ID_MAX + 16];
 
-    snprintf(suffix, sizeof(suffix), "%s/%s", kind, id);
+    snprintf(suffix, sizeof(suffix), "%s%s", tree, id);
     pub_publish(s->pub, suffix, len ? json : "", len, 1, true);
 }
 
@@ -48,21 +49,21 @@ static void deliver_event(struct mqtt_sink *s, const struct sink_record *rec)
 {
     const struct sink_event *ev = &rec->u.event;
 
-    pub_publish(s->pub, "events", rec->json, rec->json_len, 1, false);
+    pub_publish(s->pub, MQTT_TOPIC_EVENTS, rec->json, rec->json_len, 1, false);
     s->last_seq = ev->seq;
     pub_set_last_seq(s->pub, ev->seq);
     track_receipt(s, rec);
     if (ev->state != CORE_S_EVENT)
-        publish_retained(s, "alarms", ev->alarm, rec->json, ev->needs_attention ? rec->json_len : 0);
+        publish_retained(s, MQTT_TOPIC_ALARMS, ev->alarm, rec->json, ev->needs_attention ? rec->json_len : 0);
 }
 
 static void retire(struct mqtt_sink *s, const struct sink_retire *r)
 {
-    static const char *kinds[] = {[SINK_OBJ_ALARM] = "alarms", [SINK_OBJ_ZONE] = "zones",
-                                  [SINK_OBJ_DEVICE] = "devices"};
+    static const char *trees[] = {[SINK_OBJ_ALARM] = MQTT_TOPIC_ALARMS, [SINK_OBJ_ZONE] = MQTT_TOPIC_ZONES,
+                                  [SINK_OBJ_DEVICE] = MQTT_TOPIC_DEVICES};
 
-    publish_retained(s, kinds[r->object], r->id, "", 0);
-    log_notice("reload: topic=%s/%s cleared: no longer configured", kinds[r->object], r->id);
+    publish_retained(s, trees[r->object], r->id, "", 0);
+    log_notice("reload: topic=%s%s cleared: no longer configured", trees[r->object], r->id);
 }
 
 static void mqtt_deliver(void *self, const struct sink_record *rec)
@@ -73,12 +74,12 @@ static void mqtt_deliver(void *self, const struct sink_record *rec)
         return; /* samples and outputs have no MQTT topic */
     switch (rec->kind) {
     case SINK_EVENT: deliver_event(s, rec); break;
-    case SINK_ZONE: publish_retained(s, "zones", rec->u.zone.zone, rec->json, rec->json_len); break;
-    case SINK_DEVICE: publish_retained(s, "devices", rec->u.device.device, rec->json, rec->json_len); break;
+    case SINK_ZONE: publish_retained(s, MQTT_TOPIC_ZONES, rec->u.zone.zone, rec->json, rec->json_len); break;
+    case SINK_DEVICE: publish_retained(s, MQTT_TOPIC_DEVICES, rec->u.device.device, rec->json, rec->json_len); break;
     case SINK_RESULT:
         /* Results go back to where the command came from: a schedule's are only logged. */
         if (rec->u.result.source == CORE_SRC_MQTT)
-            pub_publish(s->pub, "cmd/result", rec->json, rec->json_len, 1, false);
+            pub_publish(s->pub, MQTT_TOPIC_CMD_RESULT, rec->json, rec->json_len, 1, false);
         break;
     case SINK_RETIRE: retire(s, &rec->u.retire); break;
     case SINK_RESUME: pub_set_last_seq(s->pub, rec->u.resume.next_seq - 1); break;
@@ -125,7 +126,7 @@ static void retry_event(struct mqtt_sink *s, const struct rcpt_due *r)
                 (unsigned long long)s->receipts.set.timeout_ms, r->escalating ? ", local output on" : "");
     else
         log_info("receipt: event seq=%llu priority=%s: re-publishing retry=%d", seq, prio, r->retry);
-    pub_publish(s->pub, "events", r->payload, r->len, 1, false);
+    pub_publish(s->pub, MQTT_TOPIC_EVENTS, r->payload, r->len, 1, false);
 }
 
 /* One round of the receipt protocol: receipts in, overdue events out, the local output to match. */

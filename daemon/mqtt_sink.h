@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "publish.h"
+#include "mqtt.h"
 #include "sink.h"
 
 extern const struct sink_ops mqtt_sink_ops;

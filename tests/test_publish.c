@@ -1,5 +1,5 @@
 /*
- * test_publish.c - the MQTT publisher against a real Mosquitto.
+ * test_publish.c - the MQTT publisher (daemon/mqtt*.c) against a real Mosquitto.
  *
  * Each case starts its own broker on a free loopback port and asserts on
  * what a subscriber receives: order and QoS of events, the retained status
@@ -34,7 +34,7 @@
 #include "harness.h"
 #include "message.h"
 #include "mqtt_broker.h"
-#include "publish.h"
+#include "mqtt.h"
 
 #define WAIT_MS 15000
 #define T_EVENTS "vigil/depot-7/events"

@@ -1,37 +1,15 @@
 /*
- * publish.h - the MQTT publisher: alarm transmission over one or two paths,
- * operator commands back into the core's input queue.
+ * mqtt.h - the MQTT publisher: alarm transmission over one or two paths,
+ * operator commands and the station's receipts back in. docs/mqtt.md is
+ * the contract; mqtt_topics.h names its topics.
  *
  * One paho MQTTAsync client per configured broker ("path"), each with its
  * own session and on-disk store under <state_dir>/mqtt-<n> (n = 1, 2).
- * Messages published while a broker is unreachable are buffered by paho,
- * written to that store, and delivered in order once it is back, also by
- * the next process that starts with the same state_dir, client id and URI.
- * A message the store cannot take (full disk) stays in memory and is still
- * delivered while the process runs; spool_full says so.
- * When a path's store is full, messages wait in order in a bounded
- * in-memory overflow ring of that path; only when that is full too is a
- * message refused. docs/mqtt.md ("Delivery guarantees") states the policy.
- *
- * mqtt.mode "both" sends every message on every path; "failover" sends to
- * the primary, and also to the secondary while the primary has been down
- * for more than a short grace (with the messages of the grace itself). The
- * publisher raises the core's system alarms through the inputs queue:
- * path_fault while a path has been down for mqtt.path_fault_s, spool_full
- * while a path's spool is at 90 % of max_buffered (cleared below 50 %) or
- * its file system is nearly full.
- *
- * Topics are "<prefix>/<site>/<suffix>"; docs/mqtt.md is the contract.
- * On every (re)connect a path publishes the retained status "online" and
- * subscribes to <prefix>/<site>/cmd; the broker publishes the retained Will
- * "offline" if the process dies. Commands are parsed in paho's callback
- * thread; valid ones are handed to the publisher's own thread, which pushes
- * them to the inputs queue as CORE_IN_CMD (blocking while it is full), so a
- * full queue never blocks paho. Rejected ones (malformed, or with a "ts"
- * older than mqtt.cmd_max_age_s) are answered on cmd/result directly.
- * A path also subscribes to <prefix>/<site>/receipt: the station's
- * receipts are parsed in the same callback and their seqs wait in a ring
- * for the core thread's pub_take_receipts() (receipts are no core input).
+ * The work is split one file per protocol step: mqtt_path.c sends, fails
+ * over and keeps the overflow rings; mqtt_inbound.c takes commands and
+ * receipts in; mqtt_store.c is the message store; mqtt_watch.c supervises
+ * the paths and raises path_fault and spool_full; mqtt.c starts and stops
+ * it all and answers this API.
  *
  * pub_start() copies every setting it needs: the site may be freed or
  * replaced (SIGHUP) while the pub runs. Broker settings therefore change
@@ -44,8 +22,8 @@
  * so at shutdown either keep the core draining the queue until pub_stop()
  * returns or queue_close() it first.
  */
-#ifndef VIGIL_PUBLISH_H
-#define VIGIL_PUBLISH_H
+#ifndef VIGIL_MQTT_H
+#define VIGIL_MQTT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,189 @@
+/*
+ * mqtt_inbound.c - what arrives on a path: operator commands and the
+ * station's receipts (paho's message-arrived callback).
+ *
+ * Commands on <prefix>/<site>/cmd are parsed in paho's callback thread and
+ * duplicates dropped by id; valid ones wait in the command ring for the
+ * supervision thread (mqtt_watch.c), which pushes them to the inputs queue
+ * as CORE_IN_CMD, so a full queue never blocks paho (a blocked callback
+ * holds paho's lock, and the core thread, publishing, would wait for that
+ * lock: a deadlock). Rejected ones (malformed, or with a "ts" older than
+ * mqtt.cmd_max_age_s) are answered on cmd/result directly.
+ *
+ * Receipts on <prefix>/<site>/receipt take the same hand-off: parsed in
+ * paho's callback, queued in a ring under pub->lock, left to paho while the
+ * ring is full. They are not core inputs, so the core thread takes them
+ * from the ring itself (pub_take_receipts()) instead of through the inputs
+ * queue.
+ */
+#include "mqtt_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "mqtt_topics.h"
+#include "receipt.h"
+
+/*
+ * True if this command id was seen recently, else remembers it. A command
+ * arrives twice when the station sends it on both paths, or when a broker
+ * redelivers it after a reconnect; an ack or arm must still run once.
+ */
+static bool seen_recently(struct pub *p, const char *id)
+{
+    bool seen = false;
+
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < RECENT_CMDS && !seen; i++)
+        seen = strcmp(p->recent[i], id) == 0;
+    if (!seen) {
+        snprintf(p->recent[p->recent_next], CORE_CMD_ID_MAX, "%s", id);
+        p->recent_next = (p->recent_next + 1) % RECENT_CMDS;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return seen;
+}
+
+/*
+ * Answers a command the core never sees on cmd/result, on the path it came
+ * by (straight to paho: this runs in paho's callback).
+ */
+static void reject_command(struct pub_path *path, const struct core_cmd *cmd, int rc, const char *error)
+{
+    char buf[MSG_MAX], topic[MSG_TOPIC_MAX];
+    int len = msg_cmd_rejected(cmd, rc, error, buf, sizeof(buf));
+
+    log_warn("mqtt: command id=\"%s\" rejected: %s", cmd->id, error);
+    if (len >= 0 &&
+        msg_topic(topic, sizeof(topic), path->pub->mqtt.prefix, path->pub->site_id, MQTT_TOPIC_CMD_RESULT) >= 0)
+        mqtt_path_send(path, topic, buf, (size_t)len, 1, false);
+}
+
+/* Queues a parsed command for the supervision thread, which pushes it to the core. */
+static void cmd_ring_push(struct pub *p, const struct core_input *in)
+{
+    pthread_mutex_lock(&p->lock);
+    p->cmds[(p->cmd_head + p->cmd_count++) % CMD_RING] = *in;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * Whether a callback must leave its command with paho for now. Each path's
+ * callback thread checks, then parses, then pushes: keeping one slot per
+ * path free means two threads that both pass the check still both fit, and
+ * no queued command is ever overwritten.
+ */
+static bool cmd_ring_full(struct pub *p)
+{
+    bool full;
+
+    pthread_mutex_lock(&p->lock);
+    full = p->cmd_count + CFG_MAX_BROKERS >= CMD_RING;
+    pthread_mutex_unlock(&p->lock);
+    return full;
+}
+
+/*
+ * Parses a command, refuses it if its "ts" is too old (the broker kept it
+ * while vigild was away), and queues it for the core stamped with the time
+ * it arrived.
+ */
+static void handle_command(struct pub_path *path, const char *payload, size_t len)
+{
+    struct pub *p = path->pub;
+    struct core_input in = { .type = CORE_IN_CMD };
+    char err[CORE_ERROR_MAX];
+    int64_t ts_wall_ms;
+    int rc = msg_parse_cmd(payload, len, &in.u.cmd, &ts_wall_ms, err, sizeof(err));
+
+    if (rc == MSG_CMD_OK && msg_cmd_fresh(ts_wall_ms, clock_wall_ms(), p->mqtt.cmd_max_age_s, err, sizeof(err)) < 0)
+        rc = MSG_CMD_BAD_ARGS;
+    if (rc != MSG_CMD_OK) {
+        reject_command(path, &in.u.cmd, rc, err);
+        return;
+    }
+    if (seen_recently(p, in.u.cmd.id)) {
+        log_info("mqtt: command id=\"%s\" seen before; ignored", in.u.cmd.id);
+        return;
+    }
+    log_info("mqtt: command id=\"%s\" op=%s target=\"%s\" operator=\"%s\" path=%d", in.u.cmd.id,
+             core_op_name(in.u.cmd.op), in.u.cmd.target, in.u.cmd.operator_name, path->n);
+    in.mono_ms = clock_mono_ms();
+    in.wall_ms = clock_wall_ms();
+    cmd_ring_push(p, &in);
+}
+
+/*
+ * Parses a receipt and queues its seqs for the core thread; false (nothing
+ * queued) while the ring has no room for them, so paho offers it again. A
+ * malformed receipt is logged, rate-limited, and otherwise ignored.
+ */
+static bool handle_receipt(struct pub *p, const char *payload, size_t len)
+{
+    uint64_t seqs[RCPT_MAX_SEQS];
+    char err[160];
+    int n = rcpt_parse(payload, len, seqs, RCPT_MAX_SEQS, err, sizeof(err));
+    bool room;
+
+    pthread_mutex_lock(&p->lock);
+    if (n < 0) {
+        log_complain(&p->bad_receipt, clock_mono_ms(), LOG_LVL_WARN, "mqtt: receipt ignored: %s", err);
+        pthread_mutex_unlock(&p->lock);
+        return true;
+    }
+    log_release(&p->bad_receipt, LOG_LVL_NOTICE, "mqtt: receipts are well-formed again");
+    room = p->rcpt_count + (size_t)n <= RCPT_RING;
+    for (int i = 0; room && i < n; i++)
+        p->rcpts[(p->rcpt_head + p->rcpt_count++) % RCPT_RING] = seqs[i];
+    pthread_mutex_unlock(&p->lock);
+    return room;
+}
+
+size_t pub_take_receipts(struct pub *p, uint64_t *seqs, size_t cap)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&p->lock);
+    for (; n < cap && p->rcpt_count > 0; n++) {
+        seqs[n] = p->rcpts[p->rcpt_head];
+        p->rcpt_head = (p->rcpt_head + 1) % RCPT_RING;
+        p->rcpt_count--;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+static bool topic_is(const char *topic, size_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(topic, want, len) == 0;
+}
+
+/*
+ * A message on a subscribed topic: a command or a receipt. A persistent
+ * session can carry an older subscription (a renamed site under the same
+ * client id): such messages are not for this site. While the command or
+ * receipt ring is full the message is left to paho (return 0), which
+ * offers it again later: nothing blocks, nothing is lost.
+ */
+int mqtt_on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+    struct pub_path *path = ctx;
+    size_t len = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+
+    if (topic_is(topic, len, path->pub->rcpt_topic)) {
+        if (!handle_receipt(path->pub, m->payload, (size_t)m->payloadlen))
+            return 0;
+    } else if (!topic_is(topic, len, path->pub->cmd_topic)) {
+        log_warn("mqtt: path=%d: message on %.*s ignored; commands go to %s", path->n, (int)len, topic,
+                 path->pub->cmd_topic);
+    } else if (cmd_ring_full(path->pub)) {
+        return 0;
+    } else {
+        handle_command(path, m->payload, (size_t)m->payloadlen);
+    }
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;
+}
