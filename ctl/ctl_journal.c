@@ -112,6 +112,21 @@ static void list_free(struct ev_list *l)
     free(l->v);
 }
 
+/*
+ * Prints a local output the core switched (the siren of missed receipts),
+ * so a replay shows why it went on: the events before it lacked receipts.
+ */
+static void print_local_output(const struct replay_ctx *c, const struct core_local_output *lo)
+{
+    static struct rec_buf rb;
+
+    if (c->list || !c->site->receipts.local_output.enabled || lo->wall_ms < c->o->from_ms ||
+        lo->wall_ms > c->o->to_ms)
+        return;
+    if (rec_local_output(&rb, c->site, lo) > 0)
+        puts(rb.json);
+}
+
 /* Prints (or keeps, for --diff) every event inside the --from/--to window. */
 static void on_replay_output(const struct core_output *o, void *arg)
 {
@@ -121,6 +136,8 @@ static void on_replay_output(const struct core_output *o, void *arg)
     const char *json = rb.json;
     char key[CORE_ALARM_ID_MAX + 64];
 
+    if (o->type == CORE_OUT_LOCAL)
+        print_local_output(c, &o->u.local);
     if (o->type != CORE_OUT_EVENT || ev->wall_ms < c->o->from_ms || ev->wall_ms > c->o->to_ms)
         return;
     if (rec_event(&rb, c->site, c->core, ev) < 0) {

@@ -38,13 +38,14 @@
 
 #include "config.h"
 #include "core.h"
+#include "receipt.h"
 
 #define NEVER UINT64_MAX
 #define NO_POS UINT32_MAX
 #define SHELVE_MIN_MS 1000
 #define SHELVE_MAX_MS (24LL * 3600 * 1000)
 #define SNAP_MAGIC 0x534c4756u /* "VGLS" as a little-endian u32 */
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u /* 2: the receipt tracker; 1 (before it) still restores */
 /*
  * Worst case of events one alarm can emit in one step: two condition edges
  * (a pending delay fires, then a new input with no delay), an entry delay
@@ -55,6 +56,8 @@
 /* A verified_intrusion may also pulse (activate and clear) for each
  * confirming point that rises twice in one step. */
 #define EVENTS_PER_VERIFY 4
+/* Re-publications one step asks for at most; the rest stay due for the next step. */
+#define RETRIES_PER_STEP 16
 
 enum eol_class { EOL_NORMAL, EOL_ALARM, EOL_TAMPER };
 
@@ -135,6 +138,8 @@ struct core {
     int64_t wall_ms;
     const char *operator_name;
     const char *text;
+    struct rcpt rcpt;    /* events waiting for the station's receipt */
+    bool local_on;       /* the local output, as last reported */
 };
 
 /* ---- names ------------------------------------------------------------- */
@@ -349,6 +354,11 @@ static void emit_event(struct core *c, int ai, enum core_alarm_type type, enum c
     ev->value = alarm_value(c, a);
     copy_str(ev->operator_name, sizeof(ev->operator_name), c->operator_name);
     copy_str(ev->text, sizeof(ev->text), c->text);
+    if (rcpt_wanted(&c->rcpt, ev->priority)) {
+        struct rcpt_dropped gone; /* counted by the tracker; the local output covers what matters */
+
+        rcpt_track(&c->rcpt, ev->seq, ev->priority, c->now_ms, &gone);
+    }
 }
 
 /* Moves alarm a to state s and reports it. */
@@ -989,6 +999,41 @@ static void on_system(struct core *c, const struct core_input *in)
     c->text = "";
 }
 
+/* ---- receipts and the local output ------------------------------------------ */
+
+static void on_receipt(struct core *c, const struct core_input *in)
+{
+    for (unsigned i = 0; i < in->u.receipt.n && i < CORE_RECEIPT_SEQS; i++)
+        rcpt_receipt(&c->rcpt, in->u.receipt.seqs[i]);
+}
+
+/*
+ * After every step: overdue events become re-publications (a bounded
+ * number per step; the rest stay due and keep the deadline at now), and
+ * the local output follows whether an escalating event is missing.
+ */
+static void receipts_due(struct core *c, uint64_t now)
+{
+    struct rcpt_due due[RETRIES_PER_STEP];
+    size_t n = rcpt_due(&c->rcpt, now, due, RETRIES_PER_STEP);
+    bool wanted = rcpt_output_wanted(&c->rcpt);
+
+    for (size_t i = 0; i < n; i++) {
+        struct core_retry *r = &out_next(c, CORE_OUT_RETRY)->u.retry;
+
+        *r = (struct core_retry){.seq = due[i].seq, .priority = due[i].priority, .retry = due[i].retry,
+                                 .first_miss = due[i].first_miss, .give_up = due[i].give_up,
+                                 .escalating = due[i].escalating};
+    }
+    if (wanted != c->local_on) {
+        struct core_local_output *o = &out_next(c, CORE_OUT_LOCAL)->u.local;
+
+        c->local_on = wanted;
+        *o = (struct core_local_output){.on = wanted, .missing = (uint32_t)rcpt_missing(&c->rcpt),
+                                        .wall_ms = c->wall_ms};
+    }
+}
+
 size_t core_step(struct core *c, const struct core_input *in, struct core_output *out)
 {
     /* A clock that went back would be the shell's bug; holding time still
@@ -1016,11 +1061,15 @@ size_t core_step(struct core *c, const struct core_input *in, struct core_output
     case CORE_IN_SYSTEM:
         on_system(c, in);
         break;
+    case CORE_IN_RECEIPT:
+        on_receipt(c, in);
+        break;
     case CORE_IN_TICK:
         break;
     default:
         abort();
     }
+    receipts_due(c, now);
     c->out = NULL;
     return c->n_out;
 }
@@ -1262,7 +1311,7 @@ static void build_alarms(struct core *c)
 /* The outputs one step can write at most (see EVENTS_PER_ALARM). */
 static size_t output_bound(const struct core *c)
 {
-    size_t n = 2; /* a command's result and its zone change */
+    size_t n = 2 + RETRIES_PER_STEP + 1; /* a command's result and its zone change; receipts */
 
     for (int i = 0; i < c->n_alarms; i++)
         n += EVENTS_PER_ALARM;
@@ -1297,6 +1346,18 @@ static bool build_indexes(struct core *c)
            id_index_init(&c->zone_ids, s->n_zones ? s->zones[0].id : NULL, sizeof(struct cfg_zone), s->n_zones);
 }
 
+/* The receipt tracker, sized only when the site asks for receipts. */
+static int start_receipts(struct core *c)
+{
+    struct rcpt_settings set;
+
+    if (rcpt_init(&c->rcpt, c->site->receipts.enabled ? RCPT_MAX_TRACKED : 0) < 0)
+        return -1;
+    rcpt_settings_of(c->site, &set);
+    rcpt_configure(&c->rcpt, &set);
+    return 0;
+}
+
 struct core *core_new(const struct cfg_site *site)
 {
     struct core *c;
@@ -1327,6 +1388,10 @@ struct core *core_new(const struct cfg_site *site)
         return NULL;
     }
     c->max_outputs = output_bound(c);
+    if (start_receipts(c) < 0) {
+        core_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -1345,6 +1410,7 @@ void core_free(struct core *c)
     free(c->alarm_ids.slot);
     free(c->point_ids.slot);
     free(c->zone_ids.slot);
+    rcpt_free(&c->rcpt);
     free(c);
 }
 
@@ -1357,7 +1423,15 @@ size_t core_max_outputs(const struct core *c)
 
 uint64_t core_next_deadline(const struct core *c)
 {
-    return c->n_heap > 0 ? c->at[c->heap[0]] : UINT64_MAX;
+    uint64_t timers = c->n_heap > 0 ? c->at[c->heap[0]] : UINT64_MAX;
+    uint64_t receipts = rcpt_next_due(&c->rcpt);
+
+    return timers < receipts ? timers : receipts;
+}
+
+int core_receipt_pending(const struct core *c, uint64_t seq)
+{
+    return (int)rcpt_peek(&c->rcpt, seq);
 }
 
 uint64_t core_next_seq(const struct core *c)
@@ -1400,6 +1474,9 @@ bool core_zone_armed(const struct core *c, int zone)
  *                   u32 n, n x u64 activation times oldest first }
  *   u32 n_alarms  { id, u8 state, u8 flags(1 in, 2 cond),
  *                   u64 delay_at, u64 entry_at, u64 shelve_at }      (one-shot alarms omitted)
+ *   then (version 2; a version 1 snapshot ends above):
+ *   u8 local_on u32 lost u32 n_waiting { u64 seq, u8 priority, u8 missed, u64 due_ms, u32 retries }
+ *   in ascending seq
  * An id is u8 length + bytes. Timers are absolute mono_ms, UINT64_MAX for none.
  */
 
@@ -1465,6 +1542,36 @@ static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
     put_uint(w, c->at[alarm_slot(c, ai, AL_SHELVE)], 8);
 }
 
+static int by_seq(const void *x, const void *y)
+{
+    const struct rcpt_entry *a = *(const struct rcpt_entry *const *)x, *b = *(const struct rcpt_entry *const *)y;
+
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* The receipt tracker in seq order: slots are reused in arrival order, the bytes must not depend on it. */
+static void snap_receipts(const struct core *c, struct wbuf *w)
+{
+    const struct rcpt_entry **e = malloc((c->rcpt.count ? c->rcpt.count : 1) * sizeof(*e));
+    size_t n = 0;
+
+    for (size_t i = 0; e && i < c->rcpt.cap; i++)
+        if (c->rcpt.slots[i].used)
+            e[n++] = &c->rcpt.slots[i];
+    qsort(e, n, sizeof(*e), by_seq);
+    put_uint(w, c->local_on, 1);
+    put_uint(w, c->rcpt.lost, 4);
+    put_uint(w, n, 4);
+    for (size_t i = 0; i < n; i++) {
+        put_uint(w, e[i]->seq, 8);
+        put_uint(w, (uint64_t)e[i]->priority, 1);
+        put_uint(w, e[i]->missed, 1);
+        put_uint(w, e[i]->due_ms, 8);
+        put_uint(w, (uint64_t)e[i]->retries, 4);
+    }
+    free(e);
+}
+
 static void snap_write(const struct core *c, struct wbuf *w)
 {
     uint32_t n_alarms = 0;
@@ -1487,6 +1594,7 @@ static void snap_write(const struct core *c, struct wbuf *w)
     for (int ai = 0; ai < c->n_alarms; ai++)
         if (c->alarms[ai].role != ROLE_ONE_SHOT)
             snap_alarm(c, w, ai);
+    snap_receipts(c, w);
 }
 
 size_t core_snapshot(const struct core *c, void *buf, size_t cap)
@@ -1635,13 +1743,36 @@ static void restore_alarm(struct core *c, struct rbuf *r, bool apply)
 }
 
 /* Parses the whole snapshot; with apply false it only validates. */
+static void restore_receipts(struct core *c, struct rbuf *r, bool apply)
+{
+    bool on = get_small(r, 1);
+    uint32_t lost = (uint32_t)get_uint(r, 4), n = (uint32_t)get_uint(r, 4);
+
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        struct rcpt_entry e = {.used = true};
+
+        e.seq = get_uint(r, 8);
+        e.priority = (enum cfg_priority)get_small(r, CFG_PRIO_LOW);
+        e.missed = get_small(r, 1);
+        e.due_ms = get_uint(r, 8);
+        e.retries = (int)get_uint(r, 4);
+        /* An entry the running config no longer tracks is dropped, as rcpt_configure() would. */
+        if (apply && !r->bad)
+            rcpt_put(&c->rcpt, &e);
+    }
+    if (apply) {
+        c->local_on = on;
+        c->rcpt.lost = c->rcpt.set.escalate ? lost : 0;
+    }
+}
+
 static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply)
 {
     struct rbuf r = {buf, len, 0, false};
-    uint64_t now, seq;
+    uint64_t now, seq, version;
     uint32_t n;
 
-    if (get_uint(&r, 4) != SNAP_MAGIC || get_uint(&r, 4) != SNAP_VERSION)
+    if (get_uint(&r, 4) != SNAP_MAGIC || (version = get_uint(&r, 4)) < 1 || version > SNAP_VERSION)
         return false;
     now = get_uint(&r, 8);
     seq = get_uint(&r, 8);
@@ -1658,6 +1789,8 @@ static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply
     n = (uint32_t)get_uint(&r, 4);
     for (uint32_t i = 0; i < n && !r.bad; i++)
         restore_alarm(c, &r, apply);
+    if (version >= 2)
+        restore_receipts(c, &r, apply);
     return !r.bad && r.off == r.len;
 }
 

@@ -23,6 +23,12 @@
  * Intrusion, perimeter, verified_intrusion and tamper alarms latch.
  * Tamper, fault, climate, comm_loss and system alarms are 24-hour: a zone's
  * arm state never suppresses them.
+ *
+ * Receipts (receipts group): the core waits for the station's receipt of
+ * every event of a tracked priority. A missed one is a CORE_OUT_RETRY every
+ * timeout; the first miss of an escalating priority switches the local
+ * output on (CORE_OUT_LOCAL), and it goes off once every escalating event
+ * is receipted. Receipts are inputs, so replay shows why a siren went on.
  */
 #ifndef VIGIL_CORE_H
 #define VIGIL_CORE_H
@@ -114,7 +120,9 @@ enum core_sys_kind {
     CORE_SYS_PATH_FAULT,        /* active/clear */
 };
 
-enum core_input_type { CORE_IN_SAMPLE, CORE_IN_COMM, CORE_IN_CMD, CORE_IN_TICK, CORE_IN_SYSTEM };
+enum core_input_type { CORE_IN_SAMPLE, CORE_IN_COMM, CORE_IN_CMD, CORE_IN_TICK, CORE_IN_SYSTEM, CORE_IN_RECEIPT };
+
+#define CORE_RECEIPT_SEQS 16 /* seqs one receipt input confirms; a longer receipt becomes several inputs */
 
 struct core_input {
     enum core_input_type type;
@@ -125,6 +133,7 @@ struct core_input {
         struct { int device; bool up; } comm;
         struct core_cmd cmd;
         struct { enum core_sys_kind kind; bool active; char text[CORE_ERROR_MAX]; } sys;
+        struct { uint8_t n; uint64_t seqs[CORE_RECEIPT_SEQS]; } receipt; /* the station confirmed these events */
     } u;
 };
 
@@ -156,7 +165,27 @@ struct core_result {
     char error[CORE_ERROR_MAX]; /* why, when !ok */
 };
 
-enum core_output_type { CORE_OUT_EVENT, CORE_OUT_ZONE, CORE_OUT_RESULT };
+/*
+ * An event whose receipt the station owes (docs/mqtt.md, "Receipts"): the
+ * shell re-sends the event's payload, or, with give_up, stops trying.
+ */
+struct core_retry {
+    uint64_t seq;
+    enum cfg_priority priority;
+    int retry;                /* 1.. the re-publication to send now; 0 with give_up */
+    bool first_miss;          /* its first timeout */
+    bool give_up;             /* retries used up: it stays missing */
+    bool escalating;          /* its priority switches the local output on */
+};
+
+/* The local output (siren, relay: receipts.local_output) switched on or off. */
+struct core_local_output {
+    bool on;
+    uint32_t missing;         /* escalating events without receipt when it switched */
+    int64_t wall_ms;
+};
+
+enum core_output_type { CORE_OUT_EVENT, CORE_OUT_ZONE, CORE_OUT_RESULT, CORE_OUT_RETRY, CORE_OUT_LOCAL };
 
 struct core_output {
     enum core_output_type type;
@@ -164,6 +193,8 @@ struct core_output {
         struct core_event event;
         struct core_zone_change zone;
         struct core_result result;
+        struct core_retry retry;
+        struct core_local_output local;
     } u;
 };
 
@@ -198,6 +229,10 @@ size_t core_step(struct core *c, const struct core_input *in, struct core_output
 /* mono_ms of the earliest pending timer, or UINT64_MAX if none: the shell
  * sends a CORE_IN_TICK at or after that time. */
 uint64_t core_next_deadline(const struct core *c);
+
+/* Whether the core waits for the receipt of event seq: RCPT_UNKNOWN (0) no,
+ * RCPT_ON_TIME (1) yes, RCPT_LATE (2) yes and it is overdue (receipt.h). */
+int core_receipt_pending(const struct core *c, uint64_t seq);
 
 /* The seq the next event will get. */
 uint64_t core_next_seq(const struct core *c);

@@ -19,6 +19,7 @@
 #include "mqtt_sink.h"
 #include "poller.h"
 #include "queue.h"
+#include "receipt.h"
 #include "record.h"
 #include "schedule.h"
 #include "service.h"
@@ -78,6 +79,55 @@ static void deliver(struct corethread *ct)
     sink_set_deliver(&ct->sinks, &ct->rec.rec);
 }
 
+/* --- the local output (siren) the core switches on missed receipts -------- */
+
+/*
+ * Writes receipts.local_output through the poller of its device, which
+ * keeps the value and writes it again when the device comes back. The core
+ * decided (CORE_OUT_LOCAL, journaled); this only carries it out. It
+ * switches off only what this process switched on: an output found on at
+ * start is left to the guard.
+ */
+static void write_local_output(struct corethread *ct, const struct core_local_output *o)
+{
+    const struct cfg_local_output *lo = &ct->cfg.site->receipts.local_output;
+    const struct sink_output *out = &ct->rec.rec.u.output;
+
+    if (!lo->enabled || (!o->on && !ct->output_on))
+        return;
+    ct->output_on = o->on;
+    if (!ct->pollers || poll_write(ct->pollers, lo->device, lo->input, o->on ? (uint16_t)lo->on : 0) < 0) {
+        log_err("receipt: local output device=\"%s\" output=\"%s\" cannot be queued for writing", out->device,
+                out->output);
+        return;
+    }
+    log_msg(o->on ? LOG_LVL_ERR : LOG_LVL_NOTICE, "receipt: local output device=\"%s\" output=\"%s\" %s: %s",
+            out->device, out->output, o->on ? "on" : "off", out->reason);
+}
+
+/* The receipts settings of the running config (start, reload): a new poll
+ * set knows no outputs yet, so one that is on is written again. */
+static void configure_local_output(struct corethread *ct)
+{
+    const struct cfg_local_output *o = &ct->cfg.site->receipts.local_output;
+
+    if (ct->output_on && !o->enabled) {
+        log_warn("receipt: the local output was on and the config names none now; switch it off at the module");
+        ct->output_on = false;
+    }
+    if (ct->output_on && ct->pollers)
+        poll_write(ct->pollers, o->device, o->input, (uint16_t)o->on);
+}
+
+static void deliver_local_output(struct corethread *ct, const struct core_local_output *o)
+{
+    if (!ct->cfg.site->receipts.local_output.enabled)
+        return;
+    rec_local_output(&ct->rec, ct->cfg.site, o);
+    write_local_output(ct, o);
+    deliver(ct);
+}
+
 static void deliver_event(struct corethread *ct, const struct core_event *ev)
 {
     if (rec_event(&ct->rec, ct->cfg.site, ct->cfg.core, ev) < 0)
@@ -104,6 +154,11 @@ static void deliver_output(struct corethread *ct, const struct core_output *o)
             log_warn("schedule: command id=%s failed: %s", o->u.result.id, o->u.result.error);
         deliver(ct);
         break;
+    case CORE_OUT_RETRY:
+        rec_retry(&ct->rec, &o->u.retry, clock_wall_ms());
+        deliver(ct);
+        break;
+    case CORE_OUT_LOCAL: deliver_local_output(ct, &o->u.local); break;
     }
 }
 
@@ -167,54 +222,19 @@ static void note_comm(struct corethread *ct, int device, bool up)
     t->up = up;
 }
 
-/* --- the local output (siren) the station's missed receipts switch ------- */
-
-/*
- * Brings receipts.local_output to `on` through the poller of its device,
- * which keeps the value and writes it again when the device comes back.
- * Only a change is written, and only after this process switched it on is
- * it ever switched off: an output found on at start is left to the guard.
- */
-static void set_local_output(struct corethread *ct, bool on, size_t missing)
+/* Says, before the core forgets them, which receipts were on time and which late. */
+static void log_receipts(const struct corethread *ct, const struct core_input *in)
 {
-    const struct cfg_local_output *o = &ct->cfg.site->receipts.local_output;
-    const char *dev, *out;
+    for (unsigned i = 0; i < in->u.receipt.n; i++) {
+        unsigned long long seq = (unsigned long long)in->u.receipt.seqs[i];
+        int pending = core_receipt_pending(ct->cfg.core, in->u.receipt.seqs[i]);
 
-    if (!o->enabled || on == ct->output_on || !ct->pollers)
-        return;
-    dev = ct->cfg.site->devices[o->device].id;
-    out = ct->cfg.site->profiles[ct->cfg.site->devices[o->device].profile].inputs[o->input].name;
-    if (poll_write(ct->pollers, o->device, o->input, on ? (uint16_t)o->on : 0) < 0) {
-        log_err("receipt: local output device=\"%s\" output=\"%s\" cannot be queued for writing", dev, out);
-        return;
+        if (pending == RCPT_LATE)
+            log_notice("receipt: event seq=%llu receipted late", seq);
+        else
+            log_debug("receipt: event seq=%llu %s", seq,
+                      pending == RCPT_ON_TIME ? "receipted" : "was not waiting for a receipt");
     }
-    ct->output_on = on;
-    if (on)
-        log_err("receipt: local output device=\"%s\" output=\"%s\" on: events=%zu without receipt", dev, out,
-                missing);
-    else
-        log_notice("receipt: local output device=\"%s\" output=\"%s\" off: every escalating event receipted",
-                   dev, out);
-}
-
-/* The MQTT sink's receipt tracker wants the local output on or off (every round). */
-static void escalate(void *arg, bool on, size_t missing)
-{
-    set_local_output(arg, on, missing);
-}
-
-/* The receipts settings of the running config (start, reload): a new poll
- * set knows no outputs yet, so one that is on is written again. */
-static void configure_local_output(struct corethread *ct)
-{
-    const struct cfg_local_output *o = &ct->cfg.site->receipts.local_output;
-
-    if (ct->output_on && !o->enabled) {
-        log_warn("receipt: the local output was on and the config names none now; switch it off at the module");
-        ct->output_on = false;
-    }
-    if (ct->output_on && ct->pollers)
-        poll_write(ct->pollers, o->device, o->input, (uint16_t)o->on);
 }
 
 /* --- the core loop ------------------------------------------------------ */
@@ -249,6 +269,8 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
     stamp_monotonic(ct, in);
     if (in->type == CORE_IN_COMM)
         note_comm(ct, in->u.comm.device, in->u.comm.up);
+    if (in->type == CORE_IN_RECEIPT)
+        log_receipts(ct, in);
     n = core_step(ct->cfg.core, in, ct->cfg.outputs + *n_pending);
     *n_pending += n;
     ct->inputs_since_snapshot++;
@@ -510,8 +532,6 @@ static int start_sinks(struct corethread *ct)
     struct mqtt_sink_options mo = {
         .pub = {.site = ct->cfg.site, .state_dir = ct->state_dir, .version = ct->opt.version,
                 .inputs = &ct->inputs},
-        .escalate = escalate,
-        .escalate_ctx = ct,
     };
 
     ct->mqtt = mqtt_sink_start(&mo, err, sizeof(err));

@@ -306,6 +306,11 @@ static void encode_input_body(struct wbuf *b, const struct cfg_site *site, const
         put_u8(b, in->u.sys.active);
         put_str(b, in->u.sys.text);
         break;
+    case CORE_IN_RECEIPT:
+        put_u8(b, in->u.receipt.n);
+        for (unsigned i = 0; i < in->u.receipt.n && i < CORE_RECEIPT_SEQS; i++)
+            put_u64(b, in->u.receipt.seqs[i]);
+        break;
     }
 }
 
@@ -317,7 +322,7 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
     uint64_t bits;
 
     memset(ji, 0, sizeof(*ji));
-    in->type = (enum core_input_type)get_enum(&r, CORE_IN_SYSTEM);
+    in->type = (enum core_input_type)get_enum(&r, CORE_IN_RECEIPT);
     in->mono_ms = get_u64(&r);
     in->wall_ms = get_i64(&r);
     switch (in->type) {
@@ -351,6 +356,11 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
         in->u.sys.kind = (enum core_sys_kind)get_enum(&r, CORE_SYS_PATH_FAULT);
         in->u.sys.active = get_enum(&r, 1);
         get_str(&r, in->u.sys.text, sizeof(in->u.sys.text));
+        break;
+    case CORE_IN_RECEIPT:
+        in->u.receipt.n = (uint8_t)get_enum(&r, CORE_RECEIPT_SEQS);
+        for (unsigned i = 0; i < in->u.receipt.n; i++)
+            in->u.receipt.seqs[i] = get_u64(&r);
         break;
     }
     return r.bad || r.pos != r.len ? -1 : 0;
@@ -974,7 +984,7 @@ static int bad_ref(const struct cfg_site *site, const struct core_input *in)
         return in->u.sample.point < 0 || in->u.sample.point >= site->n_points;
     if (in->type == CORE_IN_COMM)
         return in->u.comm.device < 0 || in->u.comm.device >= site->n_devices;
-    return in->type > CORE_IN_SYSTEM;
+    return in->type > CORE_IN_RECEIPT;
 }
 
 int jrnl_append_input(struct jrnl *j, const struct cfg_site *site, const struct core_input *in)

@@ -272,6 +272,19 @@ int msg_zone(const struct sink_record *rec, char *buf, size_t cap)
     return finish(&b, buf, cap);
 }
 
+int msg_output(const struct sink_record *rec, char *buf, size_t cap)
+{
+    const struct sink_output *o = &rec->u.output;
+    struct obj b = { json_object(), false };
+
+    put(&b, "device", jstr(o->device));
+    put(&b, "output", jstr(o->output));
+    put(&b, "on", json_boolean(o->on));
+    put(&b, "reason", jstr(o->reason));
+    put(&b, "ts", jts(rec->wall_ms));
+    return finish(&b, buf, cap);
+}
+
 /* {"id","op","ok"} + "error": the one shape of every cmd/result payload. */
 static int result_json(const char *id, const char *op, bool ok, const char *error, char *buf, size_t cap)
 {
@@ -587,6 +600,68 @@ int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, int64_t
         return fail(err, errlen, "payload is not a JSON object");
     }
     rc = check_cmd(root, out, ts_wall_ms, err, errlen);
+    json_decref(root);
+    return rc;
+}
+
+/* --- receipts from the station ---------------------------------------------- */
+
+/* A seq as the station sends it: a JSON integer >= 1. */
+static int receipt_seq(const json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int receipt_seqs(const json_t *arr, uint64_t *out, size_t cap, char *err, size_t errlen)
+{
+    size_t n = json_array_size(arr);
+
+    if (!json_is_array(arr) || n == 0)
+        return fail(err, errlen, "\"seqs\" must be a non-empty array of event seqs");
+    if (n > cap)
+        return fail(err, errlen, "\"seqs\" has %zu entries; at most %zu per receipt", n, cap);
+    for (size_t i = 0; i < n; i++)
+        if (receipt_seq(json_array_get(arr, i), &out[i]) < 0)
+            return fail(err, errlen, "\"seqs\" entry %zu is not an event seq (an integer >= 1)", i + 1);
+    return (int)n;
+}
+
+/* Checks the keys of a receipt object; the seqs are read by the caller. */
+static int receipt_keys(json_t *root, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(root, key, v) {
+        if (strcmp(key, "station") == 0 && !json_is_string(v))
+            return fail(err, errlen, "\"station\" must be a string");
+        if (strcmp(key, "seq") != 0 && strcmp(key, "seqs") != 0 && strcmp(key, "station") != 0)
+            return fail(err, errlen, "unknown key \"%.40s\"; expected seq or seqs, and station", key);
+    }
+    if (!json_object_get(root, "seq") == !json_object_get(root, "seqs"))
+        return fail(err, errlen, "expected exactly one of \"seq\" and \"seqs\"");
+    return 0;
+}
+
+int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    int rc;
+
+    if (!root)
+        return fail(err, errlen, "payload is not JSON: %s at column %d", jerr.text, jerr.column);
+    if (!json_is_object(root))
+        rc = fail(err, errlen, "payload is not a JSON object");
+    else if ((rc = receipt_keys(root, err, errlen)) == 0 && json_object_get(root, "seq"))
+        rc = receipt_seq(json_object_get(root, "seq"), out) == 0 && cap > 0
+                 ? 1
+                 : fail(err, errlen, "\"seq\" must be an event seq (an integer >= 1)");
+    else if (rc == 0)
+        rc = receipt_seqs(json_object_get(root, "seqs"), out, cap, err, errlen);
     json_decref(root);
     return rc;
 }

@@ -25,6 +25,7 @@
 
 #define MSG_MAX 2048    /* room for any payload built here */
 #define MSG_TOPIC_MAX 256
+#define MSG_RECEIPT_SEQS 128 /* seqs one receipt message may confirm */
 #define MSG_TS_LEN 24   /* "2026-11-25T10:00:00.123Z" */
 
 /*
@@ -73,6 +74,12 @@ int msg_event(const char *site_id, const struct sink_record *rec, char *buf, siz
 
 /* A zone's arm state for vigil/<site>/zones/<zone>: {"zone","armed","ts"} + "operator". */
 int msg_zone(const struct sink_record *rec, char *buf, size_t cap);
+
+/*
+ * The retained vigil/<site>/outputs/<device>.<output> payload: a local
+ * output (siren) the core switched, {"device","output","on","reason","ts"}.
+ */
+int msg_output(const struct sink_record *rec, char *buf, size_t cap);
 
 /* The outcome of a command for vigil/<site>/cmd/result: {"id","op","ok"} + "error" when !ok. */
 int msg_result(const struct sink_result *r, char *buf, size_t cap);
@@ -143,5 +150,13 @@ int msg_cmd_fresh(int64_t ts_wall_ms, int64_t now_wall_ms, int max_age_s, char *
  * op is null unless rc is MSG_CMD_BAD_ARGS.
  */
 int msg_cmd_rejected(const struct core_cmd *cmd, int rc, const char *error, char *buf, size_t cap);
+
+/*
+ * Parses a receipt from <prefix>/<site>/receipt: {"seq":N} or {"seqs":[N,...]}, optionally with
+ * "station":"name". Seqs are integers >= 1. Writes up to cap seqs into out
+ * and returns how many; -1 with a reason in err for anything else (not
+ * JSON, unknown keys, both or neither of seq/seqs, more than cap seqs).
+ */
+int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen);
 
 #endif

@@ -72,13 +72,6 @@ bool pub_config_differs(const struct pub *p, const struct cfg_site *site, char *
  */
 int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t len, int qos, bool retained);
 
-/*
- * Moves up to cap seqs the station has receipted, oldest first, into seqs
- * and returns how many; never blocks. Any thread, typically the core
- * thread's loop; a full ring makes paho hold later receipts back.
- */
-size_t pub_take_receipts(struct pub *p, uint64_t *seqs, size_t cap);
-
 /* The seq of the last event handed to pub_publish(), for the status payload. */
 void pub_set_last_seq(struct pub *p, uint64_t seq);
 

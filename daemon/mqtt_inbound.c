@@ -12,9 +12,8 @@
  *
  * Receipts on <prefix>/<site>/receipt take the same hand-off: parsed in
  * paho's callback, queued in a ring under pub->lock, left to paho while the
- * ring is full. They are not core inputs, so the core thread takes them
- * from the ring itself (pub_take_receipts()) instead of through the inputs
- * queue.
+ * ring is full, and pushed to the inputs queue as CORE_IN_RECEIPT by the
+ * supervision thread: the core decides retries and the local output.
  */
 #include "mqtt_internal.h"
 
@@ -23,7 +22,6 @@
 
 #include "clock.h"
 #include "mqtt_topics.h"
-#include "receipt.h"
 
 /*
  * True if this command id was seen recently, else remembers it. A command
@@ -122,9 +120,9 @@ static void handle_command(struct pub_path *path, const char *payload, size_t le
  */
 static bool handle_receipt(struct pub *p, const char *payload, size_t len)
 {
-    uint64_t seqs[RCPT_MAX_SEQS];
+    uint64_t seqs[MSG_RECEIPT_SEQS];
     char err[160];
-    int n = rcpt_parse(payload, len, seqs, RCPT_MAX_SEQS, err, sizeof(err));
+    int n = msg_parse_receipt(payload, len, seqs, MSG_RECEIPT_SEQS, err, sizeof(err));
     bool room;
 
     pthread_mutex_lock(&p->lock);
@@ -137,22 +135,9 @@ static bool handle_receipt(struct pub *p, const char *payload, size_t len)
     room = p->rcpt_count + (size_t)n <= RCPT_RING;
     for (int i = 0; room && i < n; i++)
         p->rcpts[(p->rcpt_head + p->rcpt_count++) % RCPT_RING] = seqs[i];
+    pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     return room;
-}
-
-size_t pub_take_receipts(struct pub *p, uint64_t *seqs, size_t cap)
-{
-    size_t n = 0;
-
-    pthread_mutex_lock(&p->lock);
-    for (; n < cap && p->rcpt_count > 0; n++) {
-        seqs[n] = p->rcpts[p->rcpt_head];
-        p->rcpt_head = (p->rcpt_head + 1) % RCPT_RING;
-        p->rcpt_count--;
-    }
-    pthread_mutex_unlock(&p->lock);
-    return n;
 }
 
 static bool topic_is(const char *topic, size_t len, const char *want)

@@ -7,15 +7,22 @@
 
 #include "clock.h"
 #include "log.h"
+#include "message.h"
 #include "mqtt_sink.h"
 #include "mqtt_topics.h"
 #include "receipt.h"
 
+/* The payload of an event the station must receipt. */
+struct kept {
+    uint64_t seq;                  /* 0: empty */
+    size_t len;
+    char json[MSG_MAX];
+};
+
 struct mqtt_sink {
     struct pub *pub;
-    struct rcpt receipts;          /* events waiting for the station's receipt */
-    mqtt_escalate_fn escalate;
-    void *escalate_ctx;
+    struct kept *kept;             /* RCPT_MAX_TRACKED slots, by seq; NULL without receipts */
+    unsigned tracked;              /* bit n: events of priority n wait for a receipt */
     const struct cfg_site *site;   /* the running config; replaced by reconfigure() */
     uint64_t last_seq;             /* of the last event handed to the publisher */
     uint64_t durable_seq;
@@ -30,18 +37,50 @@ static void publish_retained(struct mqtt_sink *s, const char *tree, const char *
     pub_publish(s->pub, suffix, len ? json : "", len, 1, true);
 }
 
-/* Starts waiting for the receipt of an event just published, if its priority asks for one. */
-static void track_receipt(struct mqtt_sink *s, const struct sink_record *rec)
-{
-    const struct sink_event *ev = &rec->u.event;
-    struct rcpt_dropped gone;
+/* --- re-sending events the station has not receipted --------------------- */
 
-    if (!rcpt_wanted(&s->receipts, ev->priority) ||
-        rcpt_track(&s->receipts, ev->seq, ev->priority, clock_mono_ms(), rec->json, rec->json_len, &gone) != 1)
+/*
+ * Keeps the payload of an event the station must receipt, so a retry can
+ * send the same bytes. The core decides when (CORE_OUT_RETRY): it tracks
+ * at most RCPT_MAX_TRACKED events, so a table that size indexed by seq
+ * holds every one it can still ask for.
+ */
+static void keep_payload(struct mqtt_sink *s, const struct sink_record *rec)
+{
+    struct kept *k;
+
+    if (!((s->tracked >> rec->u.event.priority) & 1u) || rec->json_len > sizeof(k->json))
         return;
-    log_err("receipt: %d events await a receipt; the oldest, seq=%llu priority=%s, is no longer tracked%s",
-            RCPT_MAX_TRACKED, (unsigned long long)gone.seq, cfg_priority_name(gone.priority),
-            gone.escalating ? "; it holds the local output on until every tracked event is receipted" : "");
+    k = &s->kept[rec->u.event.seq % RCPT_MAX_TRACKED];
+    k->seq = rec->u.event.seq;
+    k->len = rec->json_len;
+    memcpy(k->json, rec->json, rec->json_len);
+}
+
+/* Sends an overdue event again, byte for byte, or says that it gives up on it. */
+static void retry_event(struct mqtt_sink *s, const struct sink_retry *r)
+{
+    const struct kept *k = &s->kept[r->seq % RCPT_MAX_TRACKED];
+    unsigned long long seq = (unsigned long long)r->seq;
+    const char *prio = cfg_priority_name(r->priority);
+
+    if (r->give_up) {
+        log_err("receipt: event seq=%llu priority=%s: still no receipt after %d retries; no more retries", seq,
+                prio, s->site->receipts.max_retries);
+        return;
+    }
+    if (r->first_miss)
+        log_msg(r->escalating ? LOG_LVL_ERR : LOG_LVL_WARN,
+                "receipt: event seq=%llu priority=%s: no receipt within %d ms; re-publishing%s", seq, prio,
+                s->site->receipts.timeout_ms, r->escalating ? ", local output on" : "");
+    else
+        log_info("receipt: event seq=%llu priority=%s: re-publishing retry=%d", seq, prio, r->retry);
+    if (k->seq != r->seq) {
+        /* Published by an earlier process before its last snapshot: the station's gap check covers it. */
+        log_warn("receipt: event seq=%llu: its payload is no longer held; not re-published", seq);
+        return;
+    }
+    pub_publish(s->pub, MQTT_TOPIC_EVENTS, k->json, k->len, 1, false);
 }
 
 /* Every event on events and, unless it is one-shot, its alarm's retained state. */
@@ -52,9 +91,19 @@ static void deliver_event(struct mqtt_sink *s, const struct sink_record *rec)
     pub_publish(s->pub, MQTT_TOPIC_EVENTS, rec->json, rec->json_len, 1, false);
     s->last_seq = ev->seq;
     pub_set_last_seq(s->pub, ev->seq);
-    track_receipt(s, rec);
+    if (s->kept)
+        keep_payload(s, rec);
     if (ev->state != CORE_S_EVENT)
         publish_retained(s, MQTT_TOPIC_ALARMS, ev->alarm, rec->json, ev->needs_attention ? rec->json_len : 0);
+}
+
+/* A local output's retained state: a console shows that the siren is on and why. */
+static void publish_output(struct mqtt_sink *s, const struct sink_record *rec)
+{
+    char id[2 * CFG_ID_MAX + 2];
+
+    snprintf(id, sizeof(id), "%s.%s", rec->u.output.device, rec->u.output.output);
+    publish_retained(s, MQTT_TOPIC_OUTPUTS, id, rec->json, rec->json_len);
 }
 
 static void retire(struct mqtt_sink *s, const struct sink_retire *r)
@@ -70,8 +119,8 @@ static void mqtt_deliver(void *self, const struct sink_record *rec)
 {
     struct mqtt_sink *s = self;
 
-    if (!rec->json && rec->kind != SINK_RETIRE && rec->kind != SINK_RESUME)
-        return; /* samples and outputs have no MQTT topic */
+    if (!rec->json && (rec->kind == SINK_SAMPLE || rec->kind == SINK_OUTPUT))
+        return; /* no MQTT topic, or no payload */
     switch (rec->kind) {
     case SINK_EVENT: deliver_event(s, rec); break;
     case SINK_ZONE: publish_retained(s, MQTT_TOPIC_ZONES, rec->u.zone.zone, rec->json, rec->json_len); break;
@@ -83,66 +132,13 @@ static void mqtt_deliver(void *self, const struct sink_record *rec)
         break;
     case SINK_RETIRE: retire(s, &rec->u.retire); break;
     case SINK_RESUME: pub_set_last_seq(s->pub, rec->u.resume.next_seq - 1); break;
-    case SINK_OUTPUT:
+    case SINK_RETRY:
+        if (s->kept)
+            retry_event(s, &rec->u.retry);
+        break;
+    case SINK_OUTPUT: publish_output(s, rec); break;
     case SINK_SAMPLE: break;
     }
-}
-
-/* --- receipts from the station (docs/mqtt.md, "Receipts") --------------- */
-
-/* Hands the station's receipts to the tracker. */
-static void take_receipts(struct mqtt_sink *s)
-{
-    uint64_t seqs[64];
-    size_t n;
-
-    while ((n = pub_take_receipts(s->pub, seqs, 64)) > 0) {
-        for (size_t i = 0; i < n; i++) {
-            enum rcpt_outcome r = rcpt_receipt(&s->receipts, seqs[i]);
-
-            if (r == RCPT_LATE)
-                log_notice("receipt: event seq=%llu receipted late", (unsigned long long)seqs[i]);
-            else
-                log_debug("receipt: event seq=%llu %s", (unsigned long long)seqs[i],
-                          r == RCPT_ON_TIME ? "receipted" : "was not waiting for a receipt");
-        }
-    }
-}
-
-/* Re-publishes one event whose receipt is overdue, byte for byte, or gives up on it. */
-static void retry_event(struct mqtt_sink *s, const struct rcpt_due *r)
-{
-    unsigned long long seq = (unsigned long long)r->seq;
-    const char *prio = cfg_priority_name(r->priority);
-
-    if (r->give_up) {
-        log_err("receipt: event seq=%llu priority=%s: still no receipt after %d retries; no more retries",
-                seq, prio, s->receipts.set.max_retries);
-        return;
-    }
-    if (r->first_miss)
-        log_msg(r->escalating ? LOG_LVL_ERR : LOG_LVL_WARN,
-                "receipt: event seq=%llu priority=%s: no receipt within %llu ms; re-publishing%s", seq, prio,
-                (unsigned long long)s->receipts.set.timeout_ms, r->escalating ? ", local output on" : "");
-    else
-        log_info("receipt: event seq=%llu priority=%s: re-publishing retry=%d", seq, prio, r->retry);
-    pub_publish(s->pub, MQTT_TOPIC_EVENTS, r->payload, r->len, 1, false);
-}
-
-/* One round of the receipt protocol: receipts in, overdue events out, the local output to match. */
-static void check_receipts(struct mqtt_sink *s, uint64_t now_ms)
-{
-    struct rcpt_due due[16];
-    size_t n;
-
-    take_receipts(s);
-    do {
-        n = rcpt_due(&s->receipts, now_ms, due, 16);
-        for (size_t i = 0; i < n; i++)
-            retry_event(s, &due[i]);
-    } while (n == 16);
-    if (s->escalate)
-        s->escalate(s->escalate_ctx, rcpt_output_wanted(&s->receipts), rcpt_missing(&s->receipts));
 }
 
 /*
@@ -163,18 +159,22 @@ static void mqtt_tick(void *self, uint64_t now_mono_ms, int64_t now_wall_ms)
 {
     struct mqtt_sink *s = self;
 
+    (void)now_mono_ms;
     (void)now_wall_ms;
     pub_heartbeat(s->pub);
-    check_receipts(s, now_mono_ms);
     note_durable(s);
 }
 
-static void configure_receipts(struct mqtt_sink *s)
+/* Which priorities' payloads to keep for retries: those the receipts group tracks. */
+static int configure_receipts(struct mqtt_sink *s)
 {
     struct rcpt_settings set;
 
     rcpt_settings_of(s->site, &set);
-    rcpt_configure(&s->receipts, &set);
+    s->tracked = set.track;
+    if (s->tracked && !s->kept)
+        s->kept = calloc(RCPT_MAX_TRACKED, sizeof(*s->kept));
+    return !s->tracked || s->kept ? 0 : -1;
 }
 
 /* The publisher copied its settings at start: a reload cannot change them, so say so. */
@@ -184,7 +184,8 @@ static void mqtt_reconfigure(void *self, const struct cfg_site *site)
     char what[64];
 
     s->site = site;
-    configure_receipts(s);
+    if (configure_receipts(s) < 0)
+        log_err("receipt: out of memory for the payloads to re-send; events will not be re-published");
     if (pub_config_differs(s->pub, site, what, sizeof(what)))
         log_warn("reload: mqtt settings changed (first: %s); they take effect only after a restart of vigild",
                  what);
@@ -203,7 +204,7 @@ static void mqtt_stop(void *self)
     struct mqtt_sink *s = self;
 
     pub_stop(s->pub);
-    rcpt_free(&s->receipts);
+    free(s->kept);
     free(s);
 }
 
@@ -221,18 +222,18 @@ void *mqtt_sink_start(const struct mqtt_sink_options *o, char *err, size_t errle
 {
     struct mqtt_sink *s = calloc(1, sizeof(*s));
 
-    if (!s || rcpt_init(&s->receipts, RCPT_MAX_TRACKED) < 0) {
+    if (s)
+        s->site = o->pub.site;
+    if (!s || configure_receipts(s) < 0) {
         snprintf(err, errlen, "out of memory");
+        if (s)
+            free(s->kept);
         free(s);
         return NULL;
     }
-    s->site = o->pub.site;
-    s->escalate = o->escalate;
-    s->escalate_ctx = o->escalate_ctx;
-    configure_receipts(s);
     s->pub = pub_start(&o->pub, err, errlen);
     if (!s->pub) {
-        rcpt_free(&s->receipts);
+        free(s->kept);
         free(s);
         return NULL;
     }

@@ -19,5 +19,6 @@
 #define MQTT_TOPIC_ALARMS     "alarms/"
 #define MQTT_TOPIC_ZONES      "zones/"
 #define MQTT_TOPIC_DEVICES    "devices/"
+#define MQTT_TOPIC_OUTPUTS    "outputs/"   /* then "<device>.<output>": a local output the core switched */
 
 #endif

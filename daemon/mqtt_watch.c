@@ -63,6 +63,31 @@ static bool forward_commands(struct pub *p)
 }
 
 /*
+ * Moves receipted seqs to the core's queue as CORE_IN_RECEIPT inputs of up
+ * to CORE_RECEIPT_SEQS each, oldest first; never blocks. Returns true if
+ * some had to stay in the ring because the queue is full.
+ */
+static bool forward_receipts(struct pub *p)
+{
+    int rc = 1;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->rcpt_count > 0 && rc > 0) {
+        struct core_input in = {.type = CORE_IN_RECEIPT, .mono_ms = clock_mono_ms(), .wall_ms = clock_wall_ms()};
+
+        for (size_t i = 0; i < CORE_RECEIPT_SEQS && i < p->rcpt_count; i++)
+            in.u.receipt.seqs[in.u.receipt.n++] = p->rcpts[(p->rcpt_head + i) % RCPT_RING];
+        rc = queue_try_push(p->inputs, &in);
+        if (rc != 0) { /* taken, or shutting down: either way they leave the ring */
+            p->rcpt_head = (p->rcpt_head + in.u.receipt.n) % RCPT_RING;
+            p->rcpt_count -= in.u.receipt.n;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc == 0;
+}
+
+/*
  * Whether the file system of the path's store is nearly full, with
  * hysteresis: low below min_free_bytes (or MIN_FREE_INODES), fine again
  * from twice that. paho does not report a failed write of its store (the
@@ -259,7 +284,8 @@ void *mqtt_watch_main(void *arg)
 
     while (!atomic_load(&p->stopping)) {
         uint64_t now_ms;
-        bool cmds_blocked = forward_commands(p);
+        /* Both run every round: | rather than ||. */
+        bool cmds_blocked = forward_commands(p) | forward_receipts(p);
 
         drain_paths(p);
         now_ms = clock_mono_ms();

@@ -10,10 +10,6 @@
  */
 #include "receipt.h"
 
-#include <inttypes.h>
-#include <jansson.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,15 +19,13 @@ int rcpt_init(struct rcpt *t, size_t cap)
 {
     memset(t, 0, sizeof(*t));
     t->slots = calloc(cap ? cap : 1, sizeof(*t->slots));
-    t->payloads = calloc(cap ? cap : 1, sizeof(*t->payloads));
     t->cap = cap;
-    return t->slots && t->payloads ? 0 : -1;
+    return t->slots ? 0 : -1;
 }
 
 void rcpt_free(struct rcpt *t)
 {
     free(t->slots);
-    free(t->payloads);
     memset(t, 0, sizeof(*t));
 }
 
@@ -114,13 +108,12 @@ static struct rcpt_entry *evict(struct rcpt *t, struct rcpt_dropped *dropped)
     return o;
 }
 
-int rcpt_track(struct rcpt *t, uint64_t seq, enum cfg_priority p, uint64_t now_ms, const void *payload,
-               size_t len, struct rcpt_dropped *dropped)
+int rcpt_track(struct rcpt *t, uint64_t seq, enum cfg_priority p, uint64_t now_ms, struct rcpt_dropped *dropped)
 {
     struct rcpt_entry *e;
     int rc = 0;
 
-    if (!rcpt_wanted(t, p) || len > RCPT_PAYLOAD_MAX || t->cap == 0)
+    if (!rcpt_wanted(t, p) || t->cap == 0)
         return -1;
     e = find(t, seq);
     if (e) {
@@ -129,11 +122,28 @@ int rcpt_track(struct rcpt *t, uint64_t seq, enum cfg_priority p, uint64_t now_m
         e = evict(t, dropped);
         rc = 1;
     }
-    *e = (struct rcpt_entry){.used = true, .seq = seq, .priority = p, .due_ms = now_ms + t->set.timeout_ms,
-                             .len = len};
-    memcpy(t->payloads[e - t->slots], payload, len);
+    *e = (struct rcpt_entry){.used = true, .seq = seq, .priority = p, .due_ms = now_ms + t->set.timeout_ms};
     t->count++;
     return rc;
+}
+
+int rcpt_put(struct rcpt *t, const struct rcpt_entry *e)
+{
+    struct rcpt_entry *slot = find(t, e->seq);
+
+    if (!rcpt_wanted(t, e->priority) || (!slot && !(slot = free_slot(t))))
+        return -1;
+    t->count += !slot->used;
+    *slot = *e;
+    slot->used = true;
+    return 0;
+}
+
+enum rcpt_outcome rcpt_peek(const struct rcpt *t, uint64_t seq)
+{
+    const struct rcpt_entry *e = find((struct rcpt *)t, seq);
+
+    return !e ? RCPT_UNKNOWN : e->missed ? RCPT_LATE : RCPT_ON_TIME;
 }
 
 enum rcpt_outcome rcpt_receipt(struct rcpt *t, uint64_t seq)
@@ -170,8 +180,7 @@ static void advance(struct rcpt *t, struct rcpt_entry *e, uint64_t now_ms, struc
     bool give_up = t->set.max_retries > 0 && e->retries >= t->set.max_retries;
 
     *d = (struct rcpt_due){.seq = e->seq, .priority = e->priority, .first_miss = !e->missed, .give_up = give_up,
-                           .escalating = in_set(t->set.escalate, e->priority),
-                           .payload = t->payloads[e - t->slots], .len = e->len};
+                           .escalating = in_set(t->set.escalate, e->priority)};
     e->missed = true;
     if (give_up) {
         e->due_ms = NEVER;
@@ -223,77 +232,4 @@ size_t rcpt_missing(const struct rcpt *t)
     for (size_t i = 0; i < t->cap; i++)
         n += t->slots[i].used && t->slots[i].missed;
     return n;
-}
-
-/* --- parsing ---------------------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* A seq as the station sends it: a JSON integer >= 1. */
-static int read_seq(const json_t *v, uint64_t *out)
-{
-    if (!json_is_integer(v) || json_integer_value(v) < 1)
-        return -1;
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-static int read_seqs(const json_t *arr, uint64_t *out, size_t cap, char *err, size_t errlen)
-{
-    size_t n = json_array_size(arr);
-
-    if (!json_is_array(arr) || n == 0)
-        return fail(err, errlen, "\"seqs\" must be a non-empty array of event seqs");
-    if (n > cap)
-        return fail(err, errlen, "\"seqs\" has %zu entries; at most %zu per receipt", n, cap);
-    for (size_t i = 0; i < n; i++)
-        if (read_seq(json_array_get(arr, i), &out[i]) < 0)
-            return fail(err, errlen, "\"seqs\" entry %zu is not an event seq (an integer >= 1)", i + 1);
-    return (int)n;
-}
-
-/* Checks the keys of a receipt object; the seqs are read by the caller. */
-static int check_keys(json_t *root, char *err, size_t errlen)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(root, key, v) {
-        if (strcmp(key, "station") == 0 && !json_is_string(v))
-            return fail(err, errlen, "\"station\" must be a string");
-        if (strcmp(key, "seq") != 0 && strcmp(key, "seqs") != 0 && strcmp(key, "station") != 0)
-            return fail(err, errlen, "unknown key \"%.40s\"; expected seq or seqs, and station", key);
-    }
-    if (!json_object_get(root, "seq") == !json_object_get(root, "seqs"))
-        return fail(err, errlen, "expected exactly one of \"seq\" and \"seqs\"");
-    return 0;
-}
-
-int rcpt_parse(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen)
-{
-    json_error_t jerr;
-    json_t *root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    int rc;
-
-    if (!root)
-        return fail(err, errlen, "payload is not JSON: %s at column %d", jerr.text, jerr.column);
-    if (!json_is_object(root))
-        rc = fail(err, errlen, "payload is not a JSON object");
-    else if ((rc = check_keys(root, err, errlen)) == 0 && json_object_get(root, "seq"))
-        rc = read_seq(json_object_get(root, "seq"), out) == 0 && cap > 0
-                 ? 1
-                 : fail(err, errlen, "\"seq\" must be an event seq (an integer >= 1)");
-    else if (rc == 0)
-        rc = read_seqs(json_object_get(root, "seqs"), out, cap, err, errlen);
-    json_decref(root);
-    return rc;
 }

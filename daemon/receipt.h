@@ -1,6 +1,11 @@
 /*
  * receipt.h - events waiting for the central station's receipt.
  *
+ * The event core owns one tracker (core.c): receipts are core inputs, the
+ * re-publications and the local output are core outputs, all journaled and
+ * replayed, so `vigilctl replay` shows why a siren went on. The payloads
+ * themselves are the MQTT sink's (it re-sends what it published).
+ *
  * With a `receipts` group in the config, the station confirms each event of
  * the listed priorities on <prefix>/<site>/receipt. The tracker holds every
  * such event from its publication until its receipt arrives: when none has
@@ -11,15 +16,10 @@
  * any such event is still without receipt.
  *
  * The tracker is a plain data structure: no clock, no I/O, no threads. The
- * caller passes the monotonic time in and does the publishing, the logging
- * and the Modbus write. Receipts are a delivery concern of the shell: they
- * are not core inputs, not journaled, and a restarted vigild starts with an
- * empty tracker (events re-published on recovery are tracked again as they
- * are published).
+ * caller passes the monotonic time in.
  *
- * Ownership: rcpt_init() allocates the table (cap entries and a payload of
- * RCPT_PAYLOAD_MAX bytes each) once; rcpt_free() releases it. Payload pointers handed out by
- * rcpt_due() stay valid until the next call that changes the tracker.
+ * Ownership: rcpt_init() allocates the table of cap entries once;
+ * rcpt_free() releases it.
  */
 #ifndef VIGIL_RECEIPT_H
 #define VIGIL_RECEIPT_H
@@ -29,11 +29,8 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "message.h"
 
 #define RCPT_MAX_TRACKED 4096      /* events awaiting a receipt, at most */
-#define RCPT_PAYLOAD_MAX MSG_MAX
-#define RCPT_MAX_SEQS 128          /* seqs one receipt message may confirm */
 
 /* Which priorities take part and how long the station has; see config.h. */
 struct rcpt_settings {
@@ -50,13 +47,11 @@ struct rcpt_entry {
     enum cfg_priority priority;
     uint64_t due_ms;               /* UINT64_MAX once the retries are used up */
     int retries;                   /* re-publications so far */
-    size_t len;                    /* of its payload, payloads[slot] */
 };
 
 struct rcpt {
     struct rcpt_settings set;
     struct rcpt_entry *slots;      /* scanned often: kept apart from the payloads */
-    char (*payloads)[RCPT_PAYLOAD_MAX];
     size_t cap, count;
     unsigned lost;                 /* escalating events pushed out of a full table unreceipted */
 };
@@ -86,14 +81,15 @@ struct rcpt_dropped {
 };
 
 /*
- * Starts waiting for the receipt of event seq, published at now_ms with
- * payload (len bytes, a copy is kept). An event already tracked is
- * refreshed in place. When the table is full, the oldest entry (lowest seq)
- * is dropped and described in *dropped. Returns 0, 1 when an entry was
- * dropped, or -1 if the priority is not tracked or the payload too long.
+ * Starts waiting for the receipt of event seq, published at now_ms. An
+ * event already tracked is refreshed in place. When the table is full, the
+ * oldest entry (lowest seq) is dropped and described in *dropped. Returns
+ * 0, 1 when an entry was dropped, or -1 if the priority is not tracked.
  */
-int rcpt_track(struct rcpt *t, uint64_t seq, enum cfg_priority p, uint64_t now_ms, const void *payload,
-               size_t len, struct rcpt_dropped *dropped);
+int rcpt_track(struct rcpt *t, uint64_t seq, enum cfg_priority p, uint64_t now_ms, struct rcpt_dropped *dropped);
+
+/* Puts back an entry as a snapshot held it (core_restore()); -1 if its priority is not tracked or no slot is free. */
+int rcpt_put(struct rcpt *t, const struct rcpt_entry *e);
 
 enum rcpt_outcome {
     RCPT_UNKNOWN,                  /* not tracked: a duplicate, a late copy, or never asked for */
@@ -108,6 +104,9 @@ enum rcpt_outcome {
  */
 enum rcpt_outcome rcpt_receipt(struct rcpt *t, uint64_t seq);
 
+/* What rcpt_receipt() would answer for seq, changing nothing. */
+enum rcpt_outcome rcpt_peek(const struct rcpt *t, uint64_t seq);
+
 /* One event whose receipt is overdue at the time rcpt_due() was called. */
 struct rcpt_due {
     uint64_t seq;
@@ -116,8 +115,6 @@ struct rcpt_due {
     bool give_up;                  /* retries used up: do not publish again, it stays missing */
     int retry;                     /* 1.. the re-publication to send now (0 with give_up) */
     bool escalating;
-    const char *payload;
-    size_t len;
 };
 
 /*
@@ -140,13 +137,5 @@ bool rcpt_output_wanted(const struct rcpt *t);
 /* Entries waiting, and of those the ones that missed their timeout. */
 size_t rcpt_waiting(const struct rcpt *t);
 size_t rcpt_missing(const struct rcpt *t);
-
-/*
- * Parses a receipt payload: {"seq":N} or {"seqs":[N,...]}, optionally with
- * "station":"name". Seqs are integers >= 1. Writes up to cap seqs into out
- * and returns how many; -1 with a reason in err for anything else (not
- * JSON, unknown keys, both or neither of seq/seqs, more than cap seqs).
- */
-int rcpt_parse(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen);
 
 #endif

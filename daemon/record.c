@@ -121,3 +121,31 @@ int rec_retire(struct rec_buf *b, enum sink_object object, const char *id, int64
     copy_id(b->rec.u.retire.id, sizeof(b->rec.u.retire.id), id);
     return 0;
 }
+
+int rec_retry(struct rec_buf *b, const struct core_retry *r, int64_t wall_ms)
+{
+    struct sink_retry *t = &b->rec.u.retry;
+
+    begin(b, SINK_RETRY, wall_ms);
+    *t = (struct sink_retry){.seq = r->seq, .priority = r->priority, .retry = r->retry,
+                             .first_miss = r->first_miss, .give_up = r->give_up, .escalating = r->escalating};
+    return 0;
+}
+
+int rec_local_output(struct rec_buf *b, const struct cfg_site *site, const struct core_local_output *o)
+{
+    const struct cfg_local_output *lo = &site->receipts.local_output;
+    struct sink_output *out = &b->rec.u.output;
+    const struct cfg_device *d = &site->devices[lo->device];
+
+    begin(b, SINK_OUTPUT, o->wall_ms);
+    copy_id(out->device, sizeof(out->device), d->id);
+    copy_id(out->output, sizeof(out->output), site->profiles[d->profile].inputs[lo->input].name);
+    out->on = o->on;
+    if (o->on)
+        snprintf(out->reason, sizeof(out->reason), "%u escalating events without the station's receipt",
+                 (unsigned)o->missing);
+    else
+        snprintf(out->reason, sizeof(out->reason), "every escalating event receipted");
+    return attach(b, msg_output(&b->rec, b->json, sizeof(b->json)));
+}

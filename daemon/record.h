@@ -37,5 +37,9 @@ int rec_device(struct rec_buf *b, const struct cfg_site *site, int device, const
                bool up, bool changed, int64_t wall_ms);
 int rec_sample(struct rec_buf *b, const struct cfg_site *site, int point, double value, int64_t wall_ms);
 int rec_retire(struct rec_buf *b, enum sink_object object, const char *id, int64_t wall_ms);
+int rec_retry(struct rec_buf *b, const struct core_retry *r, int64_t wall_ms);
+
+/* The local output of the site's receipts group switched (docs/mqtt.md, "Receipts"). */
+int rec_local_output(struct rec_buf *b, const struct cfg_site *site, const struct core_local_output *o);
 
 #endif

@@ -54,6 +54,7 @@ enum sink_kind {
     SINK_SAMPLE,   /* a point's new value, as fed to the core (telemetry) */
     SINK_RETIRE,   /* an alarm, zone or device the running config no longer has */
     SINK_RESUME,   /* once at start, after recovery: the seq the core numbers its next event with */
+    SINK_RETRY,    /* the station's receipt of an event is overdue: send it again (or give up) */
 };
 
 /* What SINK_RETIRE names. */
@@ -118,6 +119,13 @@ struct sink_retire {
     char id[CORE_ALARM_ID_MAX];
 };
 
+struct sink_retry {
+    uint64_t seq;
+    enum cfg_priority priority;
+    int retry;                          /* 1.. the re-send this is; 0 with give_up */
+    bool first_miss, give_up, escalating;
+};
+
 struct sink_resume {
     uint64_t next_seq;                  /* next_seq - 1 is the last seq an earlier process handed out */
 };
@@ -136,6 +144,7 @@ struct sink_record {
         struct sink_sample sample;
         struct sink_retire retire;
         struct sink_resume resume;
+        struct sink_retry retry;
     } u;
 };
 

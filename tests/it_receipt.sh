@@ -133,4 +133,15 @@ check "a low event is never tracked nor re-published (seq $cseq)" $?
 [ "$(coil)" = 0 ]
 check "the siren coil stays off" $?
 
+# The siren is a decision of the core: the journal's replay shows it
+# switching on for the unreceipted events, and off at the receipt.
+replayed=$("$VIGIL_BUILD/vigilctl" replay "$WORK/state/journal" --config "$WORK/site.conf" \
+    --profiles "$VIGIL_TOP/sensors/profiles" 2>/dev/null | grep '"output":"do1"')
+printf '%s\n' "$replayed" | head -n 1 | grep -q '"on":true,"reason":"2 escalating events without the station'"'"'s receipt"'
+check "vigilctl replay shows why the siren went on" $?
+printf '%s\n' "$replayed" | tail -n 1 | grep -q '"on":false,"reason":"every escalating event receipted"'
+check "vigilctl replay shows the siren going off at the receipt" $?
+is_retained ' vigil/test-depot/outputs/store1-io.do1 .*"on":false'
+check "the station sees the siren's state on its retained outputs topic" $?
+
 finish

@@ -423,12 +423,16 @@ static int same_input(const struct core_input *a, const struct core_input *b)
         return strcmp(a->u.cmd.id, b->u.cmd.id) == 0 && a->u.cmd.op == b->u.cmd.op &&
                strcmp(a->u.cmd.target, b->u.cmd.target) == 0 &&
                strcmp(a->u.cmd.operator_name, b->u.cmd.operator_name) == 0 &&
-               a->u.cmd.duration_ms == b->u.cmd.duration_ms && a->u.cmd.force == b->u.cmd.force;
+               a->u.cmd.duration_ms == b->u.cmd.duration_ms && a->u.cmd.force == b->u.cmd.force &&
+               a->u.cmd.source == b->u.cmd.source && a->u.cmd.verified == b->u.cmd.verified;
     case CORE_IN_TICK:
         return 1;
     case CORE_IN_SYSTEM:
         return a->u.sys.kind == b->u.sys.kind && a->u.sys.active == b->u.sys.active &&
                strcmp(a->u.sys.text, b->u.sys.text) == 0;
+    case CORE_IN_RECEIPT:
+        return a->u.receipt.n == b->u.receipt.n &&
+               memcmp(a->u.receipt.seqs, b->u.receipt.seqs, a->u.receipt.n * sizeof(uint64_t)) == 0;
     }
     return 0;
 }
@@ -438,7 +442,7 @@ static int every_input(const struct cfg_site *site, struct core_input *in)
 {
     int n = 0;
 
-    memset(in, 0, 7 * sizeof(*in));
+    memset(in, 0, 8 * sizeof(*in));
     in[n].type = CORE_IN_SAMPLE; in[n].u.sample.point = cfg_find_point(site, "temp");
     in[n].u.sample.value = -12.25; n++;
     in[n].type = CORE_IN_SAMPLE; in[n].u.sample.point = cfg_find_point(site, "door");
@@ -449,11 +453,14 @@ static int every_input(const struct cfg_site *site, struct core_input *in)
     in[n].u.cmd.op = CORE_CMD_SHELVE;
     snprintf(in[n].u.cmd.target, sizeof(in[n].u.cmd.target), "door.intrusion");
     snprintf(in[n].u.cmd.operator_name, sizeof(in[n].u.cmd.operator_name), "jsmith");
-    in[n].u.cmd.duration_ms = 3600000; in[n].u.cmd.force = true; n++;
+    in[n].u.cmd.duration_ms = 3600000; in[n].u.cmd.force = true;
+    in[n].u.cmd.source = CORE_SRC_SCHEDULE; in[n].u.cmd.verified = CORE_VERIFIED_FRESH | CORE_VERIFIED_SIGNED; n++;
     in[n].type = CORE_IN_TICK; n++;
     in[n].type = CORE_IN_SYSTEM; in[n].u.sys.kind = CORE_SYS_CONFIG_REJECTED; in[n].u.sys.active = true;
     snprintf(in[n].u.sys.text, sizeof(in[n].u.sys.text), "site.conf:12: bad \"key\"\n"); n++;
     in[n].type = CORE_IN_SYSTEM; in[n].u.sys.kind = CORE_SYS_PATH_FAULT; n++;
+    in[n].type = CORE_IN_RECEIPT; in[n].u.receipt.n = 3;
+    in[n].u.receipt.seqs[0] = 7; in[n].u.receipt.seqs[1] = 8; in[n].u.receipt.seqs[2] = UINT64_MAX; n++;
     for (int i = 0; i < n; i++) {
         in[i].mono_ms = 1000 + (uint64_t)i * 250;
         in[i].wall_ms = -5 + i;      /* negative walls must survive too */
@@ -464,7 +471,7 @@ static int every_input(const struct cfg_site *site, struct core_input *in)
 static void roundtrip_every_input_type(void)
 {
     struct fx f;
-    struct core_input in[7], got;
+    struct core_input in[8], got;
     struct jrnl_record rec;
     struct jrnl *j;
     struct core *core;
@@ -643,7 +650,7 @@ static void torn_tail_truncated_on_open(void)
     struct fx f;
     struct jrnl_summary sum;
     struct open_arg oa = {.f = &f};
-    struct core_input in[7], extra;
+    struct core_input in[8], extra;
     uint64_t offs[300];
     char file[400], err[JRNL_ERR_MAX], want[512];
     const char *log;
