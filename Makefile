@@ -147,9 +147,9 @@ install: $(PROGS) $(BUILD)/vigild.service
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/vigild $(DESTDIR)$(PREFIX)/sbin/vigild
 	install -m 755 $(BUILD)/vigilctl $(BUILD)/vigil-sim $(DESTDIR)$(PREFIX)/bin/
-	install -d $(DESTDIR)$(PREFIX)/share/vigil/profiles $(DESTDIR)$(PREFIX)/share/vigil/dashboards
+	install -d $(DESTDIR)$(PREFIX)/share/vigil/profiles
 	install -m 644 sensors/profiles/*.conf $(DESTDIR)$(PREFIX)/share/vigil/profiles/
-	$(if $(DASHBOARDS),install -m 644 $(DASHBOARDS) $(DESTDIR)$(PREFIX)/share/vigil/dashboards/)
+	$(if $(DASHBOARDS),install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/vigil/dashboards/ $(DASHBOARDS))
 	install -d $(DESTDIR)/etc/vigil
 	install -m 640 config/example-site.conf $(DESTDIR)/etc/vigil/site.conf.example
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
