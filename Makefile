@@ -92,7 +92,8 @@ deps:
 
 # Every target that installs the packages builds in a sub-make after deps has
 # run, so the compiler sees flags pkg-config gave with the packages present
-# (and -j cannot start compiling beside deps).
+# (and -j cannot start compiling beside deps). The plain build proves the
+# warnings; the sanitizer build runs the tests.
 check: deps
 	$(MAKE) all
 	$(MAKE) all BUILD=build/san SAN=1
