@@ -6,6 +6,11 @@
 #   make sim        many seeds of the core simulation test (SEEDS=N)
 #   make bench      benchmarks under bench/
 #   make install    DESTDIR= PREFIX= (default /usr/local)
+#   make deb        a Debian package (dpkg-buildpackage) in the parent directory
+#
+# CPPFLAGS, CFLAGS, LDFLAGS and LDLIBS are the builder's (dpkg-buildflags, a
+# `make CFLAGS=-O2`): the flags vigil cannot build without are kept apart in
+# VIGIL_* and come after them, so replacing CFLAGS never drops -std or -Werror.
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -15,16 +20,26 @@ SEEDS   ?= 2000
 
 PKGS    := libmodbus libconfig jansson libsystemd libsodium
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Idaemon -MMD -MP \
-           -DDEFAULT_PROFILE_DIR='"$(PREFIX)/share/vigil/profiles"'
+VIGIL_CPPFLAGS := -D_GNU_SOURCE -Idaemon
+VIGIL_CFLAGS   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -MMD -MP
+VIGIL_LDFLAGS  :=
 ifeq ($(SAN),1)
-CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+VIGIL_CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+VIGIL_LDFLAGS  += -fsanitize=address,undefined
 endif
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpaho-mqtt3as -lpthread -lm
-CFLAGS  += $(PKG_CFLAGS)
+
+# The packages' flags are asked of pkg-config the first time a recipe needs
+# them (then kept), never when make reads this file: on a machine without the
+# packages, `make demo` installs them (deps) before the sub-make that compiles,
+# and a plain `make` stops with one line naming the fix.
+pkg_config = $(shell pkg-config $1 $(PKGS))$(if $(filter 0,$(.SHELLSTATUS)),,$(error \
+    pkg-config: not all of $(PKGS) are installed (see above); `make deps` installs them))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_config,--cflags))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs))$(PKG_LIBS)
+
+COMPILE = $(CC) $(VIGIL_CPPFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(VIGIL_CFLAGS)
+LINK    = $(CC) $(LDFLAGS) $(VIGIL_LDFLAGS)
+LIBS    = $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm $(LDLIBS)
 
 # Every daemon module except vigild's main goes into one archive that
 # vigild, vigilctl (ctl/), vigil-sim (sensors/sim/) and the tests link.
@@ -41,12 +56,15 @@ PROGS     := $(BUILD)/vigild $(BUILD)/vigilctl $(BUILD)/vigil-sim
 # Stand-alone programs the integration tests drive (a fault-injecting TCP proxy).
 TOOL_BIN  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all check demo sim bench install uninstall clean deps tests
+# Objects are kept: make would otherwise delete the test and bench objects as
+# intermediates and rebuild them on every run (and in every `make install`).
+.SECONDARY:
+.PHONY: all check demo sim bench deb install uninstall clean deps tests
 all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(COMPILE) -c -o $@ $<
 
 # Rebuilt from scratch: "ar r" keeps members whose source is gone (a renamed
 # module), and the linker could take the stale copy of a symbol.
@@ -55,45 +73,68 @@ $(BUILD)/libvigil.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/vigild: $(BUILD)/daemon/main.o $(BUILD)/libvigil.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 $(BUILD)/vigilctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 $(BUILD)/vigil-sim: $(SIM_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libvigil.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(LINK) -o $@ $^
 
 # vigild with a test's own sink added: it links the daemon like vigild does.
 $(BUILD)/tests/tools/vigild_recorder: $(BUILD)/tests/tools/vigild_recorder.o $(BUILD)/libvigil.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 deps:
 	@scripts/deps.sh
 
-# The plain build proves the warnings; the sanitizer build runs the tests.
+# Every target that installs the packages builds in a sub-make after deps has
+# run, so the compiler sees flags pkg-config gave with the packages present
+# (and -j cannot start compiling beside deps). The plain build proves the
+# warnings; the sanitizer build runs the tests.
 check: deps
 	$(MAKE) all
 	$(MAKE) all BUILD=build/san SAN=1
 	tests/run.sh build/san
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	scripts/demo.sh $(BUILD)
 
 sim: deps
 	$(MAKE) all BUILD=build/san SAN=1
 	build/san/tests/test_sim --seeds $(SEEDS)
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	bench/run.sh $(BUILD)
+
+# A Debian package of what `make install PREFIX=/usr` installs (debian/rules),
+# written to the parent directory, as dpkg-buildpackage does.
+deb:
+	@scripts/deps.sh deb
+	dpkg-buildpackage -b -us -uc
+
+# vigild's default profile directory is compiled into config.o from PREFIX.
+# $(BUILD)/prefix holds the PREFIX it was built with and is rewritten only when
+# that changes, so `make install PREFIX=/usr` after a plain `make` rebuilds
+# config.o (and relinks) instead of installing a vigild that looks in /usr/local.
+$(BUILD)/prefix: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' >$@
+.PHONY: FORCE
+FORCE:
+$(BUILD)/daemon/config.o: $(BUILD)/prefix
+$(BUILD)/daemon/config.o: VIGIL_CPPFLAGS += -DDEFAULT_PROFILE_DIR='"$(PREFIX)/share/vigil/profiles"'
 
 # systemd and man directories follow PREFIX: /usr gives /usr/lib/systemd/system,
 # the default /usr/local gives /usr/local/lib/systemd/system (both searched by systemd).
@@ -110,13 +151,13 @@ $(BUILD)/vigild.service: systemd/vigild.service.in
 	@mkdir -p $(dir $@)
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' $< > $@
 
-install: all $(BUILD)/vigild.service
+install: $(PROGS) $(BUILD)/vigild.service
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/vigild $(DESTDIR)$(PREFIX)/sbin/vigild
 	install -m 755 $(BUILD)/vigilctl $(BUILD)/vigil-sim $(DESTDIR)$(PREFIX)/bin/
-	install -d $(DESTDIR)$(PREFIX)/share/vigil/profiles $(DESTDIR)$(PREFIX)/share/vigil/dashboards
+	install -d $(DESTDIR)$(PREFIX)/share/vigil/profiles
 	install -m 644 sensors/profiles/*.conf $(DESTDIR)$(PREFIX)/share/vigil/profiles/
-	$(if $(DASHBOARDS),install -m 644 $(DASHBOARDS) $(DESTDIR)$(PREFIX)/share/vigil/dashboards/)
+	$(if $(DASHBOARDS),install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/vigil/dashboards/ $(DASHBOARDS))
 	install -d $(DESTDIR)/etc/vigil
 	install -m 640 config/example-site.conf $(DESTDIR)/etc/vigil/site.conf.example
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)

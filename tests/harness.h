@@ -3,7 +3,9 @@
  *
  * Each test program prints one line per case, "ok - name" or
  * "not ok - name: why", and exits non-zero if any case failed. tests/run.sh
- * counts those lines across every program and script.
+ * counts those lines across every program and script. A case that cannot run
+ * here prints "ok - name # SKIP why"; a program that cannot run at all exits
+ * 77. Both count as skipped, never as passed.
  */
 #ifndef VIGIL_TEST_HARNESS_H
 #define VIGIL_TEST_HARNESS_H

@@ -4,7 +4,8 @@
 # its sandbox rates "OK" (exposure <= 2.0), sysusers creates the vigil account
 # in group dialout, tmpfiles hands it the config, and the man pages format
 # cleanly. Nothing is installed or started on this machine. Without
-# systemd-analyze the whole script is skipped, which counts as no pass.
+# systemd-analyze the whole script is skipped (exit 77); a check whose tool
+# is missing is reported as skipped.
 set -u
 VIGIL_TOP=${VIGIL_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 VIGIL_BUILD=${VIGIL_BUILD:-$VIGIL_TOP/build}
@@ -13,7 +14,7 @@ FAILED=0
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "# skip systemd checks: systemd-analyze not installed"
-    exit 0
+    exit 77
 fi
 
 TMP=$(mktemp -d)
@@ -22,8 +23,10 @@ PREFIX="$TMP/prefix"
 UNIT="$TMP/build/vigild.service"
 export SYSTEMD_COLORS=0
 
-# pass NAME / fail NAME WHY: one verdict line in the tests/harness.h format.
+# pass NAME / fail NAME WHY / skip NAME WHY: one verdict line in the
+# tests/harness.h format.
 pass() { echo "ok - $1"; }
+skip() { echo "ok - $1 # SKIP $2"; }
 fail() {
     echo "not ok - $1: $2"
     FAILED=$((FAILED + 1))
@@ -91,7 +94,7 @@ check_security() {
 # sysusers into an empty root: the account exists, with its home, in dialout.
 check_sysusers() {
     if ! command -v systemd-sysusers >/dev/null 2>&1; then
-        echo "# skip sysusers: systemd-sysusers not installed"
+        skip "sysusers creates user vigil in group dialout" "systemd-sysusers not installed"
         return
     fi
     mkdir -p "$TMP/root/etc"
@@ -108,7 +111,7 @@ check_sysusers() {
 # root:vigil 0750 directory. Changing owners needs root.
 check_tmpfiles() {
     if ! command -v systemd-tmpfiles >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ] || [ ! -f "$TMP/root/etc/group" ]; then
-        echo "# skip tmpfiles: needs systemd-tmpfiles, root and the sysusers root"
+        skip "tmpfiles gives group vigil read access to site.conf" "needs systemd-tmpfiles, root and the sysusers root"
         return
     fi
     gid=$(sed -n 's/^vigil:x:\([0-9]*\):.*/\1/p' "$TMP/root/etc/group")
@@ -127,7 +130,7 @@ check_tmpfiles() {
 # groff in its strictest warning mode must have nothing to say.
 check_man() {
     if ! command -v groff >/dev/null 2>&1; then
-        echo "# skip man pages: groff not installed"
+        skip "man pages format without warnings" "groff not installed"
         return
     fi
     out=""
