@@ -244,7 +244,7 @@ static const struct bad_case bad_cases[] = {
       HEAD "points = ( { id = \"t\"; device = \"io\"; kind = \"temperature\";\n"
       "  input = \"di1\"; } );  #<\n",
       "point \"t\": kind \"temperature\" needs an analog input but input \"di1\" of profile \"din16\" "
-      "is a single bit; expected a u16 or s16 register input" },
+      "is a single bit; expected a u16, s16, field, u32, s32 or f32 register input" },
     { "digital kind on a register input",
       HEAD "points = ( { id = \"d\"; device = \"ai\"; kind = \"door\";\n"
       "  input = \"ai1\"; } );  #<\n",
