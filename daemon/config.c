@@ -364,6 +364,7 @@ static const struct key input_keys[] = {
     { "mask", K_INT, 0, AT(struct input_spec, in.mask), .min = 1, .max = 65535 },
     { "shift", K_INT, 0, AT(struct input_spec, in.shift), .min = 0, .max = 15 },
     { "order", K_ENUM, 0, AT(struct input_spec, in.order), .names = regfmt_order_names },
+    { "unit", K_STR, 0, AT(struct input_spec, in.unit) },
     { "scale", K_DBL, 0, AT(struct input_spec, in.scale), .dflt = 1 },
     { "offset", K_DBL, 0, AT(struct input_spec, in.offset) },
     { "count", K_INT, 0, AT(struct input_spec, count), .min = 1, .max = COUNT_MAX, .dflt = 1 },

@@ -115,6 +115,7 @@ struct cfg_input {
     int mask;                     /* CFG_FMT_FIELD only: the field's bits, 1..0xFFFF */
     int shift;                    /* CFG_FMT_FIELD only: right shift, default the mask's lowest bit */
     enum cfg_word_order order;    /* 32-bit formats only; default ABCD */
+    char unit[16];                /* engineering unit for people ("degC", "%RH"); may be empty */
     double scale;                 /* engineering = raw * scale + offset; default 1 */
     double offset;
 };
