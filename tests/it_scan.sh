@@ -14,22 +14,14 @@ commission_site "$WORK/site.conf" "$port" "$WORK/tty0"
 start_sim "$WORK/site.conf" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
 
 scan() {
-    timeout 30 "$CTL" scan "$@" >"$WORK/s.out" 2>&1
-    RC=$?
-}
-
-expect() {
-    local st=0
-    [ "$RC" -eq "$2" ] && grep -qE -- "$3" "$WORK/s.out" || st=1
-    [ $st -eq 0 ] || sed 's/^/#   /' "$WORK/s.out"
-    check "$1" $st
+    run_tool "$WORK/s.out" "$CTL" scan "$@"
 }
 
 # TCP: units 1..3 answer; 2 has no holding registers and says so, which
 # still proves it is there; 4..6 get the gateway's "target failed" and are absent.
 scan --bus "tcp:127.0.0.1:$port" --units 1-6 --timeout 200
-expect scan_tcp_finds_units 0 '^3 units answered$'
-expect scan_exception_counts_as_present 0 '^unit   2: present, answered in [0-9.]+ ms: illegal function'
+expect_output scan_tcp_finds_units 0 '^3 units answered$'
+expect_output scan_exception_counts_as_present 0 '^unit   2: present, answered in [0-9.]+ ms: illegal function'
 grep -qE '^unit +[456]:' "$WORK/s.out"
 [ $? -ne 0 ]
 check scan_gateway_absent_units_not_listed $?
@@ -40,14 +32,14 @@ check scan_no_progress_when_not_a_tty $?
 # RTU at 9600 8N1: the gap is 3.5 characters of 10 bits (3.65 ms) and the
 # bound is printed first; the one unit on the line is found.
 scan --bus "rtu:$WORK/tty0:9600:8N1" --units 4-6 --timeout 100
-expect scan_rtu_prints_bound 0 '^scan rtu:.* units 4-6: one request at a time, timeout 100 ms, gap 3.65 ms; at most 3 x \(100 ms \+ 3.65 ms\) = 0.3 s$'
-expect scan_rtu_finds_unit 0 '^unit   5: present'
+expect_output scan_rtu_prints_bound 0 '^scan rtu:.* units 4-6: one request at a time, timeout 100 ms, gap 3.65 ms; at most 3 x \(100 ms \+ 3.65 ms\) = 0.3 s$'
+expect_output scan_rtu_finds_unit 0 '^unit   5: present'
 
 scan --bus "rtu:$WORK/tty0:9600:8N1" --units 7-8 --timeout 100
-expect scan_nothing_answers 1 '^no unit answered$'
+expect_output scan_nothing_answers 1 '^no unit answered$'
 scan --bus "tcp:127.0.0.1:$(free_port)" --units 1-2
-expect scan_refused 3 'connection refused'
+expect_output scan_refused 3 'connection refused'
 scan --bus "tcp:127.0.0.1:$port" --units 9-3
-expect scan_bad_range 2 'expected A-B within 0..255'
+expect_output scan_bad_range 2 'expected A-B within 0..255'
 
 finish

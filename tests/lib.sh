@@ -165,3 +165,21 @@ points = ( { id = "door"; device = "adam"; input = "di2"; kind = "door"; },
            { id = "temp-line"; device = "th-line"; input = "temperature"; kind = "temperature"; } );
 EOF2
 }
+
+# run_tool OUT CMD...: runs a command-line tool (bounded to 30 s) with its
+# output into OUT ($OUTPUT) and its exit status into RC.
+run_tool() {
+    OUTPUT=$1
+    shift
+    timeout 30 "$@" >"$OUTPUT" 2>&1
+    RC=$?
+}
+
+# expect_output NAME WANT-RC REGEX: the last run_tool exited WANT-RC and
+# printed a line matching REGEX.
+expect_output() {
+    local st=0
+    [ "$RC" -eq "$2" ] && grep -qE -- "$3" "$OUTPUT" || st=1
+    [ $st -eq 0 ] || sed 's/^/#   /' "$OUTPUT"
+    check "$1" $st
+}
