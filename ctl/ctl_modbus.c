@@ -72,7 +72,7 @@ static int parse_tcp(char *rest, struct cfg_bus *bus, char *err, size_t errlen)
         snprintf(err, errlen, "no host; expected tcp:HOST:PORT, e.g. tcp:10.20.0.10:502");
         return -1;
     }
-    snprintf(bus->host, sizeof bus->host, "%s", rest);
+    memcpy(bus->host, rest, strlen(rest) + 1); /* length checked above */
     return 0;
 }
 
@@ -103,7 +103,7 @@ static int parse_rtu(char *rest, struct cfg_bus *bus, char *err, size_t errlen)
         snprintf(err, errlen, "no serial device; expected rtu:DEVICE:BAUD:8N1, e.g. rtu:/dev/ttyUSB0:19200:8N1");
         return -1;
     }
-    snprintf(bus->device, sizeof bus->device, "%s", rest);
+    memcpy(bus->device, rest, strlen(rest) + 1); /* length checked above */
     return 0;
 }
 
