@@ -22,6 +22,8 @@ int ctl_cmd_journal_verify(int argc, char **argv);  /* ctl_journal.c */
 int ctl_cmd_replay(int argc, char **argv);          /* ctl_journal.c */
 int ctl_cmd_watch(int argc, char **argv);           /* ctl_watch.c */
 int ctl_cmd_status(int argc, char **argv);          /* ctl_status.c */
+int ctl_cmd_probe(int argc, char **argv);           /* ctl_probe.c */
+int ctl_cmd_scan(int argc, char **argv);            /* ctl_scan.c */
 
 /* Prints every command's synopsis to out (vigilctl.c). */
 void ctl_usage(FILE *out);

@@ -29,6 +29,12 @@
  *       A minimal central station: subscribes with a persistent session,
  *       drops duplicates by seq, reports gaps and silent sites, and prints
  *       every alarm for people (or every new event as a JSON line).
+ *   vigilctl probe --bus SPEC --unit N [--profile P] [--raw TABLE:ADDR[:COUNT]]
+ *       Reads one device directly and prints its decoded inputs or raw
+ *       tables, round-trip times, and what is wrong in plain words. Exit 0
+ *       answered, 1 answered wrongly, 2 usage, 3 no answer.
+ *   vigilctl scan --bus SPEC [--units A-B] [--timeout MS]
+ *       Finds the unit ids that answer on a bus, one request at a time.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -53,6 +59,10 @@ static const struct command commands[] = {
      ctl_cmd_watch},
     {{"status", NULL}, "status --broker URI --site ID [--prefix P] [--timeout S] | status --config SITE.conf "
      "[--profiles DIR] [--timeout S]", ctl_cmd_status},
+    {{"probe", NULL}, "probe --bus tcp:HOST:PORT|rtu:DEVICE:BAUD:8N1 --unit N [--profile P] [--profiles DIR] "
+     "[--raw TABLE:ADDR[:COUNT]]... [--timeout MS]", ctl_cmd_probe},
+    {{"scan", NULL}, "scan --bus tcp:HOST:PORT|rtu:DEVICE:BAUD:8N1 [--units A-B] [--timeout MS] "
+     "[--read TABLE:ADDR]", ctl_cmd_scan},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

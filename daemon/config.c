@@ -39,6 +39,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "regfmt.h"
+
 #define FNV64_BASIS 0xcbf29ce484222325ULL
 #define FNV64_PRIME 0x100000001b3ULL
 #define DEFAULT_STATE_DIR "/var/lib/vigil"
@@ -66,7 +68,7 @@ static const char *const priority_names[] = { "critical", "high", "medium", "low
 static const char *const bus_type_names[] = { "tcp", "rtu", NULL };
 static const char *const parity_names[] = { "N", "E", "O", NULL };
 static const char *const table_names[] = { "coil", "discrete", "holding", "input", NULL };
-static const char *const format_names[] = { "bit", "u16", "s16", "regbit", NULL };
+static const char *const *const format_names = regfmt_format_names; /* shared with the decoder */
 /* In struct tm's tm_wday order: a schedule's day bit n is day_names[n]. */
 static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL };
 static const char *const mqtt_mode_names[] = { "both", "failover", NULL };
@@ -359,6 +361,10 @@ static const struct key input_keys[] = {
     { "address", K_INT, KEY_REQUIRED, AT(struct input_spec, in.address), .min = 0, .max = 65535 },
     { "format", K_ENUM, 0, AT(struct input_spec, in.format), .names = format_names },
     { "bit", K_INT, 0, AT(struct input_spec, in.bit), .min = 0, .max = 15 },
+    { "mask", K_INT, 0, AT(struct input_spec, in.mask), .min = 1, .max = 65535 },
+    { "shift", K_INT, 0, AT(struct input_spec, in.shift), .min = 0, .max = 15 },
+    { "order", K_ENUM, 0, AT(struct input_spec, in.order), .names = regfmt_order_names },
+    { "unit", K_STR, 0, AT(struct input_spec, in.unit) },
     { "scale", K_DBL, 0, AT(struct input_spec, in.scale), .dflt = 1 },
     { "offset", K_DBL, 0, AT(struct input_spec, in.offset) },
     { "count", K_INT, 0, AT(struct input_spec, count), .min = 1, .max = COUNT_MAX, .dflt = 1 },
@@ -439,7 +445,7 @@ static void fail(struct loader *L, const config_setting_t *s, const char *fmt, .
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail_at(L, config_setting_source_file(s), config_setting_source_line(s), fmt, ap);
+    vfail_at(L, s ? config_setting_source_file(s) : NULL, s ? config_setting_source_line(s) : 0, fmt, ap);
     va_end(ap);
 }
 
@@ -1222,6 +1228,31 @@ static bool template_valid(const char *t)
     return t[0] != '\0';
 }
 
+/* Checks the keys of the multi-register and bit-field formats (order, mask,
+ * shift) and fills the field's default shift: the mask's lowest set bit, so
+ * mask = 0x0F00 reads bits 8..11 as 0..15. */
+static void check_format_keys(struct loader *L, const config_setting_t *g, struct cfg_input *in)
+{
+    if (has(g, "order") && regfmt_width(in->format) != 2)
+        fail(L, config_setting_get_member(g, "order"), "order applies to the 32-bit formats only; expected "
+             "format = \"u32\", \"s32\" or \"f32\", or no order");
+    if ((has(g, "mask") || has(g, "shift")) && in->format != CFG_FMT_FIELD)
+        fail(L, config_setting_get_member(g, has(g, "mask") ? "mask" : "shift"), "mask and shift apply to "
+             "format \"field\" only; expected format = \"field\" or neither key");
+    if (in->format != CFG_FMT_FIELD)
+        return;
+    if (!has(g, "mask")) {
+        fail(L, g, "format \"field\" needs a mask; expected mask = 0x00F0 (the field's bits)");
+        return;
+    }
+    if (!has(g, "shift"))
+        for (in->shift = 0; !((unsigned)in->mask >> in->shift & 1u); in->shift++)
+            ;
+    else if (((unsigned)in->mask >> in->shift) << in->shift != (unsigned)in->mask)
+        fail(L, config_setting_get_member(g, "shift"), "shift %d drops set bits of mask 0x%04X; expected a "
+             "shift no larger than the mask's lowest set bit", in->shift, (unsigned)in->mask);
+}
+
 /* Checks one inputs line of a profile after its table read and fills the
  * format default; returns false if it cannot be expanded. */
 static bool check_input_spec(struct loader *L, const config_setting_t *g, struct input_spec *sp)
@@ -1242,11 +1273,12 @@ static bool check_input_spec(struct loader *L, const config_setting_t *g, struct
         fail(L, fmt, "format \"%s\" needs a register table; expected \"bit\" for table \"%s\"",
              format_names[in->format], table_names[in->table]);
     else if (!bit_table && in->format == CFG_FMT_BIT)
-        fail(L, fmt, "format \"bit\" needs a coil or discrete table; expected u16, s16 or regbit for "
-             "table \"%s\"", table_names[in->table]);
+        fail(L, fmt, "format \"bit\" needs a coil or discrete table; expected u16, s16, regbit, field, u32, "
+             "s32 or f32 for table \"%s\"", table_names[in->table]);
     if (has(g, "bit") && in->format != CFG_FMT_REGBIT)
         fail(L, config_setting_get_member(g, "bit"), "bit applies to format \"regbit\" only; expected "
              "format = \"regbit\" or no bit");
+    check_format_keys(L, g, in);
     if (in->scale == 0)
         fail(L, config_setting_get_member(g, "scale"), "scale 0 makes every reading 0; expected a non-zero "
              "scale");
@@ -1278,11 +1310,11 @@ static bool expand_input(struct loader *L, const config_setting_t *g, const stru
         in->address = sp->in.address + (sp->in.bit + j) / 16;
         in->bit = (sp->in.bit + j) % 16;
     } else {
-        in->address = sp->in.address + j;
+        in->address = sp->in.address + j * regfmt_width(sp->in.format);
     }
-    if (in->address > 65535) {
+    if (in->address + regfmt_width(in->format) - 1 > 65535) {
         fail(L, g, "input \"%s\" lands at address %d; expected addresses within 0..65535", in->name,
-             in->address);
+             in->address + regfmt_width(in->format) - 1);
         return false;
     }
     return true;
@@ -1656,10 +1688,11 @@ static void check_input_format(struct loader *L, const config_setting_t *g, cons
     const struct cfg_profile *pr = &L->site->profiles[L->site->devices[p->device].profile];
     const struct cfg_input *in = &pr->inputs[p->input];
     const config_setting_t *m = config_setting_get_member(g, "input");
-    if (kind_is_analog(p->kind) && (in->format == CFG_FMT_BIT || in->format == CFG_FMT_REGBIT))
+    if (kind_is_analog(p->kind) && !regfmt_is_numeric(in->format))
         fail(L, m, "kind \"%s\" needs an analog input but input \"%s\" of profile \"%s\" is a single bit; "
-             "expected a u16 or s16 register input", kind_names[p->kind], in->name, pr->name);
-    else if (!kind_is_analog(p->kind) && (in->format == CFG_FMT_U16 || in->format == CFG_FMT_S16))
+             "expected a u16, s16, field, u32, s32 or f32 register input", kind_names[p->kind], in->name,
+             pr->name);
+    else if (!kind_is_analog(p->kind) && regfmt_is_numeric(in->format))
         fail(L, m, "kind \"%s\" needs a bit input but input \"%s\" of profile \"%s\" is a %s register; "
              "expected a coil, discrete or regbit input", kind_names[p->kind], in->name, pr->name,
              format_names[in->format]);
@@ -2074,4 +2107,41 @@ uint64_t cfg_hash_bytes(uint64_t h, const void *data, size_t len)
         h *= FNV64_PRIME;
     }
     return h;
+}
+
+struct cfg_profile *cfg_load_profile(const char *dir, const char *name, char *err, size_t errlen)
+{
+    struct cfg_site site = { 0 };
+    struct cfg_profile *p = calloc(1, sizeof *p);
+    char path[CFG_PATH_MAX + CFG_ID_MAX + 8];
+    struct loader L = { .site = &site, .path = path, .err = err, .errlen = errlen };
+
+    if (err && errlen)
+        err[0] = '\0';
+    snprintf(path, sizeof path, "%s/%s.conf", dir, name);
+    snprintf(site.profile_dir, sizeof site.profile_dir, "%s", dir);
+    if (!p || !id_valid(name)) {
+        fail_plain(&L, p ? "profile name \"%s\" is not valid; expected A-Z a-z 0-9 _ -" : "out of memory", name);
+        free(p);
+        return NULL;
+    }
+    snprintf(p->name, sizeof p->name, "%s", name);
+    if (!load_profile_file(&L, NULL, p)) {
+        cfg_free_profile(p);
+        return NULL;
+    }
+    return p;
+}
+
+void cfg_free_profile(struct cfg_profile *p)
+{
+    if (!p)
+        return;
+    free(p->inputs);
+    free(p);
+}
+
+const char *cfg_default_profile_dir(void)
+{
+    return DEFAULT_PROFILE_DIR;
 }

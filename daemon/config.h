@@ -35,7 +35,19 @@ enum cfg_format {
     CFG_FMT_U16,    /* one register, unsigned */
     CFG_FMT_S16,    /* one register, two's complement */
     CFG_FMT_REGBIT, /* one bit (bit 0..15) of a register: status words */
+    CFG_FMT_FIELD,  /* (register & mask) >> shift: a multi-bit field of a register */
+    CFG_FMT_U32,    /* two registers, unsigned, in `order` */
+    CFG_FMT_S32,    /* two registers, two's complement, in `order` */
+    CFG_FMT_F32,    /* two registers, IEEE-754 single precision, in `order` */
 };
+
+/*
+ * Byte order of a 32-bit value over two registers, the letters naming the
+ * bytes of the value from most (A) to least (D) significant as they arrive:
+ * ABCD is the Modbus convention (high word first), CDAB low word first,
+ * BADC and DCBA the byte-swapped variants some gateways produce.
+ */
+enum cfg_word_order { CFG_ORDER_ABCD, CFG_ORDER_CDAB, CFG_ORDER_BADC, CFG_ORDER_DCBA };
 
 enum cfg_point_kind {
     CFG_KIND_DOOR,        /* door contact: intrusion when armed, door_held */
@@ -100,6 +112,10 @@ struct cfg_input {
     int address;                  /* 0-based PDU address */
     enum cfg_format format;
     int bit;                      /* CFG_FMT_REGBIT only */
+    int mask;                     /* CFG_FMT_FIELD only: the field's bits, 1..0xFFFF */
+    int shift;                    /* CFG_FMT_FIELD only: right shift, default the mask's lowest bit */
+    enum cfg_word_order order;    /* 32-bit formats only; default ABCD */
+    char unit[16];                /* engineering unit for people ("degC", "%RH"); may be empty */
     double scale;                 /* engineering = raw * scale + offset; default 1 */
     double offset;
 };
@@ -229,7 +245,18 @@ struct cfg_site {
  * to errlen). profile_dir overrides the config's profile_dir when non-NULL.
  */
 struct cfg_site *cfg_load(const char *path, const char *profile_dir, char *err, size_t errlen);
+
+/* Where the installed profiles live (PREFIX/share/vigil/profiles, fixed at build time). */
+const char *cfg_default_profile_dir(void);
 void cfg_free(struct cfg_site *site);
+
+/*
+ * Loads and validates one device profile, <dir>/<name>.conf, on its own (for
+ * `vigilctl probe --profile`). Returns the profile (free it with
+ * cfg_free_profile) or NULL with every error in err, as cfg_load does.
+ */
+struct cfg_profile *cfg_load_profile(const char *dir, const char *name, char *err, size_t errlen);
+void cfg_free_profile(struct cfg_profile *p);
 
 /* Lookups by id; return the index or -1. */
 int cfg_find_point(const struct cfg_site *s, const char *id);

@@ -49,6 +49,7 @@
 #include "clock.h"
 #include "core.h"
 #include "log.h"
+#include "regfmt.h"
 
 #define IDLE_SLEEP_MS 100      /* longest sleep: bounds how late a stop is noticed */
 #define BACKOFF_MIN_MS 100     /* first reconnect delay after a link failure */
@@ -149,11 +150,24 @@ static bool table_is_bits(enum cfg_table t)
     return t == CFG_TABLE_COIL || t == CFG_TABLE_DISCRETE;
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
+/* Addresses an input occupies: one, or two for a 32-bit value. */
+struct span {
+    int address;
+    int count;
+};
 
-    return (x > y) - (x < y);
+static int cmp_span(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+
+    if (x->address != y->address)
+        return (x->address > y->address) - (x->address < y->address);
+    return (x->count > y->count) - (x->count < y->count);
+}
+
+static struct span span_of(const struct cfg_input *in)
+{
+    return (struct span){ in->address, regfmt_width(in->format) };
 }
 
 static bool device_has_points(const struct cfg_site *site, int device)
@@ -165,13 +179,14 @@ static bool device_has_points(const struct cfg_site *site, int device)
 }
 
 /*
- * Writes the sorted, distinct addresses of `table` that the device's points
- * use into addr (room for n_points + 1) and returns how many there are.
+ * Writes the spans of `table` that the device's points use into spans (room
+ * for n_points + 1), sorted by address, and returns how many there are.
+ * Duplicates are harmless: merging covers them.
  */
-static int used_addresses(const struct cfg_site *site, int device, enum cfg_table table, int *addr)
+static int used_spans(const struct cfg_site *site, int device, enum cfg_table table, struct span *spans)
 {
     const struct cfg_profile *prof = &site->profiles[site->devices[device].profile];
-    int n = 0, distinct = 0;
+    int n = 0;
 
     for (int i = 0; i < site->n_points; i++) {
         const struct cfg_input *in;
@@ -180,15 +195,12 @@ static int used_addresses(const struct cfg_site *site, int device, enum cfg_tabl
             continue;
         in = &prof->inputs[site->points[i].input];
         if (in->table == table)
-            addr[n++] = in->address;
+            spans[n++] = span_of(in);
     }
     if (!device_has_points(site, device) && prof->n_inputs > 0 && prof->inputs[0].table == table)
-        addr[n++] = prof->inputs[0].address;
-    qsort(addr, (size_t)n, sizeof(*addr), cmp_int);
-    for (int i = 0; i < n; i++)
-        if (distinct == 0 || addr[distinct - 1] != addr[i])
-            addr[distinct++] = addr[i];
-    return distinct;
+        spans[n++] = span_of(&prof->inputs[0]);
+    qsort(spans, (size_t)n, sizeof(*spans), cmp_span);
+    return n;
 }
 
 static int emit_block(struct poll_block *out, int cap, int nb, const struct poll_block *b)
@@ -199,25 +211,31 @@ static int emit_block(struct poll_block *out, int cap, int nb, const struct poll
 }
 
 /*
- * Greedily merges sorted addresses of one table into requests. Extending a
+ * Greedily merges sorted spans of one table into requests. Extending a
  * request as far as the gap and size limits allow gives the fewest requests:
  * any request that stopped earlier only leaves more addresses for the next.
+ * A span is never split: both registers of a 32-bit value come from one
+ * answer, so a value cannot be torn between two reads.
  */
-static int merge_table(enum cfg_table table, const int *addr, int n, struct poll_block *out, int cap, int nb)
+static int merge_table(enum cfg_table table, const struct span *spans, int n, struct poll_block *out, int cap,
+                       int nb)
 {
     const int max = table_is_bits(table) ? POLL_MAX_BITS : POLL_MAX_REGS;
     const int gap = table_is_bits(table) ? POLL_GAP_BITS : POLL_GAP_REGS;
     struct poll_block cur = { table, 0, 0 };
 
     for (int i = 0; i < n; i++) {
-        if (cur.count > 0 && addr[i] - (cur.address + cur.count) <= gap && addr[i] - cur.address < max) {
-            cur.count = addr[i] - cur.address + 1;
+        int end = spans[i].address + spans[i].count;
+
+        if (cur.count > 0 && spans[i].address - (cur.address + cur.count) <= gap && end - cur.address <= max) {
+            if (end - cur.address > cur.count)
+                cur.count = end - cur.address;
             continue;
         }
         if (cur.count > 0)
             nb = emit_block(out, cap, nb, &cur);
-        cur.address = addr[i];
-        cur.count = 1;
+        cur.address = spans[i].address;
+        cur.count = spans[i].count;
     }
     if (cur.count > 0)
         nb = emit_block(out, cap, nb, &cur);
@@ -228,17 +246,17 @@ int poll_plan(const struct cfg_site *site, int device, struct poll_block *out, i
 {
     static const enum cfg_table tables[] = { CFG_TABLE_COIL, CFG_TABLE_DISCRETE, CFG_TABLE_HOLDING,
                                              CFG_TABLE_INPUT };
-    int *addr = malloc(((size_t)site->n_points + 1) * sizeof(*addr));
+    struct span *spans = malloc(((size_t)site->n_points + 1) * sizeof(*spans));
     int nb = 0;
 
-    if (!addr)
+    if (!spans)
         return -1;
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
-        int n = used_addresses(site, device, tables[t], addr);
+        int n = used_spans(site, device, tables[t], spans);
 
-        nb = merge_table(tables[t], addr, n, out, cap, nb);
+        nb = merge_table(tables[t], spans, n, out, cap, nb);
     }
-    free(addr);
+    free(spans);
     return nb;
 }
 
@@ -287,7 +305,7 @@ static void point_locate(const struct poll_dev *d, struct dev_point *p)
         const struct dev_block *b = &d->blocks[i];
         int off = p->in->address - b->req.address;
 
-        if (b->req.table != p->in->table || off < 0 || off >= b->req.count)
+        if (b->req.table != p->in->table || off < 0 || off + regfmt_width(p->in->format) > b->req.count)
             continue;
         if (b->bits)
             p->bit = b->bits + off;
@@ -615,18 +633,12 @@ static int dev_read(struct poll_bus *b, struct poll_dev *d, uint64_t *requests)
     return 0;
 }
 
-/* The engineering value of a point from the last read; NaN if impossible. */
+/* The engineering value of a point from the last read; NaN if impossible
+ * (a float register reporting NaN or infinity included). */
 static double point_value(const struct dev_point *p)
 {
-    double raw, v;
+    double v = regfmt_scaled(p->in, regfmt_raw(p->in, p->word, p->bit)) * p->cfg->scale + p->cfg->offset;
 
-    switch (p->in->format) {
-    case CFG_FMT_BIT: raw = *p->bit ? 1.0 : 0.0; break;
-    case CFG_FMT_S16: raw = (double)(int16_t)*p->word; break;
-    case CFG_FMT_REGBIT: raw = (double)((*p->word >> p->in->bit) & 1u); break;
-    default: raw = (double)*p->word; break;
-    }
-    v = (raw * p->in->scale + p->in->offset) * p->cfg->scale + p->cfg->offset;
     return isfinite(v) ? v : NAN;
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfgcheck.h"
 #include "config.h"
 #include "corethread.h"
 #include "log.h"
@@ -104,6 +105,28 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/*
+ * What is legal but probably wrong (cfgcheck.h), as file:line warnings:
+ * printed by --check-config, logged at start so a site that runs on such a
+ * config says so in its log too.
+ */
+static void print_warnings(const struct cfg_site *site, bool to_log)
+{
+    static char warnings[16384];
+
+    cfgcheck_warnings(site, warnings, sizeof(warnings));
+    if (!to_log) {
+        fputs(warnings, stdout);
+        return;
+    }
+    for (const char *line = warnings; *line;) {
+        size_t n = strcspn(line, "\n");
+
+        log_warn("config: %.*s", (int)n, line);
+        line += n + (line[n] == '\n');
+    }
+}
+
 /* Loads the site config; every error goes to stderr and logs as file:line. */
 static struct cfg_site *load_site(const struct options *o)
 {
@@ -144,11 +167,13 @@ int vigild_main(int argc, char **argv, const struct sink *extra_sinks, int n_ext
     if (!site)
         return 1;
     if (opt.check_only) {
+        print_warnings(site, false);
         printf("%s: OK: site \"%s\", %d buses, %d devices, %d zones, %d points\n", opt.config_path, site->id,
                site->n_buses, site->n_devices, site->n_zones, site->n_points);
         cfg_free(site);
         return 0;
     }
+    print_warnings(site, true);
     install_signals();
     co.config_path = opt.config_path;
     co.profile_dir = opt.profile_dir;

@@ -143,3 +143,43 @@ start_site() {
     shift
     launch_site "$WORK/site.conf" "$@"
 }
+
+# commission_site FILE PORT TTY: a site of the real device profiles for the
+# commissioning tools (it_probe.sh, it_scan.sh): on TCP port PORT an
+# ADAM-6050 (unit 1), an ioLogik E1210 (unit 2) and a Vaisala HMDW110
+# (unit 3); on the RTU line TTY (9600 8N1) another HMDW110 as unit 5.
+commission_site() {
+    cat >"$1" <<EOF2
+site = { id = "commission"; state_dir = "$WORK/state"; profile_dir = "$VIGIL_TOP/sensors/profiles"; };
+mqtt = { brokers = ( { uri = "tcp://127.0.0.1:1"; } ); };
+buses = ( { id = "lan"; type = "tcp"; host = "127.0.0.1"; port = $2; },
+          { id = "line"; type = "rtu"; device = "$3"; baud = 9600; } );
+devices = ( { id = "adam"; bus = "lan"; unit = 1; profile = "adam-6050"; },
+            { id = "moxa"; bus = "lan"; unit = 2; profile = "iologik-e1210"; },
+            { id = "th"; bus = "lan"; unit = 3; profile = "vaisala-hmdw110"; },
+            { id = "th-line"; bus = "line"; unit = 5; profile = "vaisala-hmdw110"; } );
+points = ( { id = "door"; device = "adam"; input = "di2"; kind = "door"; },
+           { id = "count"; device = "moxa"; input = "counter16"; kind = "analog"; },
+           { id = "temp"; device = "th"; input = "temperature"; kind = "temperature"; },
+           { id = "rh"; device = "th"; input = "humidity"; kind = "humidity"; },
+           { id = "temp-line"; device = "th-line"; input = "temperature"; kind = "temperature"; } );
+EOF2
+}
+
+# run_tool OUT CMD...: runs a command-line tool (bounded to 30 s) with its
+# output into OUT ($OUTPUT) and its exit status into RC.
+run_tool() {
+    OUTPUT=$1
+    shift
+    timeout 30 "$@" >"$OUTPUT" 2>&1
+    RC=$?
+}
+
+# expect_output NAME WANT-RC REGEX: the last run_tool exited WANT-RC and
+# printed a line matching REGEX.
+expect_output() {
+    local st=0
+    [ "$RC" -eq "$2" ] && grep -qE -- "$3" "$OUTPUT" || st=1
+    [ $st -eq 0 ] || sed 's/^/#   /' "$OUTPUT"
+    check "$1" $st
+}

@@ -9,6 +9,7 @@
  * number is read from the text itself instead of being counted by hand.
  * Run from the repository top, or with VIGIL_TOP set to it.
  */
+#include "cfgcheck.h"
 #include "config.h"
 #include "harness.h"
 
@@ -244,7 +245,7 @@ static const struct bad_case bad_cases[] = {
       HEAD "points = ( { id = \"t\"; device = \"io\"; kind = \"temperature\";\n"
       "  input = \"di1\"; } );  #<\n",
       "point \"t\": kind \"temperature\" needs an analog input but input \"di1\" of profile \"din16\" "
-      "is a single bit; expected a u16 or s16 register input" },
+      "is a single bit; expected a u16, s16, field, u32, s32 or f32 register input" },
     { "digital kind on a register input",
       HEAD "points = ( { id = \"d\"; device = \"ai\"; kind = \"door\";\n"
       "  input = \"ai1\"; } );  #<\n",
@@ -330,12 +331,18 @@ static void all_errors_in_one_load(void)
     EXPECT_INT(count_lines(err), 3);
 }
 
+/* The temp directory's profiles/ subdirectory, created on first use. */
+static void profile_dir(char *dir, size_t n)
+{
+    snprintf(dir, n, "%s/profiles", tmpdir);
+    EXPECT(mkdir(dir, 0700) == 0 || access(dir, F_OK) == 0, "mkdir %s", dir);
+}
+
 /* Profiles are validated with the same file:line messages. */
 static void bad_profile_is_reported_in_its_file(void)
 {
     char dir[PATH_MAX_T];
-    snprintf(dir, sizeof dir, "%s/profiles", tmpdir);
-    EXPECT(mkdir(dir, 0700) == 0 || access(dir, F_OK) == 0, "mkdir %s", dir);
+    profile_dir(dir, sizeof dir);
     static const char profile[] =
         "profile = { name = \"wrong\";  #name\n"
         "  inputs = ( { name = \"di\"; table = \"discrete\"; address = 0; count = 4;\n"
@@ -358,6 +365,96 @@ static void bad_profile_is_reported_in_its_file(void)
     EXPECT(has_error(err, ppath, marker_line(profile, "#unknown"),
                      "profile \"odd\" input \"x\": unknown key \"signed\"; expected one of: name, table"), "%s",
            err);
+}
+
+/* The register-format keys: each misuse named at its line, and a valid
+ * profile expands 32-bit channels two registers apart with the field's
+ * shift defaulted from its mask. Loaded alone, as `vigilctl probe` does. */
+static void format_keys_are_validated(void)
+{
+    char dir[PATH_MAX_T];
+    profile_dir(dir, sizeof dir);
+    static const char bad[] =
+        "profile = { name = \"fmt\"; inputs = (\n"
+        "  { name = \"a\"; table = \"input\"; address = 0; order = \"CDAB\"; },  #order\n"
+        "  { name = \"b\"; table = \"input\"; address = 1; format = \"field\"; },  #nomask\n"
+        "  { name = \"c\"; table = \"input\"; address = 2; format = \"field\"; mask = 0x0F00;\n"
+        "    shift = 9; },  #shift\n"
+        "  { name = \"d\"; table = \"input\"; address = 65535; format = \"f32\"; },  #end\n"
+        "  { name = \"e\"; table = \"input\"; address = 3; mask = 3; } ); };  #mask\n";
+    const char *ppath = write_temp("profiles/fmt.conf", bad);
+    struct cfg_profile *p = cfg_load_profile(dir, "fmt", err, sizeof err);
+    EXPECT(p == NULL, "loaded a bad profile");
+    cfg_free_profile(p);
+    EXPECT(has_error(err, ppath, marker_line(bad, "#order"), "order applies to the 32-bit formats only"), "%s", err);
+    EXPECT(has_error(err, ppath, marker_line(bad, "#nomask"), "format \"field\" needs a mask; expected mask = "),
+           "%s", err);
+    EXPECT(has_error(err, ppath, marker_line(bad, "#shift"), "shift 9 drops set bits of mask 0x0F00"), "%s", err);
+    EXPECT(has_error(err, ppath, marker_line(bad, "#end"), "input \"d\" lands at address 65536; expected "
+                     "addresses within 0..65535"), "%s", err);
+    EXPECT(has_error(err, ppath, marker_line(bad, "#mask"), "mask and shift apply to format \"field\" only"), "%s",
+           err);
+
+    static const char good[] =
+        "profile = { name = \"fmtok\"; inputs = (\n"
+        "  { name = \"cnt\"; table = \"input\"; address = 16; format = \"u32\"; order = \"CDAB\"; count = 3; },\n"
+        "  { name = \"state\"; table = \"holding\"; address = 0; format = \"field\"; mask = 0x0F00; } ); };\n";
+    write_temp("profiles/fmtok.conf", good);
+    p = cfg_load_profile(dir, "fmtok", err, sizeof err);
+    EXPECT(p != NULL, "%s", err);
+    if (!p)
+        return;
+    EXPECT_INT(p->n_inputs, 4);
+    EXPECT_STR(p->inputs[2].name, "cnt3");
+    EXPECT_INT(p->inputs[2].address, 20);
+    EXPECT_INT(p->inputs[2].order, CFG_ORDER_CDAB);
+    EXPECT_INT(p->inputs[3].shift, 8);
+    cfg_free_profile(p);
+}
+
+/* ---- warnings ---------------------------------------------------------- */
+
+/* A site that loads but holds each thing --check-config warns about: each
+ * warning names the line to change and what to change it to. */
+static void warnings_name_file_line_and_fix(void)
+{
+    static const char text[] = SITE MQTT
+        "buses = ( { id = \"lan\"; type = \"tcp\"; host = \"127.0.0.1\"; port = 1502; },\n"
+        "  { id = \"line\"; type = \"rtu\"; device = \"/dev/ttyUSB0\"; baud = 1200; } );  #line\n"
+        "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\"; poll_ms = 200; },\n"
+        "  { id = \"th1\"; bus = \"line\"; unit = 1; profile = \"th-rs485\"; poll_ms = 50; },\n"
+        "  { id = \"th2\"; bus = \"line\"; unit = 2; profile = \"th-rs485\"; poll_ms = 50; } );\n"
+        "zones = ( { id = \"z1\"; },\n"
+        "  { id = \"empty\"; } );  #empty\n"
+        "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\"; zone = \"z1\";\n"
+        "  debounce_ms = 50; },  #debounce\n"
+        "  { id = \"door2\"; device = \"io\"; input = \"di1\"; kind = \"door\"; zone = \"z1\"; },  #twice\n"
+        "  { id = \"pir\"; device = \"io\"; input = \"di2\"; kind = \"motion\"; },  #nozone\n"
+        "  { id = \"t1\"; device = \"th1\"; input = \"temperature\"; kind = \"temperature\"; zone = \"z1\"; },\n"
+        "  { id = \"t2\"; device = \"th2\"; input = \"temperature\"; kind = \"temperature\"; zone = \"z1\"; } );\n";
+    const char *path = write_temp("warn.conf", text);
+    struct cfg_site *s = cfg_load(path, profiles, err, sizeof err);
+    char out[ERR_MAX];
+    EXPECT(s != NULL, "%s", err);
+    if (!s)
+        return;
+    EXPECT_INT(cfgcheck_warnings(s, out, sizeof out), 5);
+    EXPECT(has_error(out, path, marker_line(text, "#nozone"), "warning: point \"pir\" is in no zone, so no zone "
+                     "can arm, disarm or name it; add zone = \"ID\""), "%s", out);
+    EXPECT(has_error(out, path, marker_line(text, "#empty"), "warning: zone \"empty\" has no points; give "
+                     "points zone = \"empty\" or remove the zone"), "%s", out);
+    EXPECT(has_error(out, path, marker_line(text, "#debounce") - 1, "warning: point \"door\": debounce_ms 50 is "
+                     "shorter than device \"io\"'s poll_ms 200, so it cannot filter anything; set poll_ms <= 50 on "
+                     "the device or debounce_ms >= 200"), "%s", out);
+    EXPECT(has_error(out, path, marker_line(text, "#twice"), "warning: point \"door2\" reads the same input as "
+                     "point \"door\""), "%s", out);
+    /* 1200 baud 8N1: request 8 + answer 7 bytes x 10 bits = 125 ms, + 2 gaps of 3.5 x 10 bits
+     * (29.17 ms) = 183.3 ms of line time every 50 ms, for each of two devices. */
+    EXPECT(has_error(out, path, marker_line(text, "#line"), "warning: RTU bus \"line\" needs 733% of its line "
+                     "time at 1200 baud: \"th1\" 15 bytes x 10 bits / 1200 baud + 2 gaps x 29.17 ms = 183.3 ms "
+                     "every 50 ms, \"th2\" 15 bytes x 10 bits / 1200 baud + 2 gaps x 29.17 ms = 183.3 ms every "
+                     "50 ms; raise poll_ms, raise the baud rate or split the devices over more lines"), "%s", out);
+    cfg_free(s);
 }
 
 /* ---- good configs ------------------------------------------------------ */
@@ -452,6 +549,26 @@ static void example_site_loads_with_default_profile_dir(void)
     EXPECT_STR(s->mqtt.brokers[1].client_id, "vigil-depot-north-2");
     EXPECT(strstr(s->profile_dir, "sensors/profiles") != NULL, "profile_dir %s", s->profile_dir);
     cfg_free(s);
+}
+
+/* What we ship to copy from is free of warnings: an engineer starts from good practice. */
+static void shipped_configs_have_no_warnings(void)
+{
+    static const char *names[] = {"example-site.conf", "demo-site.conf"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[PATH_MAX_T], warnings[4096] = "";
+        struct cfg_site *s;
+
+        snprintf(path, sizeof path, "%s/config/%s", top, names[i]);
+        s = cfg_load(path, NULL, err, sizeof err);
+        EXPECT(s != NULL, "%s failed:\n%s", names[i], err);
+        if (!s)
+            continue;
+        cfgcheck_warnings(s, warnings, sizeof(warnings));
+        EXPECT_STR(warnings, "");
+        cfg_free(s);
+    }
 }
 
 /* A minimal config gets every documented default. */
@@ -563,11 +680,14 @@ int main(void)
 
     RUN(demo_site_loads);
     RUN(example_site_loads_with_default_profile_dir);
+    RUN(shipped_configs_have_no_warnings);
     RUN(minimal_config_gets_defaults);
     RUN(bad_configs_report_file_line_and_fix);
     RUN(missing_file_is_reported);
     RUN(all_errors_in_one_load);
     RUN(bad_profile_is_reported_in_its_file);
+    RUN(format_keys_are_validated);
+    RUN(warnings_name_file_line_and_fix);
     RUN(names_and_lookups);
     RUN(small_error_buffer_stays_terminated);
 

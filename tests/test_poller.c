@@ -495,6 +495,29 @@ static void test_plan_tables_and_unused_inputs(void)
            "unused device: %d requests", n);
 }
 
+/* A 32-bit value occupies two registers: both are read, and never from two
+ * requests. Registers every 16 from 0 chain into one request; a float at
+ * 124 would end one past the 125-register limit, so it starts a request of
+ * its own rather than being torn between two answers. A u32 at 16 makes
+ * the first request cover 17 too. */
+static void test_plan_keeps_32bit_values_whole(void)
+{
+    struct plan_site ps;
+    struct poll_block got[8];
+    int addr[9] = { 0, 16, 32, 48, 64, 80, 96, 112, 124 };
+    int n;
+
+    plan_site_init(&ps, CFG_TABLE_INPUT, addr, 9);
+    ps.inputs[1].format = CFG_FMT_U32;
+    ps.inputs[8].format = CFG_FMT_F32;
+    n = poll_plan(&ps.site, 0, got, 8);
+    EXPECT(n == 2 && got[0].address == 0 && got[0].count == 113 && got[1].address == 124 && got[1].count == 2,
+           "%d requests: %d+%d, %d+%d", n, got[0].address, got[0].count, got[1].address, got[1].count);
+    ps.inputs[8].format = CFG_FMT_U16;
+    n = poll_plan(&ps.site, 0, got, 8);
+    EXPECT(n == 1 && got[0].count == 125, "a 16-bit value at 124 still fits: %d requests", n);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Against the simulator                                                    */
 
@@ -882,6 +905,7 @@ int main(int argc, char **argv)
     atexit(kill_live_sim);
     RUN_IF(only, test_plan_merges_into_fewest_requests);
     RUN_IF(only, test_plan_tables_and_unused_inputs);
+    RUN_IF(only, test_plan_keeps_32bit_values_whole);
     RUN_IF(only, test_first_read_then_only_changes);
     RUN_IF(only, test_coalescing_on_the_wire);
     RUN_IF(only, test_fault_modes_down_and_recovery);

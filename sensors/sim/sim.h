@@ -27,6 +27,7 @@ enum sim_mode {
     SIM_EXCEPTION, /* exception 4, slave device failure */
     SIM_GARBAGE,   /* bytes that are not a valid response */
     SIM_CLOSE,     /* TCP: the bus drops every connection; RTU: like timeout */
+    SIM_WRONG_UNIT, /* answers correctly, but as unit id + 1 */
 };
 
 struct sim_dev {

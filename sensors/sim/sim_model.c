@@ -16,14 +16,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "regfmt.h"
+
 /* One past the highest address the profile uses in `table` (0 if none). */
 static int table_size(const struct cfg_profile *prof, enum cfg_table table)
 {
     int n = 0;
 
-    for (int i = 0; i < prof->n_inputs; i++)
-        if (prof->inputs[i].table == table && prof->inputs[i].address + 1 > n)
-            n = prof->inputs[i].address + 1;
+    for (int i = 0; i < prof->n_inputs; i++) {
+        int end = prof->inputs[i].address + regfmt_width(prof->inputs[i].format);
+
+        if (prof->inputs[i].table == table && end > n)
+            n = end;
+    }
     return n;
 }
 
@@ -105,7 +110,7 @@ int sim_parse_mode(const char *name, enum sim_mode *mode)
 {
     static const struct { const char *name; enum sim_mode mode; } modes[] = {
         { "ok", SIM_OK }, { "timeout", SIM_TIMEOUT }, { "exception", SIM_EXCEPTION },
-        { "garbage", SIM_GARBAGE }, { "close", SIM_CLOSE },
+        { "garbage", SIM_GARBAGE }, { "close", SIM_CLOSE }, { "wrong-unit", SIM_WRONG_UNIT },
     };
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -117,39 +122,14 @@ int sim_parse_mode(const char *name, enum sim_mode *mode)
     return -1;
 }
 
-/* Stores a raw value into the map slot of a profile input. */
-static int store_raw(modbus_mapping_t *map, const struct cfg_input *in, long long raw, char *err, size_t errlen)
+/* Stores a raw value into the map slot of a profile input, encoded as the
+ * poller decodes it (regfmt: the same word order, the same bit layout). */
+static int store_raw(modbus_mapping_t *map, const struct cfg_input *in, double raw, char *err, size_t errlen)
 {
     uint16_t *words = in->table == CFG_TABLE_HOLDING ? map->tab_registers : map->tab_input_registers;
     uint8_t *bits = in->table == CFG_TABLE_COIL ? map->tab_bits : map->tab_input_bits;
 
-    switch (in->format) {
-    case CFG_FMT_BIT:
-    case CFG_FMT_REGBIT:
-        if (raw != 0 && raw != 1) {
-            snprintf(err, errlen, "raw value %lld is not 0 or 1", raw);
-            return -1;
-        }
-        if (in->format == CFG_FMT_BIT)
-            bits[in->address] = (uint8_t)raw;
-        else
-            words[in->address] = (uint16_t)((words[in->address] & ~(1u << in->bit)) | ((unsigned)raw << in->bit));
-        return 0;
-    case CFG_FMT_S16:
-        if (raw < INT16_MIN || raw > INT16_MAX) {
-            snprintf(err, errlen, "raw value %lld does not fit s16", raw);
-            return -1;
-        }
-        words[in->address] = (uint16_t)(int16_t)raw;
-        return 0;
-    default:
-        if (raw < 0 || raw > UINT16_MAX) {
-            snprintf(err, errlen, "raw value %lld does not fit u16", raw);
-            return -1;
-        }
-        words[in->address] = (uint16_t)raw;
-        return 0;
-    }
+    return regfmt_store(in, raw, words + in->address, bits + in->address, err, errlen);
 }
 
 /*
@@ -163,16 +143,18 @@ int sim_set_point(struct sim *s, int point, double value, char *err, size_t errl
     const struct cfg_input *in = &s->site->profiles[d->cfg->profile].inputs[p->input];
     double raw;
 
-    if (p->scale == 0.0 || in->scale == 0.0 || !isfinite(value)) {
+    if (p->scale == 0.0 || in->scale == 0.0 || isinf(value)) {
         snprintf(err, errlen, "cannot invert the scale of point \"%s\"", p->id);
         return -1;
     }
+    /* NaN passes through the inversion: a float input then serves the
+     * "no reading" a real transmitter reports; other formats refuse it. */
     raw = ((value - p->offset) / p->scale - in->offset) / in->scale;
-    if (!isfinite(raw) || fabs(raw) > 1e9) {
+    if (isinf(raw)) {
         snprintf(err, errlen, "value out of range");
         return -1;
     }
-    return store_raw(d->map, in, llround(raw), err, errlen);
+    return store_raw(d->map, in, raw, err, errlen);
 }
 
 int sim_get(const struct sim *s, int device, enum cfg_table table, int address, unsigned *value, char *err,
@@ -228,6 +210,40 @@ static void answer_garbage(const struct sim_bus *b, const uint8_t *req, int fd)
 }
 
 /*
+ * False for a read or write of a table the device's profile does not have:
+ * a real module without holding registers answers FC3 with "illegal
+ * function", not with "illegal address" (libmodbus' reply would say the
+ * latter). Other function codes are left to modbus_reply.
+ */
+static bool table_present(const modbus_mapping_t *map, int function)
+{
+    switch (function) {
+    case MODBUS_FC_READ_COILS:
+    case MODBUS_FC_WRITE_SINGLE_COIL:
+    case MODBUS_FC_WRITE_MULTIPLE_COILS: return map->nb_bits > 0;
+    case MODBUS_FC_READ_DISCRETE_INPUTS: return map->nb_input_bits > 0;
+    case MODBUS_FC_READ_HOLDING_REGISTERS:
+    case MODBUS_FC_WRITE_SINGLE_REGISTER:
+    case MODBUS_FC_WRITE_MULTIPLE_REGISTERS: return map->nb_registers > 0;
+    case MODBUS_FC_READ_INPUT_REGISTERS: return map->nb_input_registers > 0;
+    default: return true;
+    }
+}
+
+/* A correct answer from the wrong unit id (the next one up), as a device
+ * with a mistyped address behind a gateway, or a second device answering
+ * on a line, produces it. */
+static void answer_as_other_unit(struct sim_bus *b, const struct sim_dev *d, const uint8_t *req, int len)
+{
+    uint8_t copy[MODBUS_TCP_MAX_ADU_LENGTH];
+    size_t n = (size_t)len < sizeof copy ? (size_t)len : sizeof copy;
+
+    memcpy(copy, req, n);
+    copy[b->cfg->type == CFG_BUS_TCP ? 6 : 0] = (uint8_t)((d->cfg->unit + 1) % 248);
+    modbus_reply(b->ctx, copy, (int)n, d->map);
+}
+
+/*
  * Answers one complete request (an ADU as libmodbus frames it for the bus
  * type) on fd, as the unit it addresses would in its current mode.
  */
@@ -245,8 +261,13 @@ void sim_answer(struct sim *s, struct sim_bus *b, const uint8_t *req, int len, i
         return;
     }
     d->requests++;
+    if (d->mode == SIM_OK && !table_present(d->map, req[b->cfg->type == CFG_BUS_TCP ? 7 : 1])) {
+        modbus_reply_exception(b->ctx, req, MODBUS_EXCEPTION_ILLEGAL_FUNCTION);
+        return;
+    }
     switch (d->mode) {
     case SIM_OK: modbus_reply(b->ctx, req, len, d->map); break;
+    case SIM_WRONG_UNIT: answer_as_other_unit(b, d, req, len); break;
     case SIM_EXCEPTION: modbus_reply_exception(b->ctx, req, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE); break;
     case SIM_GARBAGE: answer_garbage(b, req, fd); break;
     default: break; /* timeout, and close on a line that cannot be closed */
