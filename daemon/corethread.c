@@ -247,13 +247,17 @@ static uint64_t core_now_ms(const struct corethread *ct)
     return clock_mono_ms() + ct->mono_offset_ms;
 }
 
-/* Stamps an input with a mono time that never goes back: inputs from
- * different poller threads may reach the queue slightly out of order. */
-static void stamp_monotonic(struct corethread *ct, struct core_input *in)
+/*
+ * The one place an input gets its time: on entry to the core, in the order
+ * inputs are fed, so the core's clock never goes back whichever thread
+ * produced them, and the journal records the moment the core saw each.
+ */
+static void stamp(struct corethread *ct, struct core_input *in)
 {
-    in->mono_ms += ct->mono_offset_ms;
-    if (in->mono_ms < ct->last_mono_ms)
-        in->mono_ms = ct->last_mono_ms;
+    uint64_t now = core_now_ms(ct);
+
+    in->mono_ms = now > ct->last_mono_ms ? now : ct->last_mono_ms;
+    in->wall_ms = clock_wall_ms();
     ct->last_mono_ms = in->mono_ms;
 }
 
@@ -266,7 +270,7 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
 {
     size_t n;
 
-    stamp_monotonic(ct, in);
+    stamp(ct, in);
     if (in->type == CORE_IN_COMM)
         note_comm(ct, in->u.comm.device, in->u.comm.up);
     if (in->type == CORE_IN_RECEIPT)
@@ -287,12 +291,10 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
     }
 }
 
-static void make_tick(struct core_input *in, uint64_t mono_ms)
+static void make_tick(struct core_input *in)
 {
     memset(in, 0, sizeof(*in));
     in->type = CORE_IN_TICK;
-    in->mono_ms = mono_ms;
-    in->wall_ms = clock_wall_ms();
 }
 
 /* How long the loop may wait for the next input before a timer is due. */
@@ -331,11 +333,9 @@ static size_t feed_schedule(struct corethread *ct, size_t *n_pending, size_t roo
 
     while (*n_pending <= room && sched_poll(&ct->sched, ct->cfg.site, clock_wall_ms(), &act) == 1) {
         sched_command(ct->cfg.site, &act, &in);
-        in.mono_ms = clock_mono_ms();
-        in.wall_ms = clock_wall_ms();
         log_notice("schedule: zone \"%s\": %s due_ms=%lld late_ms=%lld", ct->cfg.site->zones[act.zone].id,
                    act.op == SCHED_ARM ? "arm" : "disarm", (long long)act.due_wall_ms,
-                   (long long)(in.wall_ms - act.due_wall_ms));
+                   (long long)(clock_wall_ms() - act.due_wall_ms));
         feed(ct, &in, n_pending);
         fed++;
     }
@@ -354,7 +354,7 @@ static void feed_system(struct corethread *ct, enum core_sys_kind kind, const ch
         log_err("core: %d system inputs already waiting; \"%s\" not raised", SYS_PENDING_MAX, text);
         return;
     }
-    core_system_input(&ct->sys_pending[ct->n_sys_pending++], kind, true, text, clock_mono_ms(), clock_wall_ms());
+    core_system_input(&ct->sys_pending[ct->n_sys_pending++], kind, true, text, 0, 0); /* stamped when fed */
 }
 
 /* Feeds the system inputs feed_system() kept, while the batch has room. */
@@ -389,7 +389,7 @@ static void run_batch(struct corethread *ct)
     }
     fed += feed_schedule(ct, &n_pending, room);
     if (n_pending <= room && core_next_deadline(ct->cfg.core) <= core_now_ms(ct)) {
-        make_tick(&in, clock_mono_ms());
+        make_tick(&in);
         feed(ct, &in, &n_pending);
         fed++;
     }

@@ -85,8 +85,8 @@ static bool cmd_ring_full(struct pub *p)
 
 /*
  * Parses a command, refuses it if its "ts" is too old (the broker kept it
- * while vigild was away), and queues it for the core stamped with the time
- * it arrived.
+ * while vigild was away), and queues it for the core (the core thread
+ * stamps it when it feeds it).
  */
 static void handle_command(struct pub_path *path, const char *payload, size_t len)
 {
@@ -108,8 +108,6 @@ static void handle_command(struct pub_path *path, const char *payload, size_t le
     }
     log_info("mqtt: command id=\"%s\" op=%s target=\"%s\" operator=\"%s\" path=%d", in.u.cmd.id,
              core_op_name(in.u.cmd.op), in.u.cmd.target, in.u.cmd.operator_name, path->n);
-    in.mono_ms = clock_mono_ms();
-    in.wall_ms = clock_wall_ms();
     cmd_ring_push(p, &in);
 }
 

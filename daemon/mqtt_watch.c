@@ -34,7 +34,7 @@ static bool push_system(struct pub *p, enum core_sys_kind kind, bool active, con
 {
     struct core_input in;
 
-    core_system_input(&in, kind, active, text, clock_mono_ms(), clock_wall_ms());
+    core_system_input(&in, kind, active, text, 0, 0); /* the core thread stamps it */
     return queue_push(p->inputs, &in) == 0;
 }
 
@@ -73,7 +73,7 @@ static bool forward_receipts(struct pub *p)
 
     pthread_mutex_lock(&p->lock);
     while (p->rcpt_count > 0 && rc > 0) {
-        struct core_input in = {.type = CORE_IN_RECEIPT, .mono_ms = clock_mono_ms(), .wall_ms = clock_wall_ms()};
+        struct core_input in = {.type = CORE_IN_RECEIPT};
 
         for (size_t i = 0; i < CORE_RECEIPT_SEQS && i < p->rcpt_count; i++)
             in.u.receipt.seqs[in.u.receipt.n++] = p->rcpts[(p->rcpt_head + i) % RCPT_RING];

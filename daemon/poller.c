@@ -678,17 +678,15 @@ static void dev_set_state(struct poll_set *ps, struct poll_dev *d, enum dev_stat
 }
 
 /*
- * Stamps and pushes one input, serialised with the other bus threads so the
- * poller's own inputs reach the queue in stamp order. Returns false when the
- * queue is closed, which stops every bus thread.
+ * Pushes one input (the core thread stamps it when it feeds it),
+ * serialised with the other bus threads. Returns false when the queue is
+ * closed, which stops every bus thread.
  */
 static bool push_input(struct poll_set *ps, struct core_input *in)
 {
     int rc;
 
     pthread_mutex_lock(&ps->push_lock);
-    in->mono_ms = clock_mono_ms();
-    in->wall_ms = clock_wall_ms();
     rc = queue_push(ps->inputs, in);
     pthread_mutex_unlock(&ps->push_lock);
     if (rc != 0)

@@ -44,7 +44,7 @@ struct poll_set;
 
 /*
  * Starts one thread per bus of the site. Each thread pushes CORE_IN_SAMPLE and
- * CORE_IN_COMM inputs, stamped with clock_mono_ms()/clock_wall_ms(), into
+ * CORE_IN_COMM inputs (the core thread stamps them when it feeds them) into
  * `inputs` (items are struct core_input; blocking push). Returns NULL and an
  * explanation in err on failure (nothing is left running).
  */
