@@ -36,6 +36,7 @@
 #include "receipt.h"
 #include "schedule.h"
 #include "service.h"
+#include "statedir.h"
 
 #define VIGIL_VERSION "0.1.0"
 #define INPUT_QUEUE_CAP 8192
@@ -73,6 +74,7 @@ struct daemon {
     struct rcpt receipts;         /* events waiting for the station's receipt */
     bool output_on;               /* this process switched receipts.local_output on */
     char state_dir[CFG_PATH_MAX];
+    int state_lock_fd;            /* holds <state_dir>/vigild.lock until the process ends */
     uint64_t last_mono_ms;
     struct log_complaint journal_complaint;
     uint64_t mono_offset_ms;      /* keeps the core's clock going forward across reboots */
@@ -193,6 +195,24 @@ static int prepare_state_dir(struct daemon *d)
         return -1;
     }
     return 0;
+}
+
+/*
+ * One vigild per state directory: a second one exits here, before it opens
+ * the journal or connects to a broker, so the first is not disturbed. A
+ * lock file that cannot be created (read-only directory) is logged and
+ * start-up goes on: the journal and the MQTT stores report that directory.
+ */
+static int lock_state_dir(struct daemon *d)
+{
+    char err[1024];
+    int rc = statedir_lock(d->state_dir, &d->state_lock_fd, err, sizeof(err));
+
+    if (rc == 1)
+        log_err("vigild: %s", err);
+    else if (rc < 0)
+        log_warn("state: %s; a second vigild on this directory would not be stopped", err);
+    return rc == 1 ? -1 : 0;
 }
 
 /* --- receipts from the station (docs/mqtt.md, "Receipts") --------------- */
@@ -765,7 +785,7 @@ static int start(struct daemon *d)
     d->started_wall_ms = clock_wall_ms();
     d->last_mono_ms = clock_mono_ms();
     if (prepare_state_dir(d) < 0 || queue_init(&d->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0 ||
-        start_receipts(d) < 0)
+        start_receipts(d) < 0 || lock_state_dir(d) < 0)
         return -1;
     d->core = core_new(d->site);
     if (!d->core || alloc_buffers(d) < 0 || start_publisher(d) < 0 || open_journal(d) < 0)
