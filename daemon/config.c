@@ -207,6 +207,10 @@ static const struct key site_keys[] = {
     { "timezone", K_STR, 0, AT(struct cfg_site, timezone), .sdflt = "UTC" },
     { "state_dir", K_STR, 0, AT(struct cfg_site, state_dir), .sdflt = DEFAULT_STATE_DIR },
     { "profile_dir", K_STR, 0, AT(struct cfg_site, profile_dir) },
+    { "state_max_mb", K_INT, 0, AT(struct cfg_site, state_max_mb), .min = 0, .max = 16 << 20,
+      .hint = "0 (no budget) or 16..16777216 MiB" },
+    { "journal_retention_days", K_INT, 0, AT(struct cfg_site, journal_retention_days), .min = 30, .max = 3650,
+      .dflt = 30 },
 };
 
 static const struct key mqtt_keys[] = {
@@ -1197,6 +1201,10 @@ static void load_site_group(struct loader *L, const config_setting_t *root, cons
     set_ctx(L, "site");
     check_timezone(L, g);
     check_state_dir(L, g);
+    /* The table's range lets 0 through for "no budget"; a few MiB cannot hold one journal segment. */
+    if (L->site->state_max_mb > 0 && L->site->state_max_mb < 16)
+        fail(L, config_setting_get_member(g, "state_max_mb"), "state_max_mb %d is out of range; expected 0 (no "
+             "budget) or 16..16777216 MiB", L->site->state_max_mb);
 }
 
 /* ------------------------------------------------------------------ */

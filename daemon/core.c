@@ -69,7 +69,7 @@ enum role {
     ROLE_VERIFIED,
     ROLE_CHATTER,
     ROLE_COMM,
-    ROLE_SYSTEM,      /* spool_full, path_fault */
+    ROLE_SYSTEM,      /* spool_full, path_fault, storage_low */
     ROLE_ONE_SHOT,    /* events without a lifecycle */
 };
 
@@ -143,7 +143,7 @@ static const char *const type_names[CORE_T__COUNT] = {
     "intrusion", "perimeter", "verified_intrusion", "door_held", "tamper", "fault", "cctv",
     "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
     "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
-    "path_fault", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
+    "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
 };
 
 const char *core_type_name(enum core_alarm_type t)
@@ -974,7 +974,7 @@ static void on_system(struct core *c, const struct core_input *in)
     int kind = (int)in->u.sys.kind;
     struct alarm *a;
 
-    if (kind < CORE_SYS_GATEWAY_RESTARTED || kind > CORE_SYS_PATH_FAULT)
+    if (kind < CORE_SYS_GATEWAY_RESTARTED || kind > CORE_SYS_STORAGE_LOW)
         abort();
     copy_str(text, sizeof(text), in->u.sys.text);
     c->text = text;
@@ -1237,9 +1237,10 @@ static void build_alarms(struct core *c)
 {
     const struct cfg_site *s = c->site;
     static const enum core_alarm_type sys_types[] = {CORE_T_GATEWAY_RESTARTED, CORE_T_CONFIG_REJECTED,
-                                                     CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT};
+                                                     CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT,
+                                                     CORE_T_STORAGE_LOW};
     static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW, CFG_PRIO_HIGH,
-                                                 CFG_PRIO_HIGH};
+                                                 CFG_PRIO_HIGH, CFG_PRIO_HIGH};
 
     for (int i = 0; i < s->n_points; i++)
         init_point(c, i);
@@ -1249,7 +1250,7 @@ static void build_alarms(struct core *c)
         c->alarms[ai].info.device = d;
     }
     c->a_sys0 = c->n_alarms;
-    for (int k = CORE_SYS_GATEWAY_RESTARTED; k <= CORE_SYS_PATH_FAULT; k++)
+    for (int k = CORE_SYS_GATEWAY_RESTARTED; k <= CORE_SYS_STORAGE_LOW; k++)
         add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], k < CORE_SYS_SPOOL_FULL ? ROLE_ONE_SHOT : ROLE_SYSTEM);
     c->a_zone0 = c->n_alarms;
     for (int z = 0; z < s->n_zones; z++) {

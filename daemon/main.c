@@ -43,6 +43,7 @@
 #define BATCH_OUTPUTS 1024 /* outputs one batch may gather beyond one input's worst case */
 #define IDLE_WAIT_MS 200 /* the longest the loop sleeps: heartbeats, watchdog, signals */
 #define SNAPSHOT_EVERY_INPUTS 10000
+#define STORAGE_CHECK_MS 10000 /* how often the state_dir budget is measured */
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -85,6 +86,8 @@ struct daemon {
     struct dev_topic *dev_topics; /* per site device: what devices/<id> should say */
     uint64_t next_devices_mono_ms; /* when every device topic is refreshed next */
     uint64_t next_self_test_mono_ms; /* 0: not scheduled (self tests off, or not started yet) */
+    struct statedir_budget budget;   /* state_max_mb and whether storage_low is raised */
+    uint64_t next_storage_mono_ms;
 };
 
 /* A device's comm state as the core thread last saw it, for devices/<id>. */
@@ -565,13 +568,13 @@ static size_t feed_schedule(struct daemon *d, size_t *n_pending, size_t room)
  * core thread is the only one that empties it, so a blocking push there
  * would deadlock it whenever the pollers had filled the queue.
  */
-static void feed_system(struct daemon *d, enum core_sys_kind kind, const char *text)
+static void feed_system(struct daemon *d, enum core_sys_kind kind, bool active, const char *text)
 {
     if (d->n_sys_pending == SYS_PENDING_MAX) {
         log_err("core: %d system inputs already waiting; \"%s\" not raised", SYS_PENDING_MAX, text);
         return;
     }
-    core_system_input(&d->sys_pending[d->n_sys_pending++], kind, true, text, clock_mono_ms(), clock_wall_ms());
+    core_system_input(&d->sys_pending[d->n_sys_pending++], kind, active, text, clock_mono_ms(), clock_wall_ms());
 }
 
 /* Feeds the system inputs feed_system() kept, while the batch has room. */
@@ -695,7 +698,32 @@ static void self_test(struct daemon *d, uint64_t now_ms)
         return;
     /* From now, not from the due time: a stalled loop must not fire a burst of tests. */
     d->next_self_test_mono_ms = now_ms + period_ms;
-    feed_system(d, CORE_SYS_SELF_TEST, "periodic self-test");
+    feed_system(d, CORE_SYS_SELF_TEST, true, "periodic self-test");
+}
+
+/*
+ * Keeps state_dir inside site.state_max_mb: the journal is trimmed oldest
+ * first, never from the segment recovery starts in (every event before that
+ * snapshot was acknowledged by the broker: maybe_snapshot()'s rule), and
+ * storage_low is raised at 90 % of the budget and cleared below 80 %.
+ */
+static void check_storage(struct daemon *d, uint64_t now_ms)
+{
+    char text[160];
+    int change;
+
+    if (now_ms < d->next_storage_mono_ms)
+        return;
+    d->next_storage_mono_ms = now_ms + STORAGE_CHECK_MS;
+    d->budget.max_bytes = (uint64_t)d->site->state_max_mb << 20;
+    change = statedir_enforce(&d->budget, d->state_dir, d->journal,
+                              d->journal ? jrnl_snapshot_segment(d->journal) : 0, text, sizeof(text));
+    if (change > 0)
+        log_warn("state: storage_low: %s", text);
+    else if (change < 0)
+        log_notice("state: storage_low cleared: %s", text);
+    if (change)
+        feed_system(d, CORE_SYS_STORAGE_LOW, change > 0, text);
 }
 
 /* --- start, reload, stop -------------------------------------------------- */
@@ -723,7 +751,9 @@ static void republish_recovered(const struct core_output *o, void *arg)
 static int open_journal(struct daemon *d)
 {
     char dir[CFG_PATH_MAX + 16], err[512];
-    struct jrnl_options jo = {.dir = dir, .segment_bytes = 8u << 20, .retention_days = 30};
+    uint64_t budget = (uint64_t)d->site->state_max_mb << 20;
+    struct jrnl_options jo = {.dir = dir, .segment_bytes = statedir_segment_bytes(budget),
+                              .retention_days = d->site->journal_retention_days};
     long replayed;
     uint64_t last_mono;
     int64_t last_wall;
@@ -793,7 +823,7 @@ static int start(struct daemon *d)
     pub_set_last_seq(d->pub, core_next_seq(d->core) - 1);
     start_schedule(d);
     publish_all_zones(d, d->started_wall_ms);
-    feed_system(d, CORE_SYS_GATEWAY_RESTARTED, "vigild " VIGIL_VERSION " started");
+    feed_system(d, CORE_SYS_GATEWAY_RESTARTED, true, "vigild " VIGIL_VERSION " started");
     if (start_pollers(d) < 0)
         return -1;
     svc_watchdog_init(&d->watchdog);
@@ -911,7 +941,7 @@ static void reject_config(struct daemon *d, const char *err)
     log_err("reload: config=%s rejected errors=%d; still running on the previous one", d->opt.config_path,
             errors);
     rejection_text(err, text, sizeof(text));
-    feed_system(d, CORE_SYS_CONFIG_REJECTED, text);
+    feed_system(d, CORE_SYS_CONFIG_REJECTED, true, text);
     svc_ready("reload rejected");
 }
 
@@ -1059,6 +1089,7 @@ static int run(struct daemon *d)
         report_status(d, clock_mono_ms());
         publish_devices(d, clock_mono_ms());
         check_receipts(d, clock_mono_ms());
+        check_storage(d, clock_mono_ms());
     }
     return 0;
 }

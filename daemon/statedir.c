@@ -13,9 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "journal.h"
+#include "log.h"
+
 #define PID_TEXT_MAX 32
 #define WALK_DEPTH_MAX 4      /* mqtt-N/<client>/<files>: deeper is not ours */
 #define PATH_BUF 4096
+#define MIB (1024u * 1024u)
+#define BUDGET_SEGMENTS 8     /* a budget holds at least this many journal segments */
 
 /* The PID written in an open lock file, or 0 if there is none yet. */
 static long lock_holder(int fd)
@@ -128,4 +133,32 @@ int statedir_budget_check(struct statedir_budget *b, uint64_t used)
         return -1;
     }
     return 0;
+}
+
+int statedir_enforce(struct statedir_budget *b, const char *dir, struct jrnl *j, uint64_t keep_from_seg, char *text,
+                     size_t textlen)
+{
+    uint64_t used = statedir_usage(dir);
+
+    if (b->max_bytes && used > b->max_bytes && j) {
+        uint64_t journal = jrnl_bytes(j), others = used - journal;
+        uint64_t room = b->max_bytes > others ? b->max_bytes - others : 0;
+        if (jrnl_trim(j, room, keep_from_seg) > 0)
+            used = statedir_usage(dir);
+        if (used > b->max_bytes)
+            log_warn("state: %s holds %llu bytes, over its budget of %llu; the rest is still needed (journal "
+                     "from segment %llu on, or the MQTT stores)", dir, (unsigned long long)used,
+                     (unsigned long long)b->max_bytes, (unsigned long long)keep_from_seg);
+    }
+    snprintf(text, textlen, "state_dir %llu%% of its %llu MiB budget",
+             (unsigned long long)(b->max_bytes ? used * 100 / b->max_bytes : 0),
+             (unsigned long long)(b->max_bytes / MIB));
+    return statedir_budget_check(b, used);
+}
+
+size_t statedir_segment_bytes(uint64_t max_bytes)
+{
+    uint64_t seg = max_bytes / BUDGET_SEGMENTS;
+
+    return max_bytes && seg < JRNL_SEGMENT_BYTES_DEFAULT ? (size_t)seg : JRNL_SEGMENT_BYTES_DEFAULT;
 }

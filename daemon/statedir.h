@@ -56,4 +56,21 @@ struct statedir_budget {
  */
 int statedir_budget_check(struct statedir_budget *b, uint64_t used);
 
+struct jrnl;
+
+/*
+ * One housekeeping round of the budget, for the core thread every few
+ * seconds: measures dir; when it is over the budget, trims the journal j
+ * (may be NULL) oldest first with jrnl_trim(), never at or past segment
+ * keep_from_seg (the oldest segment a lossless consumer or recovery still
+ * needs); measures again and returns what statedir_budget_check() says,
+ * with "state_dir N% of its M MiB budget" in text.
+ */
+int statedir_enforce(struct statedir_budget *b, const char *dir, struct jrnl *j, uint64_t keep_from_seg, char *text,
+                     size_t textlen);
+
+/* The journal segment size for a budget: 8 MiB, or an eighth of a small
+ * budget, so that trimming can meet it in steps smaller than the slack. */
+size_t statedir_segment_bytes(uint64_t max_bytes);
+
 #endif
