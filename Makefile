@@ -40,9 +40,11 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 PROGS     := $(BUILD)/vigild $(BUILD)/vigilctl $(BUILD)/vigil-sim
 # Stand-alone programs the integration tests drive (a fault-injecting TCP proxy).
 TOOL_BIN  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+# LD_PRELOAD shims for the integration tests (a power cut that drops the page cache).
+SHIM_SO   := $(patsubst tests/shim/%.c,$(BUILD)/tests/shim/%.so,$(wildcard tests/shim/*.c))
 
 .PHONY: all check demo sim bench install uninstall clean deps tests
-all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
+all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +70,12 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libvigil.a
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# Never sanitized: ASan wants its runtime first in a process, and the shim
+# is preloaded before it (the test sets verify_asan_link_order=0).
+$(BUILD)/tests/shim/%.so: tests/shim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -fPIC -shared -o $@ $< -ldl -lpthread
 
 deps:
 	@scripts/deps.sh
