@@ -32,8 +32,8 @@ typedef void cfgfile_report_fn(void *arg, const char *file, unsigned line, const
  * Reads a whole regular file into a NUL-terminated heap buffer (the caller
  * frees it) without ever blocking: a FIFO, directory, device or socket is
  * refused before it is opened for reading. Returns NULL with errno set
- * (ENOENT, EISDIR, EFTYPE-like EINVAL for other types, EFBIG, ...) and the
- * reason in why.
+ * (ENOENT, EISDIR for a directory, EINVAL for any other non-regular file,
+ * EFBIG, ...) and the reason in why ("is a FIFO, not a regular file").
  */
 char *cfgfile_read(const char *path, size_t *len, char *why, size_t whylen);
 

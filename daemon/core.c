@@ -974,7 +974,7 @@ static void on_system(struct core *c, const struct core_input *in)
     int kind = (int)in->u.sys.kind;
     struct alarm *a;
 
-    if (kind < CORE_SYS_GATEWAY_RESTARTED || kind > CORE_SYS_STORAGE_LOW)
+    if (kind < CORE_SYS_GATEWAY_RESTARTED || kind >= CORE_SYS__COUNT)
         abort();
     copy_str(text, sizeof(text), in->u.sys.text);
     c->text = text;
@@ -1250,7 +1250,9 @@ static void build_alarms(struct core *c)
         c->alarms[ai].info.device = d;
     }
     c->a_sys0 = c->n_alarms;
-    for (int k = CORE_SYS_GATEWAY_RESTARTED; k <= CORE_SYS_STORAGE_LOW; k++)
+    _Static_assert(sizeof(sys_types) / sizeof(sys_types[0]) == CORE_SYS__COUNT, "one alarm per system kind");
+    _Static_assert(sizeof(sys_prio) / sizeof(sys_prio[0]) == CORE_SYS__COUNT, "one priority per system kind");
+    for (int k = CORE_SYS_GATEWAY_RESTARTED; k < CORE_SYS__COUNT; k++)
         add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], k < CORE_SYS_SPOOL_FULL ? ROLE_ONE_SHOT : ROLE_SYSTEM);
     c->a_zone0 = c->n_alarms;
     for (int z = 0; z < s->n_zones; z++) {
@@ -1311,7 +1313,7 @@ struct core *core_new(const struct cfg_site *site)
     c->n_points = site->n_points;
     c->next_seq = 1;
     /* a point has at most three alarms (e.g. intrusion, door_held, chattering) */
-    max_alarms = (size_t)site->n_points * 3 + (size_t)site->n_devices + 5 + (size_t)site->n_zones;
+    max_alarms = (size_t)site->n_points * 3 + (size_t)site->n_devices + CORE_SYS__COUNT + (size_t)site->n_zones;
     c->alarms = malloc(max_alarms * sizeof(*c->alarms));
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));

@@ -99,6 +99,7 @@ enum core_sys_kind {
     CORE_SYS_SPOOL_FULL,        /* active/clear */
     CORE_SYS_PATH_FAULT,        /* active/clear */
     CORE_SYS_STORAGE_LOW,       /* active/clear: state_dir near its size budget */
+    CORE_SYS__COUNT
 };
 
 enum core_input_type { CORE_IN_SAMPLE, CORE_IN_COMM, CORE_IN_CMD, CORE_IN_TICK, CORE_IN_SYSTEM };

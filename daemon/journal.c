@@ -341,7 +341,7 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
     case CORE_IN_TICK:
         break;
     case CORE_IN_SYSTEM:
-        in->u.sys.kind = (enum core_sys_kind)get_enum(&r, CORE_SYS_STORAGE_LOW);
+        in->u.sys.kind = (enum core_sys_kind)get_enum(&r, CORE_SYS__COUNT - 1);
         in->u.sys.active = get_enum(&r, 1);
         get_str(&r, in->u.sys.text, sizeof(in->u.sys.text));
         break;
