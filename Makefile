@@ -55,12 +55,14 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 PROGS     := $(BUILD)/vigild $(BUILD)/vigilctl $(BUILD)/vigil-sim
 # Stand-alone programs the integration tests drive (a fault-injecting TCP proxy).
 TOOL_BIN  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+# LD_PRELOAD shims for the integration tests (a power cut that drops the page cache).
+SHIM_SO   := $(patsubst tests/shim/%.c,$(BUILD)/tests/shim/%.so,$(wildcard tests/shim/*.c))
 
 # Objects are kept: make would otherwise delete the test and bench objects as
 # intermediates and rebuild them on every run (and in every `make install`).
 .SECONDARY:
 .PHONY: all check demo sim bench deb install uninstall clean deps tests
-all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
+all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -93,6 +95,12 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
 # vigild with a test's own sink added: it links the daemon like vigild does.
 $(BUILD)/tests/tools/vigild_recorder: $(BUILD)/tests/tools/vigild_recorder.o $(BUILD)/libvigil.a
 	$(LINK) -o $@ $^ $(LIBS)
+
+# Never sanitized: ASan wants its runtime first in a process, and the shim
+# is preloaded before it (the test sets verify_asan_link_order=0).
+$(BUILD)/tests/shim/%.so: tests/shim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(CFLAGS) -std=c11 -Wall -Wextra -Werror -fPIC -shared $(LDFLAGS) -o $@ $< -ldl -lpthread
 
 deps:
 	@scripts/deps.sh

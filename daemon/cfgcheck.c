@@ -69,20 +69,6 @@ static void check_delays(const struct cfg_site *s, struct report *r)
     }
 }
 
-static void check_shared_inputs(const struct cfg_site *s, struct report *r)
-{
-    for (int i = 0; i < s->n_points; i++)
-        for (int j = 0; j < i; j++)
-            if (s->points[j].device == s->points[i].device && s->points[j].input == s->points[i].input) {
-                const struct cfg_point *p = &s->points[i];
-
-                warn(r, p->file, p->line, "point \"%s\" reads the same input as point \"%s\" (%s:%d) of device "
-                     "\"%s\"; give each detector its own input", p->id, s->points[j].id, s->points[j].file,
-                     s->points[j].line, s->devices[p->device].id);
-                break;
-            }
-}
-
 /* One RTU line: the sum over its devices of line time per poll interval. */
 static void check_line(const struct cfg_site *s, int bus, struct report *r)
 {
@@ -117,7 +103,6 @@ int cfgcheck_warnings(const struct cfg_site *site, char *out, size_t outlen)
         out[0] = '\0';
     check_zones(site, &r);
     check_delays(site, &r);
-    check_shared_inputs(site, &r);
     for (int b = 0; b < site->n_buses; b++)
         if (site->buses[b].type == CFG_BUS_RTU)
             check_line(site, b, &r);

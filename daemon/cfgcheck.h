@@ -6,7 +6,6 @@
  *  - a point in no zone, a zone with no points;
  *  - a point whose debounce or on-delay is shorter than its device's poll
  *    interval (the delay cannot work at that sampling rate);
- *  - two points reading one input of one device;
  *  - an RTU line whose devices' read plans need more line time than their
  *    poll intervals leave (busload.c), with the arithmetic.
  *

@@ -23,8 +23,11 @@
  * silently (hence the tables), its lookup helpers cannot tell "missing" from
  * "wrong type" (hence member walks with explicit type checks), and the 1.5
  * scanner wraps a plain integer literal beyond 32 bits without a word
- * (5000000000 parses as 705032704), which no int64 read can undo: the raw
- * file is therefore scanned for such literals before parsing.
+ * (5000000000 parses as 705032704), which no int64 read can undo. The raw
+ * text of every file (and of every file it @includes) therefore goes through
+ * cfgfile.c first: it refuses what libconfig must never open (a FIFO would
+ * block it, a directory makes its scanner exit the process) and catches the
+ * wrapped literals and NUL bytes; libconfig parses only what passed.
  */
 #include "config.h"
 
@@ -39,6 +42,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cfgfile.h"
 #include "regfmt.h"
 
 #define FNV64_BASIS 0xcbf29ce484222325ULL
@@ -48,7 +52,6 @@
 #ifndef DEFAULT_PROFILE_DIR
 #define DEFAULT_PROFILE_DIR "/usr/local/share/vigil/profiles"
 #endif
-#define CONFIG_FILE_MAX (16u << 20) /* bytes; a site file is a few hundred KiB at most */
 #define ERROR_LINE_MAX 1024
 #define CTX_MAX 160
 #define INPUTS_SHOWN 6              /* valid input names quoted in an error */
@@ -205,6 +208,10 @@ static const struct key site_keys[] = {
     { "timezone", K_STR, 0, AT(struct cfg_site, timezone), .sdflt = "UTC" },
     { "state_dir", K_STR, 0, AT(struct cfg_site, state_dir), .sdflt = DEFAULT_STATE_DIR },
     { "profile_dir", K_STR, 0, AT(struct cfg_site, profile_dir) },
+    { "state_max_mb", K_INT, 0, AT(struct cfg_site, state_max_mb), .min = 0, .max = 16 << 20,
+      .hint = "0 (no budget) or 16..16777216 MiB" },
+    { "journal_retention_days", K_INT, 0, AT(struct cfg_site, journal_retention_days), .min = 30, .max = 3650,
+      .dflt = 30 },
 };
 
 static const struct key mqtt_keys[] = {
@@ -470,6 +477,16 @@ static void set_ctx(struct loader *L, const char *fmt, ...)
     va_end(ap);
 }
 
+/* cfgfile's reports, in the loader's format: file:line, or the file alone. */
+static void report_text(void *arg, const char *file, unsigned line, const char *msg)
+{
+    struct loader *L = arg;
+    if (line)
+        fail_at(L, file, line, "%s", msg);
+    else
+        fail_plain(L, "%s: %s", file, msg);
+}
+
 /* Copies a user string for an error message: at most 40 characters, control
  * characters replaced, so one error stays one line. */
 static const char *shown(const char *s, char *buf, size_t n)
@@ -501,6 +518,30 @@ static bool id_valid(const char *s)
         if (!id_char(s[i]))
             return false;
     return true;
+}
+
+/* Offset of the first byte that breaks UTF-8 in s (overlong forms,
+ * surrogates and code points past U+10FFFF included), or -1 if s is valid. */
+static long utf8_invalid_at(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; p[i];) {
+        unsigned c = p[i];
+        int n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0)
+            return (long)i;
+        uint32_t cp = n == 0 ? c : c & (0x3fu >> n);
+        for (int k = 1; k <= n; k++) {
+            if ((p[i + (size_t)k] & 0xc0) != 0x80)
+                return (long)i;
+            cp = cp << 6 | (p[i + (size_t)k] & 0x3fu);
+        }
+        static const uint32_t min_cp[] = { 0, 0x80, 0x800, 0x10000 };
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return (long)i;
+        i += (size_t)n + 1;
+    }
+    return -1;
 }
 
 static bool has(const config_setting_t *g, const char *key)
@@ -618,34 +659,6 @@ static const char *expected_text(const struct key *k, char *buf, size_t n)
     return buf;
 }
 
-/* Reads a whole regular file into a NUL-terminated heap buffer (caller
- * frees). Returns NULL with errno set. */
-static char *read_whole_file(const char *path, size_t *len)
-{
-    struct stat st;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    int e = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR
-          : st.st_size > CONFIG_FILE_MAX ? EFBIG : 0;
-    size_t cap = e ? 0 : (size_t)st.st_size;
-    char *buf = e ? NULL : malloc(cap + 1);
-    size_t n = buf ? fread(buf, 1, cap, f) : 0;
-    if (!e && !buf)
-        e = ENOMEM;
-    else if (!e && ferror(f))
-        e = EIO;
-    fclose(f);
-    if (e) {
-        free(buf);
-        errno = e;
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static bool is_dir(const char *path)
 {
     struct stat st;
@@ -662,73 +675,6 @@ static void dir_of(const char *path, char *out, size_t n)
         snprintf(out, n, "/");
     else
         snprintf(out, n, "%.*s", (int)(slash - path), path);
-}
-
-/* ------------------------------------------------------------------ */
-/* Over-large integer literals                                         */
-/* ------------------------------------------------------------------ */
-
-/* Skips a comment or string starting at p; returns where scanning goes on,
- * counting newlines into *line. Returns p itself if nothing was skipped. */
-static const char *skip_text(const char *p, unsigned *line)
-{
-    if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
-        while (*p && *p != '\n')
-            p++;
-        return p;
-    }
-    if (p[0] == '/' && p[1] == '*') {
-        for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
-            *line += *p == '\n';
-        return *p ? p + 2 : p;
-    }
-    if (*p == '"') {
-        for (p++; *p && *p != '"'; p++) {
-            if (*p == '\\' && p[1])
-                p++;
-            *line += *p == '\n';
-        }
-        return *p ? p + 1 : p;
-    }
-    return p;
-}
-
-/*
- * libconfig 1.5 stores a plain integer literal in 32 bits and wraps anything
- * larger without a word (5000000000 becomes 705032704, 4294967396 becomes a
- * valid-looking 100). Scans the raw text for decimal or hex literals without
- * the L suffix that do not fit and reports each; floats are left alone.
- */
-static void check_int_literals(struct loader *L, const char *file, const char *text)
-{
-    unsigned line = 1;
-    const char *p = text;
-    while (*p) {
-        const char *q = skip_text(p, &line);
-        if (q != p) {
-            p = q;
-            continue;
-        }
-        bool starts = isdigit((unsigned char)*p) &&
-                      (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.'));
-        if (!starts) {
-            line += *p == '\n';
-            p++;
-            continue;
-        }
-        bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(p, &end, hex ? 16 : 10);
-        bool is_float = !hex && (*end == '.' || *end == 'e' || *end == 'E');
-        bool big = errno == ERANGE || v > (unsigned long long)INT_MAX + (p > text && p[-1] == '-');
-        if (!is_float && *end != 'L' && big)
-            fail_at(L, file, line, "integer %.*s does not fit in 32 bits and would be silently wrapped; "
-                    "expected a value in range (or an L suffix for a 64-bit value)", (int)(end - p), p);
-        p = end;
-        while (id_char(*p) || *p == '.' || ((*p == '+' || *p == '-') && (p[-1] == 'e' || p[-1] == 'E')))
-            p++;
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -796,6 +742,12 @@ static void read_string_key(struct loader *L, const struct key *k, const config_
             fail(L, s, "%s contains a control character; expected plain text", k->name);
             return;
         }
+    }
+    long bad = utf8_invalid_at(v);
+    if (bad >= 0) {
+        fail(L, s, "%s is not valid UTF-8 (byte 0x%02x at position %ld); expected UTF-8 text (names reach "
+             "the station as JSON)", k->name, (unsigned char)v[bad], bad);
+        return;
     }
     if (k->type == K_REF)
         return;
@@ -1055,6 +1007,33 @@ static bool uri_valid(const char *uri)
     return false;
 }
 
+/*
+ * A port given in a broker URI must be 1..65535: paho would otherwise
+ * connect to some other port, or to none. No port at all is fine (the
+ * scheme's default); "host:" with an empty port is not.
+ */
+static bool uri_port_valid(const char *uri)
+{
+    const char *host = strstr(uri, "://") + 3;
+    const char *end = host + strcspn(host, "/"), *colon = NULL;
+    if (*host == '[') {                       /* [IPv6]:port */
+        const char *close = memchr(host, ']', (size_t)(end - host));
+        colon = close && close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        for (const char *c = host; c < end; c++)
+            colon = *c == ':' ? c : colon;
+    }
+    if (!colon)
+        return true;
+    long v = 0;
+    for (const char *c = colon + 1; c < end; c++) {
+        if (!isdigit((unsigned char)*c) || v > 65535)
+            return false;
+        v = v * 10 + (*c - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
 /* The topic prefix: a topic path without wildcards or empty levels. */
 static bool prefix_valid(const char *p)
 {
@@ -1083,6 +1062,9 @@ static void load_broker(struct loader *L, const config_setting_t *g, struct cfg_
     if (uri && b->uri[0] && !uri_valid(b->uri))
         fail(L, uri, "uri \"%s\" is not a broker URI; expected tcp://host:port, ssl://host:port, "
              "ws://... or wss://...", b->uri);
+    else if (uri && b->uri[0] && !uri_port_valid(b->uri))
+        fail(L, uri, "uri \"%s\" has a port out of range; expected a port 1..65535 (or none for the "
+             "scheme's default)", b->uri);
     if (!b->client_id[0])
         snprintf(b->client_id, sizeof b->client_id, "vigil-%s%s", L->site->id, index ? "-2" : "");
     else if (!client_id_valid(b->client_id))
@@ -1115,6 +1097,14 @@ static void load_mqtt(struct loader *L, const config_setting_t *root)
             load_broker(L, b, &m->brokers[i], i);
         m->n_brokers++;
     }
+    /* The same client id on the same broker: each connection would take
+     * over the other's, and the two paths would be one. */
+    if (m->n_brokers == 2 && m->brokers[0].uri[0] && strcmp(m->brokers[0].uri, m->brokers[1].uri) == 0 &&
+        strcmp(m->brokers[0].client_id, m->brokers[1].client_id) == 0)
+        fail(L, config_setting_get_elem(list, 1), "mqtt broker #2 has the same uri \"%s\" and client_id "
+             "\"%s\" as broker #1 (%s:%u); expected a second path: another broker, or another client_id",
+             m->brokers[1].uri, m->brokers[1].client_id, config_setting_source_file(config_setting_get_elem(list, 0)),
+             config_setting_source_line(config_setting_get_elem(list, 0)));
 }
 
 /* Picks the profile directory: the caller's argument, else the config's
@@ -1187,6 +1177,27 @@ static void check_timezone(struct loader *L, const config_setting_t *site_group)
          "\"Europe/Sarajevo\" or \"UTC\"", shown(v, buf, sizeof buf));
 }
 
+/* state_dir must name a directory absolutely: a relative one would follow
+ * the working directory ("/" under systemd), and /dev/null or a file can
+ * never hold the journal. A missing directory is fine (vigild creates it). */
+static void check_state_dir(struct loader *L, const config_setting_t *site_group)
+{
+    char buf[64];
+    struct stat st;
+    const config_setting_t *m = site_group ? config_setting_get_member(site_group, "state_dir") : NULL;
+    const char *v = m ? config_setting_get_string(m) : NULL;
+    if (!v || strcmp(v, L->site->state_dir) != 0)
+        return; /* absent, or a bad string already reported */
+    if (!v[0])
+        fail(L, m, "state_dir is empty; expected an absolute directory path such as \"/var/lib/vigil\"");
+    else if (v[0] != '/')
+        fail(L, m, "state_dir \"%s\" is relative; expected an absolute path (a relative one would depend on "
+             "the working directory, \"/\" under systemd)", shown(v, buf, sizeof buf));
+    else if (stat(v, &st) == 0 && !S_ISDIR(st.st_mode))
+        fail(L, m, "state_dir \"%s\" exists and is not a directory; expected a directory, or a path vigild "
+             "can create one at", shown(v, buf, sizeof buf));
+}
+
 static void load_site_group(struct loader *L, const config_setting_t *root, const char *cfg_dir,
                             const char *profile_dir)
 {
@@ -1194,6 +1205,11 @@ static void load_site_group(struct loader *L, const config_setting_t *root, cons
     resolve_profile_dir(L, g, cfg_dir, profile_dir);
     set_ctx(L, "site");
     check_timezone(L, g);
+    check_state_dir(L, g);
+    /* The table's range lets 0 through for "no budget"; a few MiB cannot hold one journal segment. */
+    if (L->site->state_max_mb > 0 && L->site->state_max_mb < 16)
+        fail(L, config_setting_get_member(g, "state_max_mb"), "state_max_mb %d is out of range; expected 0 (no "
+             "budget) or 16..16777216 MiB", L->site->state_max_mb);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1385,22 +1401,25 @@ static bool load_profile_file(struct loader *L, const config_setting_t *ref, str
     size_t len;
     int before = L->n_errors;
     snprintf(path, sizeof path, "%s/%s.conf", L->site->profile_dir, p->name);
-    char *text = read_whole_file(path, &len);
+    char why[256];
+    char *text = cfgfile_read(path, &len, why, sizeof why);
     if (!text) {
         if (errno == ENOENT)
             fail(L, ref, "profile \"%s\" does not exist (no %s); expected the name of a profile file in %s "
                  "or fix the name", p->name, path, L->site->profile_dir);
         else
-            fail(L, ref, "profile \"%s\": %s: cannot read: %s; expected a readable profile file", p->name,
-                 path, strerror(errno));
+            fail(L, ref, "profile \"%s\": %s %s; expected a readable profile file", p->name, path, why);
         return false;
     }
-    L->hash = cfg_hash_bytes(L->hash, text, len);
     char saved[CTX_MAX];
     memcpy(saved, L->ctx, sizeof saved);
     L->ctx[0] = '\0';
-    check_int_literals(L, path, text);
+    int checked = cfgfile_check(path, text, len, L->site->profile_dir, &L->hash, report_text, L);
     free(text);
+    if (checked < 0) {
+        memcpy(L->ctx, saved, sizeof saved);
+        return false;
+    }
     config_t c;
     config_init(&c);
     config_set_auto_convert(&c, 1);
@@ -1773,6 +1792,12 @@ static void load_point(struct loader *L, config_setting_t *g, void *elem)
     p->zone = resolve(L, g, "zone", cfg_find_zone, "zones");
     p->device = resolve(L, g, "device", cfg_find_device, "devices");
     p->input = resolve_input(L, g, p);
+    for (int i = 0; p->input >= 0 && i < s->n_points; i++)
+        if (s->points[i].device == p->device && s->points[i].input == p->input)
+            fail(L, config_setting_get_member(g, "input"), "input \"%s\" of device \"%s\" is already read by "
+                 "point \"%s\" (%s:%d); expected one point per input", config_setting_get_string(
+                 config_setting_get_member(g, "input")), s->devices[p->device].id, s->points[i].id,
+                 s->points[i].file, s->points[i].line);
     if (!has(g, "kind"))
         return;
     check_input_format(L, g, p);
@@ -1999,17 +2024,19 @@ static int own_file_names(struct cfg_site *s, const config_t *c)
 /* Parses the file and loads it into L->site; errors go to L. */
 static void parse_and_load(struct loader *L, const char *path, const char *profile_dir)
 {
-    char dir[CFG_PATH_MAX];
+    char dir[CFG_PATH_MAX], why[256];
     size_t len;
-    char *text = read_whole_file(path, &len);
+    char *text = cfgfile_read(path, &len, why, sizeof why);
     if (!text) {
-        fail_plain(L, "%s: cannot read: %s", path, strerror(errno));
+        fail_plain(L, "%s: %s; expected a readable regular config file", path, why);
         return;
     }
-    L->hash = cfg_hash_bytes(FNV64_BASIS, text, len);
-    check_int_literals(L, path, text);
-    free(text);
     dir_of(path, dir, sizeof dir);
+    L->hash = FNV64_BASIS;
+    int checked = cfgfile_check(path, text, len, dir, &L->hash, report_text, L);
+    free(text);
+    if (checked < 0)
+        return; /* an include libconfig must not open: reported */
     config_t c;
     config_init(&c);
     config_set_auto_convert(&c, 1);

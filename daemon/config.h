@@ -225,6 +225,8 @@ struct cfg_site {
     char name[CFG_TEXT_MAX];
     char timezone[CFG_ID_MAX];    /* IANA name, default "UTC"; checked against the tz database */
     char state_dir[CFG_PATH_MAX]; /* seq, journal, MQTT store; default /var/lib/vigil */
+    int state_max_mb;             /* size budget of state_dir (journal + MQTT stores), MiB; 0: none */
+    int journal_retention_days;   /* journal segments older than this go; default and minimum 30 */
     char profile_dir[CFG_PATH_MAX];
     struct cfg_mqtt mqtt;
     struct cfg_rules rules;

@@ -72,7 +72,7 @@ enum role {
     ROLE_VERIFIED,
     ROLE_CHATTER,
     ROLE_COMM,
-    ROLE_SYSTEM,      /* spool_full, path_fault */
+    ROLE_SYSTEM,      /* spool_full, path_fault, storage_low */
     ROLE_ONE_SHOT,    /* events without a lifecycle */
 };
 
@@ -148,7 +148,7 @@ static const char *const type_names[CORE_T__COUNT] = {
     "intrusion", "perimeter", "verified_intrusion", "door_held", "tamper", "fault", "cctv",
     "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
     "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
-    "path_fault", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
+    "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
 };
 
 const char *core_type_name(enum core_alarm_type t)
@@ -985,7 +985,7 @@ static void on_system(struct core *c, const struct core_input *in)
     int kind = (int)in->u.sys.kind;
     struct alarm *a;
 
-    if (kind < CORE_SYS_GATEWAY_RESTARTED || kind > CORE_SYS_PATH_FAULT)
+    if (kind < CORE_SYS_GATEWAY_RESTARTED || kind >= CORE_SYS__COUNT)
         abort();
     copy_str(text, sizeof(text), in->u.sys.text);
     c->text = text;
@@ -1287,9 +1287,10 @@ static void build_alarms(struct core *c)
 {
     const struct cfg_site *s = c->site;
     static const enum core_alarm_type sys_types[] = {CORE_T_GATEWAY_RESTARTED, CORE_T_CONFIG_REJECTED,
-                                                     CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT};
+                                                     CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT,
+                                                     CORE_T_STORAGE_LOW};
     static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW, CFG_PRIO_HIGH,
-                                                 CFG_PRIO_HIGH};
+                                                 CFG_PRIO_HIGH, CFG_PRIO_HIGH};
 
     for (int i = 0; i < s->n_points; i++)
         init_point(c, i);
@@ -1299,7 +1300,9 @@ static void build_alarms(struct core *c)
         c->alarms[ai].info.device = d;
     }
     c->a_sys0 = c->n_alarms;
-    for (int k = CORE_SYS_GATEWAY_RESTARTED; k <= CORE_SYS_PATH_FAULT; k++)
+    _Static_assert(sizeof(sys_types) / sizeof(sys_types[0]) == CORE_SYS__COUNT, "one alarm per system kind");
+    _Static_assert(sizeof(sys_prio) / sizeof(sys_prio[0]) == CORE_SYS__COUNT, "one priority per system kind");
+    for (int k = CORE_SYS_GATEWAY_RESTARTED; k < CORE_SYS__COUNT; k++)
         add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], k < CORE_SYS_SPOOL_FULL ? ROLE_ONE_SHOT : ROLE_SYSTEM);
     c->a_zone0 = c->n_alarms;
     for (int z = 0; z < s->n_zones; z++) {
@@ -1372,7 +1375,7 @@ struct core *core_new(const struct cfg_site *site)
     c->n_points = site->n_points;
     c->next_seq = 1;
     /* a point has at most three alarms (e.g. intrusion, door_held, chattering) */
-    max_alarms = (size_t)site->n_points * 3 + (size_t)site->n_devices + 5 + (size_t)site->n_zones;
+    max_alarms = (size_t)site->n_points * 3 + (size_t)site->n_devices + CORE_SYS__COUNT + (size_t)site->n_zones;
     c->alarms = malloc(max_alarms * sizeof(*c->alarms));
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));

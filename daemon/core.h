@@ -64,6 +64,7 @@ enum core_alarm_type {
     /* system alarms (lifecycle) */
     CORE_T_SPOOL_FULL,
     CORE_T_PATH_FAULT,
+    CORE_T_STORAGE_LOW,
     /* one-shot events (state CORE_S_EVENT, no lifecycle) */
     CORE_T_GATEWAY_RESTARTED,
     CORE_T_CONFIG_REJECTED,
@@ -118,6 +119,8 @@ enum core_sys_kind {
     CORE_SYS_SELF_TEST,         /* one-shot */
     CORE_SYS_SPOOL_FULL,        /* active/clear */
     CORE_SYS_PATH_FAULT,        /* active/clear */
+    CORE_SYS_STORAGE_LOW,       /* active/clear: state_dir near its size budget */
+    CORE_SYS__COUNT
 };
 
 enum core_input_type { CORE_IN_SAMPLE, CORE_IN_COMM, CORE_IN_CMD, CORE_IN_TICK, CORE_IN_SYSTEM, CORE_IN_RECEIPT };

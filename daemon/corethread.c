@@ -23,12 +23,14 @@
 #include "record.h"
 #include "schedule.h"
 #include "service.h"
+#include "statedir.h"
 
 #define INPUT_QUEUE_CAP 8192
 #define BATCH_OUTPUTS 1024 /* outputs one batch may gather beyond one input's worst case */
 #define IDLE_WAIT_MS 200 /* the longest the loop sleeps: heartbeats, watchdog, signals */
 #define SNAPSHOT_EVERY_INPUTS 10000
 #define SYS_PENDING_MAX 8 /* system inputs of the core thread itself, fed at the next batch */
+#define STORAGE_CHECK_MS 10000 /* how often the state_dir budget is measured */
 
 /* A device's comm state as the core thread last saw it, for its device record. */
 struct dev_state {
@@ -61,6 +63,9 @@ struct corethread {
     struct rec_buf rec;           /* the record being delivered */
     bool output_on;               /* this process switched receipts.local_output on */
     char state_dir[CFG_PATH_MAX];
+    int state_lock_fd;            /* holds <state_dir>/vigild.lock until the process ends */
+    struct statedir_budget budget; /* state_max_mb and whether storage_low is raised */
+    uint64_t next_storage_mono_ms;
     uint64_t last_mono_ms;
     struct log_complaint journal_complaint;
     uint64_t mono_offset_ms;      /* keeps the core's clock going forward across reboots */
@@ -348,13 +353,13 @@ static size_t feed_schedule(struct corethread *ct, size_t *n_pending, size_t roo
  * core thread is the only one that empties it, so a blocking push there
  * would deadlock it whenever the pollers had filled the queue.
  */
-static void feed_system(struct corethread *ct, enum core_sys_kind kind, const char *text)
+static void feed_system(struct corethread *ct, enum core_sys_kind kind, bool active, const char *text)
 {
     if (ct->n_sys_pending == SYS_PENDING_MAX) {
         log_err("core: %d system inputs already waiting; \"%s\" not raised", SYS_PENDING_MAX, text);
         return;
     }
-    core_system_input(&ct->sys_pending[ct->n_sys_pending++], kind, true, text, 0, 0); /* stamped when fed */
+    core_system_input(&ct->sys_pending[ct->n_sys_pending++], kind, active, text, 0, 0); /* stamped when fed */
 }
 
 /* Feeds the system inputs feed_system() kept, while the batch has room. */
@@ -479,7 +484,33 @@ static void self_test(struct corethread *ct, uint64_t now_ms)
         return;
     /* From now, not from the due time: a stalled loop must not fire a burst of tests. */
     ct->next_self_test_mono_ms = now_ms + period_ms;
-    feed_system(ct, CORE_SYS_SELF_TEST, "periodic self-test");
+    feed_system(ct, CORE_SYS_SELF_TEST, true, "periodic self-test");
+}
+
+/*
+ * Keeps state_dir inside site.state_max_mb: the journal is trimmed oldest
+ * first, never from the segment recovery starts in (a snapshot is written
+ * only when every lossless sink has made durable what came before it:
+ * maybe_snapshot()), and storage_low is raised at 90 % of the budget and
+ * cleared below 80 %.
+ */
+static void check_storage(struct corethread *ct, uint64_t now_ms)
+{
+    char text[160];
+    int change;
+
+    if (now_ms < ct->next_storage_mono_ms)
+        return;
+    ct->next_storage_mono_ms = now_ms + STORAGE_CHECK_MS;
+    ct->budget.max_bytes = (uint64_t)ct->cfg.site->state_max_mb << 20;
+    change = statedir_enforce(&ct->budget, ct->state_dir, ct->journal,
+                              ct->journal ? jrnl_snapshot_segment(ct->journal) : 0, text, sizeof(text));
+    if (change > 0)
+        log_warn("state: storage_low: %s", text);
+    else if (change < 0)
+        log_notice("state: storage_low cleared: %s", text);
+    if (change)
+        feed_system(ct, CORE_SYS_STORAGE_LOW, change > 0, text);
 }
 
 /* --- start, reload, stop -------------------------------------------------- */
@@ -525,6 +556,24 @@ static int prepare_state_dir(struct corethread *ct)
     return 0;
 }
 
+/*
+ * One vigild per state directory: a second one exits here, before it opens
+ * the journal or connects to a broker, so the first is not disturbed. A
+ * lock file that cannot be created (read-only directory) is logged and
+ * start-up goes on: the journal and the MQTT stores report that directory.
+ */
+static int lock_state_dir(struct corethread *ct)
+{
+    char err[1024];
+    int rc = statedir_lock(ct->state_dir, &ct->state_lock_fd, err, sizeof(err));
+
+    if (rc == 1)
+        log_err("vigild: %s", err);
+    else if (rc < 0)
+        log_warn("state: %s; a second vigild on this directory would not be stopped", err);
+    return rc == 1 ? -1 : 0;
+}
+
 /* The built-in sinks (MQTT), then the caller's. */
 static int start_sinks(struct corethread *ct)
 {
@@ -566,7 +615,9 @@ static void deliver_resume(struct corethread *ct)
 static int open_journal(struct corethread *ct)
 {
     char dir[CFG_PATH_MAX + 16], err[512];
-    struct jrnl_options jo = {.dir = dir, .segment_bytes = 8u << 20, .retention_days = 30};
+    uint64_t budget = (uint64_t)ct->cfg.site->state_max_mb << 20;
+    struct jrnl_options jo = {.dir = dir, .segment_bytes = statedir_segment_bytes(budget),
+                              .retention_days = ct->cfg.site->journal_retention_days};
     long replayed;
     uint64_t last_mono;
     int64_t last_wall;
@@ -616,7 +667,8 @@ static int start(struct corethread *ct)
     char text[64];
 
     ct->last_mono_ms = clock_mono_ms();
-    if (prepare_state_dir(ct) < 0 || queue_init(&ct->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0)
+    if (prepare_state_dir(ct) < 0 || lock_state_dir(ct) < 0 ||
+        queue_init(&ct->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0)
         return -1;
     if (build_set(&ct->cfg, ct->cfg.site) < 0 || start_sinks(ct) < 0 || open_journal(ct) < 0)
         return -1;
@@ -624,7 +676,7 @@ static int start(struct corethread *ct)
     start_schedule(ct);
     deliver_zones(ct, NULL);
     snprintf(text, sizeof(text), "vigild %s started", ct->opt.version);
-    feed_system(ct, CORE_SYS_GATEWAY_RESTARTED, text);
+    feed_system(ct, CORE_SYS_GATEWAY_RESTARTED, true, text);
     if (start_pollers(ct) < 0)
         return -1;
     svc_watchdog_init(&ct->watchdog);
@@ -663,6 +715,7 @@ void ct_round(struct corethread *ct)
     feed_watchdog(ct);
     report_status(ct, now_ms);
     deliver_devices(ct, now_ms);
+    check_storage(ct, now_ms);
     sink_set_tick(&ct->sinks, now_ms, clock_wall_ms());
 }
 
@@ -723,7 +776,7 @@ static void reject_config(struct corethread *ct, const char *err)
     log_err("reload: config=%s rejected errors=%d; still running on the previous one", ct->opt.config_path,
             errors);
     rejection_text(err, text, sizeof(text));
-    feed_system(ct, CORE_SYS_CONFIG_REJECTED, text);
+    feed_system(ct, CORE_SYS_CONFIG_REJECTED, true, text);
     svc_ready("reload rejected");
 }
 

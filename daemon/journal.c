@@ -353,7 +353,7 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
     case CORE_IN_TICK:
         break;
     case CORE_IN_SYSTEM:
-        in->u.sys.kind = (enum core_sys_kind)get_enum(&r, CORE_SYS_PATH_FAULT);
+        in->u.sys.kind = (enum core_sys_kind)get_enum(&r, CORE_SYS__COUNT - 1);
         in->u.sys.active = get_enum(&r, 1);
         get_str(&r, in->u.sys.text, sizeof(in->u.sys.text));
         break;
@@ -855,6 +855,7 @@ struct jrnl {
     uint64_t last_mono_ms;          /* clocks of the last input, stamped on snapshots */
     int64_t last_wall_ms;
     bool dirty;                     /* written since the last fdatasync */
+    uint64_t snapshot_seg;          /* segment of the newest snapshot: recovery starts there */
     char err[JRNL_ERR_MAX];
 };
 
@@ -1041,7 +1042,10 @@ static int write_snapshot(struct jrnl *j, const struct core *core)
     put_u64(&b, j->last_mono_ms);
     put_i64(&b, j->last_wall_ms);
     put_u64(&b, core_next_seq(core));
-    return write_record(j, JRNL_REC_SNAPSHOT, SNAP_FIXED_LEN + need);
+    if (write_record(j, JRNL_REC_SNAPSHOT, SNAP_FIXED_LEN + need) < 0)
+        return -1;
+    j->snapshot_seg = current_seg(j)->no;
+    return 0;
 }
 
 int jrnl_begin(struct jrnl *j, const struct cfg_site *site, const char *config_path, const struct core *core)
@@ -1112,6 +1116,41 @@ static void apply_retention(struct jrnl *j, int64_t now_wall_ms)
         fsync_dir(j->dir);
 }
 
+int jrnl_trim(struct jrnl *j, uint64_t max_bytes, uint64_t keep_from_seg)
+{
+    uint64_t total = jrnl_bytes(j), newer_inputs = 0;
+    int removed = 0;
+
+    for (size_t i = 0; i < j->n_segs; i++)
+        newer_inputs += j->segs[i].inputs;
+    while (j->n_segs > 1 && total > max_bytes && j->segs[0].no < keep_from_seg) {
+        const struct seg_info oldest = j->segs[0];
+
+        newer_inputs -= oldest.inputs;
+        if (newer_inputs < JRNL_KEEP_INPUTS_MIN || remove_oldest(j, "state directory over its size budget") < 0)
+            break;
+        total -= oldest.bytes;
+        removed++;
+    }
+    if (removed)
+        fsync_dir(j->dir);
+    return removed;
+}
+
+uint64_t jrnl_bytes(const struct jrnl *j)
+{
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < j->n_segs; i++)
+        total += j->segs[i].bytes;
+    return total;
+}
+
+uint64_t jrnl_snapshot_segment(const struct jrnl *j)
+{
+    return j->snapshot_seg ? j->snapshot_seg : 1;
+}
+
 int jrnl_maybe_rotate(struct jrnl *j, const struct cfg_site *site, const char *config_path,
                       const struct core *core, int64_t now_wall_ms)
 {
@@ -1161,6 +1200,7 @@ static void scan_segment(struct jrnl *j, struct seg_info *s, struct scan_end *en
             j->last_mono_ms = rec.u.input.in.mono_ms;
             j->last_wall_ms = rec.u.input.in.wall_ms;
         } else if (rec.type == JRNL_REC_SNAPSHOT) {
+            j->snapshot_seg = s->no;
             j->last_mono_ms = rec.u.snapshot.mono_ms;
             j->last_wall_ms = rec.u.snapshot.wall_ms;
         }

@@ -79,6 +79,30 @@ int jrnl_sync(struct jrnl *j);
 int jrnl_maybe_rotate(struct jrnl *j, const struct cfg_site *site, const char *config_path,
                       const struct core *core, int64_t now_wall_ms);
 
+/*
+ * Size-budget retention (state.max_bytes, see statedir.h): removes the
+ * oldest closed segments, one at a time, until the journal holds at most
+ * max_bytes. Unlike age retention it does not wait for 30 days: a budget
+ * is a hard bound. Two things it never removes: the open segment, and any
+ * segment numbered keep_from_seg or later. The caller passes as
+ * keep_from_seg the oldest segment some lossless consumer still needs:
+ * at least jrnl_snapshot_segment(), where recovery starts, or older if a
+ * sink has not yet made durable what segments before it produced. The
+ * JRNL_KEEP_INPUTS_MIN floor holds too. Returns the number of segments
+ * removed (each logged); the directory is fsynced after removals.
+ */
+int jrnl_trim(struct jrnl *j, uint64_t max_bytes, uint64_t keep_from_seg);
+
+/* Bytes of every segment of the journal, the open one included. */
+uint64_t jrnl_bytes(const struct jrnl *j);
+
+/*
+ * The number of the segment holding the newest snapshot (written by this
+ * writer or found by jrnl_open()); recovery starts there. Segments before
+ * it are history only. 1 for a journal without any snapshot yet.
+ */
+uint64_t jrnl_snapshot_segment(const struct jrnl *j);
+
 /* Syncs, closes and frees. NULL is fine. */
 void jrnl_close(struct jrnl *j);
 

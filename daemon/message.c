@@ -48,6 +48,7 @@ static const char *const type_phrase[CORE_T__COUNT] = {
     [CORE_T_CHATTERING] = "chattering",
     [CORE_T_SPOOL_FULL] = "spool full",
     [CORE_T_PATH_FAULT] = "alarm path fault",
+    [CORE_T_STORAGE_LOW] = "storage low",
     [CORE_T_GATEWAY_RESTARTED] = "gateway restarted",
     [CORE_T_CONFIG_REJECTED] = "configuration rejected",
     [CORE_T_SELF_TEST] = "self test",

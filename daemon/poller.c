@@ -14,6 +14,9 @@
  *  - a timeout or bad data means the line may still carry a late reply: on
  *    TCP the connection is closed and reopened at once (a late reply would
  *    desync every later read), on RTU the line is flushed;
+ *  - an answer from another unit id or with another function code (checked
+ *    by mbreq.c: libmodbus 3.1.6 does not look at a TCP answer's unit id)
+ *    is bad data too: the poll fails, its values are never used;
  *  - anything else is a link failure: close, and reconnect with back-off
  *    (100 ms doubling to 5 s). While the link is down, every device that
  *    comes due counts a failure without I/O so it still goes down on time.
@@ -49,6 +52,7 @@
 #include "clock.h"
 #include "core.h"
 #include "log.h"
+#include "mbreq.h"
 #include "regfmt.h"
 
 #define IDLE_SLEEP_MS 100      /* longest sleep: bounds how late a stop is noticed */
@@ -96,6 +100,7 @@ struct poll_dev {
     int interval_ms;           /* poll_ms, or longer in quarantine */
     struct log_complaint complaint;
     struct log_complaint write_complaint;
+    struct mbreq_answer answer; /* what it answered when the unit or function did not match */
     struct poll_device_stats stats; /* guarded by poll_set.stats_lock */
 };
 
@@ -436,6 +441,22 @@ static const char *err_text(int err, char *buf, size_t len)
     return strerror_r(err, buf, len);
 }
 
+/*
+ * Why d's last request failed, for its log line. An answer from the wrong
+ * unit or with the wrong function code names what came back: a gateway
+ * routing to the wrong slave or a device set to another unit id.
+ */
+static const char *fail_reason(const struct poll_dev *d, int err, char *buf, size_t len)
+{
+    if (err == MBREQ_EBADUNIT)
+        snprintf(buf, len, "answered as unit %d, expected %d", d->answer.unit, d->cfg->unit);
+    else if (err == MBREQ_EBADFUNC)
+        snprintf(buf, len, "answered with function code 0x%02x to another request", d->answer.function);
+    else
+        return err_text(err, buf, len);
+    return buf;
+}
+
 static bool is_exception(int err)
 {
     return err >= EMBXILFUN && err <= EMBXGTAR;
@@ -445,7 +466,8 @@ static bool is_exception(int err)
 static bool is_protocol_error(int err)
 {
     return err == ETIMEDOUT || err == EMBBADCRC || err == EMBBADDATA || err == EMBBADEXC ||
-           err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE;
+           err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE || err == MBREQ_EBADUNIT ||
+           err == MBREQ_EBADFUNC;
 }
 
 static void set_timeouts(modbus_t *ctx, int timeout_ms)
@@ -559,16 +581,9 @@ static void outputs_reassert(struct poll_set *ps, int device)
 /* One FC5/FC6 write; 0 or the errno. */
 static int output_write(struct poll_bus *b, struct poll_dev *d, const struct cfg_input *in, uint16_t value)
 {
-    int rc;
-
     modbus_set_slave(b->ctx, d->cfg->unit);
     set_timeouts(b->ctx, d->cfg->timeout_ms);
-    errno = 0;
-    if (in->table == CFG_TABLE_COIL)
-        rc = modbus_write_bit(b->ctx, in->address, value != 0);
-    else
-        rc = modbus_write_register(b->ctx, in->address, value);
-    return rc < 0 ? (errno ? errno : EIO) : 0;
+    return mbreq_write(b->ctx, d->cfg->unit, in->table, in->address, value, &d->answer);
 }
 
 /*
@@ -592,7 +607,7 @@ static int dev_write_outputs(struct poll_bus *b, struct poll_dev *d, uint64_t *r
             log_complain(&d->write_complaint, clock_mono_ms(), LOG_LVL_ERR,
                          "modbus: device \"%s\" bus \"%s\" %s: write of output \"%s\" = %u failed: %s; retrying",
                          d->cfg->id, b->cfg->id, b->where, in->name, (unsigned)todo[i].value,
-                         err_text(err, buf, sizeof(buf)));
+                         fail_reason(d, err, buf, sizeof(buf)));
             if (is_exception(err))
                 continue;
             return err;
@@ -616,19 +631,12 @@ static int dev_read(struct poll_bus *b, struct poll_dev *d, uint64_t *requests)
     set_timeouts(b->ctx, d->cfg->timeout_ms);
     for (int i = 0; i < d->n_blocks; i++) {
         const struct dev_block *blk = &d->blocks[i];
-        int addr = blk->req.address, n = blk->req.count, rc;
+        int err = mbreq_read(b->ctx, d->cfg->unit, blk->req.table, blk->req.address, blk->req.count, blk->words,
+                             blk->bits, &d->answer);
 
-        switch (blk->req.table) {
-        case CFG_TABLE_COIL: rc = modbus_read_bits(b->ctx, addr, n, blk->bits); break;
-        case CFG_TABLE_DISCRETE: rc = modbus_read_input_bits(b->ctx, addr, n, blk->bits); break;
-        case CFG_TABLE_HOLDING: rc = modbus_read_registers(b->ctx, addr, n, blk->words); break;
-        default: rc = modbus_read_input_registers(b->ctx, addr, n, blk->words); break;
-        }
         (*requests)++;
-        if (rc < 0)
-            return errno ? errno : EIO;
-        if (rc != n)
-            return EMBBADDATA;
+        if (err)
+            return err;
     }
     return 0;
 }
@@ -777,7 +785,7 @@ static void dev_failed(struct poll_bus *b, struct poll_dev *d, enum fail_kind ki
     d->failures++;
     if (err != 0)
         log_complain(&d->complaint, now, LOG_LVL_WARN, "modbus: device \"%s\" bus \"%s\" %s: read failed: %s",
-                     d->cfg->id, b->cfg->id, b->where, err_text(err, buf, sizeof(buf)));
+                     d->cfg->id, b->cfg->id, b->where, fail_reason(d, err, buf, sizeof(buf)));
     if (d->state != DEV_DOWN && (d->failures >= d->cfg->fail_count || now - d->last_ok_ms >= (uint64_t)d->cfg->fail_ms)) {
         log_warn("modbus: device \"%s\" bus \"%s\" %s: comm lost failures=%d", d->cfg->id, b->cfg->id, b->where,
                  d->failures);

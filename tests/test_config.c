@@ -23,7 +23,7 @@
 
 #define ERR_MAX 16384
 #define PATH_MAX_T 1024
-#define MAX_TEMP_FILES 64
+#define MAX_TEMP_FILES 128
 
 static char top[PATH_MAX_T / 2];
 static char profiles[PATH_MAX_T];
@@ -45,9 +45,10 @@ static char err[ERR_MAX];
 #define HEAD SITE MQTT BUS DEVS ZONES
 #define POINT(extra) "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\";" extra
 
-/* Writes text to a file named `name` in the temp directory; returns its path
- * (static storage, valid until the end of the run). */
-static const char *write_temp(const char *name, const char *text)
+/* Registers `name` in the temp directory for removal at the end (a file,
+ * FIFO or symlink, or an empty directory registered before its contents);
+ * returns its path (static storage, valid until the end of the run). */
+static const char *temp_path(const char *name)
 {
     if (n_temp_files == MAX_TEMP_FILES) {
         fprintf(stderr, "too many temp files\n");
@@ -55,12 +56,24 @@ static const char *write_temp(const char *name, const char *text)
     }
     char *path = temp_files[n_temp_files++];
     snprintf(path, PATH_MAX_T, "%s/%s", tmpdir, name);
+    return path;
+}
+
+/* Writes len bytes (NULs included) to a temp file named `name`. */
+static const char *write_temp_bytes(const char *name, const char *text, size_t len)
+{
+    const char *path = temp_path(name);
     FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+    if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
         perror(path);
         exit(2);
     }
     return path;
+}
+
+static const char *write_temp(const char *name, const char *text)
+{
+    return write_temp_bytes(name, text, strlen(text));
 }
 
 /* The 1-based line of text holding `marker`, or 0 if there is none. */
@@ -271,6 +284,32 @@ static const struct bad_case bad_cases[] = {
       SITE MQTT BUS "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\";\n"
       "  poll_ms = 4294967396; } );  #<\n",
       "integer 4294967396 does not fit in 32 bits and would be silently wrapped; expected" },
+    { "two brokers with the same uri and client id",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; client_id = \"gw\"; },  #1\n"
+      "  { uri = \"tcp://127.0.0.1:1883\"; client_id = \"gw\"; } ); };  #<\n" BUS DEVS ZONES,
+      "mqtt broker #2 has the same uri \"tcp://127.0.0.1:1883\" and client_id \"gw\" as broker #1" },
+    { "broker port 0",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:0\"; } ); };  #<\n" BUS DEVS ZONES,
+      "uri \"tcp://127.0.0.1:0\" has a port out of range; expected a port 1..65535" },
+    { "broker port 99999",
+      SITE "mqtt = { brokers = ( { uri = \"ssl://[::1]:99999/x\"; } ); };  #<\n" BUS DEVS ZONES,
+      "uri \"ssl://[::1]:99999/x\" has a port out of range; expected a port 1..65535" },
+    { "state_dir empty",
+      "site = { id = \"t\"; state_dir = \"\"; };  #<\n" MQTT BUS DEVS ZONES,
+      "site: state_dir is empty; expected an absolute directory path" },
+    { "state_dir relative",
+      "site = { id = \"t\"; state_dir = \"var/vigil\"; };  #<\n" MQTT BUS DEVS ZONES,
+      "site: state_dir \"var/vigil\" is relative; expected an absolute path" },
+    { "state_dir not a directory",
+      "site = { id = \"t\"; state_dir = \"/dev/null\"; };  #<\n" MQTT BUS DEVS ZONES,
+      "site: state_dir \"/dev/null\" exists and is not a directory; expected a directory" },
+    { "two points on one input",
+      HEAD "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\"; },  #1\n"
+      "  { id = \"door2\"; device = \"io\"; input = \"di1\"; kind = \"door\"; } );  #<\n",
+      "point \"door2\": input \"di1\" of device \"io\" is already read by point \"door\"" },
+    { "name not UTF-8",
+      SITE MQTT BUS DEVS "zones = ( { id = \"z2\"; name = \"Skladi\xb9te\"; } );  #<\n",
+      "zone \"z2\": name is not valid UTF-8 (byte 0xb9 at position 6); expected UTF-8 text" },
     { "parse error",
       HEAD "points = ( { id = \"door\"; device = \"io\"; input = \"di1\";\n"
       "  kind = ; } );  #<\n",
@@ -306,8 +345,9 @@ static void missing_file_is_reported(void)
     char path[PATH_MAX_T];
     snprintf(path, sizeof path, "%s/no-such-site.conf", tmpdir);
     struct cfg_site *s = cfg_load(path, profiles, err, sizeof err);
-    char want[PATH_MAX_T + 64];
-    snprintf(want, sizeof want, "%s: cannot read: No such file or directory\n", path);
+    char want[PATH_MAX_T + 128];
+    snprintf(want, sizeof want, "%s: cannot read: No such file or directory; expected a readable regular "
+             "config file\n", path);
     EXPECT(s == NULL, "loaded a missing file");
     EXPECT_STR(err, want);
 }
@@ -428,7 +468,6 @@ static void warnings_name_file_line_and_fix(void)
         "  { id = \"empty\"; } );  #empty\n"
         "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\"; zone = \"z1\";\n"
         "  debounce_ms = 50; },  #debounce\n"
-        "  { id = \"door2\"; device = \"io\"; input = \"di1\"; kind = \"door\"; zone = \"z1\"; },  #twice\n"
         "  { id = \"pir\"; device = \"io\"; input = \"di2\"; kind = \"motion\"; },  #nozone\n"
         "  { id = \"t1\"; device = \"th1\"; input = \"temperature\"; kind = \"temperature\"; zone = \"z1\"; },\n"
         "  { id = \"t2\"; device = \"th2\"; input = \"temperature\"; kind = \"temperature\"; zone = \"z1\"; } );\n";
@@ -438,7 +477,7 @@ static void warnings_name_file_line_and_fix(void)
     EXPECT(s != NULL, "%s", err);
     if (!s)
         return;
-    EXPECT_INT(cfgcheck_warnings(s, out, sizeof out), 5);
+    EXPECT_INT(cfgcheck_warnings(s, out, sizeof out), 4);
     EXPECT(has_error(out, path, marker_line(text, "#nozone"), "warning: point \"pir\" is in no zone, so no zone "
                      "can arm, disarm or name it; add zone = \"ID\""), "%s", out);
     EXPECT(has_error(out, path, marker_line(text, "#empty"), "warning: zone \"empty\" has no points; give "
@@ -446,8 +485,6 @@ static void warnings_name_file_line_and_fix(void)
     EXPECT(has_error(out, path, marker_line(text, "#debounce") - 1, "warning: point \"door\": debounce_ms 50 is "
                      "shorter than device \"io\"'s poll_ms 200, so it cannot filter anything; set poll_ms <= 50 on "
                      "the device or debounce_ms >= 200"), "%s", out);
-    EXPECT(has_error(out, path, marker_line(text, "#twice"), "warning: point \"door2\" reads the same input as "
-                     "point \"door\""), "%s", out);
     /* 1200 baud 8N1: request 8 + answer 7 bytes x 10 bits = 125 ms, + 2 gaps of 3.5 x 10 bits
      * (29.17 ms) = 183.3 ms of line time every 50 ms, for each of two devices. */
     EXPECT(has_error(out, path, marker_line(text, "#line"), "warning: RTU bus \"line\" needs 733% of its line "
@@ -641,6 +678,105 @@ static void minimal_config_gets_defaults(void)
     cfg_free(s);
 }
 
+/* ---- files libconfig must never open ---------------------------------- */
+
+/* Loads path, which must fail with an error at file:line containing want.
+ * SIGALRM ends the whole run should the load block (a FIFO opened for
+ * reading waits for a writer forever). */
+static void expect_refused(const char *what, const char *path, const char *file, int line, const char *want)
+{
+    alarm(10);
+    struct cfg_site *s = cfg_load(path, profiles, err, sizeof err);
+    alarm(0);
+    EXPECT(s == NULL, "%s: loaded", what);
+    cfg_free(s);
+    char prefix[PATH_MAX_T + 16];
+    if (line)
+        snprintf(prefix, sizeof prefix, "%s:%d: ", file, line);
+    else
+        snprintf(prefix, sizeof prefix, "%s: ", file);
+    EXPECT(strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, want), "%s: want \"%s...%s\", got:\n%s",
+           what, prefix, want, err);
+}
+
+#define INC_HEAD HEAD POINT(" } );\n")
+
+/*
+ * An @include of a directory made libconfig's scanner exit(2) the process;
+ * one of a FIFO blocked it in open(). Both, and includes leading out of
+ * the config's directory, are refused at the include line before libconfig
+ * opens anything. A regular include inside the directory still works.
+ */
+static void includes_must_be_regular_files_inside(void)
+{
+    char sub[PATH_MAX_T];
+    snprintf(sub, sizeof sub, "%s/inc", tmpdir);
+    temp_path("inc");
+    EXPECT(mkdir(sub, 0700) == 0, "mkdir %s", sub);
+    const char *zones_d = temp_path("inc/zones.d");
+    EXPECT(mkdir(zones_d, 0700) == 0, "mkdir");
+    EXPECT(mkfifo(temp_path("inc/pipe.conf"), 0600) == 0, "mkfifo");
+    write_temp("outside.conf", "rules = { chatter_count = 5; };\n");
+    EXPECT(symlink("../outside.conf", temp_path("inc/link.conf")) == 0, "symlink");
+    write_temp("inc/rules.conf", "rules = { chatter_count = 7; };\n");
+
+    static const struct { const char *name, *include, *want; } cases[] = {
+        { "directory", "zones.d", "zones.d is a directory, not a regular file; expected a regular file" },
+        { "FIFO", "pipe.conf", "pipe.conf is a FIFO, not a regular file; expected a regular file" },
+        { "parent", "../outside.conf", "outside.conf, outside the config's directory" },
+        { "symlink out", "link.conf", "outside.conf, outside the config's directory" },
+        { "missing", "nope.conf", "No such file or directory; expected an existing file in" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[2048], name[64];
+        snprintf(text, sizeof text, INC_HEAD "  @include \"%s\"  #<\n", cases[i].include);
+        snprintf(name, sizeof name, "inc/main%zu.conf", i);
+        const char *path = write_temp(name, text);
+        expect_refused(cases[i].name, path, path, marker_line(text, "#<"), cases[i].want);
+        EXPECT(strstr(err, cases[i].include) != NULL, "%s: include name not in %s", cases[i].name, err);
+    }
+
+    const char *ok = write_temp("inc/ok.conf", INC_HEAD "@include \"rules.conf\"\n");
+    struct cfg_site *s = cfg_load(ok, profiles, err, sizeof err);
+    EXPECT(s != NULL && s->rules.chatter_count == 7, "a regular include in the directory: %s", err);
+    cfg_free(s);
+}
+
+/* The main config path itself: a FIFO or a directory is refused at once. */
+static void main_file_must_be_regular(void)
+{
+    const char *fifo = temp_path("site.fifo");
+    EXPECT(mkfifo(fifo, 0600) == 0, "mkfifo");
+    expect_refused("FIFO as the main file", fifo, fifo, 0, "is a FIFO, not a regular file; expected a readable "
+                   "regular config file");
+    expect_refused("directory as the main file", tmpdir, tmpdir, 0, "is a directory, not a regular file");
+}
+
+/*
+ * The 32-bit wrap check covers @included files and the text after a NUL
+ * byte (it used to stop at the first NUL: 4294967301 read as 5), and a NUL
+ * byte itself is refused: it cuts a name short.
+ */
+static void wrap_check_covers_includes_and_nul(void)
+{
+    write_temp("inc2-big.conf", "\nrules = { chatter_count = 4294967301; };\n");
+    const char *path = write_temp("inc2-main.conf", INC_HEAD "@include \"inc2-big.conf\"\n");
+    char inc[PATH_MAX_T + 32];
+    snprintf(inc, sizeof inc, "%s/inc2-big.conf", tmpdir);
+    expect_refused("wrap in an include", path, inc, 2, "integer 4294967301 does not fit in 32 bits");
+
+    static const char nul_text[] = INC_HEAD "# note \0 after a NUL\nrules = { chatter_count = 4294967301; };\n";
+    const char *nul = write_temp_bytes("nul.conf", nul_text, sizeof nul_text - 1);
+    int nul_line = count_lines(INC_HEAD) + 1;
+    struct cfg_site *s = cfg_load(nul, profiles, err, sizeof err);
+    EXPECT(s == NULL, "NUL file loaded");
+    cfg_free(s);
+    EXPECT(has_error(err, nul, nul_line, "NUL byte in the file; expected plain text"), "NUL at line %d not "
+           "reported:\n%s", nul_line, err);
+    EXPECT(has_error(err, nul, nul_line + 1, "integer 4294967301 does not fit in 32 bits"), "wrap after the "
+           "NUL not reported:\n%s", err);
+}
+
 /* Names and lookups used by other modules. */
 static void names_and_lookups(void)
 {
@@ -688,11 +824,15 @@ int main(void)
     RUN(bad_profile_is_reported_in_its_file);
     RUN(format_keys_are_validated);
     RUN(warnings_name_file_line_and_fix);
+    RUN(includes_must_be_regular_files_inside);
+    RUN(main_file_must_be_regular);
+    RUN(wrap_check_covers_includes_and_nul);
     RUN(names_and_lookups);
     RUN(small_error_buffer_stays_terminated);
 
     for (int i = n_temp_files - 1; i >= 0; i--)
-        unlink(temp_files[i]);
+        if (unlink(temp_files[i]) < 0)
+            rmdir(temp_files[i]);
     char dir[PATH_MAX_T + 16];
     snprintf(dir, sizeof dir, "%s/profiles", tmpdir);
     rmdir(dir);

@@ -858,6 +858,12 @@ static const struct step system_inputs[] = {
      THEN(EVENT("system.path_fault", "active_unacked"))},
     {AT(700), ACK("system.path_fault", "guard1"), THEN(EVENT("system.path_fault", "active_acked"), RESULT_OK)},
     {AT(800), SYSTEM(CORE_SYS_PATH_FAULT, false, ""), THEN(EVENT("system.path_fault", "normal"))},
+    /* state_dir reached 90 % of its budget: the station hears it before history is deleted */
+    {AT(900), SYSTEM(CORE_SYS_STORAGE_LOW, true, "state_dir 92% of its 64 MiB budget"),
+     THEN(EVENT_TEXT("system.storage_low", "active_unacked", "state_dir 92% of its 64 MiB budget"))},
+    {AT(950), SYSTEM(CORE_SYS_STORAGE_LOW, true, ""), NOTHING},
+    {AT(1000), SYSTEM(CORE_SYS_STORAGE_LOW, false, "state_dir 79% of its 64 MiB budget"),
+     THEN(EVENT("system.storage_low", "normal"))},
 };
 
 static void test_comm_and_system(void)
@@ -903,6 +909,7 @@ static const struct table_row alarm_table[] = {
     {"io-1.comm_loss", CORE_T_COMM_LOSS, CFG_PRIO_HIGH, false, true},
     {"system.spool_full", CORE_T_SPOOL_FULL, CFG_PRIO_HIGH, false, true},
     {"system.path_fault", CORE_T_PATH_FAULT, CFG_PRIO_HIGH, false, true},
+    {"system.storage_low", CORE_T_STORAGE_LOW, CFG_PRIO_HIGH, false, true},
     {"system.gateway_restarted", CORE_T_GATEWAY_RESTARTED, CFG_PRIO_MEDIUM, false, true},
     {"system.config_rejected", CORE_T_CONFIG_REJECTED, CFG_PRIO_HIGH, false, true},
     {"system.self_test", CORE_T_SELF_TEST, CFG_PRIO_LOW, false, true},
@@ -962,7 +969,8 @@ static void test_names(void)
         "intrusion", "perimeter", "verified_intrusion", "door_held", "tamper", "fault", "cctv",
         "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
         "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
-        "path_fault", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed"};
+        "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed",
+        "zone_disarmed"};
     static const char *const states[] = {"normal", "active_unacked", "active_acked", "rtn_unacked",
                                          "shelved", "suppressed", "event"};
     static const char *const ops[] = {"ack", "shelve", "unshelve", "arm", "disarm"};

@@ -8,7 +8,9 @@
  * load theirs. Inputs come from a seeded generator that mixes samples, comm
  * changes, operator commands, timer ticks and system inputs.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
@@ -880,6 +882,74 @@ static void retention_size_cap_respects_floors(void)
     fx_teardown(&f);
 }
 
+/* The lowest segment number in dir and how many segments there are. */
+static uint64_t oldest_segment(const char *dir, int *count)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    uint64_t oldest = UINT64_MAX, no;
+
+    *count = 0;
+    while (d && (e = readdir(d)) != NULL) {
+        if (sscanf(e->d_name, "journal-%" SCNx64 ".vj", &no) != 1 || strstr(e->d_name, ".damaged"))
+            continue;
+        (*count)++;
+        oldest = no < oldest ? no : oldest;
+    }
+    if (d)
+        closedir(d);
+    return oldest;
+}
+
+/*
+ * A size budget removes the oldest segments, even ones younger than 30
+ * days, until the journal fits; but never a segment at or after the floor
+ * the caller passes (where a lossless consumer or recovery still needs
+ * the journal), and never below 1,000 inputs.
+ */
+static void budget_trims_oldest_but_never_past_the_floor(void)
+{
+    struct fx f;
+    struct jrnl_summary sum;
+    struct core *core;
+    struct jrnl *j;
+    char err[JRNL_ERR_MAX];
+    int64_t now = WALL_BASE_MS + 400 * DAY_MS;
+    int n_before, n_after;
+
+    fx_setup(&f);
+    core = core_new(f.site);
+    j = open_retention(&f, core, 365, 0);
+    for (int i = 0; i < 60; i++) {
+        feed_aged(j, f.site, 50, now);
+        rotate_now(j, f.site, core, now);
+    }
+    uint64_t total = jrnl_bytes(j), open_seg = jrnl_snapshot_segment(j), floor = open_seg / 2;
+    EXPECT(oldest_segment(f.jdir, &n_before) == 1 && (uint64_t)n_before == open_seg && open_seg > 20,
+           "%d segments, the newest snapshot in %llu", n_before, (unsigned long long)open_seg);
+
+    /* A budget of 1 byte, but a sink still needs the floor segment onwards. */
+    EXPECT_INT(jrnl_trim(j, 1, floor), (int)floor - 1);
+    EXPECT_INT((int)oldest_segment(f.jdir, &n_after), (int)floor);
+    EXPECT_INT(n_after, n_before - (int)floor + 1);
+
+    /* Half the original size with recovery's own floor: the oldest go first. */
+    jrnl_trim(j, total / 2, jrnl_snapshot_segment(j));
+    EXPECT(jrnl_bytes(j) <= total / 2, "journal %llu bytes over the budget %llu",
+           (unsigned long long)jrnl_bytes(j), (unsigned long long)(total / 2));
+    uint64_t oldest = oldest_segment(f.jdir, &n_after);
+    EXPECT(oldest > floor && oldest + (uint64_t)n_after - 1 == open_seg, "segments %llu.. left (%d)",
+           (unsigned long long)oldest, n_after);
+
+    /* Nothing but the open segment allowed to go: the 1,000-input floor holds. */
+    jrnl_trim(j, 1, jrnl_snapshot_segment(j));
+    jrnl_close(j);
+    EXPECT_INT(jrnl_verify(f.jdir, &sum, err, sizeof(err)), 0);
+    EXPECT(sum.inputs >= 1000 && sum.inputs < 1100, "kept %llu inputs", (unsigned long long)sum.inputs);
+    core_free(core);
+    fx_teardown(&f);
+}
+
 static void count_output(const struct core_output *o, void *arg)
 {
     (void)o;
@@ -1012,6 +1082,7 @@ int main(void)
     RUN(rotation_segments_replay_alone);
     RUN(retention_removes_aged_segments);
     RUN(retention_size_cap_respects_floors);
+    RUN(budget_trims_oldest_but_never_past_the_floor);
     RUN(recovery_restores_exact_state);
     RUN(replay_matches_live_events);
     HARNESS_EXIT();

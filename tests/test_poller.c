@@ -690,6 +690,73 @@ static void test_fault_modes_down_and_recovery(void)
     fx_teardown(&f);
 }
 
+/* Whether the file at path holds the text want. */
+static bool file_has(const char *path, const char *want)
+{
+    char buf[16384];
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+
+    if (fp)
+        fclose(fp);
+    buf[n] = '\0';
+    return strstr(buf, want) != NULL;
+}
+
+/*
+ * A device answering as another unit id (a gateway routing to the wrong
+ * slave), or with another function code, fails every poll with its own log
+ * reason and goes comm_loss; the value it answered is never used. libmodbus
+ * 3.1.6 alone took such TCP answers as good ones.
+ */
+static void test_wrong_unit_or_function_fails_the_poll(void)
+{
+    static const struct { const char *mode, *reason; } cases[] = {
+        { "wrong-unit", "read failed: answered as unit 2, expected 1" },
+        { "wrong-function", "read failed: answered with function code 0x01 to another request" },
+    };
+    struct fixture f;
+    int port = free_port(), saved = dup(STDERR_FILENO);
+    char log_path[96];
+
+    if (!fx_setup(&f, true,
+                  "buses = ( { id = \"lan\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; } );\n"
+                  "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\"; " DEV_FAST " } );\n"
+                  "points = ( { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\"; zone = \"z\"; } );\n",
+                  port) || !fx_poll(&f)) {
+        EXPECT(0, "setup failed");
+        fx_teardown(&f);
+        return;
+    }
+    int io = device_id(&f, "io"), door = point_id(&f, "door");
+
+    EXPECT(wait_sample(&f, 0, door, 3000) >= 0, "first read");
+    snprintf(log_path, sizeof(log_path), "%s/poller.log", f.dir);
+    for (size_t m = 0; m < sizeof(cases) / sizeof(cases[0]); m++) {
+        int mark = f.n_log, fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+        dup2(fd, STDERR_FILENO); /* the poller's log lines, for their reason */
+        close(fd);
+        SIM_OK(&f, "fail io %s", cases[m].mode);
+        SIM_OK(&f, "set door %d", (int)(m + 1) % 2);
+        EXPECT(wait_comm(&f, mark, io, false, 3500) >= 0, "%s: comm_loss within the fail window", cases[m].mode);
+        fx_drain(&f, 500);
+        dup2(saved, STDERR_FILENO);
+        EXPECT(count_device_samples(&f, mark, io) == 0, "%s: %d values of the wrong answer used", cases[m].mode,
+               count_device_samples(&f, mark, io));
+        EXPECT(file_has(log_path, cases[m].reason), "%s: no \"%s\" in the log", cases[m].mode, cases[m].reason);
+        mark = f.n_log;
+        SIM_OK(&f, "fail io ok");
+        EXPECT(wait_comm(&f, mark, io, true, 8000) >= 0, "%s: comm up again", cases[m].mode);
+        int s = wait_sample(&f, mark, door, 3000);
+        EXPECT(s >= 0 && near(f.log[s].u.sample.value, (double)((m + 1) % 2)), "%s: the door's value is read "
+               "again from good answers", cases[m].mode);
+    }
+    close(saved);
+    unlink(log_path);
+    fx_teardown(&f);
+}
+
 /* A device that never answers goes down without ever coming up, and sends nothing. */
 static void test_never_answering_device_goes_down(void)
 {
@@ -910,6 +977,7 @@ int main(int argc, char **argv)
     RUN_IF(only, test_first_read_then_only_changes);
     RUN_IF(only, test_coalescing_on_the_wire);
     RUN_IF(only, test_fault_modes_down_and_recovery);
+    RUN_IF(only, test_wrong_unit_or_function_fails_the_poll);
     RUN_IF(only, test_never_answering_device_goes_down);
     RUN_IF(only, test_unreachable_buses_go_down);
     RUN_IF(only, test_dead_unit_does_not_freeze_shared_bus);

@@ -248,7 +248,7 @@ static void random_input(struct gen *g, const struct core *c, struct core_input 
         random_cmd(g, c, &in->u.cmd);
     } else {
         in->type = CORE_IN_SYSTEM;
-        in->u.sys.kind = (enum core_sys_kind)below(r, CORE_SYS_PATH_FAULT + 1);
+        in->u.sys.kind = (enum core_sys_kind)below(r, CORE_SYS__COUNT);
         in->u.sys.active = chance(r, 50);
         snprintf(in->u.sys.text, sizeof(in->u.sys.text), "sys-%" PRIu64, g->mono);
     }

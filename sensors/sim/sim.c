@@ -10,7 +10,7 @@
  * it never sees end-of-file); each command gets one answer line on stdout:
  *
  *   set POINT VALUE     engineering value of a point      -> ok
- *   fail DEVICE MODE    ok|timeout|exception|garbage|close|wrong-unit -> ok
+ *   fail DEVICE MODE    ok|timeout|exception|garbage|close|wrong-unit|wrong-function -> ok
  *   stats DEVICE        requests received for the device  -> ok requests=N
  *   get DEVICE TABLE ADDR  raw value in coil|discrete|holding|input -> ok VALUE
  *   get DEVICE INPUT    raw value of a profile input (do1) -> ok VALUE
@@ -99,8 +99,8 @@ static void cmd_fail(struct sim *s, const char *device, const char *mode_name)
         return;
     }
     if (sim_parse_mode(mode_name, &mode) != 0) {
-        reply("error unknown mode \"%s\"; expected ok, timeout, exception, garbage, close or wrong-unit",
-              mode_name);
+        reply("error unknown mode \"%s\"; expected ok, timeout, exception, garbage, close, "
+              "wrong-unit or wrong-function", mode_name);
         return;
     }
     s->devs[d].mode = mode;

@@ -27,7 +27,8 @@ enum sim_mode {
     SIM_EXCEPTION, /* exception 4, slave device failure */
     SIM_GARBAGE,   /* bytes that are not a valid response */
     SIM_CLOSE,     /* TCP: the bus drops every connection; RTU: like timeout */
-    SIM_WRONG_UNIT, /* answers correctly, but as unit id + 1 */
+    SIM_WRONG_UNIT, /* a valid answer, but as unit id + 1 (a gateway routing to the wrong slave) */
+    SIM_WRONG_FUNC, /* a read answered as the other table of its kind (FC1<->2, FC3<->4) */
 };
 
 struct sim_dev {

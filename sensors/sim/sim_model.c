@@ -111,6 +111,7 @@ int sim_parse_mode(const char *name, enum sim_mode *mode)
     static const struct { const char *name; enum sim_mode mode; } modes[] = {
         { "ok", SIM_OK }, { "timeout", SIM_TIMEOUT }, { "exception", SIM_EXCEPTION },
         { "garbage", SIM_GARBAGE }, { "close", SIM_CLOSE }, { "wrong-unit", SIM_WRONG_UNIT },
+        { "wrong-function", SIM_WRONG_FUNC },
     };
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -230,17 +231,24 @@ static bool table_present(const modbus_mapping_t *map, int function)
     }
 }
 
-/* A correct answer from the wrong unit id (the next one up), as a device
- * with a mistyped address behind a gateway, or a second device answering
- * on a line, produces it. */
-static void answer_as_other_unit(struct sim_bus *b, const struct sim_dev *d, const uint8_t *req, int len)
+/*
+ * Answers a copy of req altered the way mode says: libmodbus builds its
+ * answer from the request's unit and function, so the answer is well
+ * formed (CRC included) and wrong in exactly that one field.
+ */
+static void answer_altered(struct sim_bus *b, struct sim_dev *d, const uint8_t *req, int len)
 {
-    uint8_t copy[MODBUS_TCP_MAX_ADU_LENGTH];
-    size_t n = (size_t)len < sizeof copy ? (size_t)len : sizeof copy;
+    uint8_t alt[MODBUS_MAX_ADU_LENGTH];
+    int h = b->cfg->type == CFG_BUS_TCP ? 6 : 0;
 
-    memcpy(copy, req, n);
-    copy[b->cfg->type == CFG_BUS_TCP ? 6 : 0] = (uint8_t)((d->cfg->unit + 1) % 248);
-    modbus_reply(b->ctx, copy, (int)n, d->map);
+    if (len > (int)sizeof(alt))
+        return;
+    memcpy(alt, req, (size_t)len);
+    if (d->mode == SIM_WRONG_UNIT)
+        alt[h] = (uint8_t)(req[h] % 247 + 1);
+    else if (req[h + 1] >= MODBUS_FC_READ_COILS && req[h + 1] <= MODBUS_FC_READ_INPUT_REGISTERS)
+        alt[h + 1] = (uint8_t)(req[h + 1] ^ (req[h + 1] <= MODBUS_FC_READ_DISCRETE_INPUTS ? 3 : 7));
+    modbus_reply(b->ctx, alt, len, d->map);
 }
 
 /*
@@ -267,9 +275,10 @@ void sim_answer(struct sim *s, struct sim_bus *b, const uint8_t *req, int len, i
     }
     switch (d->mode) {
     case SIM_OK: modbus_reply(b->ctx, req, len, d->map); break;
-    case SIM_WRONG_UNIT: answer_as_other_unit(b, d, req, len); break;
     case SIM_EXCEPTION: modbus_reply_exception(b->ctx, req, MODBUS_EXCEPTION_SLAVE_OR_SERVER_FAILURE); break;
     case SIM_GARBAGE: answer_garbage(b, req, fd); break;
+    case SIM_WRONG_UNIT:
+    case SIM_WRONG_FUNC: answer_altered(b, d, req, len); break;
     default: break; /* timeout, and close on a line that cannot be closed */
     }
 }
