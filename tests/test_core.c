@@ -1434,6 +1434,70 @@ static void test_restore_rejects_garbage(void)
     fixture_free(s);
 }
 
+/* Little-endian bytes for a hand-written snapshot. */
+static size_t put_le(uint8_t *b, size_t at, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++, v >>= 8)
+        b[at + (size_t)i] = (uint8_t)v;
+    return at + (size_t)bytes;
+}
+
+static size_t put_name(uint8_t *b, size_t at, const char *id)
+{
+    at = put_le(b, at, strlen(id), 1);
+    memcpy(b + at, id, strlen(id));
+    return at + strlen(id);
+}
+
+/* "A gateway updated from the previous version keeps its open alarms": a
+ * version 1 snapshot (before quality, exit delays and the flood rule)
+ * still restores, and the next snapshot is written as version 2. */
+static void test_restore_version_1(void)
+{
+    struct cfg_site *s = fixture_site("old");
+    int io = fixture_add_device(s, "io"), z = fixture_add_zone(s, "z", true, false, 0);
+    uint8_t b[512];
+    size_t n = 0, len;
+    uint64_t one;
+    double v = 1.0;
+    struct core *c;
+    void *snap;
+
+    fixture_add_point(s, "pir", CFG_KIND_MOTION, io, z);
+    c = core_new(s);
+    memcpy(&one, &v, sizeof(one));
+    n = put_le(b, n, 0x534c4756u, 4);
+    n = put_le(b, n, 1, 4);
+    n = put_le(b, n, 5000, 8);
+    n = put_le(b, n, 7, 8);
+    n = put_le(b, n, 1, 4);
+    n = put_name(b, n, "z");
+    n = put_le(b, n, 1, 1);
+    n = put_le(b, n, 1, 4);
+    n = put_name(b, n, "pir");
+    n = put_le(b, n, 1, 1), n = put_le(b, n, 1, 1), n = put_le(b, n, 0, 1);
+    n = put_le(b, n, one, 8);
+    n = put_le(b, n, 4000, 8);
+    for (int i = 0; i < 3; i++)
+        n = put_le(b, n, UINT64_MAX, 8);
+    n = put_le(b, n, 1, 4), n = put_le(b, n, 4000, 8);
+    n = put_le(b, n, 1, 4);
+    n = put_name(b, n, "pir.intrusion");
+    n = put_le(b, n, CORE_S_ACTIVE_UNACKED, 1), n = put_le(b, n, 3, 1);
+    for (int i = 0; i < 3; i++)
+        n = put_le(b, n, UINT64_MAX, 8);
+    EXPECT(core_restore(c, b, n) == 0, "a version 1 snapshot is refused");
+    EXPECT_STR(core_state_name(core_alarm_state(c, core_find_alarm(c, "pir.intrusion"))), "active_unacked");
+    EXPECT_INT(core_next_seq(c), 7);
+    b[4] = 2;
+    EXPECT(core_restore(c, b, n) == -1, "version 1 bytes labelled version 2 accepted");
+    snap = snapshot(c, &len);
+    EXPECT(len > 8 && ((uint8_t *)snap)[4] == 2, "rewritten as version 2");
+    free(snap);
+    core_free(c);
+    fixture_free(s);
+}
+
 /* A snapshot taken under an older config restores what still exists. */
 static void test_restore_by_id(void)
 {
@@ -1543,6 +1607,7 @@ int main(void)
     RUN(test_snapshot_restore);
     RUN(test_restore_rejects_garbage);
     RUN(test_restore_by_id);
+    RUN(test_restore_version_1);
     RUN(test_restore_into_24_hour_zone);
     RUN(test_late_ticks);
     HARNESS_EXIT();
