@@ -67,6 +67,7 @@ static void make_point(struct bench *b, int i)
     p->scale = 1;
     p->debounce_ms = 50;
     p->high = p->low = NAN;
+    p->valid_min = p->valid_max = NAN;
     p->deadband = 1;
     p->verify_window_ms = 30000;
     p->eol = (struct cfg_eol){2000, 2400, 4200, 4600, 0, 500, 20000, 1e9};
@@ -86,7 +87,7 @@ static void build_site(struct bench *b)
 {
     struct cfg_site *s = &b->site;
 
-    s->rules = (struct cfg_rules){3, 60000, 30000};
+    s->rules = (struct cfg_rules){3, 60000, 30000, 10, 600000, {3600000, 14400000, 86400000, 86400000}, true};
     s->n_devices = N_DEVICES, s->n_zones = N_ZONES, s->n_points = N_POINTS;
     s->devices = calloc(N_DEVICES, sizeof(*s->devices));
     s->zones = calloc(N_ZONES, sizeof(*s->zones));

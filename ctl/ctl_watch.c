@@ -196,7 +196,7 @@ static const char *watch_state_words(const char *state)
         {"active_unacked", "ACTIVE (unacked)"}, {"active_acked", "ACTIVE (acked)"},
         {"rtn_unacked", "CLEARED (unacked)"},   {"normal", "NORMAL"},
         {"shelved", "SHELVED"},                 {"suppressed", "SUPPRESSED"},
-        {"event", "EVENT"},
+        {"event", "EVENT"},                     {"out_of_service", "OUT OF SERVICE"},
     };
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

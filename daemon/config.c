@@ -126,6 +126,10 @@ static const struct {
     { "high", THRESHOLD_KINDS, "temperature, humidity and analog" },
     { "low", THRESHOLD_KINDS, "temperature, humidity and analog" },
     { "deadband", THRESHOLD_KINDS, "temperature, humidity and analog" },
+    { "valid_min", THRESHOLD_KINDS, "temperature, humidity and analog" },
+    { "valid_max", THRESHOLD_KINDS, "temperature, humidity and analog" },
+    { "sentinels", THRESHOLD_KINDS, "temperature, humidity and analog" },
+    { "entry_route", KIND(CFG_KIND_MOTION) | KIND(CFG_KIND_EOL), "motion and eol" },
     { "invert", DIGITAL_KINDS, "door, fence, motion, cctv, tamper, fault and digital" },
     { "debounce_ms", DIGITAL_KINDS, "door, fence, motion, cctv, tamper, fault and digital" },
 };
@@ -241,6 +245,18 @@ static const struct key rules_keys[] = {
       .dflt = 60 },
     { "verify_window_s", K_SEC, 0, AT(struct cfg_rules, default_verify_window_ms), .min = 1, .max = 3600,
       .dflt = 30 },
+    /* ISA-18.2 / EEMUA 191: more than 10 new alarms in 10 minutes is a flood */
+    { "flood_count", K_INT, 0, AT(struct cfg_rules, flood_count), .min = 1, .max = 10000, .dflt = 10 },
+    { "flood_window_s", K_SEC, 0, AT(struct cfg_rules, flood_window_ms), .min = 1, .max = SECS_DAY, .dflt = 600 },
+    { "max_shelve_critical_s", K_SEC, 0, .off = offsetof(struct cfg_rules, max_shelve_ms[CFG_PRIO_CRITICAL]),
+      .size = sizeof(int), .min = 1, .max = SECS_DAY, .dflt = 3600 },
+    { "max_shelve_high_s", K_SEC, 0, .off = offsetof(struct cfg_rules, max_shelve_ms[CFG_PRIO_HIGH]),
+      .size = sizeof(int), .min = 1, .max = SECS_DAY, .dflt = 4 * 3600 },
+    { "max_shelve_medium_s", K_SEC, 0, .off = offsetof(struct cfg_rules, max_shelve_ms[CFG_PRIO_MEDIUM]),
+      .size = sizeof(int), .min = 1, .max = SECS_DAY, .dflt = SECS_DAY },
+    { "max_shelve_low_s", K_SEC, 0, .off = offsetof(struct cfg_rules, max_shelve_ms[CFG_PRIO_LOW]),
+      .size = sizeof(int), .min = 1, .max = SECS_DAY, .dflt = SECS_DAY },
+    { "comm_loss_latching", K_BOOL, 0, AT(struct cfg_rules, comm_loss_latching), .dflt = 1 },
 };
 
 static const struct key receipts_keys[] = {
@@ -292,6 +308,7 @@ static const struct key zone_keys[] = {
     { "armed", K_BOOL, 0, AT(struct cfg_zone, armed), .dflt = 1 },
     { "always_armed", K_BOOL, 0, AT(struct cfg_zone, always_armed) },
     { "entry_delay_s", K_SEC, 0, AT(struct cfg_zone, entry_delay_ms), .min = 0, .max = 3600 },
+    { "exit_delay_s", K_SEC, 0, AT(struct cfg_zone, exit_delay_ms), .min = 0, .max = 3600 },
     { "schedule", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
 };
 
@@ -326,6 +343,10 @@ static const struct key point_keys[] = {
     { "high", K_DBL, 0, AT(struct cfg_point, high), .dflt = NAN },
     { "low", K_DBL, 0, AT(struct cfg_point, low), .dflt = NAN },
     { "deadband", K_DBL, 0, AT(struct cfg_point, deadband), .min = 0, .max = 1e9, .dflt = NAN },
+    { "valid_min", K_DBL, 0, AT(struct cfg_point, valid_min), .dflt = NAN },
+    { "valid_max", K_DBL, 0, AT(struct cfg_point, valid_max), .dflt = NAN },
+    { "sentinels", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
+    { "entry_route", K_BOOL, 0, AT(struct cfg_point, entry_route) },
     { "held_open_s", K_SEC, 0, AT(struct cfg_point, held_open_ms), .min = 0, .max = SECS_DAY },
     { "verify_with", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
     { "verify_window_s", K_SEC, 0, AT(struct cfg_point, verify_window_ms), .min = 1, .max = 3600 },
@@ -1780,6 +1801,21 @@ _Static_assert(offsetof(struct cfg_eol, alarm_lo) == offsetof(struct cfg_eol, no
                offsetof(struct cfg_eol, cut_lo) == offsetof(struct cfg_eol, normal_lo) + 6 * sizeof(double),
                "load_eol walks the windows as an array");
 
+/* Reads sentinels = [ -3276.8, 6553.5 ]: readings that mean "no value". */
+static void load_sentinels(struct loader *L, const config_setting_t *g, struct cfg_point *p)
+{
+    const config_setting_t *v = nested(g, "sentinels", CONFIG_TYPE_ARRAY);
+    int n = v ? config_setting_length(v) : 0;
+
+    if (v && (n < 1 || n > CFG_MAX_SENTINELS)) {
+        fail(L, v, "sentinels has %d values; expected 1..%d", n, CFG_MAX_SENTINELS);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (!number_of(config_setting_get_elem(v, (unsigned)i), &p->sentinels[p->n_sentinels++]))
+            fail(L, v, "sentinels entry %d is not a number; expected readings in the point's unit", i + 1);
+}
+
 static void load_point(struct loader *L, config_setting_t *g, void *elem)
 {
     struct cfg_point *p = elem;
@@ -1811,6 +1847,10 @@ static void load_point(struct loader *L, config_setting_t *g, void *elem)
              "scale");
     if (p->kind == CFG_KIND_EOL)
         load_eol(L, g, p);
+    if (!isnan(p->valid_min) && !isnan(p->valid_max) && p->valid_max <= p->valid_min)
+        fail(L, config_setting_get_member(g, "valid_max"), "valid_max %g is not above valid_min %g; expected "
+             "valid_max > valid_min", p->valid_max, p->valid_min);
+    load_sentinels(L, g, p);
 }
 
 /* Resolves a fence point's verify_with list once every point is known. */

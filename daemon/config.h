@@ -23,6 +23,7 @@
 #define CFG_MAX_BROKERS 2   /* primary and secondary path */
 #define CFG_MAX_VERIFY 4    /* points that can confirm a fence alarm */
 #define CFG_MAX_SCHEDULE 8  /* entries in one zone's arming schedule */
+#define CFG_MAX_SENTINELS 4 /* readings a sensor sends instead of a value ("no sensor", "overflow") */
 
 enum cfg_bus_type { CFG_BUS_TCP, CFG_BUS_RTU };
 
@@ -145,8 +146,8 @@ struct cfg_device {
 struct cfg_eol {
     double normal_lo, normal_hi;
     double alarm_lo, alarm_hi;
-    double short_lo, short_hi;    /* tamper: loop shorted */
-    double cut_lo, cut_hi;        /* tamper: loop cut */
+    double short_lo, short_hi;    /* wire_short: loop shorted */
+    double cut_lo, cut_hi;        /* wire_cut: loop cut */
 };
 
 struct cfg_point {
@@ -164,6 +165,12 @@ struct cfg_point {
     int off_delay_ms;             /* condition must be gone this long before clear */
     /* analog thresholds; NAN means not set */
     double high, low, deadband;
+    /* analog: readings outside [valid_min, valid_max] (NAN: no bound) or
+     * equal to a sentinel are not values: they raise sensor_fault */
+    double valid_min, valid_max;
+    double sentinels[CFG_MAX_SENTINELS];
+    int n_sentinels;
+    bool entry_route;             /* motion/eol: waits for the entry delay a door of its zone started */
     int held_open_ms;             /* door: door_held after this long open; 0 off */
     int verify[CFG_MAX_VERIFY];   /* fence: point indexes that confirm it */
     int n_verify;
@@ -190,6 +197,7 @@ struct cfg_zone {
     bool armed;                   /* initial state on first start; default true */
     bool always_armed;            /* a 24-hour zone: cannot be disarmed */
     int entry_delay_ms;           /* door alarms wait this long for a disarm; default 0 */
+    int exit_delay_ms;            /* after arming, activations wait this long; default 0 */
     int line; const char *file;
     struct cfg_schedule schedule[CFG_MAX_SCHEDULE]; /* arm/disarm by local time; none by default */
     int n_schedule;
@@ -199,6 +207,10 @@ struct cfg_rules {
     int chatter_count;            /* activations ... default 3 */
     int chatter_window_ms;        /* ... within this window flag chattering; default 60000 */
     int default_verify_window_ms; /* default 30000 */
+    int flood_count;              /* more new alarms than this ... default 10 */
+    int flood_window_ms;          /* ... within this window raise alarm_flood; default 600000 */
+    int max_shelve_ms[4];         /* per enum cfg_priority: longest shelve; default 1 h, 4 h, 24 h, 24 h */
+    bool comm_loss_latching;      /* comm_loss stays until acknowledged; default true */
 };
 
 /* The local output a missed receipt switches on: a siren or relay on site. */

@@ -8,17 +8,18 @@
  *
  * A digital point (door, fence, motion, cctv, tamper, fault, digital, eol)
  * turns each sample into a small class (0 normal, 1 active; an eol loop also
- * has 2 for tamper). A class change is accepted after debounce_ms. Every
+ * has tamper, short and cut). A class change is accepted after debounce_ms. Every
  * alarm then has a requested condition ("in") and a delayed one ("cond"):
  * in must hold on_delay_ms before cond rises and be gone off_delay_ms before
  * cond falls. Analog points skip the class and set "in" of their threshold
  * alarms directly, with a deadband for hysteresis. The lifecycle follows
- * cond (lc_follow) unless something gates it: shelving, suppression by a
- * disarmed zone, or a chattering point.
+ * cond (lc_follow) unless something gates it: shelving, out of service,
+ * suppression by a disarmed zone or a running exit delay, or a chattering
+ * point (which holds security alarms active and freezes the others).
  *
  * Timers live in one indexed binary heap keyed by (deadline, slot), where a
- * slot is a fixed timer of one point (debounce, chatter) or one alarm (delay,
- * entry, shelve). Setting or cancelling one is O(log n), the next deadline
+ * slot is a fixed timer of one point (debounce, chatter), one alarm (delay,
+ * entry, shelve), one zone (exit) or the site (flood). Setting or cancelling one is O(log n), the next deadline
  * is O(1), and the firing order is fully determined by the slot numbering,
  * never by the history of the heap. Every input first fires the timers due
  * at or before its mono_ms, so the outputs do not depend on when the shell
@@ -29,6 +30,7 @@
  * byte-identical outputs.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,28 +45,30 @@
 #define NEVER UINT64_MAX
 #define NO_POS UINT32_MAX
 #define SHELVE_MIN_MS 1000
-#define SHELVE_MAX_MS (24LL * 3600 * 1000)
 #define SNAP_MAGIC 0x534c4756u /* "VGLS" as a little-endian u32 */
-#define SNAP_VERSION 2u /* 2: the receipt tracker; 1 (before it) still restores */
+#define SNAP_VERSION 3u /* 3: the receipt tracker */
+#define SNAP_V1 1u      /* before quality, exit delays, disarm records and the flood rule */
 /*
  * Worst case of events one alarm can emit in one step: two condition edges
  * (a pending delay fires, then a new input with no delay), an entry delay
  * expiring into an activation plus an immediate clear, a shelve expiry, a
- * chatter re-synchronisation and an operator command.
+ * chatter re-synchronisation, an exit delay ending, a re-statement of its
+ * quality and an operator command.
  */
-#define EVENTS_PER_ALARM 8
+#define EVENTS_PER_ALARM 10
 /* A verified_intrusion may also pulse (activate and clear) for each
  * confirming point that rises twice in one step. */
 #define EVENTS_PER_VERIFY 4
 /* Re-publications one step asks for at most; the rest stay due for the next step. */
 #define RETRIES_PER_STEP 16
 
-enum eol_class { EOL_NORMAL, EOL_ALARM, EOL_TAMPER };
+/* EOL_TAMPER: outside every window (or NaN); the order keeps version 1 snapshots valid. */
+enum eol_class { EOL_NORMAL, EOL_ALARM, EOL_TAMPER, EOL_SHORT, EOL_CUT };
 
 /* What drives an alarm's condition. */
 enum role {
     ROLE_MAIN,        /* the point's main condition: intrusion, perimeter, cctv... */
-    ROLE_EOL_TAMPER,  /* eol loop shorted, cut or outside every window */
+    ROLE_EOL_FAULT,   /* eol loop shorted, cut or outside every window (alarm.eol_class) */
     ROLE_HELD,        /* door held open */
     ROLE_HIGH,        /* analog above high */
     ROLE_LOW,         /* analog below low */
@@ -73,38 +77,61 @@ enum role {
     ROLE_CHATTER,
     ROLE_COMM,
     ROLE_SYSTEM,      /* spool_full, path_fault, storage_low */
+    ROLE_FLOOD,       /* alarm_flood */
     ROLE_ONE_SHOT,    /* events without a lifecycle */
 };
 
-/* Timer slots: per point first, then per alarm. */
+/* Timer slots: per point first, then per alarm, per zone, and the site's. */
 enum { PT_DEBOUNCE, PT_CHATTER, PT_SLOTS };
 enum { AL_DELAY, AL_ENTRY, AL_SHELVE, AL_SLOTS };
+
+/* What a chattering point does to an alarm of its own. */
+enum chatter_rule {
+    CH_NONE,
+    CH_FREEZE,           /* cctv, digital: no active/clear events while it chatters */
+    CH_HOLD,             /* security alarms: clears are held, new activations raised at once */
+};
 
 struct alarm {
     struct core_alarm_info info;
     enum role role;
     bool suppressible;   /* a disarmed zone suppresses it */
-    bool chatter_gated;  /* frozen while its point chatters */
+    enum chatter_rule chatter;
+    uint8_t eol_class;   /* ROLE_EOL_FAULT: the loop class it follows */
     uint32_t on_delay_ms, off_delay_ms;
     enum core_alarm_state state;
     bool in;             /* condition the rule asks for, before on/off delay */
     bool cond;           /* condition after the delays: what the lifecycle follows */
+    double cross;        /* ROLE_HIGH / ROLE_LOW: the reading that crossed the limit */
+    uint64_t last_seq;   /* seq of its last event (within a step only: not in snapshots) */
+};
+
+/* Times of the last `cap` occurrences of something, oldest at head. */
+struct ring {
+    uint64_t *t;
+    uint32_t cap, n, head;
 };
 
 struct point {
     const struct cfg_point *cfg;
     bool digital;        /* has a debounced class */
     int first_alarm, n_alarms;
-    int a_main, a_tamper, a_held, a_high, a_low, a_sfault, a_verified, a_chatter;
+    int a_main, a_tamper, a_cut, a_short, a_held, a_high, a_low, a_sfault, a_verified, a_chatter, a_access;
     int rev_first, rev_n; /* fences this point confirms: c->rev[rev_first..] */
     uint8_t raw, cls;    /* last raw class, accepted (debounced) class */
     bool stale;          /* device went down: re-apply the class on the next sample */
+    bool bad;            /* the last reading was rejected (NaN, sentinel, out of range) */
     bool chattering;
     double value;        /* last sample */
     uint64_t rise_ms;    /* last rise of the main condition */
     uint64_t verify_until; /* fence: a confirming rise up to here verifies */
-    uint64_t *ring;      /* times of the last chatter_count activations */
-    uint32_t ring_cap, ring_n, ring_head;
+    struct ring ring;    /* times of the last chatter_count activations */
+};
+
+/* Who disarmed a zone and when, for the door records of a disarmed store. */
+struct zone_disarm {
+    char by[CFG_ID_MAX];
+    int64_t wall_ms;
 };
 
 struct id_index {
@@ -119,10 +146,12 @@ struct core {
     struct point *points;
     struct alarm *alarms;
     int n_points, n_alarms;
-    int a_comm0, a_sys0, a_zone0; /* first comm_loss, system and zone alarms */
+    int a_comm0, a_sys0, a_flood, a_zone0; /* first comm_loss, system, flood and zone alarms */
     bool *zone_armed;
+    struct zone_disarm *zone_disarm;
     int *rev;
     uint64_t *ring_store;
+    struct ring flood;   /* times of the last flood_count + 1 new alarms */
     /* timers: deadline per slot, and a heap of the pending slots */
     uint64_t *at;
     uint32_t *heap, *pos;
@@ -137,6 +166,7 @@ struct core {
     size_t n_out;
     int64_t wall_ms;
     const char *operator_name;
+    enum core_cmd_op op;
     const char *text;
     struct rcpt rcpt;    /* events waiting for the station's receipt */
     bool local_on;       /* the local output, as last reported */
@@ -149,6 +179,7 @@ static const char *const type_names[CORE_T__COUNT] = {
     "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
     "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
     "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
+    "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed",
 };
 
 const char *core_type_name(enum core_alarm_type t)
@@ -159,14 +190,21 @@ const char *core_type_name(enum core_alarm_type t)
 const char *core_state_name(enum core_alarm_state s)
 {
     static const char *const names[] = {"normal", "active_unacked", "active_acked", "rtn_unacked",
-                                        "shelved", "suppressed", "event"};
-    return (unsigned)s <= CORE_S_EVENT ? names[s] : "unknown";
+                                        "shelved", "suppressed", "event", "out_of_service"};
+    return (unsigned)s <= CORE_S_OUT_OF_SERVICE ? names[s] : "unknown";
 }
 
 const char *core_op_name(enum core_cmd_op op)
 {
-    static const char *const names[] = {"ack", "shelve", "unshelve", "arm", "disarm"};
-    return (unsigned)op <= CORE_CMD_DISARM ? names[op] : "unknown";
+    static const char *const names[] = {"ack", "shelve", "unshelve", "arm", "disarm", "out_of_service",
+                                        "in_service"};
+    return (unsigned)op <= CORE_CMD_IN_SERVICE ? names[op] : "unknown";
+}
+
+const char *core_quality_name(enum core_quality q)
+{
+    static const char *const names[] = {NULL, "good", "stale", "unknown", "bad"};
+    return (unsigned)q <= CORE_Q_BAD ? names[q] : NULL;
 }
 
 /* Copies at most cap-1 bytes of src and terminates; dst must be zeroed by
@@ -238,6 +276,18 @@ static uint32_t point_slot(int p, int kind)
 static uint32_t alarm_slot(const struct core *c, int a, int kind)
 {
     return (uint32_t)c->n_points * PT_SLOTS + (uint32_t)a * AL_SLOTS + (uint32_t)kind;
+}
+
+/* A zone's exit delay. */
+static uint32_t zone_slot(const struct core *c, int z)
+{
+    return alarm_slot(c, c->n_alarms, 0) + (uint32_t)z;
+}
+
+/* The site's flood window. */
+static uint32_t flood_slot(const struct core *c)
+{
+    return zone_slot(c, c->site->n_zones);
 }
 
 static bool slot_before(const struct core *c, uint32_t x, uint32_t y)
@@ -317,33 +367,81 @@ static struct point *point_of(struct core *c, const struct alarm *a)
     return a->info.point >= 0 ? &c->points[a->info.point] : NULL;
 }
 
-/* Activations of point p within the chatter window ending at now. */
-static uint32_t chatter_in_window(const struct core *c, const struct point *p, uint64_t now)
+/* Occurrences in r within the window ending at now. */
+static uint32_t ring_in_window(const struct ring *r, uint64_t now, uint64_t window)
 {
     uint32_t n = 0;
 
-    for (uint32_t i = 0; i < p->ring_n; i++)
-        if (now - p->ring[i] < (uint64_t)c->site->rules.chatter_window_ms)
+    for (uint32_t i = 0; i < r->n; i++)
+        if (now - r->t[i] < window)
             n++;
     return n;
 }
 
-/* The value an event of alarm a carries (see core.h). */
-static double alarm_value(struct core *c, const struct alarm *a)
+/* Records an occurrence, dropping the oldest when the ring is full. */
+static void ring_push(struct ring *r, uint64_t t)
+{
+    if (r->n < r->cap) {
+        r->t[(r->head + r->n++) % r->cap] = t;
+    } else {
+        r->t[r->head] = t;
+        r->head = (r->head + 1) % r->cap;
+    }
+}
+
+/* Records an occurrence at now. Returns when the burst it completes ends
+ * (the oldest of the last cap occurrences leaves the window), or NEVER if
+ * the last cap occurrences do not all fall within the window. */
+static uint64_t ring_burst(struct ring *r, uint64_t now, uint64_t window)
+{
+    uint64_t oldest;
+
+    ring_push(r, now);
+    oldest = r->t[r->head];
+    return r->n < r->cap || now - oldest >= window ? NEVER : oldest + window;
+}
+
+static bool device_down(const struct core *c, int d)
+{
+    return c->alarms[c->a_comm0 + d].cond;
+}
+
+/* How far a point's last value can be trusted. */
+static enum core_quality point_quality(const struct core *c, const struct point *p)
+{
+    if (device_down(c, p->cfg->device))
+        return CORE_Q_UNKNOWN;
+    if (p->stale)
+        return CORE_Q_STALE;
+    if (p->bad)
+        return CORE_Q_BAD;
+    return isnan(p->value) ? CORE_Q_UNKNOWN : CORE_Q_GOOD; /* never read yet */
+}
+
+/* The value an event of alarm a in state s carries (see core.h). */
+static double alarm_value(struct core *c, const struct alarm *a, enum core_alarm_state s)
 {
     const struct point *p = point_of(c, a);
 
+    if (a->role == ROLE_FLOOD)
+        return ring_in_window(&c->flood, c->t_ms, (uint64_t)c->site->rules.flood_window_ms);
     if (!p)
         return NAN;
     if (a->role == ROLE_CHATTER)
-        return chatter_in_window(c, p, c->t_ms);
+        return ring_in_window(&p->ring, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+    /* an activation shows the reading that crossed the limit, not a later
+     * one that the deadband or on-delay let through below it */
+    if ((a->role == ROLE_HIGH || a->role == ROLE_LOW) && s == CORE_S_ACTIVE_UNACKED && !isnan(a->cross))
+        return a->cross;
     return p->value;
 }
 
-static void emit_event(struct core *c, int ai, enum core_alarm_type type, enum core_alarm_state state)
+static struct core_event *emit_event(struct core *c, int ai, enum core_alarm_type type,
+                                     enum core_alarm_state state)
 {
     struct alarm *a = &c->alarms[ai];
     struct core_event *ev = &out_next(c, CORE_OUT_EVENT)->u.event;
+    const struct point *p = point_of(c, a);
 
     ev->seq = c->next_seq++;
     ev->wall_ms = c->wall_ms;
@@ -351,7 +449,10 @@ static void emit_event(struct core *c, int ai, enum core_alarm_type type, enum c
     ev->type = type;
     ev->priority = a->info.priority;
     ev->state = state;
-    ev->value = alarm_value(c, a);
+    ev->value = alarm_value(c, a, state);
+    ev->quality = p ? point_quality(c, p) : a->role == ROLE_FLOOD ? CORE_Q_GOOD : CORE_Q_NONE;
+    if (c->operator_name[0])
+        ev->op = c->op;
     copy_str(ev->operator_name, sizeof(ev->operator_name), c->operator_name);
     copy_str(ev->text, sizeof(ev->text), c->text);
     if (rcpt_wanted(&c->rcpt, ev->priority)) {
@@ -359,13 +460,22 @@ static void emit_event(struct core *c, int ai, enum core_alarm_type type, enum c
 
         rcpt_track(&c->rcpt, ev->seq, ev->priority, c->now_ms, &gone);
     }
+    a->last_seq = ev->seq;
+    return ev;
 }
 
-/* Moves alarm a to state s and reports it. */
+static void flood_note(struct core *c);
+
+/* Moves alarm a to state s and reports it; a new activation counts
+ * towards the site's flood rule. */
 static void set_state(struct core *c, struct alarm *a, enum core_alarm_state s)
 {
+    bool raised = s == CORE_S_ACTIVE_UNACKED && a->state != s && a->role != ROLE_FLOOD;
+
     a->state = s;
     emit_event(c, (int)(a - c->alarms), a->info.type, s);
+    if (raised)
+        flood_note(c);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -375,9 +485,20 @@ static bool disarmed_for(const struct core *c, const struct alarm *a)
     return a->suppressible && !c->zone_armed[a->info.zone];
 }
 
-static bool frozen(const struct core *c, const struct alarm *a)
+static bool exiting(const struct core *c, const struct alarm *a)
 {
-    return a->chatter_gated && c->points[a->info.point].chattering;
+    return a->suppressible && c->at[zone_slot(c, a->info.zone)] != NEVER;
+}
+
+/* Activations of a are held back: its zone is disarmed or still in its exit delay. */
+static bool blocked(const struct core *c, const struct alarm *a)
+{
+    return disarmed_for(c, a) || exiting(c, a);
+}
+
+static bool chattering(const struct core *c, const struct alarm *a, enum chatter_rule rule)
+{
+    return a->chatter == rule && c->points[a->info.point].chattering;
 }
 
 static bool in_lifecycle(const struct alarm *a)
@@ -397,15 +518,16 @@ static void reach_normal(struct core *c, struct alarm *a)
 
 /*
  * Moves a live alarm towards its condition: at most one event. A disarmed
- * zone blocks activations but lets an alarm that is still up clear, so an
- * alarm raised before the disarm ends its lifecycle normally.
+ * zone (or a running exit delay) blocks activations but lets an alarm that
+ * is still up clear, so an alarm raised before the disarm ends its
+ * lifecycle normally.
  */
 static void lc_follow(struct core *c, struct alarm *a, bool active)
 {
     if (!in_lifecycle(a))
         return;
     if (active) {
-        if (!disarmed_for(c, a) && (a->state == CORE_S_NORMAL || a->state == CORE_S_RTN_UNACKED))
+        if (!blocked(c, a) && (a->state == CORE_S_NORMAL || a->state == CORE_S_RTN_UNACKED))
             set_state(c, a, CORE_S_ACTIVE_UNACKED);
     } else if (a->state == CORE_S_ACTIVE_UNACKED) {
         if (a->info.latching)
@@ -417,11 +539,67 @@ static void lc_follow(struct core *c, struct alarm *a, bool active)
     }
 }
 
-/* A condition edge: followed unless the point chatters. */
+/*
+ * A condition edge. While its point chatters, a cctv or digital alarm
+ * ignores it; a security alarm holds a clear (it stays active) and raises a
+ * rise at once, even over an ack: a door opened again after the guard
+ * acknowledged is a new intrusion, however often it flapped before.
+ */
 static void lc_edge(struct core *c, struct alarm *a, bool active)
 {
-    if (!frozen(c, a))
-        lc_follow(c, a, active);
+    if (chattering(c, a, CH_FREEZE))
+        return;
+    if (chattering(c, a, CH_HOLD)) {
+        if (!active)
+            return;
+        if (a->state == CORE_S_ACTIVE_ACKED && !blocked(c, a)) {
+            set_state(c, a, CORE_S_ACTIVE_UNACKED);
+            return;
+        }
+    }
+    lc_follow(c, a, active);
+}
+
+/* Brings a to its condition's level (arming, an exit delay ending), within
+ * what a chattering point allows. */
+static void lc_sync(struct core *c, struct alarm *a)
+{
+    if (chattering(c, a, CH_FREEZE) || (chattering(c, a, CH_HOLD) && !a->cond))
+        return;
+    lc_follow(c, a, a->cond);
+}
+
+/* Re-evaluates an alarm coming back from shelving or out of service. */
+static void reevaluate(struct core *c, struct alarm *a)
+{
+    if (a->cond && !blocked(c, a))
+        set_state(c, a, CORE_S_ACTIVE_UNACKED);
+    else
+        reach_normal(c, a);
+}
+
+/* A new alarm was raised: more than flood_count of them within the flood
+ * window raise alarm_flood, which clears when the oldest leaves it. */
+static void flood_note(struct core *c)
+{
+    struct alarm *f = &c->alarms[c->a_flood];
+    uint64_t until = ring_burst(&c->flood, c->t_ms, (uint64_t)c->site->rules.flood_window_ms);
+
+    if (until == NEVER)
+        return;
+    timer_set(c, flood_slot(c), until);
+    if (!f->cond) {
+        f->in = f->cond = true;
+        lc_follow(c, f, true);
+    }
+}
+
+static void flood_expired(struct core *c)
+{
+    struct alarm *f = &c->alarms[c->a_flood];
+
+    f->in = f->cond = false;
+    lc_follow(c, f, false);
 }
 
 /* ---- rules -------------------------------------------------------------- */
@@ -432,25 +610,28 @@ static int verify_window_ms(const struct core *c, const struct point *fence)
     return w > 0 ? w : c->site->rules.default_verify_window_ms;
 }
 
-/* A confirming point saw the fence alarm: raise verified_intrusion. If the
- * fence condition is already gone it clears again at once, so the event
- * pair still tells the station that the alarm was confirmed. */
+/* A camera or detector that is shelved or out of service confirms nothing. */
+static bool confirms(const struct core *c, const struct point *p)
+{
+    enum core_alarm_state s = c->alarms[p->a_main].state;
+
+    return s != CORE_S_SHELVED && s != CORE_S_OUT_OF_SERVICE;
+}
+
+/* A confirming point saw the fence alarm while it was up: raise verified_intrusion. */
 static void verify_fence(struct core *c, struct point *fence)
 {
     struct alarm *v = &c->alarms[fence->a_verified];
-    bool fence_cond = c->alarms[fence->a_main].cond;
 
     v->in = v->cond = true;
     lc_edge(c, v, true);
-    if (!fence_cond) {
-        v->in = v->cond = false;
-        lc_edge(c, v, false);
-    }
 }
 
-/* A confirming point rose: verify every fence whose window is still open. */
+/* A confirming point rose: verify every fence that is up and whose window is still open. */
 static void confirm_fences(struct core *c, struct point *p, uint64_t now)
 {
+    if (!confirms(c, p))
+        return;
     p->rise_ms = now;
     for (int i = 0; i < p->rev_n; i++) {
         struct point *f = &c->points[c->rev[p->rev_first + i]];
@@ -459,14 +640,17 @@ static void confirm_fences(struct core *c, struct point *p, uint64_t now)
     }
 }
 
-/* The fence's perimeter condition changed: look back for a confirming rise,
- * open the window for later ones, and clear verified_intrusion with it. */
+/* The fence's perimeter condition changed: look back for a confirming rise
+ * and open the window for later ones; a clear closes the window (a camera
+ * that sees something after the fence went quiet confirms nothing) and
+ * clears verified_intrusion with it. */
 static void fence_changed(struct core *c, struct point *f, uint64_t now)
 {
     struct alarm *v = &c->alarms[f->a_verified];
     uint64_t window = (uint64_t)verify_window_ms(c, f);
 
     if (!c->alarms[f->a_main].cond) {
+        f->verify_until = NEVER;
         if (v->cond) {
             v->in = v->cond = false;
             lc_edge(c, v, false);
@@ -476,21 +660,46 @@ static void fence_changed(struct core *c, struct point *f, uint64_t now)
     f->verify_until = now + window;
     for (int i = 0; i < f->cfg->n_verify; i++) {
         const struct point *w = &c->points[f->cfg->verify[i]];
-        if (w->rise_ms != NEVER && now - w->rise_ms <= window) {
+        if (w->rise_ms != NEVER && now - w->rise_ms <= window && confirms(c, w)) {
             verify_fence(c, f);
             return;
         }
     }
 }
 
-/* Whether a rising door condition waits for the zone's entry delay. */
-static bool entry_applies(const struct core *c, const struct alarm *a)
+/* The end of the entry period a door of zone z started, or NEVER. */
+static uint64_t zone_entry_until(const struct core *c, int z)
 {
-    int z = a->info.zone;
+    uint64_t until = NEVER;
 
-    return a->role == ROLE_MAIN && c->points[a->info.point].cfg->kind == CFG_KIND_DOOR && z >= 0 &&
-           c->zone_armed[z] && c->site->zones[z].entry_delay_ms > 0 && !frozen(c, a) &&
-           (a->state == CORE_S_NORMAL || a->state == CORE_S_RTN_UNACKED);
+    for (int i = 0; i < c->n_points; i++) {
+        const struct point *p = &c->points[i];
+        if (p->cfg->zone == z && p->cfg->kind == CFG_KIND_DOOR) {
+            uint64_t at = c->at[alarm_slot(c, p->a_main, AL_ENTRY)];
+            until = at < until ? at : until;
+        }
+    }
+    return until;
+}
+
+/*
+ * When a rising intrusion of alarm a, at now, is raised if no one disarms:
+ * a door starts the zone's entry delay; an entry-route point (the PIR on
+ * the way to the keypad) waits for the entry period a door started, and
+ * alarms at once if none did. NEVER: no entry delay applies.
+ */
+static uint64_t entry_deadline(const struct core *c, const struct alarm *a, uint64_t now)
+{
+    const struct point *p = &c->points[a->info.point];
+    int z = a->info.zone;
+    int delay = z >= 0 ? c->site->zones[z].entry_delay_ms : 0;
+
+    if (a->role != ROLE_MAIN || delay <= 0 || !c->zone_armed[z] || exiting(c, a) ||
+        chattering(c, a, CH_FREEZE) || (a->state != CORE_S_NORMAL && a->state != CORE_S_RTN_UNACKED))
+        return NEVER;
+    if (p->cfg->kind == CFG_KIND_DOOR)
+        return now + (uint64_t)delay;
+    return p->cfg->entry_route ? zone_entry_until(c, z) : NEVER;
 }
 
 /* Alarm ai's delayed condition just changed to a->cond. */
@@ -498,13 +707,13 @@ static void cond_changed(struct core *c, int ai, uint64_t now)
 {
     struct alarm *a = &c->alarms[ai];
     struct point *p = point_of(c, a);
-
     uint32_t entry = alarm_slot(c, ai, AL_ENTRY);
+    uint64_t until = a->cond ? entry_deadline(c, a, now) : NEVER;
 
     /* a door opened again during its entry delay does not extend it */
-    if (a->cond && entry_applies(c, a)) {
+    if (until != NEVER) {
         if (c->at[entry] == NEVER)
-            timer_set(c, entry, now + (uint64_t)c->site->zones[a->info.zone].entry_delay_ms);
+            timer_set(c, entry, until);
     } else
         lc_edge(c, a, a->cond);
     if (a->role != ROLE_MAIN)
@@ -553,6 +762,8 @@ static void apply_class(struct core *c, struct point *p, uint64_t now)
 {
     if (p->cfg->kind == CFG_KIND_EOL) {
         filter_set(c, p->a_main, p->cls == EOL_ALARM, now);
+        filter_set(c, p->a_cut, p->cls == EOL_CUT, now);
+        filter_set(c, p->a_short, p->cls == EOL_SHORT, now);
         filter_set(c, p->a_tamper, p->cls == EOL_TAMPER, now);
         return;
     }
@@ -561,29 +772,15 @@ static void apply_class(struct core *c, struct point *p, uint64_t now)
         filter_set(c, p->a_held, p->cls != 0, now);
 }
 
-/* Records an activation time, dropping the oldest when the ring is full. */
-static void ring_push(struct point *p, uint64_t t)
-{
-    if (p->ring_n < p->ring_cap) {
-        p->ring[(p->ring_head + p->ring_n++) % p->ring_cap] = t;
-    } else {
-        p->ring[p->ring_head] = t;
-        p->ring_head = (p->ring_head + 1) % p->ring_cap;
-    }
-}
-
 /* Counts an activation; N of them within the window flag chattering, which
  * lasts until the oldest of the last N leaves the window. */
 static void chatter_rise(struct core *c, struct point *p, uint64_t now)
 {
-    uint64_t window = (uint64_t)c->site->rules.chatter_window_ms;
-    uint64_t oldest;
+    uint64_t until = ring_burst(&p->ring, now, (uint64_t)c->site->rules.chatter_window_ms);
 
-    ring_push(p, now);
-    oldest = p->ring[p->ring_head];
-    if (p->ring_n < p->ring_cap || now - oldest >= window)
+    if (until == NEVER)
         return;
-    timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), oldest + window);
+    timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), until);
     if (!p->chattering) {
         struct alarm *ca = &c->alarms[p->a_chatter];
         p->chattering = true;
@@ -592,8 +789,8 @@ static void chatter_rise(struct core *c, struct point *p, uint64_t now)
     }
 }
 
-/* Chattering ended: clear the flag and bring the frozen alarms in line with
- * the point's current condition. */
+/* Chattering ended: clear the flag and bring the alarms it froze or held in
+ * line with the point's current condition. */
 static void chatter_expired(struct core *c, struct point *p)
 {
     struct alarm *ca = &c->alarms[p->a_chatter];
@@ -602,8 +799,20 @@ static void chatter_expired(struct core *c, struct point *p)
     ca->in = ca->cond = false;
     lc_edge(c, ca, false);
     for (int i = p->first_alarm; i < p->first_alarm + p->n_alarms; i++)
-        if (c->alarms[i].chatter_gated)
+        if (c->alarms[i].chatter != CH_NONE)
             lc_follow(c, &c->alarms[i], c->alarms[i].cond);
+}
+
+/* A door of a disarmed zone opened or closed: a one-shot record naming who
+ * disarmed the zone and when, so every opening of a store has an owner. */
+static void door_record(struct core *c, struct point *p)
+{
+    const struct zone_disarm *zd = &c->zone_disarm[p->cfg->zone];
+    struct core_event *ev;
+
+    ev = emit_event(c, p->a_access, p->cls ? CORE_T_DOOR_OPENED : CORE_T_DOOR_CLOSED, CORE_S_EVENT);
+    copy_str(ev->disarmed_by, sizeof(ev->disarmed_by), zd->by);
+    ev->disarmed_wall_ms = zd->wall_ms;
 }
 
 /* The raw class of a digital point held for debounce_ms: accept it. */
@@ -614,6 +823,8 @@ static void accept_class(struct core *c, struct point *p, uint64_t now)
     p->cls = p->raw;
     if (old == 0 && p->cls != 0 && p->a_chatter >= 0)
         chatter_rise(c, p, now);
+    if (p->a_access >= 0 && disarmed_for(c, &c->alarms[p->a_main]))
+        door_record(c, p);
     apply_class(c, p, now);
 }
 
@@ -629,6 +840,10 @@ static uint8_t eol_class(const struct cfg_eol *w, double v)
         return EOL_NORMAL;
     if (in_range(v, w->alarm_lo, w->alarm_hi))
         return EOL_ALARM;
+    if (in_range(v, w->short_lo, w->short_hi))
+        return EOL_SHORT;
+    if (in_range(v, w->cut_lo, w->cut_hi))
+        return EOL_CUT;
     return EOL_TAMPER;
 }
 
@@ -638,6 +853,7 @@ static void digital_sample(struct core *c, struct point *p, double v, uint64_t n
     bool refresh = p->stale;
     uint8_t raw;
 
+    p->bad = isnan(v);
     if (p->cfg->kind == CFG_KIND_EOL)
         raw = eol_class(&p->cfg->eol, v);
     else if (isnan(v))
@@ -658,7 +874,21 @@ static void digital_sample(struct core *c, struct point *p, double v, uint64_t n
         apply_class(c, p, now);
 }
 
-/* High threshold with hysteresis; NaN keeps the current condition. */
+/* Whether an analog reading is a value: not NaN, inside the valid range,
+ * and none of the sentinels the sensor sends instead of a value. */
+static bool reading_valid(const struct cfg_point *cp, double v)
+{
+    if (isnan(v) || (!isnan(cp->valid_min) && v < cp->valid_min) || (!isnan(cp->valid_max) && v > cp->valid_max))
+        return false;
+    /* a sentinel is written in engineering units, after a scale that may
+     * not be exact in binary: -32768 * 0.1 must still match -3276.8 */
+    for (int i = 0; i < cp->n_sentinels; i++)
+        if (fabs(v - cp->sentinels[i]) <= 1e-9 * fmax(1.0, fabs(cp->sentinels[i])))
+            return false;
+    return true;
+}
+
+/* High threshold with hysteresis. */
 static bool above(bool was, double v, double high, double deadband)
 {
     return was ? !(v < high - deadband) : v > high;
@@ -669,30 +899,65 @@ static bool below(bool was, double v, double low, double deadband)
     return was ? !(v > low + deadband) : v < low;
 }
 
+/* Sets a threshold alarm's request; a rise remembers the reading that crossed. */
+static void threshold_set(struct core *c, int ai, bool in, double v, uint64_t now)
+{
+    struct alarm *a = &c->alarms[ai];
+
+    if (in && !a->in)
+        a->cross = v;
+    filter_set(c, ai, in, now);
+}
+
+/* A rejected reading leaves the threshold alarms where they were and raises sensor_fault. */
 static void analog_sample(struct core *c, struct point *p, double v, uint64_t now)
 {
     double db = isnan(p->cfg->deadband) ? 0 : p->cfg->deadband;
 
     p->stale = false;
-    if (p->a_high >= 0)
-        filter_set(c, p->a_high, above(c->alarms[p->a_high].in, v, p->cfg->high, db), now);
-    if (p->a_low >= 0)
-        filter_set(c, p->a_low, below(c->alarms[p->a_low].in, v, p->cfg->low, db), now);
-    filter_set(c, p->a_sfault, isnan(v), now);
+    p->bad = !reading_valid(p->cfg, v);
+    if (!p->bad && p->a_high >= 0)
+        threshold_set(c, p->a_high, above(c->alarms[p->a_high].in, v, p->cfg->high, db), v, now);
+    if (!p->bad && p->a_low >= 0)
+        threshold_set(c, p->a_low, below(c->alarms[p->a_low].in, v, p->cfg->low, db), v, now);
+    filter_set(c, p->a_sfault, p->bad, now);
+}
+
+/* Whether an alarm's state is on a retained topic a station shows. */
+static bool needs_attention(const struct alarm *a)
+{
+    return a->state == CORE_S_ACTIVE_UNACKED || a->state == CORE_S_ACTIVE_ACKED || a->state == CORE_S_RTN_UNACKED;
+}
+
+/* Re-states the alarms of p that need attention and got no event since
+ * seq `since`: their value's quality changed (device lost, or a fresh
+ * reading after it came back), and the retained payload must say so. */
+static void restate_quality(struct core *c, struct point *p, uint64_t since)
+{
+    for (int i = p->first_alarm; i < p->first_alarm + p->n_alarms; i++) {
+        struct alarm *a = &c->alarms[i];
+        if (needs_attention(a) && a->last_seq < since)
+            emit_event(c, i, a->info.type, a->state);
+    }
 }
 
 static void on_sample(struct core *c, int pi, double v, uint64_t now)
 {
     struct point *p;
+    bool was_stale;
+    uint64_t since = c->next_seq;
 
     if (pi < 0 || pi >= c->n_points)
         abort(); /* the shell indexes points from the same site */
     p = &c->points[pi];
+    was_stale = p->stale;
     p->value = v;
     if (p->digital)
         digital_sample(c, p, v, now);
     else
         analog_sample(c, p, v, now);
+    if (was_stale && !p->stale && !device_down(c, p->cfg->device))
+        restate_quality(c, p, since);
 }
 
 /* Device down: its points' pending transitions are dropped (their data is
@@ -712,9 +977,13 @@ static void make_stale(struct core *c, int pi)
     p->stale = true;
 }
 
+/* A device went down or came back. Down: its points go stale and their
+ * alarms that need attention are re-stated with quality unknown, so no
+ * retained payload keeps showing the last value as current. */
 static void on_comm(struct core *c, int d, bool up)
 {
     struct alarm *a;
+    uint64_t since;
 
     if (d < 0 || d >= c->site->n_devices)
         abort();
@@ -725,37 +994,32 @@ static void on_comm(struct core *c, int d, bool up)
     lc_edge(c, a, a->cond);
     if (up)
         return;
-    for (int pi = 0; pi < c->n_points; pi++)
-        if (c->points[pi].cfg->device == d)
-            make_stale(c, pi);
+    since = c->next_seq;
+    for (int pi = 0; pi < c->n_points; pi++) {
+        if (c->points[pi].cfg->device != d)
+            continue;
+        make_stale(c, pi);
+        restate_quality(c, &c->points[pi], since);
+    }
 }
 
 static void unshelve(struct core *c, int ai)
 {
-    struct alarm *a = &c->alarms[ai];
-
     timer_cancel(c, alarm_slot(c, ai, AL_SHELVE));
-    if (a->cond && !disarmed_for(c, a))
-        set_state(c, a, CORE_S_ACTIVE_UNACKED);
-    else
-        reach_normal(c, a);
+    reevaluate(c, &c->alarms[ai]);
 }
 
-/* Fires one timer whose deadline t has come. */
-static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
+/* Zone z's exit delay ended: what is open now is an alarm. */
+static void exit_expired(struct core *c, int z)
 {
-    uint32_t pslots = (uint32_t)c->n_points * PT_SLOTS;
+    for (int i = 0; i < c->n_alarms; i++)
+        if (c->alarms[i].info.zone == z && c->alarms[i].suppressible)
+            lc_sync(c, &c->alarms[i]);
+}
 
-    if (slot < pslots) {
-        struct point *p = &c->points[slot / PT_SLOTS];
-        if (slot % PT_SLOTS == PT_DEBOUNCE)
-            accept_class(c, p, t);
-        else
-            chatter_expired(c, p);
-        return;
-    }
-    int ai = (int)((slot - pslots) / AL_SLOTS);
-    switch ((slot - pslots) % AL_SLOTS) {
+static void alarm_timer_fire(struct core *c, int ai, int kind, uint64_t t)
+{
+    switch (kind) {
     case AL_DELAY:
         c->alarms[ai].cond = c->alarms[ai].in;
         cond_changed(c, ai, t);
@@ -766,6 +1030,26 @@ static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
     default:
         unshelve(c, ai);
         break;
+    }
+}
+
+/* Fires one timer whose deadline t has come. */
+static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
+{
+    uint32_t pslots = (uint32_t)c->n_points * PT_SLOTS, zone0 = zone_slot(c, 0);
+
+    if (slot < pslots) {
+        struct point *p = &c->points[slot / PT_SLOTS];
+        if (slot % PT_SLOTS == PT_DEBOUNCE)
+            accept_class(c, p, t);
+        else
+            chatter_expired(c, p);
+    } else if (slot < zone0) {
+        alarm_timer_fire(c, (int)((slot - pslots) / AL_SLOTS), (int)((slot - pslots) % AL_SLOTS), t);
+    } else if (slot < flood_slot(c)) {
+        exit_expired(c, (int)(slot - zone0));
+    } else {
+        flood_expired(c);
     }
 }
 
@@ -825,10 +1109,12 @@ static void zone_report(struct core *c, int z, bool armed)
 }
 
 /* Arms zone z: suppressed alarms come back, and those whose condition is
- * up activate at once (no entry delay: the operator chose to arm). */
+ * up activate at once (no entry delay: the operator chose to arm), or when
+ * the zone's exit delay ends if it has one. */
 static void cmd_arm(struct core *c, const struct core_cmd *cmd, int z, struct core_result *r)
 {
     char open[CORE_ERROR_MAX];
+    int exit_ms = c->site->zones[z].exit_delay_ms;
 
     if (c->zone_armed[z])
         return;
@@ -839,18 +1125,21 @@ static void cmd_arm(struct core *c, const struct core_cmd *cmd, int z, struct co
     }
     c->zone_armed[z] = true;
     zone_report(c, z, true);
+    if (exit_ms > 0)
+        timer_set(c, zone_slot(c, z), c->now_ms + (uint64_t)exit_ms);
     for (int i = 0; i < c->n_alarms; i++) {
         struct alarm *a = &c->alarms[i];
         if (a->info.zone != z || !a->suppressible)
             continue;
         if (a->state == CORE_S_SUPPRESSED)
             a->state = CORE_S_NORMAL;
-        lc_edge(c, a, a->cond);
+        lc_sync(c, a);
     }
 }
 
 /* Disarms zone z: its idle suppressible alarms go SUPPRESSED silently and
- * pending entry delays are cancelled. */
+ * pending entry and exit delays are cancelled. Who disarmed it, and when,
+ * goes on the records of its doors' openings. */
 static void cmd_disarm(struct core *c, int z, struct core_result *r)
 {
     if (c->site->zones[z].always_armed) {
@@ -862,6 +1151,9 @@ static void cmd_disarm(struct core *c, int z, struct core_result *r)
     if (!c->zone_armed[z])
         return;
     c->zone_armed[z] = false;
+    copy_str(c->zone_disarm[z].by, sizeof(c->zone_disarm[z].by), c->operator_name);
+    c->zone_disarm[z].wall_ms = c->wall_ms;
+    timer_cancel(c, zone_slot(c, z));
     zone_report(c, z, false);
     for (int i = 0; i < c->n_alarms; i++) {
         struct alarm *a = &c->alarms[i];
@@ -886,20 +1178,60 @@ static void cmd_ack(struct core *c, struct alarm *a, struct core_result *r)
     }
 }
 
+/* Writes a duration as people say it: "1 h", "90 min", "45 s". */
+static void say_duration(char *buf, size_t cap, int ms)
+{
+    int s = ms / 1000;
+
+    if (s % 3600 == 0)
+        snprintf(buf, cap, "%d h", s / 3600);
+    else if (s % 60 == 0)
+        snprintf(buf, cap, "%d min", s / 60);
+    else
+        snprintf(buf, cap, "%d s", s);
+}
+
+/* Refuses a command on an alarm: false with the reason in r. */
+static bool refuse(struct core_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool refuse(struct core_result *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    r->ok = false;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof(r->error), fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* The checks shelving and out_of_service share: one-shots have no state to
+ * take away, and a state is not taken twice. */
+static bool can_take_away(const struct alarm *a, enum core_alarm_state to, const char *what,
+                          struct core_result *r)
+{
+    if (a->role == ROLE_ONE_SHOT)
+        return refuse(r, "alarm %s is a one-shot event and cannot be %s", a->info.id, what);
+    if (a->state == to)
+        return refuse(r, "alarm %s is already %s", a->info.id, what);
+    return true;
+}
+
+/* Shelving is a short break for a nuisance alarm, bounded per priority;
+ * maintenance takes an alarm out of service instead. */
 static void cmd_shelve(struct core *c, const struct core_cmd *cmd, int ai, struct core_result *r)
 {
     struct alarm *a = &c->alarms[ai];
+    int max_ms = c->site->rules.max_shelve_ms[a->info.priority];
+    char max[32];
 
-    if (a->role == ROLE_ONE_SHOT) {
-        r->ok = false;
-        snprintf(r->error, sizeof(r->error), "alarm %s is a one-shot event and cannot be shelved", a->info.id);
-    } else if (a->state == CORE_S_SHELVED) {
-        r->ok = false;
-        snprintf(r->error, sizeof(r->error), "alarm %s is already shelved", a->info.id);
-    } else if (cmd->duration_ms < SHELVE_MIN_MS || cmd->duration_ms > SHELVE_MAX_MS) {
-        r->ok = false;
-        snprintf(r->error, sizeof(r->error), "shelve duration %lld ms is out of range 1 s .. 24 h",
-                 (long long)cmd->duration_ms);
+    if (!can_take_away(a, CORE_S_SHELVED, "shelved", r))
+        return;
+    if (a->state == CORE_S_OUT_OF_SERVICE) {
+        refuse(r, "alarm %s is out of service", a->info.id);
+    } else if (cmd->duration_ms < SHELVE_MIN_MS || cmd->duration_ms > max_ms) {
+        say_duration(max, sizeof(max), max_ms);
+        refuse(r, "shelve duration %lld ms is out of range 1 s .. %s for a %s alarm", (long long)cmd->duration_ms,
+               max, cfg_priority_name(a->info.priority));
     } else {
         timer_cancel(c, alarm_slot(c, ai, AL_ENTRY));
         timer_set(c, alarm_slot(c, ai, AL_SHELVE), c->now_ms + (uint64_t)cmd->duration_ms);
@@ -907,20 +1239,46 @@ static void cmd_shelve(struct core *c, const struct core_cmd *cmd, int ai, struc
     }
 }
 
+/* Out of service: for maintenance, with no time limit, and distinct from
+ * shelving on every topic; only in_service brings it back. */
+static void cmd_out_of_service(struct core *c, int ai, struct core_result *r)
+{
+    struct alarm *a = &c->alarms[ai];
+
+    if (!can_take_away(a, CORE_S_OUT_OF_SERVICE, "out of service", r))
+        return;
+    timer_cancel(c, alarm_slot(c, ai, AL_ENTRY));
+    timer_cancel(c, alarm_slot(c, ai, AL_SHELVE));
+    set_state(c, a, CORE_S_OUT_OF_SERVICE);
+}
+
 /* Runs an alarm command on a resolved alarm. */
 static void cmd_alarm(struct core *c, const struct core_cmd *cmd, int ai, struct core_result *r)
 {
     struct alarm *a = &c->alarms[ai];
 
-    if (cmd->op == CORE_CMD_ACK) {
+    switch (cmd->op) {
+    case CORE_CMD_ACK:
         cmd_ack(c, a, r);
-    } else if (cmd->op == CORE_CMD_SHELVE) {
+        break;
+    case CORE_CMD_SHELVE:
         cmd_shelve(c, cmd, ai, r);
-    } else if (a->state != CORE_S_SHELVED) {
-        r->ok = false;
-        snprintf(r->error, sizeof(r->error), "alarm %s is not shelved", a->info.id);
-    } else {
-        unshelve(c, ai);
+        break;
+    case CORE_CMD_OUT_OF_SERVICE:
+        cmd_out_of_service(c, ai, r);
+        break;
+    case CORE_CMD_IN_SERVICE:
+        if (a->state != CORE_S_OUT_OF_SERVICE)
+            refuse(r, "alarm %s is not out of service", a->info.id);
+        else
+            reevaluate(c, a);
+        break;
+    default:
+        if (a->state != CORE_S_SHELVED)
+            refuse(r, "alarm %s is not shelved", a->info.id);
+        else
+            unshelve(c, ai);
+        break;
     }
 }
 
@@ -932,7 +1290,7 @@ static int cmd_target(const struct core *c, const struct core_cmd *cmd, char *er
     bool zone_op = cmd->op == CORE_CMD_ARM || cmd->op == CORE_CMD_DISARM;
     int idx;
 
-    if ((unsigned)cmd->op > CORE_CMD_DISARM) {
+    if ((unsigned)cmd->op > CORE_CMD_IN_SERVICE) {
         snprintf(err, cap, "unknown operation %d", (int)cmd->op);
         return -1;
     }
@@ -965,6 +1323,7 @@ static void on_cmd(struct core *c, const struct core_cmd *cmd)
     if (idx >= 0) {
         copy_str(oper, sizeof(oper), cmd->operator_name);
         c->operator_name = oper;
+        c->op = cmd->op;
         res.ok = true;
         if (cmd->op == CORE_CMD_ARM)
             cmd_arm(c, cmd, idx, &res);
@@ -1045,6 +1404,7 @@ size_t core_step(struct core *c, const struct core_input *in, struct core_output
     c->n_out = 0;
     c->wall_ms = in->wall_ms;
     c->operator_name = "";
+    c->op = CORE_CMD_ACK;
     c->text = "";
     c->t_ms = now;
     fire_due(c, now);
@@ -1101,6 +1461,7 @@ static int add_alarm(struct core *c, const char *owner, enum core_alarm_type typ
     a->info.always_on = true;
     a->role = role;
     a->state = role == ROLE_ONE_SHOT ? CORE_S_EVENT : CORE_S_NORMAL;
+    a->cross = NAN;
     return ai;
 }
 
@@ -1112,7 +1473,7 @@ static int add_point_alarm(struct core *c, int pi, enum core_alarm_type type, en
     const struct cfg_point *cp = &c->site->points[pi];
     int ai = add_alarm(c, cp->id, type, NULL, prio, role);
     struct alarm *a = &c->alarms[ai];
-    bool delayed = role == ROLE_MAIN || role == ROLE_EOL_TAMPER || role == ROLE_HIGH || role == ROLE_LOW;
+    bool delayed = role == ROLE_MAIN || role == ROLE_EOL_FAULT || role == ROLE_HIGH || role == ROLE_LOW;
 
     a->info.point = pi;
     a->info.device = cp->device;
@@ -1120,7 +1481,8 @@ static int add_point_alarm(struct core *c, int pi, enum core_alarm_type type, en
     a->info.latching = latching;
     a->suppressible = suppressible && cp->zone >= 0 && !c->site->zones[cp->zone].always_armed;
     a->info.always_on = !a->suppressible;
-    a->chatter_gated = role == ROLE_MAIN || role == ROLE_EOL_TAMPER || role == ROLE_VERIFIED;
+    if (role == ROLE_MAIN || role == ROLE_EOL_FAULT || role == ROLE_VERIFIED)
+        a->chatter = latching ? CH_HOLD : CH_FREEZE;
     if (delayed) {
         a->on_delay_ms = cp->on_delay_ms > 0 ? (uint32_t)cp->on_delay_ms : 0;
         a->off_delay_ms = cp->off_delay_ms > 0 ? (uint32_t)cp->off_delay_ms : 0;
@@ -1146,6 +1508,23 @@ static void add_analog_alarms(struct core *c, int pi, enum core_alarm_type high,
     p->a_main = p->a_high >= 0 ? p->a_high : p->a_low;
 }
 
+/* The supervision alarms of an end-of-line loop: a short masks the
+ * detector silently (the classic defeat), so it is critical; a cut or a
+ * reading outside every window is at least high. */
+static void add_eol_alarms(struct core *c, int pi, enum cfg_priority prio)
+{
+    struct point *p = &c->points[pi];
+    enum cfg_priority high = more_severe(CFG_PRIO_HIGH, prio);
+
+    p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
+    p->a_cut = add_point_alarm(c, pi, CORE_T_WIRE_CUT, high, ROLE_EOL_FAULT, true, false);
+    c->alarms[p->a_cut].eol_class = EOL_CUT;
+    p->a_short = add_point_alarm(c, pi, CORE_T_WIRE_SHORT, CFG_PRIO_CRITICAL, ROLE_EOL_FAULT, true, false);
+    c->alarms[p->a_short].eol_class = EOL_SHORT;
+    p->a_tamper = add_point_alarm(c, pi, CORE_T_TAMPER, high, ROLE_EOL_FAULT, true, false);
+    c->alarms[p->a_tamper].eol_class = EOL_TAMPER;
+}
+
 /* Builds the alarms of point pi according to its kind. */
 static void add_point(struct core *c, int pi)
 {
@@ -1160,6 +1539,11 @@ static void add_point(struct core *c, int pi)
         p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
         if (cp->held_open_ms > 0)
             p->a_held = add_point_alarm(c, pi, CORE_T_DOOR_HELD, CFG_PRIO_MEDIUM, ROLE_HELD, false, false);
+        if (c->alarms[p->a_main].suppressible) {
+            p->a_access = add_point_alarm(c, pi, CORE_T_DOOR_OPENED, CFG_PRIO_LOW, ROLE_ONE_SHOT, false, false);
+            /* one id for both records: "<door>.access" */
+            snprintf(c->alarms[p->a_access].info.id, sizeof(c->alarms[p->a_access].info.id), "%s.access", cp->id);
+        }
         break;
     case CFG_KIND_MOTION:
         p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
@@ -1183,8 +1567,7 @@ static void add_point(struct core *c, int pi)
         p->a_main = add_point_alarm(c, pi, CORE_T_DIGITAL, prio, ROLE_MAIN, false, true);
         break;
     case CFG_KIND_EOL:
-        p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
-        p->a_tamper = add_point_alarm(c, pi, CORE_T_TAMPER, tamper_prio, ROLE_EOL_TAMPER, true, false);
+        add_eol_alarms(c, pi, prio);
         break;
     case CFG_KIND_TEMPERATURE:
         add_analog_alarms(c, pi, CORE_T_TEMPERATURE_HIGH, CORE_T_TEMPERATURE_LOW);
@@ -1196,8 +1579,10 @@ static void add_point(struct core *c, int pi)
         add_analog_alarms(c, pi, CORE_T_ANALOG_HIGH, CORE_T_ANALOG_LOW);
         break;
     }
+    /* the chattering indication keeps the point's priority: a flapping
+     * store door is not a low-priority matter */
     if (p->digital && cp->kind != CFG_KIND_FAULT && c->site->rules.chatter_count > 0)
-        p->a_chatter = add_point_alarm(c, pi, CORE_T_CHATTERING, CFG_PRIO_LOW, ROLE_CHATTER, false, false);
+        p->a_chatter = add_point_alarm(c, pi, CORE_T_CHATTERING, prio, ROLE_CHATTER, false, false);
     p->n_alarms = c->n_alarms - p->first_alarm;
 }
 
@@ -1245,8 +1630,9 @@ static bool build_reverse_verify(struct core *c)
     return true;
 }
 
-/* Gives every chattering-capable point its ring of activation times. */
-static bool build_chatter_rings(struct core *c)
+/* Gives every chattering-capable point its ring of activation times, and
+ * the site its ring of new-alarm times for the flood rule. */
+static bool build_rings(struct core *c)
 {
     uint32_t cap = c->site->rules.chatter_count > 0 ? (uint32_t)c->site->rules.chatter_count : 0;
     size_t n = 0;
@@ -1261,11 +1647,13 @@ static bool build_chatter_rings(struct core *c)
     for (int i = 0; i < c->n_points; i++) {
         if (c->points[i].a_chatter < 0)
             continue;
-        c->points[i].ring = c->ring_store + n;
-        c->points[i].ring_cap = cap;
+        c->points[i].ring.t = c->ring_store + n;
+        c->points[i].ring.cap = cap;
         n += cap;
     }
-    return true;
+    c->flood.cap = (uint32_t)c->site->rules.flood_count + 1;
+    c->flood.t = malloc(c->flood.cap * sizeof(*c->flood.t));
+    return c->flood.t != NULL;
 }
 
 static void init_point(struct core *c, int pi)
@@ -1275,8 +1663,8 @@ static void init_point(struct core *c, int pi)
     memset(p, 0, sizeof(*p));
     p->cfg = &c->site->points[pi];
     p->digital = kind_is_digital(p->cfg->kind);
-    p->a_main = p->a_tamper = p->a_held = p->a_high = p->a_low = -1;
-    p->a_sfault = p->a_verified = p->a_chatter = -1;
+    p->a_main = p->a_tamper = p->a_cut = p->a_short = p->a_held = p->a_high = p->a_low = -1;
+    p->a_sfault = p->a_verified = p->a_chatter = p->a_access = -1;
     p->value = NAN;
     p->rise_ms = p->verify_until = NEVER;
     add_point(c, pi);
@@ -1298,12 +1686,16 @@ static void build_alarms(struct core *c)
     for (int d = 0; d < s->n_devices; d++) {
         int ai = add_alarm(c, s->devices[d].id, CORE_T_COMM_LOSS, NULL, s->devices[d].comm_priority, ROLE_COMM);
         c->alarms[ai].info.device = d;
+        /* a line that dropped and came back before anyone looked must
+         * still be on the alarm list: someone may have cut it on purpose */
+        c->alarms[ai].info.latching = s->rules.comm_loss_latching;
     }
     c->a_sys0 = c->n_alarms;
     _Static_assert(sizeof(sys_types) / sizeof(sys_types[0]) == CORE_SYS__COUNT, "one alarm per system kind");
     _Static_assert(sizeof(sys_prio) / sizeof(sys_prio[0]) == CORE_SYS__COUNT, "one priority per system kind");
     for (int k = CORE_SYS_GATEWAY_RESTARTED; k < CORE_SYS__COUNT; k++)
         add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], k < CORE_SYS_SPOOL_FULL ? ROLE_ONE_SHOT : ROLE_SYSTEM);
+    c->a_flood = add_alarm(c, "system", CORE_T_ALARM_FLOOD, NULL, CFG_PRIO_MEDIUM, ROLE_FLOOD);
     c->a_zone0 = c->n_alarms;
     for (int z = 0; z < s->n_zones; z++) {
         int ai = add_alarm(c, s->zones[z].id, CORE_T_ZONE_ARMED, "arming", CFG_PRIO_LOW, ROLE_ONE_SHOT);
@@ -1326,7 +1718,8 @@ static size_t output_bound(const struct core *c)
 
 static bool alloc_timers(struct core *c)
 {
-    c->n_slots = (uint32_t)c->n_points * PT_SLOTS + (uint32_t)c->n_alarms * AL_SLOTS;
+    c->n_slots = (uint32_t)c->n_points * PT_SLOTS + (uint32_t)c->n_alarms * AL_SLOTS +
+                 (uint32_t)c->site->n_zones + 1;
     c->at = malloc(c->n_slots * sizeof(*c->at));
     c->heap = malloc(c->n_slots * sizeof(*c->heap));
     c->pos = malloc(c->n_slots * sizeof(*c->pos));
@@ -1374,19 +1767,21 @@ struct core *core_new(const struct cfg_site *site)
     c->site = site;
     c->n_points = site->n_points;
     c->next_seq = 1;
-    /* a point has at most three alarms (e.g. intrusion, door_held, chattering) */
-    max_alarms = (size_t)site->n_points * 3 + (size_t)site->n_devices + CORE_SYS__COUNT + (size_t)site->n_zones;
+    /* a point has at most five alarms (an eol loop: intrusion, wire_cut,
+     * wire_short, tamper, chattering); then comm, the system kinds, flood, zones */
+    max_alarms = (size_t)site->n_points * 5 + (size_t)site->n_devices + CORE_SYS__COUNT + 1 + (size_t)site->n_zones;
     c->alarms = malloc(max_alarms * sizeof(*c->alarms));
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));
-    if (!c->alarms || !c->points || !c->zone_armed) {
+    c->zone_disarm = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_disarm));
+    if (!c->alarms || !c->points || !c->zone_armed || !c->zone_disarm) {
         core_free(c);
         return NULL;
     }
     for (int z = 0; z < site->n_zones; z++)
         c->zone_armed[z] = site->zones[z].armed || site->zones[z].always_armed;
     build_alarms(c);
-    if (!build_reverse_verify(c) || !build_chatter_rings(c) || !alloc_timers(c) || !build_indexes(c)) {
+    if (!build_reverse_verify(c) || !build_rings(c) || !alloc_timers(c) || !build_indexes(c)) {
         core_free(c);
         return NULL;
     }
@@ -1405,8 +1800,10 @@ void core_free(struct core *c)
     free(c->alarms);
     free(c->points);
     free(c->zone_armed);
+    free(c->zone_disarm);
     free(c->rev);
     free(c->ring_store);
+    free(c->flood.t);
     free(c->at);
     free(c->heap);
     free(c->pos);
@@ -1457,6 +1854,18 @@ enum core_alarm_state core_alarm_state(const struct core *c, int alarm)
     return alarm >= 0 && alarm < c->n_alarms ? c->alarms[alarm].state : CORE_S_NORMAL;
 }
 
+bool core_alarm_condition(const struct core *c, int alarm, bool *entry_pending)
+{
+    const struct alarm *a;
+
+    if (alarm < 0 || alarm >= c->n_alarms)
+        return false;
+    a = &c->alarms[alarm];
+    if (entry_pending)
+        *entry_pending = c->at[alarm_slot(c, alarm, AL_ENTRY)] != NEVER || exiting(c, a);
+    return a->cond;
+}
+
 int core_find_alarm(const struct core *c, const char *id)
 {
     return id_index_find(&c->alarm_ids, id);
@@ -1469,18 +1878,21 @@ bool core_zone_armed(const struct core *c, int zone)
 
 /* ---- snapshot -------------------------------------------------------------
  *
- * Layout, every integer little-endian, doubles as their IEEE-754 bits:
+ * Layout (version 2), every integer little-endian, doubles as their IEEE-754 bits:
  *   "VGLS" u32 version u64 now_ms u64 next_seq
- *   u32 n_zones   { id, u8 armed }
- *   u32 n_points  { id, u8 raw, u8 cls, u8 flags(1 stale, 2 chattering), f64 value,
+ *   u32 n_zones   { id, u8 armed, u64 exit_at, str disarmed_by, i64 disarmed_wall_ms }
+ *   u32 n_points  { id, u8 raw, u8 cls, u8 flags(1 stale, 2 chattering, 4 bad), f64 value,
  *                   u64 rise_ms, u64 verify_until, u64 debounce_at, u64 chatter_at,
  *                   u32 n, n x u64 activation times oldest first }
  *   u32 n_alarms  { id, u8 state, u8 flags(1 in, 2 cond),
- *                   u64 delay_at, u64 entry_at, u64 shelve_at }      (one-shot alarms omitted)
- *   then (version 2; a version 1 snapshot ends above):
- *   u8 local_on u32 lost u32 n_waiting { u64 seq, u8 priority, u8 missed, u64 due_ms, u32 retries }
- *   in ascending seq
- * An id is u8 length + bytes. Timers are absolute mono_ms, UINT64_MAX for none.
+ *                   u64 delay_at, u64 entry_at, u64 shelve_at, f64 cross }   (one-shot alarms omitted)
+ *   u64 flood_at, u32 n, n x u64 new-alarm times oldest first
+ *   version 3: u8 local_on u32 lost u32 n_waiting { u64 seq, u8 priority, u8 missed, u64 due_ms,
+ *   u32 retries } in ascending seq (the receipt tracker)
+ * An id is u8 length + bytes, a str the same but possibly empty. Timers are
+ * absolute mono_ms, UINT64_MAX for none. Version 1 has none of the zone
+ * fields after armed, no cross, no flood section, flags up to 3, eol classes
+ * up to tamper and states up to suppressed; it restores with their defaults.
  */
 
 struct wbuf {
@@ -1515,6 +1927,22 @@ static void put_id(struct wbuf *w, const char *id)
     w->len += n;
 }
 
+static void put_ring(struct wbuf *w, const struct ring *r)
+{
+    put_uint(w, r->n, 4);
+    for (uint32_t i = 0; i < r->n; i++)
+        put_uint(w, r->t[(r->head + i) % r->cap], 8);
+}
+
+static void snap_zone(const struct core *c, struct wbuf *w, int z)
+{
+    put_id(w, c->site->zones[z].id);
+    put_uint(w, c->zone_armed[z], 1);
+    put_uint(w, c->at[zone_slot(c, z)], 8);
+    put_id(w, c->zone_disarm[z].by);
+    put_uint(w, (uint64_t)c->zone_disarm[z].wall_ms, 8);
+}
+
 static void snap_point(const struct core *c, struct wbuf *w, int pi)
 {
     const struct point *p = &c->points[pi];
@@ -1522,15 +1950,13 @@ static void snap_point(const struct core *c, struct wbuf *w, int pi)
     put_id(w, p->cfg->id);
     put_uint(w, p->raw, 1);
     put_uint(w, p->cls, 1);
-    put_uint(w, (p->stale ? 1u : 0u) | (p->chattering ? 2u : 0u), 1);
+    put_uint(w, (p->stale ? 1u : 0u) | (p->chattering ? 2u : 0u) | (p->bad ? 4u : 0u), 1);
     put_f64(w, p->value);
     put_uint(w, p->rise_ms, 8);
     put_uint(w, p->verify_until, 8);
     put_uint(w, c->at[point_slot(pi, PT_DEBOUNCE)], 8);
     put_uint(w, c->at[point_slot(pi, PT_CHATTER)], 8);
-    put_uint(w, p->ring_n, 4);
-    for (uint32_t i = 0; i < p->ring_n; i++)
-        put_uint(w, p->ring[(p->ring_head + i) % p->ring_cap], 8);
+    put_ring(w, &p->ring);
 }
 
 static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
@@ -1543,6 +1969,7 @@ static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
     put_uint(w, c->at[alarm_slot(c, ai, AL_DELAY)], 8);
     put_uint(w, c->at[alarm_slot(c, ai, AL_ENTRY)], 8);
     put_uint(w, c->at[alarm_slot(c, ai, AL_SHELVE)], 8);
+    put_f64(w, a->cross);
 }
 
 static int by_seq(const void *x, const void *y)
@@ -1584,10 +2011,8 @@ static void snap_write(const struct core *c, struct wbuf *w)
     put_uint(w, c->now_ms, 8);
     put_uint(w, c->next_seq, 8);
     put_uint(w, (uint64_t)c->site->n_zones, 4);
-    for (int z = 0; z < c->site->n_zones; z++) {
-        put_id(w, c->site->zones[z].id);
-        put_uint(w, c->zone_armed[z], 1);
-    }
+    for (int z = 0; z < c->site->n_zones; z++)
+        snap_zone(c, w, z);
     put_uint(w, (uint64_t)c->n_points, 4);
     for (int pi = 0; pi < c->n_points; pi++)
         snap_point(c, w, pi);
@@ -1597,6 +2022,8 @@ static void snap_write(const struct core *c, struct wbuf *w)
     for (int ai = 0; ai < c->n_alarms; ai++)
         if (c->alarms[ai].role != ROLE_ONE_SHOT)
             snap_alarm(c, w, ai);
+    put_uint(w, c->at[flood_slot(c)], 8);
+    put_ring(w, &c->flood);
     snap_receipts(c, w);
 }
 
@@ -1617,6 +2044,7 @@ struct rbuf {
     const uint8_t *p;
     size_t len, off;
     bool bad;
+    uint32_t version;
 };
 
 static uint64_t get_uint(struct rbuf *r, int bytes)
@@ -1652,13 +2080,13 @@ static double get_f64(struct rbuf *r)
     return d;
 }
 
-/* Reads an id of 1..cap-1 bytes into dst. */
-static void get_id(struct rbuf *r, char *dst, size_t cap)
+/* Reads a string of min..cap-1 bytes into dst. */
+static void get_str(struct rbuf *r, char *dst, size_t cap, size_t min)
 {
     size_t n = (size_t)get_uint(r, 1);
 
     dst[0] = '\0';
-    if (r->bad || n == 0 || n >= cap || r->len - r->off < n) {
+    if (r->bad || n < min || n >= cap || r->len - r->off < n) {
         r->bad = true;
         return;
     }
@@ -1667,17 +2095,45 @@ static void get_id(struct rbuf *r, char *dst, size_t cap)
     r->off += n;
 }
 
+static void get_id(struct rbuf *r, char *dst, size_t cap)
+{
+    get_str(r, dst, cap, 1);
+}
+
+/* Reads a ring of times; with dst, keeps the newest that fit it. */
+static void get_ring(struct rbuf *r, struct ring *dst)
+{
+    uint32_t n = (uint32_t)get_uint(r, 4);
+
+    if (dst)
+        dst->n = dst->head = 0;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint64_t t = get_uint(r, 8);
+        if (dst && dst->cap > 0)
+            ring_push(dst, t);
+    }
+}
+
 static void restore_zone(struct core *c, struct rbuf *r, bool apply)
 {
     char id[CFG_ID_MAX];
+    struct zone_disarm zd = {"", 0};
+    uint64_t exit_at = NEVER;
     int z;
     bool armed;
 
     get_id(r, id, sizeof(id));
     armed = get_small(r, 1);
+    if (r->version > SNAP_V1) {
+        exit_at = get_uint(r, 8);
+        get_str(r, zd.by, sizeof(zd.by), 0);
+        zd.wall_ms = (int64_t)get_uint(r, 8);
+    }
     if (!apply || r->bad || (z = id_index_find(&c->zone_ids, id)) < 0)
         return;
     c->zone_armed[z] = armed || c->site->zones[z].always_armed;
+    c->zone_disarm[z] = zd;
+    c->at[zone_slot(c, z)] = c->zone_armed[z] ? exit_at : NEVER;
 }
 
 /* Reads one point record; with apply, restores it into the point of the
@@ -1686,36 +2142,30 @@ static void restore_point(struct core *c, struct rbuf *r, bool apply)
 {
     char id[CFG_ID_MAX];
     struct point tmp = {0}, *p = NULL;
+    unsigned max_class = r->version > SNAP_V1 ? EOL_CUT : EOL_TAMPER;
     uint64_t debounce_at, chatter_at;
-    uint32_t n;
     uint8_t flags;
     int pi = -1;
 
     get_id(r, id, sizeof(id));
-    tmp.raw = get_small(r, EOL_TAMPER);
-    tmp.cls = get_small(r, EOL_TAMPER);
-    flags = get_small(r, 3);
+    tmp.raw = get_small(r, max_class);
+    tmp.cls = get_small(r, max_class);
+    flags = get_small(r, r->version > SNAP_V1 ? 7 : 3);
     tmp.value = get_f64(r);
     tmp.rise_ms = get_uint(r, 8);
     tmp.verify_until = get_uint(r, 8);
     debounce_at = get_uint(r, 8);
     chatter_at = get_uint(r, 8);
-    n = (uint32_t)get_uint(r, 4);
-    if (apply && !r->bad && (pi = id_index_find(&c->point_ids, id)) >= 0) {
+    if (apply && !r->bad && (pi = id_index_find(&c->point_ids, id)) >= 0)
         p = &c->points[pi];
-        p->ring_n = p->ring_head = 0;
-    }
-    for (uint32_t i = 0; i < n && !r->bad; i++) {
-        uint64_t t = get_uint(r, 8);
-        if (p && p->ring_cap > 0)
-            ring_push(p, t);
-    }
+    get_ring(r, p ? &p->ring : NULL);
     if (!p || r->bad)
         return;
     p->raw = tmp.raw;
     p->cls = tmp.cls;
     p->stale = flags & 1;
     p->chattering = (flags & 2) && p->a_chatter >= 0;
+    p->bad = (flags & 4) != 0;
     p->value = tmp.value;
     p->rise_ms = tmp.rise_ms;
     p->verify_until = tmp.verify_until;
@@ -1728,21 +2178,36 @@ static void restore_alarm(struct core *c, struct rbuf *r, bool apply)
     char id[CORE_ALARM_ID_MAX];
     uint64_t at[AL_SLOTS];
     uint8_t state, flags;
+    double cross = NAN;
     int ai;
 
     get_id(r, id, sizeof(id));
-    state = get_small(r, CORE_S_SUPPRESSED);
+    state = get_small(r, r->version > SNAP_V1 ? CORE_S_OUT_OF_SERVICE : CORE_S_SUPPRESSED);
+    if (state == CORE_S_EVENT)
+        r->bad = true;
     flags = get_small(r, 3);
     for (int k = 0; k < AL_SLOTS; k++)
         at[k] = get_uint(r, 8);
+    if (r->version > SNAP_V1)
+        cross = get_f64(r);
     if (!apply || r->bad || (ai = id_index_find(&c->alarm_ids, id)) < 0 || c->alarms[ai].role == ROLE_ONE_SHOT)
         return;
     struct alarm *a = &c->alarms[ai];
     a->state = (enum core_alarm_state)state;
     a->in = flags & 1;
     a->cond = (flags & 2) != 0;
+    a->cross = cross;
     for (int k = 0; k < AL_SLOTS; k++)
         c->at[alarm_slot(c, ai, k)] = at[k];
+}
+
+static void restore_flood(struct core *c, struct rbuf *r, bool apply)
+{
+    uint64_t at = get_uint(r, 8);
+
+    get_ring(r, apply ? &c->flood : NULL);
+    if (apply)
+        c->at[flood_slot(c)] = at;
 }
 
 /* Parses the whole snapshot; with apply false it only validates. */
@@ -1771,11 +2236,14 @@ static void restore_receipts(struct core *c, struct rbuf *r, bool apply)
 
 static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply)
 {
-    struct rbuf r = {buf, len, 0, false};
-    uint64_t now, seq, version;
+    struct rbuf r = {buf, len, 0, false, 0};
+    uint64_t now, seq;
     uint32_t n;
 
-    if (get_uint(&r, 4) != SNAP_MAGIC || (version = get_uint(&r, 4)) < 1 || version > SNAP_VERSION)
+    if (get_uint(&r, 4) != SNAP_MAGIC)
+        return false;
+    r.version = (uint32_t)get_uint(&r, 4);
+    if (r.version < SNAP_V1 || r.version > SNAP_VERSION)
         return false;
     now = get_uint(&r, 8);
     seq = get_uint(&r, 8);
@@ -1792,8 +2260,10 @@ static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply
     n = (uint32_t)get_uint(&r, 4);
     for (uint32_t i = 0; i < n && !r.bad; i++)
         restore_alarm(c, &r, apply);
-    if (version >= 2)
-        restore_receipts(c, &r, apply);
+    if (r.version > SNAP_V1)
+        restore_flood(c, &r, apply && !r.bad);
+    if (r.version >= 3)
+        restore_receipts(c, &r, apply && !r.bad);
     return !r.bad && r.off == r.len;
 }
 

@@ -19,8 +19,13 @@
  *   ACTIVE_UNACKED --clear--> RTN_UNACKED (latching)  or  NORMAL (non-latching)
  *   RTN_UNACKED --ack--> NORMAL;  RTN_UNACKED --cond--> ACTIVE_UNACKED
  *   any --shelve--> SHELVED --unshelve/expiry--> re-evaluated
+ *   any --out_of_service--> OUT_OF_SERVICE --in_service--> re-evaluated
  *   suppressible alarms of a disarmed zone are SUPPRESSED (no events).
- * Intrusion, perimeter, verified_intrusion and tamper alarms latch.
+ * Intrusion, perimeter, verified_intrusion, tamper, wire_cut and wire_short
+ * alarms latch, and comm_loss latches unless rules say otherwise. While a
+ * point chatters its security alarms stay active (a clear is held) and a new
+ * activation after an ack is raised at once: chattering rate-limits
+ * notifications, never state (docs/core.md).
  * Tamper, fault, climate, comm_loss and system alarms are 24-hour: a zone's
  * arm state never suppresses them.
  *
@@ -58,7 +63,7 @@ enum core_alarm_type {
     CORE_T_DIGITAL,
     CORE_T_ANALOG_HIGH,
     CORE_T_ANALOG_LOW,
-    CORE_T_SENSOR_FAULT,      /* analog point read an impossible value (NaN) */
+    CORE_T_SENSOR_FAULT,      /* analog point read NaN, a sentinel or a value outside its valid range */
     CORE_T_COMM_LOSS,
     CORE_T_CHATTERING,
     /* system alarms (lifecycle) */
@@ -71,6 +76,12 @@ enum core_alarm_type {
     CORE_T_SELF_TEST,
     CORE_T_ZONE_ARMED,
     CORE_T_ZONE_DISARMED,
+    /* added in snapshot version 2 */
+    CORE_T_WIRE_CUT,          /* end-of-line loop cut (open circuit) */
+    CORE_T_WIRE_SHORT,        /* end-of-line loop shorted: the detector is masked */
+    CORE_T_ALARM_FLOOD,       /* site: more new alarms in the flood window than rules allow */
+    CORE_T_DOOR_OPENED,       /* one-shot record: a door of a disarmed zone opened */
+    CORE_T_DOOR_CLOSED,       /* one-shot record: ... and closed */
     CORE_T__COUNT
 };
 
@@ -82,9 +93,22 @@ enum core_alarm_state {
     CORE_S_SHELVED,
     CORE_S_SUPPRESSED,
     CORE_S_EVENT,             /* one-shot events only */
+    CORE_S_OUT_OF_SERVICE,    /* taken out for maintenance until put back in service */
 };
 
-enum core_cmd_op { CORE_CMD_ACK, CORE_CMD_SHELVE, CORE_CMD_UNSHELVE, CORE_CMD_ARM, CORE_CMD_DISARM };
+/* How far an event's value can be trusted. */
+enum core_quality {
+    CORE_Q_NONE,              /* the alarm has no value (system, comm_loss, zone) */
+    CORE_Q_GOOD,              /* a fresh reading from a device that answers */
+    CORE_Q_STALE,             /* the device is back but this point has not been read since */
+    CORE_Q_UNKNOWN,           /* the device does not answer: the value is the last one known */
+    CORE_Q_BAD,               /* the last reading was rejected (NaN, a sentinel, out of the valid range) */
+};
+
+enum core_cmd_op {
+    CORE_CMD_ACK, CORE_CMD_SHELVE, CORE_CMD_UNSHELVE, CORE_CMD_ARM, CORE_CMD_DISARM,
+    CORE_CMD_OUT_OF_SERVICE, CORE_CMD_IN_SERVICE,
+};
 
 /* Where a command came from; its result goes back there (sink.h). */
 enum core_cmd_source {
@@ -99,14 +123,15 @@ enum core_cmd_source {
 #define CORE_VERIFIED_SIGNED 0x04u    /* its signature matched the operator's key */
 #define CORE_VERIFIED_ROLE 0x08u      /* the operator's role allows the op */
 
-/* A parsed operator command. target is an alarm id (ack, shelve, unshelve)
- * or a zone id (arm, disarm); the core resolves it and reports unknown ones. */
+/* A parsed operator command. target is an alarm id (ack, shelve, unshelve,
+ * out_of_service, in_service) or a zone id (arm, disarm); the core resolves
+ * it and reports unknown ones. */
 struct core_cmd {
     char id[CORE_CMD_ID_MAX];
     enum core_cmd_op op;
     char target[CORE_ALARM_ID_MAX];
     char operator_name[CFG_ID_MAX];
-    int64_t duration_ms;      /* shelve only; 1 s .. 24 h */
+    int64_t duration_ms;      /* shelve only; 1 s .. rules.max_shelve_ms[priority] */
     bool force;               /* arm only: arm although points are open */
     enum core_cmd_source source;
     unsigned verified;        /* CORE_VERIFIED_* bits the gate set; journaled with the command */
@@ -140,7 +165,11 @@ struct core_input {
     } u;
 };
 
-/* One alarm state change. Strings are looked up with core_alarm_info(). */
+/*
+ * One alarm state change, or a re-statement of the same state when the
+ * quality of its value changed (its device went down or came back). Strings
+ * are looked up with core_alarm_info().
+ */
 struct core_event {
     uint64_t seq;             /* per site, strictly increasing, never reused */
     int64_t wall_ms;
@@ -149,8 +178,14 @@ struct core_event {
     enum cfg_priority priority;
     enum core_alarm_state state;
     double value;             /* point value at the change; NaN if none */
+    enum core_quality quality; /* of value */
+    enum core_cmd_op op;      /* the command that caused it; only when operator_name is set */
     char operator_name[CFG_ID_MAX]; /* empty unless a person caused it */
     char text[CORE_ERROR_MAX];      /* system events: detail; else empty */
+    /* door_opened / door_closed only: who disarmed the zone, and when
+     * (empty and 0 when it started disarmed from the config) */
+    char disarmed_by[CFG_ID_MAX];
+    int64_t disarmed_wall_ms;
 };
 
 struct core_zone_change {
@@ -248,6 +283,9 @@ void core_system_input(struct core_input *in, enum core_sys_kind kind, bool acti
 size_t core_alarm_count(const struct core *c);
 const struct core_alarm_info *core_alarm_info(const struct core *c, int alarm);
 enum core_alarm_state core_alarm_state(const struct core *c, int alarm);
+/* Whether the alarm's condition (after delays) is up; *entry_pending (may
+ * be NULL) tells whether an entry or exit delay holds its activation back. */
+bool core_alarm_condition(const struct core *c, int alarm, bool *entry_pending);
 int core_find_alarm(const struct core *c, const char *id);
 bool core_zone_armed(const struct core *c, int zone);
 
@@ -262,12 +300,14 @@ size_t core_snapshot(const struct core *c, void *buf, size_t cap);
 /*
  * Restores a snapshot into a freshly built core, matching alarms, zones and
  * points by id so a snapshot taken under an older config restores what still
- * exists. Returns 0, or -1 if the bytes are not a valid snapshot.
+ * exists. Snapshots of version 1 (before quality, exit delays and the flood
+ * rule) restore too. Returns 0, or -1 if the bytes are not a valid snapshot.
  */
 int core_restore(struct core *c, const void *buf, size_t len);
 
 const char *core_type_name(enum core_alarm_type t);
 const char *core_state_name(enum core_alarm_state s);
 const char *core_op_name(enum core_cmd_op op);
+const char *core_quality_name(enum core_quality q); /* NULL for CORE_Q_NONE */
 
 #endif

@@ -54,17 +54,34 @@ static const char *const type_phrase[CORE_T__COUNT] = {
     [CORE_T_SELF_TEST] = "self test",
     [CORE_T_ZONE_ARMED] = "zone armed",
     [CORE_T_ZONE_DISARMED] = "zone disarmed",
+    [CORE_T_WIRE_CUT] = "loop wire cut",
+    [CORE_T_WIRE_SHORT] = "loop wire shorted",
+    [CORE_T_ALARM_FLOOD] = "alarm flood",
+    [CORE_T_DOOR_OPENED] = "opened",
+    [CORE_T_DOOR_CLOSED] = "closed",
 };
 
 /* The state in words, indexed by enum core_alarm_state; one-shot events have none. */
 static const char *const state_phrase[] = {
-    [CORE_S_NORMAL] = "normal",
+    [CORE_S_NORMAL] = "back to normal",
     [CORE_S_ACTIVE_UNACKED] = "active, unacknowledged",
     [CORE_S_ACTIVE_ACKED] = "active, acknowledged",
     [CORE_S_RTN_UNACKED] = "cleared, unacknowledged",
     [CORE_S_SHELVED] = "shelved",
     [CORE_S_SUPPRESSED] = "suppressed",
     [CORE_S_EVENT] = NULL,
+    [CORE_S_OUT_OF_SERVICE] = "out of service",
+};
+
+/* What a command did, as the guard reads it after "... by <operator>". */
+static const char *const op_phrase[] = {
+    [CORE_CMD_ACK] = "acknowledged",
+    [CORE_CMD_SHELVE] = "shelved",
+    [CORE_CMD_UNSHELVE] = "unshelved",
+    [CORE_CMD_ARM] = "zone armed with the point open",
+    [CORE_CMD_DISARM] = "zone disarmed",
+    [CORE_CMD_OUT_OF_SERVICE] = "taken out of service",
+    [CORE_CMD_IN_SERVICE] = "put back in service",
 };
 
 /* An object under construction; any failed insertion (out of memory) fails the whole payload. */
@@ -202,6 +219,73 @@ static void append(char *buf, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The limit a threshold alarm's value is measured against, or NaN. */
+static double type_limit(const struct cfg_point *p, enum core_alarm_type t)
+{
+    if (!p)
+        return NAN;
+    if (t == CORE_T_TEMPERATURE_HIGH || t == CORE_T_HUMIDITY_HIGH || t == CORE_T_ANALOG_HIGH)
+        return p->high;
+    return p->low;
+}
+
+/* Why a point's value is not shown as current; NULL when it is good. */
+static const char *quality_reason(enum core_quality q)
+{
+    switch (q) {
+    case CORE_Q_UNKNOWN: return "unknown: communication lost";
+    case CORE_Q_STALE: return "unknown: not read since communication returned";
+    case CORE_Q_BAD: return "rejected: sensor fault";
+    default: return NULL;
+    }
+}
+
+/*
+ * The value part of a point alarm's sentence: " at 36.2 °C, limit 35 °C"
+ * for a threshold alarm with a good value, " (value unknown: communication
+ * lost)" when the value is not current, " (reading -3276.8)" for a sensor
+ * fault. A stale value is never written as if it were current.
+ */
+static void value_text(const struct cfg_point *p, const struct core_event *ev, char *text, size_t cap)
+{
+    const char *unit = value_unit(ev->type), *why = quality_reason(ev->quality);
+    double limit = type_limit(p, ev->type);
+
+    if (ev->type == CORE_T_SENSOR_FAULT && ev->quality == CORE_Q_BAD)
+        append(text, cap, isfinite(ev->value) ? " (reading %.15g)" : " (no reading)", ev->value);
+    else if (p && why)
+        append(text, cap, " (%s %s)", unit ? "value" : "input", why);
+    else if (unit && isfinite(ev->value))
+        append(text, cap, isnan(limit) ? " at %.15g%s" : " at %.15g%s, limit %.15g%s", ev->value, unit, limit, unit);
+}
+
+/*
+ * The state part, in parentheses: what the alarm is now and, when a person
+ * caused it, what they did: "(active, acknowledged by jsmith)",
+ * "(acknowledged by guard-ana, back to normal)", "(active, unacknowledged;
+ * zone armed with the point open by o1)". A restored link says so instead
+ * of "communication lost (normal)".
+ */
+static void state_text(const struct core_event *ev, char *text, size_t cap)
+{
+    const char *state = ev->state <= CORE_S_OUT_OF_SERVICE ? state_phrase[ev->state] : NULL;
+    const char *who = ev->operator_name, *did = (unsigned)ev->op <= CORE_CMD_IN_SERVICE ? op_phrase[ev->op] : "";
+    bool comm = ev->type == CORE_T_COMM_LOSS;
+
+    if (comm && ev->state == CORE_S_RTN_UNACKED)
+        state = "loss unacknowledged";
+    if (!state)
+        return;
+    if (!who[0])
+        append(text, cap, comm && ev->state == CORE_S_NORMAL ? "" : " (%s)", state);
+    else if (ev->op == CORE_CMD_ACK && ev->state == CORE_S_NORMAL)
+        append(text, cap, comm ? " (loss acknowledged by %s)" : " (acknowledged by %s, back to normal)", who);
+    else if (ev->state == CORE_S_ACTIVE_ACKED || ev->state == CORE_S_SHELVED || ev->state == CORE_S_OUT_OF_SERVICE)
+        append(text, cap, " (%s by %s)", state, who);
+    else
+        append(text, cap, " (%s; %s by %s)", state, did, who);
+}
+
 /*
  * The sentence a guard reads, e.g. "Store 1 door: intrusion (active,
  * unacknowledged) in zone Ammunition store 1". It is about the point, else
@@ -215,25 +299,30 @@ void msg_event_text(const struct cfg_site *site, const struct core_alarm_info *i
     const struct cfg_device *d = site_device(site, info ? info->device : -1);
     const struct cfg_zone *z = site_zone(site, info ? info->zone : -1);
     const char *phrase = ev->type < CORE_T__COUNT ? type_phrase[ev->type] : NULL;
-    const char *state = ev->state <= CORE_S_EVENT ? state_phrase[ev->state] : NULL;
-    const char *unit = value_unit(ev->type);
-    const char *by = ev->operator_name[0] ? " by " : "";
+    char ts[MSG_TS_LEN + 1];
 
     text[0] = '\0';
     if (ev->text[0]) {
         append(text, cap, "%s", ev->text);
         return;
     }
+    if (ev->type == CORE_T_COMM_LOSS && (ev->state == CORE_S_NORMAL || ev->state == CORE_S_RTN_UNACKED))
+        phrase = "communication restored";
     append(text, cap, "%s: %s",
            p ? label(p->name, p->id) : d ? label(d->name, d->id) : z ? label(z->name, z->id)
                                                                      : label(site->name, site->id),
            phrase ? phrase : core_type_name(ev->type));
-    if (unit && isfinite(ev->value))
-        append(text, cap, " at %.15g%s", ev->value, unit);
-    if (state)
-        append(text, cap, " (%s%s%s)", state, by, ev->operator_name);
-    else if (by[0])
-        append(text, cap, "%s%s", by, ev->operator_name);
+    value_text(p, ev, text, cap);
+    state_text(ev, text, cap);
+    if (ev->state == CORE_S_EVENT && (ev->type == CORE_T_DOOR_OPENED || ev->type == CORE_T_DOOR_CLOSED)) {
+        msg_ts(ev->disarmed_wall_ms, ts);
+        if (ev->disarmed_by[0])
+            append(text, cap, " while disarmed by %s at %s", ev->disarmed_by, ts);
+        else
+            append(text, cap, " while disarmed (from the configuration)");
+    } else if (ev->state == CORE_S_EVENT && ev->operator_name[0]) {
+        append(text, cap, " by %s", ev->operator_name);
+    }
     if (z && (p || d))
         append(text, cap, " in zone %s", label(z->name, z->id));
 }
@@ -254,6 +343,7 @@ int msg_event(const char *site_id, const struct sink_record *rec, char *buf, siz
     put(&b, "point", ref(ev->point));
     put(&b, "device", ref(ev->device));
     put(&b, "value", isfinite(ev->value) ? json_real(ev->value) : json_null());
+    put(&b, "quality", core_quality_name(ev->quality) ? json_string(core_quality_name(ev->quality)) : json_null());
     put(&b, "text", jstr(ev->text));
     if (ev->operator_name[0])
         put(&b, "operator", jstr(ev->operator_name));
@@ -397,13 +487,14 @@ static int get_op(json_t *root, enum core_cmd_op *op, char *err, size_t errlen)
         return fail(err, errlen, "missing \"op\"");
     if (!json_is_string(v))
         return fail(err, errlen, "\"op\" must be a string");
-    for (int i = CORE_CMD_ACK; i <= CORE_CMD_DISARM; i++) {
+    for (int i = CORE_CMD_ACK; i <= CORE_CMD_IN_SERVICE; i++) {
         if (strcmp(json_string_value(v), core_op_name((enum core_cmd_op)i)) == 0) {
             *op = (enum core_cmd_op)i;
             return 0;
         }
     }
-    return fail(err, errlen, "unknown op \"%s\"; expected ack, shelve, unshelve, arm or disarm",
+    return fail(err, errlen,
+                "unknown op \"%s\"; expected ack, shelve, unshelve, out_of_service, in_service, arm or disarm",
                 json_string_value(v));
 }
 

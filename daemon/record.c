@@ -44,6 +44,7 @@ int rec_event(struct rec_buf *b, const struct cfg_site *site, const struct core 
     e->state = ev->state;
     e->needs_attention = ev->state != CORE_S_NORMAL && ev->state != CORE_S_SUPPRESSED && ev->state != CORE_S_EVENT;
     e->value = ev->value;
+    e->quality = ev->quality;
     copy_id(e->operator_name, sizeof(e->operator_name), ev->operator_name);
     if (info) {
         copy_id(e->alarm, sizeof(e->alarm), info->id);

@@ -71,6 +71,7 @@ struct sink_event {
     char point[CFG_ID_MAX];
     char device[CFG_ID_MAX];
     double value;                       /* NaN: none */
+    enum core_quality quality;          /* of value: good, stale, unknown, bad; none without a value */
     char operator_name[CFG_ID_MAX];     /* "" unless a person caused it */
     char text[SINK_TEXT_MAX];           /* the sentence for a guard */
 };

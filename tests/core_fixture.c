@@ -38,6 +38,13 @@ struct cfg_site *fixture_site(const char *id)
     s->rules.chatter_count = 3;
     s->rules.chatter_window_ms = 60000;
     s->rules.default_verify_window_ms = 30000;
+    s->rules.flood_count = 10;
+    s->rules.flood_window_ms = 600000;
+    s->rules.max_shelve_ms[CFG_PRIO_CRITICAL] = 3600000;
+    s->rules.max_shelve_ms[CFG_PRIO_HIGH] = 4 * 3600000;
+    s->rules.max_shelve_ms[CFG_PRIO_MEDIUM] = 24 * 3600000;
+    s->rules.max_shelve_ms[CFG_PRIO_LOW] = 24 * 3600000;
+    s->rules.comm_loss_latching = true;
     return s;
 }
 
@@ -87,6 +94,7 @@ int fixture_add_point(struct cfg_site *s, const char *id, enum cfg_point_kind ki
     p->priority = CFG_PRIO_HIGH;
     p->scale = 1;
     p->high = p->low = NAN;
+    p->valid_min = p->valid_max = NAN;
     p->deadband = 0;
     p->verify_window_ms = 30000;
     p->eol = (struct cfg_eol){2000, 2400, 4200, 4600, 0, 500, 20000, 1e9};

@@ -15,13 +15,14 @@
 #include "config.h"
 
 /* An empty site with the documented default rules (chatter 3 in 60 s,
- * verify window 30 s). */
+ * verify window 30 s, flood above 10 in 10 min, shelve at most 1 h / 4 h /
+ * 24 h / 24 h by priority, comm_loss latching). */
 struct cfg_site *fixture_site(const char *id);
 void fixture_free(struct cfg_site *s);
 
 /* Each returns the new index. A device gets comm_priority high; a point
- * gets the defaults of config.h (priority high, no thresholds, deadband 0,
- * verify window 30 s) and end-of-line windows for a 2k2 loop: normal
+ * gets the defaults of config.h (priority high, no thresholds, no valid
+ * range or sentinels, deadband 0, verify window 30 s) and end-of-line windows for a 2k2 loop: normal
  * 2000..2400, alarm 4200..4600, short 0..500, cut 20000..1e9 ohm. */
 int fixture_add_device(struct cfg_site *s, const char *id);
 int fixture_add_zone(struct cfg_site *s, const char *id, bool armed, bool always_armed, int entry_delay_ms);

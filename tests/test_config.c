@@ -280,6 +280,18 @@ static const struct bad_case bad_cases[] = {
       HEAD "points = ( { id = \"t\"; device = \"th\"; input = \"temperature\"; kind = \"temperature\";\n"
       "  deadband = -1.0; } );  #<\n",
       "point \"t\": deadband -1 is out of range; expected 0..1e+09" },
+    { "valid range upside down",
+      HEAD "points = ( { id = \"t\"; device = \"th\"; input = \"temperature\"; kind = \"temperature\";\n"
+      "  valid_min = 85.0;\n  valid_max = -40.0; } );  #<\n",
+      "point \"t\": valid_max -40 is not above valid_min 85; expected valid_max > valid_min" },
+    { "sentinel not a number",
+      HEAD "points = ( { id = \"t\"; device = \"th\"; input = \"temperature\"; kind = \"temperature\";\n"
+      "  sentinels = [ \"none\" ]; } );  #<\n",
+      "point \"t\": sentinels entry 1 is not a number; expected readings in the point's unit" },
+    { "entry_route on a door",
+      HEAD "points = ( { id = \"d\"; device = \"io\"; input = \"di1\"; kind = \"door\";\n"
+      "  entry_route = true; } );  #<\n",
+      "point \"d\": entry_route does not apply to a door point; expected it only on motion and eol points" },
     { "integer too big for libconfig",
       SITE MQTT BUS "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"din16\";\n"
       "  poll_ms = 4294967396; } );  #<\n",
@@ -640,6 +652,12 @@ static void minimal_config_gets_defaults(void)
     EXPECT_INT(s->rules.chatter_count, 3);
     EXPECT_INT(s->rules.chatter_window_ms, 60000);
     EXPECT_INT(s->rules.default_verify_window_ms, 30000);
+    EXPECT_INT(s->rules.flood_count, 10);
+    EXPECT_INT(s->rules.flood_window_ms, 600000);
+    EXPECT(s->rules.max_shelve_ms[CFG_PRIO_CRITICAL] == 3600000 && s->rules.max_shelve_ms[CFG_PRIO_HIGH] == 14400000 &&
+               s->rules.max_shelve_ms[CFG_PRIO_MEDIUM] == 86400000 && s->rules.max_shelve_ms[CFG_PRIO_LOW] == 86400000,
+           "max shelve by priority");
+    EXPECT(s->rules.comm_loss_latching, "comm_loss latches by default");
     const struct cfg_device *d = &s->devices[0];
     EXPECT_INT(d->poll_ms, 100);
     EXPECT_INT(d->timeout_ms, 300);
@@ -648,6 +666,7 @@ static void minimal_config_gets_defaults(void)
     EXPECT_INT(d->comm_priority, CFG_PRIO_HIGH);
     EXPECT(s->zones[0].armed && !s->zones[0].always_armed, "zone arm defaults");
     EXPECT_INT(s->zones[0].entry_delay_ms, 0);
+    EXPECT_INT(s->zones[0].exit_delay_ms, 0);
 
     const struct cfg_point *door = &s->points[cfg_find_point(s, "door")];
     EXPECT_INT(door->priority, CFG_PRIO_HIGH);
@@ -674,6 +693,7 @@ static void minimal_config_gets_defaults(void)
     EXPECT_INT(raw->on_delay_ms, 500);
     EXPECT_INT(raw->priority, CFG_PRIO_MEDIUM);
     EXPECT(isnan(raw->high), "analog high defaulted");
+    EXPECT(isnan(raw->valid_min) && isnan(raw->valid_max) && raw->n_sentinels == 0, "no valid range by default");
     EXPECT_STR(err, "");
     cfg_free(s);
 }

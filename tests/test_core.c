@@ -48,6 +48,8 @@ struct expect {
     const char *type;            /* event: type name, when it matters */
     const char *oper;            /* event: operator, when it matters */
     const char *text;            /* event: text; result: error */
+    const char *quality;         /* event: quality name ("none" for CORE_Q_NONE), when it matters */
+    const char *by;              /* event: disarmed_by of a door record, when it matters */
     bool check_value;
     double value;                /* NaN matches NaN */
     bool ok, armed;
@@ -88,6 +90,10 @@ struct step {
 #define EVENT_VALUE(alarm, st, v) {.kind = X_EVENT, .id = (alarm), .state = (st), .check_value = true, .value = (v)}
 #define EVENT_TEXT(alarm, st, txt) {.kind = X_EVENT, .id = (alarm), .state = (st), .text = (txt)}
 #define ONE_SHOT(alarm, ty) {.kind = X_EVENT, .id = (alarm), .state = "event", .type = (ty)}
+#define EVENT_Q(alarm, st, q) {.kind = X_EVENT, .id = (alarm), .state = (st), .quality = (q)}
+#define RECORD(alarm, ty, who) {.kind = X_EVENT, .id = (alarm), .state = "event", .type = (ty), .by = (who)}
+#define OUT_OF_SERVICE(alarm, who) CMD(CORE_CMD_OUT_OF_SERVICE, alarm, who)
+#define IN_SERVICE(alarm, who) CMD(CORE_CMD_IN_SERVICE, alarm, who)
 #define ZONE(zone, on) {.kind = X_ZONE, .id = (zone), .armed = (on)}
 #define RESULT_OK {.kind = X_RESULT, .ok = true}
 #define RESULT_ERROR(msg) {.kind = X_RESULT, .ok = false, .text = (msg)}
@@ -193,13 +199,19 @@ static struct core_input make_input(const struct cfg_site *s, const struct step 
     return in;
 }
 
+static const char *quality_name(enum core_quality q)
+{
+    return core_quality_name(q) ? core_quality_name(q) : "none";
+}
+
 static void print_output(const struct core *c, const struct core_output *o)
 {
     if (o->type == CORE_OUT_EVENT) {
         const struct core_event *e = &o->u.event;
-        printf("#     event %s %s type=%s seq=%llu op=\"%s\" value=%g text=\"%s\"\n",
+        printf("#     event %s %s type=%s seq=%llu op=\"%s\" value=%g quality=%s by=\"%s\" text=\"%s\"\n",
                core_alarm_info(c, e->alarm)->id, core_state_name(e->state), core_type_name(e->type),
-               (unsigned long long)e->seq, e->operator_name, e->value, e->text);
+               (unsigned long long)e->seq, e->operator_name, e->value, quality_name(e->quality), e->disarmed_by,
+               e->text);
     } else if (o->type == CORE_OUT_ZONE) {
         printf("#     zone %d armed=%d op=\"%s\"\n", o->u.zone.zone, o->u.zone.armed, o->u.zone.operator_name);
     } else {
@@ -215,6 +227,8 @@ static bool same_value(double got, double want)
 static bool event_matches(const struct core *c, const struct core_event *e, const struct expect *x)
 {
     return strcmp(core_alarm_info(c, e->alarm)->id, x->id) == 0 &&
+           (!x->quality || strcmp(quality_name(e->quality), x->quality) == 0) &&
+           (!x->by || strcmp(e->disarmed_by, x->by) == 0) &&
            strcmp(core_state_name(e->state), x->state) == 0 &&
            (!x->type || strcmp(core_type_name(e->type), x->type) == 0) &&
            (!x->oper || strcmp(e->operator_name, x->oper) == 0) &&
@@ -350,10 +364,12 @@ static const struct step motion_in_armed_store[] = {
 static const struct step door_held_open_while_disarmed[] = {
     {AT(0), DISARM("store1", "manager"),
      THEN(ZONE("store1", false), ONE_SHOT("store1.arming", "zone_disarmed"), RESULT_OK)},
-    {AT(1000), SAMPLE("store1-door", 1), NOTHING, NEXT_TIMER(61000)},
+    {AT(1000), SAMPLE("store1-door", 1), THEN(RECORD("store1-door.access", "door_opened", "manager")),
+     NEXT_TIMER(61000)},
     {AT(60999), TICK, NOTHING},
     {AT(61000), TICK, THEN(EVENT("store1-door.door_held", "active_unacked")), NO_TIMER},
-    {AT(70000), SAMPLE("store1-door", 0), THEN(EVENT("store1-door.door_held", "normal"))},
+    {AT(70000), SAMPLE("store1-door", 0),
+     THEN(RECORD("store1-door.access", "door_closed", "manager"), EVENT("store1-door.door_held", "normal"))},
 };
 
 static const struct step entry_delay_expires[] = {
@@ -367,7 +383,8 @@ static const struct step entry_delay_cancelled_by_disarm[] = {
     {AT(4000), DISARM("office", "clerk"),
      THEN(ZONE("office", false), ONE_SHOT("office.arming", "zone_disarmed"), RESULT_OK), NO_TIMER},
     {AT(20000), TICK, NOTHING},
-    {AT(30000), SAMPLE("office-door", 0), NOTHING, STATE("office-door.intrusion", "suppressed")},
+    {AT(30000), SAMPLE("office-door", 0), THEN(RECORD("office-door.access", "door_closed", "clerk")),
+     STATE("office-door.intrusion", "suppressed")},
 };
 
 /* Closing the door does not take back the entry: the intrusion stands. */
@@ -394,12 +411,85 @@ static void test_intrusion(void)
     STORE_SCENARIO(door_held_open_while_disarmed);
 }
 
+/* office-pir (entry route) is the PIR between the office door and the keypad. */
+static struct cfg_site *office_site(void)
+{
+    struct cfg_site *s = store_site();
+    int p = fixture_add_point(s, "office-pir", CFG_KIND_MOTION, fixture_find_device(s, "io-1"), 1);
+
+    s->points[p].entry_route = true;
+    return s;
+}
+
+/* "The PIR on the way to the keypad waits for the entry delay the door
+ * started; the officer disarms in time and nothing is raised." */
+static const struct step entry_route_pir_waits_for_door[] = {
+    {AT(0), SAMPLE("office-door", 1), NOTHING, NEXT_TIMER(10000)},
+    {AT(2000), SAMPLE("office-pir", 1), NOTHING, NEXT_TIMER(10000)},
+    {AT(6000), DISARM("office", "clerk"),
+     THEN(ZONE("office", false), ONE_SHOT("office.arming", "zone_disarmed"), RESULT_OK), NO_TIMER},
+};
+
+/* "... and if no one disarms, door and PIR alarm when the entry delay ends." */
+static const struct step entry_route_expires_with_door[] = {
+    {AT(0), SAMPLE("office-door", 1), NOTHING},
+    {AT(2000), SAMPLE("office-pir", 1), NOTHING},
+    {AT(10000), TICK,
+     THEN(EVENT("office-door.intrusion", "active_unacked"), EVENT("office-pir.intrusion", "active_unacked"))},
+};
+
+/* "Motion on the entry route with no door opened first is an intruder." */
+static const struct step entry_route_without_door[] = {
+    {AT(0), SAMPLE("office-pir", 1), THEN(EVENT("office-pir.intrusion", "active_unacked")), NO_TIMER},
+};
+
+/* "Armed with a 30 s exit delay, the clerk walks out through the door: no
+ * alarm. Armed again, the door left open when the exit delay ends alarms." */
+static const struct step exit_delay[] = {
+    {AT(0), DISARM("office", "clerk"), THEN(ZONE("office", false), ONE_SHOT("office.arming", "zone_disarmed"), RESULT_OK)},
+    {AT(1000), ARM("office", "clerk"), THEN(ZONE("office", true), ONE_SHOT("office.arming", "zone_armed"), RESULT_OK),
+     NEXT_TIMER(31000)},
+    {AT(5000), SAMPLE("office-pir", 1), NOTHING},
+    {AT(8000), SAMPLE("office-door", 1), NOTHING, NEXT_TIMER(31000)},
+    {AT(9000), SAMPLE("office-door", 0), NOTHING},
+    {AT(9500), SAMPLE("office-pir", 0), NOTHING},
+    {AT(31000), TICK, NOTHING, NO_TIMER},
+    {AT(40000), DISARM("office", "clerk"), THEN(ZONE("office", false), ONE_SHOT("office.arming", "zone_disarmed"), RESULT_OK)},
+    {AT(41000), ARM("office", "clerk"), THEN(ZONE("office", true), ONE_SHOT("office.arming", "zone_armed"), RESULT_OK)},
+    {AT(45000), SAMPLE("office-door", 1), NOTHING},
+    {AT(71000), TICK, THEN(EVENT("office-door.intrusion", "active_unacked"))},
+};
+
+static void test_entry_route_and_exit(void)
+{
+    struct cfg_site *s = office_site();
+
+    SCENARIO(s, entry_route_pir_waits_for_door);
+    SCENARIO(s, entry_route_expires_with_door);
+    SCENARIO(s, entry_route_without_door);
+    s->zones[1].exit_delay_ms = 30000;
+    SCENARIO(s, exit_delay);
+    fixture_free(s);
+}
+
+/* "Every opening of the store while it is disarmed is on record, with who
+ * disarmed it and when." */
+static const struct step door_records_while_disarmed[] = {
+    {AT(0), DISARM("store1", "sgt-kovac"),
+     THEN(ZONE("store1", false), ONE_SHOT("store1.arming", "zone_disarmed"), RESULT_OK)},
+    {AT(60000), SAMPLE("store1-door", 1), THEN(RECORD("store1-door.access", "door_opened", "sgt-kovac"))},
+    {AT(90000), SAMPLE("store1-door", 0), THEN(RECORD("store1-door.access", "door_closed", "sgt-kovac"))},
+    {AT(100000), ARM("store1", "sgt-kovac"), THEN(ZONE("store1", true), ONE_SHOT("store1.arming", "zone_armed"), RESULT_OK)},
+    {AT(200000), SAMPLE("store1-door", 1), THEN(EVENT("store1-door.intrusion", "active_unacked"))},
+};
+
 static void test_entry_delay(void)
 {
     STORE_SCENARIO(entry_delay_expires);
     STORE_SCENARIO(entry_delay_cancelled_by_disarm);
     STORE_SCENARIO(entry_delay_door_closed_again);
     STORE_SCENARIO(entry_delay_not_extended);
+    STORE_SCENARIO(door_records_while_disarmed);
 }
 
 /* ---- perimeter and verification ------------------------------------------ */
@@ -423,13 +513,20 @@ static const struct step fence_confirmed_by_camera_after[] = {
      THEN(EVENT("fence-n.perimeter", "rtn_unacked"), EVENT("fence-n.verified_intrusion", "rtn_unacked"))},
 };
 
-/* The fence cleared before the camera saw something: still confirmed. */
-static const struct step fence_confirmed_after_it_cleared[] = {
+/* "A camera that sees someone after the fence went quiet verifies nothing." */
+static const struct step fence_not_confirmed_after_it_cleared[] = {
     {AT(0), SAMPLE("fence-n", 1), THEN(EVENT("fence-n.perimeter", "active_unacked"))},
     {AT(5000), SAMPLE("fence-n", 0), THEN(EVENT("fence-n.perimeter", "rtn_unacked"))},
-    {AT(30000), SAMPLE("cam-n", 1),
-     THEN(EVENT("cam-n.cctv", "active_unacked"), EVENT("fence-n.verified_intrusion", "active_unacked"),
-          EVENT("fence-n.verified_intrusion", "rtn_unacked"))},
+    {AT(6000), SAMPLE("cam-n", 1), THEN(EVENT("cam-n.cctv", "active_unacked"))},
+};
+
+/* "A camera someone shelved does not verify the fence." */
+static const struct step shelved_camera_does_not_verify[] = {
+    {AT(0), SHELVE("cam-n.cctv", "tech", 600000), THEN(EVENT("cam-n.cctv", "shelved"), RESULT_OK)},
+    {AT(1000), SAMPLE("cam-n", 1), NOTHING},
+    {AT(2000), SAMPLE("fence-n", 1), THEN(EVENT("fence-n.perimeter", "active_unacked"))},
+    {AT(3000), SAMPLE("cam-n", 0), NOTHING},
+    {AT(4000), SAMPLE("cam-n", 1), NOTHING},
 };
 
 static const struct step fence_not_confirmed_outside_window[] = {
@@ -449,7 +546,8 @@ static void test_perimeter_verification(void)
 {
     STORE_SCENARIO(fence_confirmed_by_camera_before);
     STORE_SCENARIO(fence_confirmed_by_camera_after);
-    STORE_SCENARIO(fence_confirmed_after_it_cleared);
+    STORE_SCENARIO(fence_not_confirmed_after_it_cleared);
+    STORE_SCENARIO(shelved_camera_does_not_verify);
     STORE_SCENARIO(fence_not_confirmed_outside_window);
     STORE_SCENARIO(fence_without_camera);
 }
@@ -462,8 +560,8 @@ static const struct step tamper_in_disarmed_store[] = {
     {AT(100), SAMPLE("store1-pir", 1), NOTHING, STATE("store1-pir.intrusion", "suppressed")},
     {AT(200), SAMPLE("store1-tamper", 1), THEN(EVENT("store1-tamper.tamper", "active_unacked"))},
     {AT(300), SAMPLE("store1-tamper", 0), THEN(EVENT("store1-tamper.tamper", "rtn_unacked"))},
-    {AT(400), SAMPLE("vault-loop", 100), THEN(EVENT("vault-loop.tamper", "active_unacked"))},
-    {AT(500), SAMPLE("vault-loop", 4400), THEN(EVENT("vault-loop.tamper", "rtn_unacked"))},
+    {AT(400), SAMPLE("vault-loop", 100), THEN(EVENT("vault-loop.wire_short", "active_unacked"))},
+    {AT(500), SAMPLE("vault-loop", 4400), THEN(EVENT("vault-loop.wire_short", "rtn_unacked"))},
     {AT(600), SAMPLE("vault-contact", 1), THEN(EVENT("vault-contact.digital", "active_unacked"))},
 };
 
@@ -477,11 +575,12 @@ static const struct step eol_loop_windows[] = {
     {AT(100), SAMPLE("vault-loop", 4400), THEN(EVENT_VALUE("vault-loop.intrusion", "active_unacked", 4400))},
     {AT(200), SAMPLE("vault-loop", 2200), THEN(EVENT("vault-loop.intrusion", "rtn_unacked"))},
     {AT(300), ACK("vault-loop.intrusion", "guard1"), THEN(EVENT("vault-loop.intrusion", "normal"), RESULT_OK)},
-    {AT(70000), SAMPLE("vault-loop", 0), THEN(EVENT("vault-loop.tamper", "active_unacked"))},
-    {AT(70100), SAMPLE("vault-loop", 2200), THEN(EVENT("vault-loop.tamper", "rtn_unacked"))},
-    {AT(70200), ACK("vault-loop.tamper", "guard1"), THEN(EVENT("vault-loop.tamper", "normal"), RESULT_OK)},
-    {AT(140000), SAMPLE("vault-loop", 50000), THEN(EVENT("vault-loop.tamper", "active_unacked"))},
-    {AT(140100), SAMPLE("vault-loop", 3000), NOTHING},
+    {AT(70000), SAMPLE("vault-loop", 0), THEN(EVENT("vault-loop.wire_short", "active_unacked"))},
+    {AT(70100), SAMPLE("vault-loop", 2200), THEN(EVENT("vault-loop.wire_short", "rtn_unacked"))},
+    {AT(70200), ACK("vault-loop.wire_short", "guard1"), THEN(EVENT("vault-loop.wire_short", "normal"), RESULT_OK)},
+    {AT(140000), SAMPLE("vault-loop", 50000), THEN(EVENT("vault-loop.wire_cut", "active_unacked"))},
+    {AT(140100), SAMPLE("vault-loop", 3000),
+     THEN(EVENT("vault-loop.wire_cut", "rtn_unacked"), EVENT("vault-loop.tamper", "active_unacked"))},
     {AT(140200), SAMPLE("vault-loop", NAN), NOTHING},
     {AT(140300), SAMPLE("vault-loop", 4300),
      THEN(EVENT("vault-loop.intrusion", "active_unacked"), EVENT("vault-loop.tamper", "rtn_unacked"))},
@@ -620,26 +719,67 @@ static void test_event_wall_time(void)
 /* ---- chattering ----------------------------------------------------------------- */
 
 /*
- * Three activations within 60 s: the first two are reported, the third
- * flags chattering and the intrusion goes quiet. Chattering clears when
- * the oldest of the last three leaves the window (2 s + 60 s), and the
- * intrusion catches up with the PIR, which is still active.
+ * "A PIR that chatters stays in alarm." Three activations within 60 s: the
+ * third flags chattering and is raised like the others; from then on the
+ * intrusion stays active (its clears are held back) and repeats are not
+ * notified again. Chattering clears when the oldest of the last three
+ * leaves the window (2 s + 60 s); the PIR is still active, so the
+ * intrusion simply stays.
  */
 static const struct step chattering_pir[] = {
     {AT(0), SAMPLE("store1-pir", 1), THEN(EVENT("store1-pir.intrusion", "active_unacked"))},
     {AT(1000), SAMPLE("store1-pir", 0), THEN(EVENT("store1-pir.intrusion", "rtn_unacked"))},
     {AT(2000), SAMPLE("store1-pir", 1), THEN(EVENT("store1-pir.intrusion", "active_unacked"))},
     {AT(3000), SAMPLE("store1-pir", 0), THEN(EVENT("store1-pir.intrusion", "rtn_unacked"))},
-    {AT(4000), SAMPLE("store1-pir", 1), THEN(EVENT_VALUE("store1-pir.chattering", "active_unacked", 3)),
+    {AT(4000), SAMPLE("store1-pir", 1),
+     THEN(EVENT_VALUE("store1-pir.chattering", "active_unacked", 3), EVENT("store1-pir.intrusion", "active_unacked")),
      NEXT_TIMER(60000)},
-    {AT(5000), SAMPLE("store1-pir", 0), NOTHING},
+    {AT(5000), SAMPLE("store1-pir", 0), NOTHING, STATE("store1-pir.intrusion", "active_unacked")},
     {AT(6000), SAMPLE("store1-pir", 1), NOTHING, NEXT_TIMER(62000)},
     {AT(7000), SAMPLE("store1-pir", 0), NOTHING},
     {AT(8000), SAMPLE("store1-pir", 1), NOTHING, NEXT_TIMER(64000)},
     {AT(63999), TICK, NOTHING},
-    {AT(64000), TICK,
-     THEN(EVENT_VALUE("store1-pir.chattering", "normal", 2), EVENT("store1-pir.intrusion", "active_unacked")),
-     NO_TIMER},
+    {AT(64000), TICK, THEN(EVENT_VALUE("store1-pir.chattering", "normal", 2)), NO_TIMER,
+     STATE("store1-pir.intrusion", "active_unacked")},
+};
+
+/*
+ * "The store door flapped five times in three seconds and was left open:
+ * it is an intrusion, unacknowledged, and the guard's ack leaves it active.
+ * When the door opens again after the ack, that is a new intrusion." The
+ * chattering alarm has the door's own priority (high).
+ */
+static const struct step door_flapping_then_left_open[] = {
+    {AT(0), SAMPLE("store1-door", 1), THEN(EVENT("store1-door.intrusion", "active_unacked"))},
+    {AT(300), SAMPLE("store1-door", 0), THEN(EVENT("store1-door.intrusion", "rtn_unacked"))},
+    {AT(600), SAMPLE("store1-door", 1), THEN(EVENT("store1-door.intrusion", "active_unacked"))},
+    {AT(900), SAMPLE("store1-door", 0), THEN(EVENT("store1-door.intrusion", "rtn_unacked"))},
+    {AT(1200), SAMPLE("store1-door", 1),
+     THEN(EVENT("store1-door.chattering", "active_unacked"), EVENT("store1-door.intrusion", "active_unacked"))},
+    {AT(1500), SAMPLE("store1-door", 0), NOTHING},
+    {AT(1800), SAMPLE("store1-door", 1), NOTHING},
+    {AT(2100), SAMPLE("store1-door", 0), NOTHING},
+    {AT(2400), SAMPLE("store1-door", 1), NOTHING, STATE("store1-door.intrusion", "active_unacked")},
+    {AT(5000), ACK("store1-door.intrusion", "guard-ana"),
+     THEN(EVENT_BY("store1-door.intrusion", "active_acked", "guard-ana"), RESULT_OK)},
+    {AT(6000), SAMPLE("store1-door", 0), NOTHING, STATE("store1-door.intrusion", "active_acked")},
+    {AT(7000), SAMPLE("store1-door", 1), THEN(EVENT_BY("store1-door.intrusion", "active_unacked", ""))},
+    {AT(8000), ACK("store1-door.intrusion", "guard-ana"),
+     THEN(EVENT("store1-door.intrusion", "active_acked"), RESULT_OK)},
+    {AT(9000), SAMPLE("store1-door", 0), NOTHING},
+    {AT(61799), TICK, NOTHING},
+    {AT(61800), TICK, THEN(EVENT("store1-door.chattering", "normal"), EVENT("store1-door.intrusion", "normal"))},
+};
+
+/* "A loop cut while it chatters is reported at once." */
+static const struct step wire_cut_while_chattering[] = {
+    {AT(0), SAMPLE("vault-loop", 4400), THEN(EVENT("vault-loop.intrusion", "active_unacked"))},
+    {AT(100), SAMPLE("vault-loop", 2200), THEN(EVENT("vault-loop.intrusion", "rtn_unacked"))},
+    {AT(200), SAMPLE("vault-loop", 4400), THEN(EVENT("vault-loop.intrusion", "active_unacked"))},
+    {AT(300), SAMPLE("vault-loop", 2200), THEN(EVENT("vault-loop.intrusion", "rtn_unacked"))},
+    {AT(400), SAMPLE("vault-loop", 4400),
+     THEN(EVENT("vault-loop.chattering", "active_unacked"), EVENT("vault-loop.intrusion", "active_unacked"))},
+    {AT(500), SAMPLE("vault-loop", 50000), THEN(EVENT("vault-loop.wire_cut", "active_unacked"))},
 };
 
 /*
@@ -664,7 +804,8 @@ static const struct step ack_while_chattering[] = {
     {AT(205000), TICK, THEN(EVENT("store1-pir.intrusion", "normal"))},
 };
 
-/* A flood of 100 toggles gives the two first activations and one flag. */
+/* A flood of 100 toggles gives the three first activations (the third with
+ * the chattering flag) and then nothing: the door stays in alarm. */
 static void test_chattering_flood(void)
 {
     struct cfg_site *s = store_site();
@@ -684,7 +825,7 @@ static void test_chattering_flood(void)
             chatter += strcmp(id, "store1-door.chattering") == 0;
         }
     }
-    EXPECT_INT(intrusion, 2);
+    EXPECT_INT(intrusion, 3);
     EXPECT_INT(chatter, 1);
     free(out);
     core_free(c);
@@ -696,6 +837,8 @@ static void test_chattering(void)
     struct cfg_site *s = store_site();
 
     STORE_SCENARIO(chattering_pir);
+    STORE_SCENARIO(door_flapping_then_left_open);
+    STORE_SCENARIO(wire_cut_while_chattering);
     point(s, "store1-pir")->off_delay_ms = 5000;
     SCENARIO(s, ack_while_chattering);
     fixture_free(s);
@@ -715,13 +858,14 @@ static const struct step disarm_keeps_raised_alarm[] = {
      THEN(EVENT_BY("store1-pir.intrusion", "normal", "manager"), RESULT_OK),
      STATE("store1-pir.intrusion", "suppressed")},
     {AT(500), SAMPLE("store1-pir", 0), NOTHING},
-    {AT(600), SAMPLE("store1-door", 1), NOTHING, STATE("store1-door.intrusion", "suppressed")},
+    {AT(600), SAMPLE("store1-door", 1), THEN(RECORD("store1-door.access", "door_opened", "manager")),
+     STATE("store1-door.intrusion", "suppressed")},
 };
 
 static const struct step arm_refused_with_open_points[] = {
     {AT(0), DISARM("store1", "manager"),
      THEN(ZONE("store1", false), ONE_SHOT("store1.arming", "zone_disarmed"), RESULT_OK)},
-    {AT(100), SAMPLE("store1-door", 1), NOTHING},
+    {AT(100), SAMPLE("store1-door", 1), THEN(ONE_SHOT("store1-door.access", "door_opened"))},
     {AT(200), SAMPLE("store1-pir", 1), NOTHING},
     {AT(250), SAMPLE("store1-tamper", 1), THEN(EVENT("store1-tamper.tamper", "active_unacked"))},
     {AT(300), ARM("store1", "manager"),
@@ -737,8 +881,8 @@ static const struct step arm_when_closed[] = {
     {AT(0), DISARM("store1", "manager"),
      THEN(ZONE("store1", false), ONE_SHOT("store1.arming", "zone_disarmed"), RESULT_OK)},
     {AT(100), DISARM("store1", "manager"), THEN(RESULT_OK)},
-    {AT(200), SAMPLE("store1-door", 1), NOTHING},
-    {AT(300), SAMPLE("store1-door", 0), NOTHING},
+    {AT(200), SAMPLE("store1-door", 1), THEN(ONE_SHOT("store1-door.access", "door_opened"))},
+    {AT(300), SAMPLE("store1-door", 0), THEN(ONE_SHOT("store1-door.access", "door_closed"))},
     {AT(400), ARM("store1", "manager"),
      THEN(ZONE("store1", true), ONE_SHOT("store1.arming", "zone_armed"), RESULT_OK),
      STATE("store1-door.intrusion", "normal")},
@@ -788,12 +932,17 @@ static const struct step shelve_expires[] = {
     {AT(5000), TICK, THEN(EVENT("store1-door.intrusion", "normal"))},
 };
 
+/* "No one shelves a store door for a day": at most 4 h for a high alarm,
+ * 1 h for a critical one, 24 h for the rest. */
 static const struct step shelve_errors[] = {
     {AT(0), SHELVE("store1-door.intrusion", "tech", 999),
-     THEN(RESULT_ERROR("shelve duration 999 ms is out of range 1 s .. 24 h"))},
-    {AT(0), SHELVE("store1-door.intrusion", "tech", 86400001),
-     THEN(RESULT_ERROR("shelve duration 86400001 ms is out of range 1 s .. 24 h"))},
+     THEN(RESULT_ERROR("shelve duration 999 ms is out of range 1 s .. 4 h for a high alarm"))},
     {AT(0), SHELVE("store1-door.intrusion", "tech", 86400000),
+     THEN(RESULT_ERROR("shelve duration 86400000 ms is out of range 1 s .. 4 h for a high alarm"))},
+    {AT(0), SHELVE("fence-n.verified_intrusion", "tech", 3600001),
+     THEN(RESULT_ERROR("shelve duration 3600001 ms is out of range 1 s .. 1 h for a critical alarm"))},
+    {AT(0), SHELVE("pids-fault.fault", "tech", 86400000), THEN(EVENT("pids-fault.fault", "shelved"), RESULT_OK)},
+    {AT(0), SHELVE("store1-door.intrusion", "tech", 14400000),
      THEN(EVENT("store1-door.intrusion", "shelved"), RESULT_OK)},
     {AT(0), SHELVE("system.self_test", "tech", 5000),
      THEN(RESULT_ERROR("alarm system.self_test is a one-shot event and cannot be shelved"))},
@@ -813,24 +962,118 @@ static const struct step ack_errors[] = {
      THEN(RESULT_ERROR("alarm system.gateway_restarted is not unacknowledged (state: event)"))},
 };
 
+/* "A detector out of service for maintenance is silent until it is put
+ * back, and shelving is no way around that." */
+static const struct step out_of_service[] = {
+    {AT(0), OUT_OF_SERVICE("store1-pir.intrusion", "tech"),
+     THEN(EVENT_BY("store1-pir.intrusion", "out_of_service", "tech"), RESULT_OK)},
+    {AT(100), SAMPLE("store1-pir", 1), NOTHING},
+    {AT(200), SHELVE("store1-pir.intrusion", "tech", 1000),
+     THEN(RESULT_ERROR("alarm store1-pir.intrusion is out of service"))},
+    {AT(300), OUT_OF_SERVICE("store1-pir.intrusion", "tech"),
+     THEN(RESULT_ERROR("alarm store1-pir.intrusion is already out of service"))},
+    {AT(400), UNSHELVE("store1-pir.intrusion", "tech"), THEN(RESULT_ERROR("alarm store1-pir.intrusion is not shelved"))},
+    {AT(500), IN_SERVICE("store1-pir.intrusion", "tech"),
+     THEN(EVENT_BY("store1-pir.intrusion", "active_unacked", "tech"), RESULT_OK)},
+    {AT(600), IN_SERVICE("store1-pir.intrusion", "tech"),
+     THEN(RESULT_ERROR("alarm store1-pir.intrusion is not out of service"))},
+    {AT(700), OUT_OF_SERVICE("system.self_test", "tech"),
+     THEN(RESULT_ERROR("alarm system.self_test is a one-shot event and cannot be out of service"))},
+};
+
+/* "Eleven new alarms in ten minutes is a flood: the operator is told, and
+ * nothing is hidden." The flood clears when the oldest leaves the window. */
+static void test_alarm_flood(void)
+{
+    struct cfg_site *s = store_site();
+    struct core *c = core_new(s);
+    struct core_output *out = calloc(core_max_outputs(c), sizeof(*out));
+    struct core_input in = {.type = CORE_IN_SAMPLE};
+    int flood = core_find_alarm(c, "system.alarm_flood"), raised = 0;
+    size_t n = 0;
+
+    in.u.sample.point = fixture_find_point(s, "aux-in");
+    for (int i = 0; i < 21; i++) {
+        in.mono_ms = (uint64_t)i * 20000;
+        in.u.sample.value = i % 2 == 0;
+        n = core_step(c, &in, out);
+        raised += i % 2 == 0 && n >= 1 && out[0].u.event.state == CORE_S_ACTIVE_UNACKED;
+    }
+    EXPECT_INT(raised, 11);
+    EXPECT(n == 2 && out[1].u.event.alarm == flood && out[1].u.event.state == CORE_S_ACTIVE_UNACKED &&
+               out[1].u.event.value == 11,
+           "the eleventh new alarm raises the flood");
+    EXPECT(core_next_deadline(c) == 600000, "flood ends when the first leaves the window: %llu",
+           (unsigned long long)core_next_deadline(c));
+    in.type = CORE_IN_TICK;
+    in.mono_ms = 600000;
+    n = core_step(c, &in, out);
+    EXPECT(n == 1 && out[0].u.event.alarm == flood && out[0].u.event.state == CORE_S_NORMAL, "flood over");
+    free(out);
+    core_free(c);
+    fixture_free(s);
+}
+
 static void test_commands(void)
 {
     STORE_SCENARIO(shelve_and_unshelve);
     STORE_SCENARIO(shelve_expires);
     STORE_SCENARIO(shelve_errors);
     STORE_SCENARIO(ack_errors);
+    STORE_SCENARIO(out_of_service);
 }
 
 /* ---- communication and system ---------------------------------------------------------- */
 
 static const struct step io_module_drops_out[] = {
     {AT(0), SAMPLE("store1-door", 1), THEN(EVENT("store1-door.intrusion", "active_unacked"))},
-    {AT(100), DEVICE_DOWN("io-1"), THEN(EVENT_VALUE("io-1.comm_loss", "active_unacked", NAN))},
+    {AT(100), DEVICE_DOWN("io-1"),
+     THEN(EVENT_VALUE("io-1.comm_loss", "active_unacked", NAN), EVENT_Q("store1-door.intrusion", "active_unacked", "unknown"))},
     {AT(200), DEVICE_DOWN("io-1"), NOTHING, STATE("store1-door.intrusion", "active_unacked")},
     {AT(300), ACK("io-1.comm_loss", "guard1"), THEN(EVENT("io-1.comm_loss", "active_acked"), RESULT_OK)},
+    {AT(400), ACK("store1-door.intrusion", "guard1"),
+     THEN(EVENT_Q("store1-door.intrusion", "active_acked", "unknown"), RESULT_OK)},
     {AT(5000), DEVICE_UP("io-1"), THEN(EVENT("io-1.comm_loss", "normal"))},
-    {AT(5001), SAMPLE("store1-door", 1), NOTHING},
-    {AT(5002), SAMPLE("store1-door", 0), THEN(EVENT("store1-door.intrusion", "rtn_unacked"))},
+    {AT(5000), ACK("io-1.comm_loss", "guard1"),
+     THEN(RESULT_ERROR("alarm io-1.comm_loss is not unacknowledged (state: normal)"))},
+    {AT(5001), SAMPLE("store1-door", 1), THEN(EVENT_Q("store1-door.intrusion", "active_acked", "good"))},
+    {AT(5002), SAMPLE("store1-door", 0), THEN(EVENT("store1-door.intrusion", "normal"))},
+};
+
+/* "An ack while the climate sensor is unreachable says the temperature is
+ * unknown; the stale reading is never shown as current." */
+static const struct step ack_during_comm_loss[] = {
+    {AT(0), SAMPLE("store1-temp", 38.5), THEN(EVENT_Q("store1-temp.temperature_high", "active_unacked", "good"))},
+    {AT(1000), DEVICE_DOWN("env-1"),
+     THEN(EVENT_Q("env-1.comm_loss", "active_unacked", "none"),
+          EVENT_Q("store1-temp.temperature_high", "active_unacked", "unknown"))},
+    {AT(2000), ACK("store1-temp.temperature_high", "guard1"),
+     THEN(EVENT_Q("store1-temp.temperature_high", "active_acked", "unknown"), RESULT_OK)},
+    {AT(3000), DEVICE_UP("env-1"), THEN(EVENT("env-1.comm_loss", "rtn_unacked"))},
+    {AT(3500), ACK("io-1.comm_loss", "guard1"), THEN(RESULT_ERROR("alarm io-1.comm_loss is not unacknowledged (state: normal)"))},
+    {AT(4000), SAMPLE("store1-temp", 31), THEN(EVENT_Q("store1-temp.temperature_high", "active_acked", "good"))},
+};
+
+/* "A line that dropped and came back before anyone looked stays on the list
+ * until someone acknowledges it." */
+static const struct step comm_loss_latches[] = {
+    {AT(0), DEVICE_DOWN("pids-1"), THEN(EVENT("pids-1.comm_loss", "active_unacked"))},
+    {AT(500), DEVICE_UP("pids-1"), THEN(EVENT("pids-1.comm_loss", "rtn_unacked"))},
+    {AT(9000), ACK("pids-1.comm_loss", "guard1"), THEN(EVENT_BY("pids-1.comm_loss", "normal", "guard1"), RESULT_OK)},
+};
+
+/* "A sensor that sends its 'no probe' code, or a value no store can have,
+ * has a sensor fault, not a temperature." store1-temp: valid -40..85,
+ * sentinel -3276.8 (0x8000 scaled by 0.1). */
+static const struct step bad_readings_are_sensor_faults[] = {
+    {AT(0), SAMPLE("store1-temp", 20), NOTHING},
+    {AT(100), SAMPLE("store1-temp", -32768 * 0.1),
+     THEN(EVENT_Q("store1-temp.sensor_fault", "active_unacked", "bad")), STATE("store1-temp.temperature_low", "normal")},
+    {AT(200), SAMPLE("store1-temp", 20), THEN(EVENT_Q("store1-temp.sensor_fault", "normal", "good"))},
+    {AT(300), SAMPLE("store1-temp", 850), THEN(EVENT_VALUE("store1-temp.sensor_fault", "active_unacked", 850)),
+     STATE("store1-temp.temperature_high", "normal")},
+    {AT(400), SAMPLE("store1-temp", 85), THEN(EVENT_VALUE("store1-temp.temperature_high", "active_unacked", 85),
+                                             EVENT("store1-temp.sensor_fault", "normal"))},
 };
 
 /* store1-pir on_delay 2 s: a pending activation dies with the device, and
@@ -839,7 +1082,7 @@ static const struct step comm_loss_cancels_pending[] = {
     {AT(0), SAMPLE("store1-pir", 1), NOTHING, NEXT_TIMER(2000)},
     {AT(1000), DEVICE_DOWN("io-1"), THEN(EVENT("io-1.comm_loss", "active_unacked")), NO_TIMER},
     {AT(5000), TICK, NOTHING},
-    {AT(6000), DEVICE_UP("io-1"), THEN(EVENT("io-1.comm_loss", "normal"))},
+    {AT(6000), DEVICE_UP("io-1"), THEN(EVENT("io-1.comm_loss", "rtn_unacked"))},
     {AT(6100), SAMPLE("store1-pir", 1), NOTHING, NEXT_TIMER(8100)},
     {AT(8100), TICK, THEN(EVENT("store1-pir.intrusion", "active_unacked"))},
 };
@@ -871,7 +1114,13 @@ static void test_comm_and_system(void)
     struct cfg_site *s = store_site();
 
     STORE_SCENARIO(io_module_drops_out);
+    STORE_SCENARIO(ack_during_comm_loss);
+    STORE_SCENARIO(comm_loss_latches);
     STORE_SCENARIO(system_inputs);
+    point(s, "store1-temp")->valid_min = -40;
+    point(s, "store1-temp")->valid_max = 85;
+    point(s, "store1-temp")->sentinels[point(s, "store1-temp")->n_sentinels++] = -3276.8;
+    SCENARIO(s, bad_readings_are_sensor_faults);
     point(s, "store1-pir")->on_delay_ms = 2000;
     SCENARIO(s, comm_loss_cancels_pending);
     fixture_free(s);
@@ -889,12 +1138,16 @@ struct table_row {
 static const struct table_row alarm_table[] = {
     {"store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_HIGH, true, false},
     {"store1-door.door_held", CORE_T_DOOR_HELD, CFG_PRIO_MEDIUM, false, true},
-    {"store1-door.chattering", CORE_T_CHATTERING, CFG_PRIO_LOW, false, true},
+    {"store1-door.chattering", CORE_T_CHATTERING, CFG_PRIO_HIGH, false, true}, /* the door's own */
+    {"store1-door.access", CORE_T_DOOR_OPENED, CFG_PRIO_LOW, false, true},
     {"store1-pir.intrusion", CORE_T_INTRUSION, CFG_PRIO_HIGH, true, false},
     {"store1-tamper.tamper", CORE_T_TAMPER, CFG_PRIO_CRITICAL, true, true}, /* point: critical */
     {"store1-gate.digital", CORE_T_DIGITAL, CFG_PRIO_HIGH, false, false},
     {"vault-loop.intrusion", CORE_T_INTRUSION, CFG_PRIO_LOW, true, false}, /* point: low */
+    {"vault-loop.wire_cut", CORE_T_WIRE_CUT, CFG_PRIO_HIGH, true, true},   /* never below high */
+    {"vault-loop.wire_short", CORE_T_WIRE_SHORT, CFG_PRIO_CRITICAL, true, true}, /* masks the loop */
     {"vault-loop.tamper", CORE_T_TAMPER, CFG_PRIO_HIGH, true, true},       /* never below high */
+    {"vault-loop.chattering", CORE_T_CHATTERING, CFG_PRIO_LOW, false, true},
     {"aux-in.digital", CORE_T_DIGITAL, CFG_PRIO_HIGH, false, true},
     {"vault-contact.digital", CORE_T_DIGITAL, CFG_PRIO_HIGH, false, true},
     {"cam-n.cctv", CORE_T_CCTV, CFG_PRIO_HIGH, false, false},
@@ -906,7 +1159,8 @@ static const struct table_row alarm_table[] = {
     {"store1-temp.sensor_fault", CORE_T_SENSOR_FAULT, CFG_PRIO_MEDIUM, false, true},
     {"store1-rh.humidity_high", CORE_T_HUMIDITY_HIGH, CFG_PRIO_HIGH, false, true},
     {"battery-v.analog_low", CORE_T_ANALOG_LOW, CFG_PRIO_HIGH, false, true},
-    {"io-1.comm_loss", CORE_T_COMM_LOSS, CFG_PRIO_HIGH, false, true},
+    {"io-1.comm_loss", CORE_T_COMM_LOSS, CFG_PRIO_HIGH, true, true},
+    {"system.alarm_flood", CORE_T_ALARM_FLOOD, CFG_PRIO_MEDIUM, false, true},
     {"system.spool_full", CORE_T_SPOOL_FULL, CFG_PRIO_HIGH, false, true},
     {"system.path_fault", CORE_T_PATH_FAULT, CFG_PRIO_HIGH, false, true},
     {"system.storage_low", CORE_T_STORAGE_LOW, CFG_PRIO_HIGH, false, true},
@@ -940,6 +1194,7 @@ static void test_alarm_table(void)
     EXPECT(core_find_alarm(c, "fence-s.verified_intrusion") < 0, "fence without verify points has no verification");
     EXPECT(core_find_alarm(c, "pids-fault.chattering") < 0, "fault points do not chatter");
     EXPECT(core_find_alarm(c, "office-door.door_held") < 0, "held_open_ms 0 means no door_held");
+    EXPECT(core_find_alarm(c, "office-door.access") >= 0, "doors of a zone that can be disarmed are recorded");
     EXPECT(core_find_alarm(c, "battery-v.chattering") < 0, "analog points do not chatter");
     EXPECT(core_alarm_state(c, core_find_alarm(c, "system.self_test")) == CORE_S_EVENT, "one-shots are events");
     EXPECT(core_zone_armed(c, 0) && !core_zone_armed(c, -1) && !core_zone_armed(c, 99), "zone queries");
@@ -970,23 +1225,27 @@ static void test_names(void)
         "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
         "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
         "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed",
-        "zone_disarmed"};
+        "zone_disarmed", "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed"};
     static const char *const states[] = {"normal", "active_unacked", "active_acked", "rtn_unacked",
-                                         "shelved", "suppressed", "event"};
-    static const char *const ops[] = {"ack", "shelve", "unshelve", "arm", "disarm"};
+                                         "shelved", "suppressed", "event", "out_of_service"};
+    static const char *const ops[] = {"ack", "shelve", "unshelve", "arm", "disarm", "out_of_service", "in_service"};
 
+    _Static_assert(sizeof(types) / sizeof(types[0]) == CORE_T__COUNT, "every type named");
     for (int t = 0; t < CORE_T__COUNT; t++)
         EXPECT_STR(core_type_name((enum core_alarm_type)t), types[t]);
-    for (int s = 0; s <= CORE_S_EVENT; s++)
+    for (int s = 0; s <= CORE_S_OUT_OF_SERVICE; s++)
         EXPECT_STR(core_state_name((enum core_alarm_state)s), states[s]);
-    for (int o = 0; o <= CORE_CMD_DISARM; o++)
+    for (int o = 0; o <= CORE_CMD_IN_SERVICE; o++)
         EXPECT_STR(core_op_name((enum core_cmd_op)o), ops[o]);
+    EXPECT(core_quality_name(CORE_Q_NONE) == NULL, "no value, no quality");
+    EXPECT_STR(core_quality_name(CORE_Q_UNKNOWN), "unknown");
 }
 
 /* ---- output bound ----------------------------------------------------------------------------- */
 
 /* Arming a zone of 300 open doors with force raises 300 alarms in one step;
- * a device of 300 points going down gives one event. Both fit the bound. */
+ * a device of 300 points going down gives its comm_loss and re-states the
+ * 300 intrusions with quality unknown. Both fit the bound. */
 static void test_output_bound(void)
 {
     struct cfg_site *s = fixture_site("big");
@@ -1019,12 +1278,12 @@ static void test_output_bound(void)
            "long list summarised: \"%s\"", err);
     in.u.cmd = (struct core_cmd){.id = "arm-1", .op = CORE_CMD_ARM, .target = "hall", .operator_name = "m", .force = true};
     n = core_step(c, &in, out);
-    EXPECT_INT(n, 303);
+    EXPECT_INT(n, 304); /* zone change, zone_armed, 300 intrusions, alarm_flood, result */
     EXPECT(n <= core_max_outputs(c), "bound %zu", core_max_outputs(c));
     in.type = CORE_IN_COMM;
     in.u.comm.device = dev;
     in.u.comm.up = false;
-    EXPECT_INT(core_step(c, &in, out), 1);
+    EXPECT_INT(core_step(c, &in, out), 301);
     free(out);
     core_free(c);
     fixture_free(s);
@@ -1182,6 +1441,70 @@ static void test_restore_rejects_garbage(void)
     fixture_free(s);
 }
 
+/* Little-endian bytes for a hand-written snapshot. */
+static size_t put_le(uint8_t *b, size_t at, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++, v >>= 8)
+        b[at + (size_t)i] = (uint8_t)v;
+    return at + (size_t)bytes;
+}
+
+static size_t put_name(uint8_t *b, size_t at, const char *id)
+{
+    at = put_le(b, at, strlen(id), 1);
+    memcpy(b + at, id, strlen(id));
+    return at + strlen(id);
+}
+
+/* "A gateway updated from the previous version keeps its open alarms": a
+ * version 1 snapshot (before quality, exit delays and the flood rule)
+ * still restores, and the next snapshot is written as version 2. */
+static void test_restore_version_1(void)
+{
+    struct cfg_site *s = fixture_site("old");
+    int io = fixture_add_device(s, "io"), z = fixture_add_zone(s, "z", true, false, 0);
+    uint8_t b[512];
+    size_t n = 0, len;
+    uint64_t one;
+    double v = 1.0;
+    struct core *c;
+    void *snap;
+
+    fixture_add_point(s, "pir", CFG_KIND_MOTION, io, z);
+    c = core_new(s);
+    memcpy(&one, &v, sizeof(one));
+    n = put_le(b, n, 0x534c4756u, 4);
+    n = put_le(b, n, 1, 4);
+    n = put_le(b, n, 5000, 8);
+    n = put_le(b, n, 7, 8);
+    n = put_le(b, n, 1, 4);
+    n = put_name(b, n, "z");
+    n = put_le(b, n, 1, 1);
+    n = put_le(b, n, 1, 4);
+    n = put_name(b, n, "pir");
+    n = put_le(b, n, 1, 1), n = put_le(b, n, 1, 1), n = put_le(b, n, 0, 1);
+    n = put_le(b, n, one, 8);
+    n = put_le(b, n, 4000, 8);
+    for (int i = 0; i < 3; i++)
+        n = put_le(b, n, UINT64_MAX, 8);
+    n = put_le(b, n, 1, 4), n = put_le(b, n, 4000, 8);
+    n = put_le(b, n, 1, 4);
+    n = put_name(b, n, "pir.intrusion");
+    n = put_le(b, n, CORE_S_ACTIVE_UNACKED, 1), n = put_le(b, n, 3, 1);
+    for (int i = 0; i < 3; i++)
+        n = put_le(b, n, UINT64_MAX, 8);
+    EXPECT(core_restore(c, b, n) == 0, "a version 1 snapshot is refused");
+    EXPECT_STR(core_state_name(core_alarm_state(c, core_find_alarm(c, "pir.intrusion"))), "active_unacked");
+    EXPECT_INT(core_next_seq(c), 7);
+    b[4] = 2;
+    EXPECT(core_restore(c, b, n) == -1, "version 1 bytes labelled version 2 accepted");
+    snap = snapshot(c, &len);
+    EXPECT(len > 8 && ((uint8_t *)snap)[4] == 3, "rewritten as the current version, 3");
+    free(snap);
+    core_free(c);
+    fixture_free(s);
+}
+
 /* A snapshot taken under an older config restores what still exists. */
 static void test_restore_by_id(void)
 {
@@ -1271,6 +1594,8 @@ int main(void)
 {
     RUN(test_intrusion);
     RUN(test_entry_delay);
+    RUN(test_entry_route_and_exit);
+    RUN(test_alarm_flood);
     RUN(test_perimeter_verification);
     RUN(test_24_hour_alarms);
     RUN(test_climate_and_analog);
@@ -1289,6 +1614,7 @@ int main(void)
     RUN(test_snapshot_restore);
     RUN(test_restore_rejects_garbage);
     RUN(test_restore_by_id);
+    RUN(test_restore_version_1);
     RUN(test_restore_into_24_hour_zone);
     RUN(test_late_ticks);
     HARNESS_EXIT();

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config.h"
 #include "core.h"
 #include "harness.h"
@@ -65,7 +67,8 @@ static struct cfg_site *load_site(void)
     return s;
 }
 
-/* An event of alarm id as the core would emit it; NaN value and no operator unless set after. */
+/* An event of alarm id as the core would emit it; NaN value, no operator and
+ * quality good for a point's alarm (none for others) unless set after. */
 static struct core_event event(const char *alarm, enum core_alarm_type type, enum cfg_priority prio,
                                enum core_alarm_state state, double value)
 {
@@ -74,6 +77,8 @@ static struct core_event event(const char *alarm, enum core_alarm_type type, enu
 
     ev.alarm = core_find_alarm(core, alarm);
     EXPECT(ev.alarm >= 0, "no alarm \"%s\" in the core", alarm);
+    if (ev.alarm >= 0 && core_alarm_info(core, ev.alarm)->point >= 0)
+        ev.quality = CORE_Q_GOOD;
     return ev;
 }
 
@@ -93,7 +98,7 @@ static void event_door_intrusion(void)
     expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-door.intrusion\",\"type\":\"intrusion\",\"priority\":\"critical\","
                       "\"state\":\"active_unacked\",\"zone\":\"store1\",\"point\":\"store1-door\","
-                      "\"device\":\"store1-io\",\"value\":1.0,"
+                      "\"device\":\"store1-io\",\"value\":1.0,\"quality\":\"good\","
                       "\"text\":\"Store 1 door: intrusion (active, unacknowledged) in zone Ammunition store 1\"}");
 }
 
@@ -106,7 +111,7 @@ static void event_operator_only_when_set(void)
     expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-door.intrusion\",\"type\":\"intrusion\",\"priority\":\"critical\","
                       "\"state\":\"active_acked\",\"zone\":\"store1\",\"point\":\"store1-door\","
-                      "\"device\":\"store1-io\",\"value\":0.0,"
+                      "\"device\":\"store1-io\",\"value\":0.0,\"quality\":\"good\","
                       "\"text\":\"Store 1 door: intrusion (active, acknowledged by jsmith) in zone Ammunition store 1\","
                       "\"operator\":\"jsmith\"}");
 }
@@ -120,8 +125,8 @@ static void event_analog_value_and_no_zone(void)
     expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-temp.temperature_high\",\"type\":\"temperature_high\","
                       "\"priority\":\"high\",\"state\":\"rtn_unacked\",\"zone\":null,\"point\":\"store1-temp\","
-                      "\"device\":\"store1-th\",\"value\":23.1,"
-                      "\"text\":\"Store 1 temperature: temperature high at 23.1 °C (cleared, unacknowledged)\"}");
+                      "\"device\":\"store1-th\",\"value\":23.1,\"quality\":\"good\","
+                      "\"text\":\"Store 1 temperature: temperature high at 23.1 °C, limit 30 °C (cleared, unacknowledged)\"}");
 }
 
 static void event_nan_value_is_null(void)
@@ -132,7 +137,7 @@ static void event_nan_value_is_null(void)
     expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-th.comm_loss\",\"type\":\"comm_loss\",\"priority\":\"high\","
                       "\"state\":\"active_unacked\",\"zone\":null,\"point\":null,\"device\":\"store1-th\","
-                      "\"value\":null,\"text\":\"store1-th: communication lost (active, unacknowledged)\"}");
+                      "\"value\":null,\"quality\":null,\"text\":\"store1-th: communication lost (active, unacknowledged)\"}");
 }
 
 static void event_system_text_verbatim(void)
@@ -143,7 +148,7 @@ static void event_system_text_verbatim(void)
     snprintf(ev.text, sizeof(ev.text), "site.conf:3: unknown key \"colour\"");
     expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"system.config_rejected\",\"type\":\"config_rejected\",\"priority\":\"high\","
-                      "\"state\":\"event\",\"zone\":null,\"point\":null,\"device\":null,\"value\":null,"
+                      "\"state\":\"event\",\"zone\":null,\"point\":null,\"device\":null,\"value\":null,\"quality\":null,"
                       "\"text\":\"site.conf:3: unknown key \\\"colour\\\"\"}");
 }
 
@@ -154,7 +159,7 @@ static void event_zone_disarmed_by_operator(void)
     snprintf(ev.operator_name, sizeof(ev.operator_name), "jsmith");
     expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1.arming\",\"type\":\"zone_disarmed\",\"priority\":\"low\","
-                      "\"state\":\"event\",\"zone\":\"store1\",\"point\":null,\"device\":null,\"value\":null,"
+                      "\"state\":\"event\",\"zone\":\"store1\",\"point\":null,\"device\":null,\"value\":null,\"quality\":null,"
                       "\"text\":\"Ammunition store 1: zone disarmed by jsmith\",\"operator\":\"jsmith\"}");
 }
 
@@ -189,6 +194,129 @@ static void event_too_small_buffer_fails(void)
 
     EXPECT_INT(msg_event(site->id, &rb.rec, buf, (size_t)n), -1);
     EXPECT_INT(msg_event(site->id, &rb.rec, buf, (size_t)n + 1), n);
+}
+
+/* The sentence of one event, built through msg_event; "" if it failed. */
+static const char *sentence(const struct core_event *ev)
+{
+    static char text[MSG_MAX];
+    json_t *root = rec_event(&rb, site, core, ev) > 0 ? json_loads(rb.json, 0, NULL) : NULL;
+
+    snprintf(text, sizeof(text), "%s", root ? json_string_value(json_object_get(root, "text")) : "");
+    json_decref(root);
+    return text;
+}
+
+struct text_case {
+    const char *alarm;
+    enum core_alarm_type type;
+    enum core_alarm_state state;
+    enum core_quality quality;
+    double value;
+    enum core_cmd_op op;
+    const char *oper;
+    const char *want;
+};
+
+/* What a guard must read, including the sentences that used to mislead:
+ * "communication lost (normal)", "intrusion (normal by guard-ana)",
+ * "temperature high at 34 °C" with a 35 °C limit, "unacknowledged by o1"
+ * after a force-arm, and a stale temperature shown as current. */
+static const struct text_case text_cases[] = {
+    {"store1-th.comm_loss", CORE_T_COMM_LOSS, CORE_S_NORMAL, CORE_Q_NONE, NAN, CORE_CMD_ACK, "",
+     "store1-th: communication restored"},
+    {"store1-th.comm_loss", CORE_T_COMM_LOSS, CORE_S_RTN_UNACKED, CORE_Q_NONE, NAN, CORE_CMD_ACK, "",
+     "store1-th: communication restored (loss unacknowledged)"},
+    {"store1-th.comm_loss", CORE_T_COMM_LOSS, CORE_S_NORMAL, CORE_Q_NONE, NAN, CORE_CMD_ACK, "o1",
+     "store1-th: communication restored (loss acknowledged by o1)"},
+    {"store1-door.intrusion", CORE_T_INTRUSION, CORE_S_NORMAL, CORE_Q_GOOD, 0, CORE_CMD_ACK, "guard-ana",
+     "Store 1 door: intrusion (acknowledged by guard-ana, back to normal) in zone Ammunition store 1"},
+    {"store1-door.intrusion", CORE_T_INTRUSION, CORE_S_NORMAL, CORE_Q_GOOD, 0, CORE_CMD_ACK, "",
+     "Store 1 door: intrusion (back to normal) in zone Ammunition store 1"},
+    {"store1-temp.temperature_high", CORE_T_TEMPERATURE_HIGH, CORE_S_ACTIVE_UNACKED, CORE_Q_GOOD, 30.4, CORE_CMD_ACK,
+     "", "Store 1 temperature: temperature high at 30.4 °C, limit 30 °C (active, unacknowledged)"},
+    {"store1-temp.temperature_high", CORE_T_TEMPERATURE_HIGH, CORE_S_ACTIVE_ACKED, CORE_Q_UNKNOWN, 38.5, CORE_CMD_ACK,
+     "guard1",
+     "Store 1 temperature: temperature high (value unknown: communication lost) (active, acknowledged by guard1)"},
+    {"store1-temp.temperature_high", CORE_T_TEMPERATURE_HIGH, CORE_S_ACTIVE_ACKED, CORE_Q_STALE, 38.5, CORE_CMD_ACK,
+     "", "Store 1 temperature: temperature high (value unknown: not read since communication returned) "
+         "(active, acknowledged)"},
+    {"store1-temp.temperature_low", CORE_T_TEMPERATURE_LOW, CORE_S_ACTIVE_UNACKED, CORE_Q_GOOD, -4.5, CORE_CMD_ACK, "",
+     "Store 1 temperature: temperature low at -4.5 °C, limit -4 °C (active, unacknowledged)"},
+    {"store1-temp.sensor_fault", CORE_T_SENSOR_FAULT, CORE_S_ACTIVE_UNACKED, CORE_Q_BAD, -3276.8, CORE_CMD_ACK, "",
+     "Store 1 temperature: sensor fault (reading -3276.8) (active, unacknowledged)"},
+    {"store1-door.intrusion", CORE_T_INTRUSION, CORE_S_ACTIVE_UNACKED, CORE_Q_GOOD, 1, CORE_CMD_ARM, "o1",
+     "Store 1 door: intrusion (active, unacknowledged; zone armed with the point open by o1) in zone Ammunition store 1"},
+    {"store1-door.intrusion", CORE_T_INTRUSION, CORE_S_ACTIVE_UNACKED, CORE_Q_UNKNOWN, 1, CORE_CMD_ACK, "",
+     "Store 1 door: intrusion (input unknown: communication lost) (active, unacknowledged) in zone Ammunition store 1"},
+    {"store1-door.intrusion", CORE_T_INTRUSION, CORE_S_OUT_OF_SERVICE, CORE_Q_GOOD, 0, CORE_CMD_OUT_OF_SERVICE, "tech",
+     "Store 1 door: intrusion (out of service by tech) in zone Ammunition store 1"},
+    {"store1-door.intrusion", CORE_T_INTRUSION, CORE_S_NORMAL, CORE_Q_GOOD, 0, CORE_CMD_IN_SERVICE, "tech",
+     "Store 1 door: intrusion (back to normal; put back in service by tech) in zone Ammunition store 1"},
+    {"store1-door.intrusion", CORE_T_WIRE_SHORT, CORE_S_ACTIVE_UNACKED, CORE_Q_GOOD, 100, CORE_CMD_ACK, "",
+     "Store 1 door: loop wire shorted (active, unacknowledged) in zone Ammunition store 1"},
+    {"store1-door.intrusion", CORE_T_WIRE_CUT, CORE_S_RTN_UNACKED, CORE_Q_GOOD, 2200, CORE_CMD_ACK, "",
+     "Store 1 door: loop wire cut (cleared, unacknowledged) in zone Ammunition store 1"},
+    {"store1-door.chattering", CORE_T_CHATTERING, CORE_S_ACTIVE_UNACKED, CORE_Q_GOOD, 3, CORE_CMD_ACK, "",
+     "Store 1 door: chattering (active, unacknowledged) in zone Ammunition store 1"},
+    {"system.alarm_flood", CORE_T_ALARM_FLOOD, CORE_S_ACTIVE_UNACKED, CORE_Q_GOOD, 11, CORE_CMD_ACK, "",
+     "Depot 7: alarm flood (active, unacknowledged)"},
+};
+
+static void texts_say_what_a_guard_must_know(void)
+{
+    for (size_t i = 0; i < sizeof(text_cases) / sizeof(text_cases[0]); i++) {
+        const struct text_case *t = &text_cases[i];
+        struct core_event ev = event(t->alarm, t->type, CFG_PRIO_HIGH, t->state, t->value);
+
+        ev.quality = t->quality;
+        ev.op = t->op;
+        snprintf(ev.operator_name, sizeof(ev.operator_name), "%s", t->oper);
+        EXPECT_STR(sentence(&ev), t->want);
+    }
+}
+
+/* "Every opening of a disarmed store is on record: who disarmed it and when." */
+static void door_record_names_who_disarmed(void)
+{
+    struct core_event ev = event("store1-door.access", CORE_T_DOOR_OPENED, CFG_PRIO_LOW, CORE_S_EVENT, 1.0);
+
+    snprintf(ev.disarmed_by, sizeof(ev.disarmed_by), "sgt-kovac");
+    ev.disarmed_wall_ms = T_WALL_MS;
+    EXPECT_STR(sentence(&ev), "Store 1 door: opened while disarmed by sgt-kovac at 2026-11-25T10:00:00.123Z "
+                              "in zone Ammunition store 1");
+    ev.type = CORE_T_DOOR_CLOSED;
+    ev.disarmed_by[0] = '\0';
+    EXPECT_STR(sentence(&ev), "Store 1 door: closed while disarmed (from the configuration) in zone Ammunition store 1");
+}
+
+/* Every type in every state, by no one and after every command, with a
+ * good and an unknown value: no sentence says "(normal", "lost (back",
+ * "unacknowledged by", or shows a value that is not current as current. */
+static void every_type_and_state_reads_right(void)
+{
+    static const char *const bad[] = {"(normal", "lost (back", "unacknowledged by", "(null)"};
+    int checked = 0;
+
+    for (int t = 0; t < CORE_T__COUNT; t++)
+        for (int st = 0; st <= CORE_S_OUT_OF_SERVICE; st++)
+            for (int op = -1; op <= CORE_CMD_IN_SERVICE; op++)
+                for (int q = CORE_Q_GOOD; q <= CORE_Q_UNKNOWN; q += CORE_Q_UNKNOWN - CORE_Q_GOOD) {
+                    struct core_event ev = event("store1-temp.temperature_high", (enum core_alarm_type)t, CFG_PRIO_HIGH,
+                                                 (enum core_alarm_state)st, 38.5);
+                    const char *text;
+                    ev.quality = (enum core_quality)q;
+                    ev.op = op < 0 ? CORE_CMD_ACK : (enum core_cmd_op)op;
+                    snprintf(ev.operator_name, sizeof(ev.operator_name), "%s", op < 0 ? "" : "o1");
+                    text = sentence(&ev);
+                    EXPECT(strncmp(text, "Store 1 temperature: ", 21) == 0, "%d/%d/%d: \"%s\"", t, st, op, text);
+                    for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++)
+                        EXPECT(!strstr(text, bad[b]), "%d/%d/%d: \"%s\" says \"%s\"", t, st, op, text, bad[b]);
+                    EXPECT(q == CORE_Q_GOOD || !strstr(text, "38.5"), "%d/%d/%d: stale value shown: \"%s\"", t, st, op,
+                           text);
+                    checked++;
+                }
+    EXPECT(checked > 1000, "%d combinations", checked);
 }
 
 /* A normal or suppressed alarm leaves the list of alarms needing attention (its retained
@@ -303,12 +431,14 @@ static void parse_good_commands(void)
         "{\"operator\":\"jsmith\",\"zone\":\"store1\",\"op\":\"arm\",\"force\":true,\"id\":\"c-3\"}",
         "{\"id\":\"c-4\",\"op\":\"disarm\",\"zone\":\"store1\",\"operator\":\"jsmith\"}",
         "{\"id\":\"c-5\",\"op\":\"unshelve\",\"alarm\":\"store1-temp.temperature_high\",\"operator\":\"jsmith\"}",
+        "{\"id\":\"c-6\",\"op\":\"out_of_service\",\"alarm\":\"store1-door.intrusion\",\"operator\":\"tech\"}",
+        "{\"id\":\"c-7\",\"op\":\"in_service\",\"alarm\":\"store1-door.intrusion\",\"operator\":\"tech\"}",
     };
-    struct core_cmd cmd[5];
+    struct core_cmd cmd[7];
     char err[CORE_ERROR_MAX];
     int64_t ts;
 
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 7; i++) {
         EXPECT(msg_parse_cmd(good[i], strlen(good[i]), &cmd[i], &ts, err, sizeof(err)) == MSG_CMD_OK,
                "%s: %s", good[i], err);
         EXPECT(ts == MSG_NO_TS, "%s: a ts without \"ts\"", good[i]);
@@ -323,6 +453,8 @@ static void parse_good_commands(void)
     EXPECT_STR(cmd[2].target, "store1");
     EXPECT(cmd[3].op == CORE_CMD_DISARM && !cmd[3].force, "disarm");
     EXPECT(cmd[4].op == CORE_CMD_UNSHELVE && cmd[4].duration_ms == 0, "unshelve");
+    EXPECT(cmd[5].op == CORE_CMD_OUT_OF_SERVICE && strcmp(cmd[5].target, "store1-door.intrusion") == 0, "out_of_service");
+    EXPECT(cmd[6].op == CORE_CMD_IN_SERVICE, "in_service");
 }
 
 static void parse_bad_commands(void)
@@ -341,7 +473,7 @@ static void parse_bad_commands(void)
         { "{\"id\":\"c-1\",\"alarm\":\"a.b\"}", MSG_CMD_BAD, "c-1", "missing \"op\"" },
         { "{\"id\":\"c-1\",\"op\":1}", MSG_CMD_BAD, "c-1", "\"op\" must be a string" },
         { "{\"id\":\"c-1\",\"op\":\"explode\",\"alarm\":\"a.b\",\"operator\":\"o\"}", MSG_CMD_BAD, "c-1",
-          "unknown op \"explode\"; expected ack, shelve, unshelve, arm or disarm" },
+          "unknown op \"explode\"; expected ack, shelve, unshelve, out_of_service, in_service, arm or disarm" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"colour\":\"red\"}", MSG_CMD_BAD_ARGS,
           "c-1", "unknown key \"colour\"; expected id, op, alarm, zone, operator, duration_s, force or ts" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\"}", MSG_CMD_BAD_ARGS, "c-1", "missing \"operator\"" },
@@ -474,6 +606,9 @@ int main(void)
     RUN(event_invalid_utf8_text_survives);
     RUN(event_identical_inputs_identical_bytes);
     RUN(event_too_small_buffer_fails);
+    RUN(texts_say_what_a_guard_must_know);
+    RUN(door_record_names_who_disarmed);
+    RUN(every_type_and_state_reads_right);
     RUN(alarm_state_clears_when_normal);
     RUN(zone_payloads);
     RUN(result_payloads);

@@ -7,7 +7,8 @@
  * readings, wall-clock steps (mono never goes back), device dropouts,
  * system inputs and operator commands at odd moments (on a timer's exact
  * deadline, on unknown targets, without an operator). After every step the
- * outputs are checked against the lifecycle invariants; then the history is
+ * outputs are checked against the lifecycle invariants and against what the
+ * alarms mean to a guard (the oracles in check_meaning()); then the history is
  * replayed into a fresh core and into one restored from a mid-run snapshot,
  * and both must give byte-identical outputs and snapshots.
  *
@@ -88,7 +89,12 @@ static void random_point(struct rng *r, struct cfg_site *s, int i)
         pt->high = chance(r, 80) ? 30 : NAN;
         pt->low = chance(r, 80) ? 5 : NAN;
         pt->deadband = PICK(r, 0, 1, 2);
+        if (chance(r, 30))
+            pt->valid_min = -2, pt->valid_max = 38;
+        if (chance(r, 30))
+            pt->sentinels[pt->n_sentinels++] = 12.5;
     }
+    pt->entry_route = (kind == CFG_KIND_MOTION || kind == CFG_KIND_EOL) && chance(r, 40);
     if (kind == CFG_KIND_FENCE)
         pt->verify_window_ms = PICK(r, 1000, 10000, 30000, 0);
 }
@@ -113,6 +119,10 @@ static struct cfg_site *random_site(struct rng *r)
 
     s->rules.chatter_count = 2 + (int)below(r, 4);
     s->rules.chatter_window_ms = PICK(r, 2000, 10000, 30000);
+    s->rules.flood_count = PICK(r, 3, 10, 10);
+    s->rules.flood_window_ms = PICK(r, 10000, 600000);
+    s->rules.comm_loss_latching = chance(r, 70);
+    s->rules.max_shelve_ms[CFG_PRIO_CRITICAL] = PICK(r, 5000, 3600000);
     for (int d = 0; d < n_dev; d++) {
         snprintf(id, sizeof(id), "dev%d", d);
         fixture_add_device(s, id);
@@ -121,6 +131,7 @@ static struct cfg_site *random_site(struct rng *r)
     for (int z = 0; z < n_zone; z++) {
         snprintf(id, sizeof(id), "zone%d", z);
         fixture_add_zone(s, id, chance(r, 70), chance(r, 20), PICK(r, 0, 0, 2000, 15000));
+        s->zones[z].exit_delay_ms = PICK(r, 0, 0, 3000, 20000);
     }
     for (int i = 0; i < n_pts; i++)
         random_point(r, s, i);
@@ -136,6 +147,7 @@ struct gen {
     uint64_t mono;
     int64_t wall;
     int flapping[3];           /* points that flap far more than the rest */
+    int burst_left, burst_point; /* a door flapping fast: samples a few hundred ms apart */
     int cmd_no;
 };
 
@@ -151,7 +163,7 @@ static double random_value(struct gen *g, const struct cfg_point *p)
     case CFG_KIND_TEMPERATURE:
     case CFG_KIND_HUMIDITY:
     case CFG_KIND_ANALOG:
-        return -5.0 + (double)below(r, 450) / 10.0;
+        return chance(r, 3) ? 12.5 : -5.0 + (double)below(r, 450) / 10.0;
     default:
         return (double)below(r, 2);
     }
@@ -165,6 +177,16 @@ static void random_target_alarm(struct gen *g, const struct core *c, char *dst, 
     if (chance(r, 4)) {
         snprintf(dst, cap, "no-such.alarm");
         return;
+    }
+    /* half of the acks go to a flapping point first: acks while a point
+     * chatters are where alarms used to hide */
+    if (want_unacked && chance(r, 50)) {
+        int fp = g->flapping[below(r, 3)];
+        for (int i = 0; i < n; i++)
+            if (core_alarm_info(c, i)->point == fp) {
+                a = i;
+                break;
+            }
     }
     for (int i = 0; want_unacked && i < n; i++) {
         int k = (a + i) % n;
@@ -183,7 +205,8 @@ static void random_cmd(struct gen *g, const struct core *c, struct core_cmd *cmd
 
     snprintf(cmd->id, sizeof(cmd->id), "c%d", g->cmd_no++);
     cmd->op = (enum core_cmd_op)PICK(r, CORE_CMD_ACK, CORE_CMD_ACK, CORE_CMD_ACK, CORE_CMD_SHELVE,
-                                     CORE_CMD_UNSHELVE, CORE_CMD_ARM, CORE_CMD_DISARM);
+                                     CORE_CMD_UNSHELVE, CORE_CMD_ARM, CORE_CMD_DISARM, CORE_CMD_OUT_OF_SERVICE,
+                                     CORE_CMD_IN_SERVICE);
     snprintf(cmd->operator_name, sizeof(cmd->operator_name), "%s", chance(r, 8) ? "" : "op1");
     if (cmd->op == CORE_CMD_ARM || cmd->op == CORE_CMD_DISARM) {
         if (chance(r, 5))
@@ -194,7 +217,7 @@ static void random_cmd(struct gen *g, const struct core *c, struct core_cmd *cmd
         return;
     }
     random_target_alarm(g, c, cmd->target, sizeof(cmd->target), cmd->op == CORE_CMD_ACK && chance(r, 70));
-    cmd->duration_ms = chance(r, 85) ? 1000 + (int64_t)below(r, 120000) : PICK(r, 0, 999, 86400001);
+    cmd->duration_ms = chance(r, 85) ? 1000 + (int64_t)below(r, 120000) : PICK(r, 0, 999, 14400001, 86400001);
 }
 
 /* Moves the clocks on: mostly small steps, sometimes long quiet spells, and
@@ -223,12 +246,35 @@ static void advance_clocks(struct gen *g, const struct core *c)
         g->wall += (int64_t)below(r, 7200001) - 3600000; /* the wall clock is stepped */
 }
 
+/* The next sample of a flap burst: fast enough to make the point chatter. */
+static void burst_sample(struct gen *g, struct core_input *in)
+{
+    uint64_t step = 50 + below(&g->rng, 400);
+
+    g->burst_left--;
+    g->mono += step;
+    g->wall += (int64_t)step;
+    in->mono_ms = g->mono;
+    in->wall_ms = g->wall;
+    in->type = CORE_IN_SAMPLE;
+    in->u.sample.point = g->burst_point;
+    in->u.sample.value = random_value(g, &g->site->points[g->burst_point]);
+}
+
 static void random_input(struct gen *g, const struct core *c, struct core_input *in)
 {
     struct rng *r = &g->rng;
     unsigned roll = below(r, 100);
 
     memset(in, 0, sizeof(*in));
+    if (g->burst_left > 0 && roll < 80) {
+        burst_sample(g, in);
+        return;
+    }
+    if (chance(r, 3)) {
+        g->burst_left = 4 + (int)below(r, 12);
+        g->burst_point = g->flapping[below(r, 3)];
+    }
     advance_clocks(g, c);
     in->mono_ms = g->mono;
     in->wall_ms = g->wall;
@@ -265,6 +311,9 @@ struct checker {
     int *chatter_of;               /* alarm -> chattering alarm that freezes it, or -1 */
     uint8_t *chatter;              /* chattering alarm -> CHAT_* as the outputs tell it */
     bool *armed;                   /* zone -> armed, as the outputs tell it */
+    bool *down;                    /* device -> down, as its comm inputs tell it */
+    enum core_quality *quality;    /* alarm -> quality of its last event */
+    bool *cond;                    /* alarm -> condition after the previous step */
     uint64_t next_seq;
     char why[256];
 };
@@ -276,11 +325,17 @@ static bool always_on_type(enum core_alarm_type t)
            t != CORE_T_DIGITAL;
 }
 
-/* Types frozen while their point chatters. */
+/* Security alarms: never hidden, held active while their point chatters. */
+static bool security_type(enum core_alarm_type t)
+{
+    return t == CORE_T_INTRUSION || t == CORE_T_PERIMETER || t == CORE_T_VERIFIED_INTRUSION || t == CORE_T_TAMPER ||
+           t == CORE_T_WIRE_CUT || t == CORE_T_WIRE_SHORT;
+}
+
+/* Types a chattering point holds (security) or freezes (cctv, digital). */
 static bool chatter_gated_type(enum core_alarm_type t)
 {
-    return t == CORE_T_INTRUSION || t == CORE_T_PERIMETER || t == CORE_T_VERIFIED_INTRUSION || t == CORE_T_CCTV ||
-           t == CORE_T_TAMPER || t == CORE_T_DIGITAL;
+    return security_type(t) || t == CORE_T_CCTV || t == CORE_T_DIGITAL;
 }
 
 static void checker_init(struct checker *k, const struct core *c, const struct cfg_site *s)
@@ -295,6 +350,9 @@ static void checker_init(struct checker *k, const struct core *c, const struct c
     k->chatter_of = calloc(n, sizeof(*k->chatter_of));
     k->chatter = calloc(n, sizeof(*k->chatter));
     k->armed = calloc((size_t)s->n_zones + 1, sizeof(*k->armed));
+    k->down = calloc((size_t)s->n_devices + 1, sizeof(*k->down));
+    k->quality = calloc(n, sizeof(*k->quality));
+    k->cond = calloc(n, sizeof(*k->cond));
     for (int a = 0; a < (int)n; a++) {
         const struct core_alarm_info *info = core_alarm_info(c, a);
         k->seen[a] = core_alarm_state(c, a);
@@ -314,6 +372,9 @@ static void checker_free(struct checker *k)
     free(k->chatter_of);
     free(k->chatter);
     free(k->armed);
+    free(k->down);
+    free(k->quality);
+    free(k->cond);
 }
 
 static bool fail(struct checker *k, const char *fmt, ...)
@@ -328,16 +389,23 @@ static bool fail(struct checker *k, const char *fmt, ...)
 
 /*
  * Whether the lifecycle allows from -> to in one event. Suppressed counts
- * as normal (the move between them is silent). Acked alarms never go back
- * to unacked without a new activation, a shelved alarm only leaves by
- * unshelve or expiry, and only a person shelves, acks or arms.
+ * as normal (the move between them is silent). Acked alarms go back to
+ * unacked only with a new activation (which a chattering point's held
+ * security alarm gets without clearing first), a shelved alarm only leaves
+ * by unshelve or expiry, out of service only by in_service, and only a
+ * person shelves, acks, arms or takes an alarm out of service. An alarm
+ * that needs attention may re-state its state when its quality changed.
  */
-static bool legal(enum core_alarm_state from, enum core_alarm_state to, bool latching, bool cmd)
+static bool legal(enum core_alarm_state from, enum core_alarm_state to, bool latching, bool cmd, bool requality)
 {
     if (from == CORE_S_SUPPRESSED)
         from = CORE_S_NORMAL;
+    if (to == from && requality)
+        return from == CORE_S_ACTIVE_UNACKED || from == CORE_S_ACTIVE_ACKED || from == CORE_S_RTN_UNACKED;
     if (to == CORE_S_SHELVED)
-        return cmd && from != CORE_S_SHELVED;
+        return cmd && from != CORE_S_SHELVED && from != CORE_S_OUT_OF_SERVICE;
+    if (to == CORE_S_OUT_OF_SERVICE)
+        return cmd && from != CORE_S_OUT_OF_SERVICE;
     switch (from) {
     case CORE_S_NORMAL:
         return to == CORE_S_ACTIVE_UNACKED;
@@ -345,14 +413,25 @@ static bool legal(enum core_alarm_state from, enum core_alarm_state to, bool lat
         return (to == CORE_S_ACTIVE_ACKED && cmd) || (to == CORE_S_RTN_UNACKED && latching) ||
                (to == CORE_S_NORMAL && !latching);
     case CORE_S_ACTIVE_ACKED:
-        return to == CORE_S_NORMAL;
+        return to == CORE_S_NORMAL || to == CORE_S_ACTIVE_UNACKED;
     case CORE_S_RTN_UNACKED:
         return (to == CORE_S_NORMAL && cmd) || to == CORE_S_ACTIVE_UNACKED;
     case CORE_S_SHELVED:
         return to == CORE_S_ACTIVE_UNACKED || to == CORE_S_NORMAL;
+    case CORE_S_OUT_OF_SERVICE:
+        return cmd && (to == CORE_S_ACTIVE_UNACKED || to == CORE_S_NORMAL);
     default:
         return false;
     }
+}
+
+/* Tracks a device's comm state from its comm_loss event in a comm step. */
+static void note_comm(struct checker *k, const struct core_input *in, const struct core_alarm_info *info,
+                      const struct core_event *e)
+{
+    if (in->type == CORE_IN_COMM && info->type == CORE_T_COMM_LOSS && info->device == in->u.comm.device &&
+        !e->operator_name[0])
+        k->down[info->device] = !in->u.comm.up;
 }
 
 static bool check_event(struct checker *k, const struct core_input *in, const struct core_event *e)
@@ -368,20 +447,30 @@ static bool check_event(struct checker *k, const struct core_input *in, const st
         return fail(k, "event for alarm index %d", e->alarm);
     if (e->operator_name[0] && (!cmd || strcmp(e->operator_name, in->u.cmd.operator_name) != 0))
         return fail(k, "%s: operator \"%s\" on an event no one caused", info->id, e->operator_name);
+    note_comm(k, in, info, e);
+    if (info->point >= 0 && k->down[info->device] && e->quality != CORE_Q_UNKNOWN)
+        return fail(k, "%s: a value of a device that does not answer published as %s", info->id,
+                    core_quality_name(e->quality) ? core_quality_name(e->quality) : "no quality");
     from = k->seen[e->alarm];
     if (from == CORE_S_EVENT)
         return e->state == CORE_S_EVENT ? true : fail(k, "%s: one-shot with state %s", info->id, core_state_name(e->state));
     if (from == CORE_S_SUPPRESSED && !cmd)
         return fail(k, "%s: event %s while suppressed", info->id, core_state_name(e->state));
-    if (!legal(from, e->state, info->latching, cmd))
+    /* a device going down re-states its points' alarms as unknown, even
+     * one whose value was unknown already (never read) */
+    bool requality = e->quality != k->quality[e->alarm] ||
+                     (in->type == CORE_IN_COMM && !cmd && e->quality == CORE_Q_UNKNOWN);
+    if (!legal(from, e->state, info->latching, cmd, requality))
         return fail(k, "%s: illegal %s -> %s", info->id, core_state_name(from), core_state_name(e->state));
-    if (e->state == CORE_S_ACTIVE_ACKED && !e->operator_name[0])
+    if (e->state == CORE_S_ACTIVE_ACKED && from != CORE_S_ACTIVE_ACKED && !e->operator_name[0])
         return fail(k, "%s: acked without an operator", info->id);
     int ca = k->chatter_of[e->alarm];
-    if (ca >= 0 && k->chatter[ca] == CHAT_YES && !e->operator_name[0] && from != CORE_S_SHELVED)
+    if (ca >= 0 && k->chatter[ca] == CHAT_YES && !e->operator_name[0] && from != CORE_S_SHELVED && from != e->state &&
+        (!security_type(info->type) || e->state != CORE_S_ACTIVE_UNACKED))
         return fail(k, "%s: %s while its point chatters", info->id, core_state_name(e->state));
+    k->quality[e->alarm] = e->quality;
     if (info->type == CORE_T_CHATTERING)
-        k->chatter[e->alarm] = e->state == CORE_S_SHELVED ? CHAT_UNKNOWN
+        k->chatter[e->alarm] = e->state == CORE_S_SHELVED || e->state == CORE_S_OUT_OF_SERVICE ? CHAT_UNKNOWN
                                : e->state == CORE_S_NORMAL ? CHAT_NO
                                                            : CHAT_YES;
     k->seen[e->alarm] = e->state;
@@ -411,6 +500,40 @@ static bool check_states(struct checker *k)
     return true;
 }
 
+/*
+ * The oracles: what the alarms must mean to a guard after every step.
+ * - An armed security point whose condition is up (and no entry or exit
+ *   delay holds it back) is never reported normal or cleared.
+ * - An opening after an ack raises a new unacknowledged alarm: a security
+ *   alarm whose condition rose during a step without a command is not left
+ *   acknowledged.
+ * - A stale value is never published without its quality: the last event
+ *   of every alarm that needs attention on a device that does not answer
+ *   (its retained payload) says "unknown".
+ */
+static bool check_meaning(struct checker *k, const struct core_input *in)
+{
+    for (int a = 0; a < (int)core_alarm_count(k->core); a++) {
+        const struct core_alarm_info *info = core_alarm_info(k->core, a);
+        enum core_alarm_state st = core_alarm_state(k->core, a);
+        bool pending = false, was = k->cond[a], cond = core_alarm_condition(k->core, a, &pending);
+        bool armed = info->always_on || core_zone_armed(k->core, info->zone);
+        bool attention = st == CORE_S_ACTIVE_UNACKED || st == CORE_S_ACTIVE_ACKED || st == CORE_S_RTN_UNACKED;
+
+        k->cond[a] = cond;
+        if (info->point >= 0 && attention && k->down[info->device] && k->quality[a] != CORE_Q_UNKNOWN)
+            return fail(k, "%s: %s on a device that does not answer, last published as %s", info->id,
+                        core_state_name(st), core_quality_name(k->quality[a]) ? core_quality_name(k->quality[a]) : "none");
+        if (!security_type(info->type) || !armed || pending || !cond)
+            continue;
+        if (st == CORE_S_NORMAL || st == CORE_S_RTN_UNACKED)
+            return fail(k, "%s: armed, its input active, reported %s", info->id, core_state_name(st));
+        if (!was && st == CORE_S_ACTIVE_ACKED && in->type != CORE_IN_CMD)
+            return fail(k, "%s: opened again after an ack and left acknowledged", info->id);
+    }
+    return true;
+}
+
 static int find_zone(const struct cfg_site *s, const char *id)
 {
     for (int z = 0; z < s->n_zones; z++)
@@ -428,6 +551,7 @@ static int find_zone(const struct cfg_site *s, const char *id)
 static int predict_ok(const struct checker *k, const struct core_cmd *cmd, enum core_alarm_state pre)
 {
     int a = core_find_alarm(k->core, cmd->target), z = find_zone(k->site, cmd->target);
+    const struct core_alarm_info *info = core_alarm_info(k->core, a);
 
     if (!cmd->operator_name[0])
         return 0;
@@ -435,10 +559,14 @@ static int predict_ok(const struct checker *k, const struct core_cmd *cmd, enum 
     case CORE_CMD_ACK:
         return a >= 0 && (pre == CORE_S_ACTIVE_UNACKED || pre == CORE_S_RTN_UNACKED);
     case CORE_CMD_SHELVE:
-        return a >= 0 && pre != CORE_S_EVENT && pre != CORE_S_SHELVED && cmd->duration_ms >= 1000 &&
-               cmd->duration_ms <= 86400000;
+        return a >= 0 && pre != CORE_S_EVENT && pre != CORE_S_SHELVED && pre != CORE_S_OUT_OF_SERVICE &&
+               cmd->duration_ms >= 1000 && cmd->duration_ms <= k->site->rules.max_shelve_ms[info->priority];
     case CORE_CMD_UNSHELVE:
         return a >= 0 && pre == CORE_S_SHELVED;
+    case CORE_CMD_OUT_OF_SERVICE:
+        return a >= 0 && pre != CORE_S_EVENT && pre != CORE_S_OUT_OF_SERVICE;
+    case CORE_CMD_IN_SERVICE:
+        return a >= 0 && pre == CORE_S_OUT_OF_SERVICE;
     case CORE_CMD_DISARM:
         return z >= 0 && !k->site->zones[z].always_armed;
     default:
@@ -499,11 +627,13 @@ static bool check_step(struct checker *k, const struct core_input *in, const str
             return false;
         }
     }
+    if (in->type == CORE_IN_COMM) /* also when its comm_loss is shelved and said nothing */
+        k->down[in->u.comm.device] = !in->u.comm.up;
     if (in->type == CORE_IN_CMD && (results != 1 || out[n - 1].type != CORE_OUT_RESULT))
         return fail(k, "command %s got %zu results", in->u.cmd.id, results);
     if (core_next_deadline(k->core) <= in->mono_ms)
         return fail(k, "timer due at %" PRIu64 " left pending", core_next_deadline(k->core));
-    return check_states(k);
+    return check_states(k) && check_meaning(k, in);
 }
 
 /* ---- one seed ----------------------------------------------------------------- */
