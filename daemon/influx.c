@@ -732,8 +732,8 @@ static void periodic(struct influx *ix)
     if (dropped == ix->dropped_reported)
         return;
     log_warn("influx: %s: buffer full (%d lines, %d bytes): dropped the oldest %" PRIu64 " lines in the last "
-             "%d s, %" PRIu64 " since start", ix->cfg.url, ix->cfg.max_lines, ix->cfg.max_bytes,
-             dropped - ix->dropped_reported, ix->cfg.health_ms / 1000, dropped);
+             "%.1f s, %" PRIu64 " since start", ix->cfg.url, ix->cfg.max_lines, ix->cfg.max_bytes,
+             dropped - ix->dropped_reported, ix->cfg.health_ms / 1000.0, dropped);
     ix->dropped_reported = dropped;
     size_t n = ilp_dropped(buf, sizeof buf, ix->site, dropped, clock_wall_ms());
     ring_push(ix, buf, n, now);
