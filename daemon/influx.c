@@ -346,6 +346,7 @@ static void ix_deliver(void *self, const struct sink_record *rec)
     case SINK_RESULT:
     case SINK_OUTPUT:
     case SINK_RETIRE:
+    case SINK_RESUME:
         break; /* no telemetry in them */
     }
     if (n)
@@ -838,10 +839,10 @@ static int ix_alloc(struct influx *ix, const struct cfg_site *site)
     return 0;
 }
 
-struct influx *influx_start(const struct cfg_site *site, const struct influx_gauge *gauges, int n,
-                            char *err, size_t errlen)
+struct influx *influx_start(const struct influx_options *o, char *err, size_t errlen)
 {
-    if (!site->influx.enabled || n < 0 || n > INFLUX_MAX_GAUGES) {
+    const struct cfg_site *site = o->site;
+    if (!site->influx.enabled || o->n_gauges < 0 || o->n_gauges > INFLUX_MAX_GAUGES) {
         snprintf(err, errlen, "influx: no influx group, or too many gauges");
         return NULL;
     }
@@ -857,10 +858,9 @@ struct influx *influx_start(const struct cfg_site *site, const struct influx_gau
     }
     ix->cfg = site->influx;
     snprintf(ix->site, sizeof ix->site, "%s", site->id);
-    snprintf(ix->journal_dir, sizeof ix->journal_dir, "%s/journal", site->state_dir);
-    if (n)
-        memcpy(ix->gauges, gauges, (size_t)n * sizeof *gauges);
-    ix->n_gauges = n;
+    snprintf(ix->journal_dir, sizeof ix->journal_dir, "%s/journal", o->state_dir ? o->state_dir : site->state_dir);
+    memcpy(ix->gauges, o->gauges, sizeof ix->gauges);
+    ix->n_gauges = o->n_gauges;
     ix->deadband = site->influx.deadband;
     ix->refresh_ms = site->influx.refresh_ms;
     ix->n_shifts = site->influx.n_shifts;

@@ -42,16 +42,20 @@ struct influx_stats {
     uint64_t requests, failures;     /* HTTP requests; those not answered 204 */
 };
 
+struct influx_options {
+    const struct cfg_site *site;     /* site->influx must be enabled; copied */
+    const char *state_dir;           /* where the journal is (its size is reported); NULL: site->state_dir */
+    struct influx_gauge gauges[INFLUX_MAX_GAUGES]; /* their functions and args must outlive the sink */
+    int n_gauges;
+};
+
 /*
- * Starts the sink for site->influx (which must be enabled): allocates the
- * buffer, opens the HTTP handle and starts the writer thread. gauges (n at
- * most INFLUX_MAX_GAUGES; the array is copied, its functions and args must
- * outlive the sink) may be NULL. Call curl_global_init() or this function
- * before other threads use libcurl. Returns NULL with a reason in err.
- * Add it to the core thread's set with sink_set_add(set, &influx_sink_ops, ix).
+ * Starts the sink: allocates the buffer, opens the HTTP handle and starts
+ * the writer thread. Call it before other threads use libcurl (it runs
+ * curl_global_init()). Returns NULL with a reason in err. Add it to the
+ * core thread's set with sink_set_add(set, &influx_sink_ops, ix).
  */
-struct influx *influx_start(const struct cfg_site *site, const struct influx_gauge *gauges, int n,
-                            char *err, size_t errlen);
+struct influx *influx_start(const struct influx_options *o, char *err, size_t errlen);
 
 extern const struct sink_ops influx_sink_ops;
 

@@ -55,7 +55,8 @@ static struct cfg_site *site_for(const char *site_id, const char *url)
 static struct influx *start(const struct cfg_site *s)
 {
     char err[256] = "";
-    struct influx *ix = influx_start(s, NULL, 0, err, sizeof err);
+    struct influx_options o = {.site = s};
+    struct influx *ix = influx_start(&o, err, sizeof err);
     EXPECT(ix != NULL, "influx_start: %s", err);
     return ix;
 }
