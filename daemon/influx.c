@@ -55,6 +55,7 @@
 struct entry {
     char id[CORE_ALARM_ID_MAX];      /* "" for a free slot */
     double value;                    /* point: last written value */
+    double high, low;                /* point: configured alarm limits, NaN for none */
     int64_t wall_ms;                 /* point: last write; device: last record; alarm: raised at (0 none) */
     uint64_t polls;                  /* device: polls at wall_ms */
     enum core_alarm_state state;     /* alarm: last state seen */
@@ -145,6 +146,7 @@ static struct entry *idmap_get(struct idmap *m, const char *id)
         return NULL;
     m->used++;
     snprintf(m->slots[i].id, sizeof m->slots[i].id, "%s", id);
+    m->slots[i].high = m->slots[i].low = NAN;
     return &m->slots[i];
 }
 
@@ -251,9 +253,8 @@ static bool kind_is_digital(enum cfg_point_kind k)
 /* Whether a sample is worth a line: a digital point on a change, an analog
  * one on a change beyond the deadband or when its last line is refresh_s
  * old; both on becoming (un)readable. Records what it decided to write. */
-static bool sample_due(struct influx *ix, const struct sink_sample *s, int64_t wall_ms)
+static bool sample_due(struct influx *ix, struct entry *e, const struct sink_sample *s, int64_t wall_ms)
 {
-    struct entry *e = idmap_get(&ix->points, s->point);
     if (!e)
         return true;
     bool first = e->wall_ms == 0, was_nan = isnan(e->value), is_nan = isnan(s->value);
@@ -335,10 +336,13 @@ static void ix_deliver(void *self, const struct sink_record *rec)
 {
     struct influx *ix = self;
     size_t n = 0;
+    struct entry *e;
     switch (rec->kind) {
     case SINK_SAMPLE:
-        if (sample_due(ix, &rec->u.sample, rec->wall_ms))
-            n = ilp_sample(ix->line, sizeof ix->line, ix->site, &rec->u.sample, rec->wall_ms);
+        e = idmap_get(&ix->points, rec->u.sample.point);
+        if (sample_due(ix, e, &rec->u.sample, rec->wall_ms))
+            n = ilp_sample(ix->line, sizeof ix->line, ix->site, &rec->u.sample, e ? e->high : NAN, e ? e->low : NAN,
+                           rec->wall_ms);
         break;
     case SINK_EVENT: n = encode_event(ix, rec); break;
     case SINK_ZONE: n = ilp_zone(ix->line, sizeof ix->line, ix->site, &rec->u.zone, rec->wall_ms); break;
@@ -351,6 +355,18 @@ static void ix_deliver(void *self, const struct sink_record *rec)
     }
     if (n)
         ring_push(ix, ix->line, n, clock_mono_ms());
+}
+
+/* Each point's configured alarm limits, written with its values. */
+static void load_limits(struct influx *ix, const struct cfg_site *site)
+{
+    for (int i = 0; i < site->n_points; i++) {
+        struct entry *e = idmap_get(&ix->points, site->points[i].id);
+        if (e) {
+            e->high = site->points[i].high;
+            e->low = site->points[i].low;
+        }
+    }
 }
 
 /* Takes the reloaded site's point settings and room for its ids. The
@@ -372,6 +388,7 @@ static void ix_reconfigure(void *self, const struct cfg_site *site)
         idmap_reserve(&ix->devices, (size_t)site->n_devices) < 0 ||
         idmap_reserve(&ix->alarms, (size_t)(4 * site->n_points + site->n_devices + 16)) < 0)
         log_warn("influx: out of memory growing the id tables; new points are written on every sample");
+    load_limits(ix, site);
 }
 
 /* ------------------------------------------------------------------ */
@@ -872,6 +889,7 @@ struct influx *influx_start(const struct influx_options *o, char *err, size_t er
         ix_free(ix);
         return NULL;
     }
+    load_limits(ix, site);
     if (http_setup(ix, err, errlen) < 0 || pthread_create(&ix->thread, NULL, writer_main, ix) != 0) {
         if (!err[0])
             snprintf(err, errlen, "influx: cannot start the writer thread");

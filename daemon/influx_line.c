@@ -132,7 +132,8 @@ size_t ilp_finish(struct ilp *l, int64_t ts_ms)
     return l->len;
 }
 
-size_t ilp_sample(char *buf, size_t cap, const char *site, const struct sink_sample *s, int64_t ts_ms)
+size_t ilp_sample(char *buf, size_t cap, const char *site, const struct sink_sample *s, double high, double low,
+                  int64_t ts_ms)
 {
     struct ilp l;
     ilp_start(&l, buf, cap, "vigil_point");
@@ -143,6 +144,8 @@ size_t ilp_sample(char *buf, size_t cap, const char *site, const struct sink_sam
     ilp_tag(&l, "zone", s->zone);
     ilp_str(&l, "quality", isfinite(s->value) ? "good" : "unreadable");
     ilp_float(&l, "value", s->value);
+    ilp_float(&l, "high", high);
+    ilp_float(&l, "low", low);
     return ilp_finish(&l, ts_ms);
 }
 
@@ -162,7 +165,9 @@ size_t ilp_event(char *buf, size_t cap, const char *site, const struct sink_even
     /* seq, the alarm id, the operator and the text are unbounded: fields, never tags */
     ilp_int(&l, "seq", (int64_t)e->seq);
     ilp_str(&l, "alarm", e->alarm);
+    /* the alarm's latest attention and unacked, per (site, point, type), are what a console lists */
     ilp_int(&l, "attention", e->needs_attention);
+    ilp_int(&l, "unacked", e->state == CORE_S_ACTIVE_UNACKED || e->state == CORE_S_RTN_UNACKED);
     ilp_str(&l, "operator", e->operator_name);
     ilp_str(&l, "text", e->text);
     ilp_float(&l, "value", e->value);

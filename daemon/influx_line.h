@@ -65,8 +65,10 @@ struct ilp_alarm_extra {
  * Each returns the line's length, 0 when it has nothing to write or did
  * not fit in cap (ILP_LINE_MAX always fits).
  */
-/* vigil_point: a point's value; quality "good", or "unreadable" with no value for NaN. */
-size_t ilp_sample(char *buf, size_t cap, const char *site, const struct sink_sample *s, int64_t ts_ms);
+/* vigil_point: a point's value; quality "good", or "unreadable" with no value for NaN; the
+ * configured alarm limits high and low as fields (NaN: none), for dashboards to draw. */
+size_t ilp_sample(char *buf, size_t cap, const char *site, const struct sink_sample *s, double high, double low,
+                  int64_t ts_ms);
 /* vigil_alarm: an alarm state change or one-shot event. */
 size_t ilp_event(char *buf, size_t cap, const char *site, const struct sink_event *e,
                  const struct ilp_alarm_extra *x, int64_t ts_ms);

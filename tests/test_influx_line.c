@@ -118,13 +118,13 @@ static void a_sample_is_a_point_line(void)
 {
     struct sink_sample s = {.point = "t-store7", .device = "climate-1", .zone = "store-7",
                             .kind = CFG_KIND_TEMPERATURE, .value = 21.5};
-    size_t n = ilp_sample(buf, sizeof buf, "depot-north", &s, 1700000000000);
+    size_t n = ilp_sample(buf, sizeof buf, "depot-north", &s, 25, NAN, 1700000000000);
     EXPECT_STR(buf, "vigil_point,device=climate-1,kind=temperature,point=t-store7,site=depot-north,zone=store-7 "
-                    "quality=\"good\",value=21.5 1700000000000\n");
+                    "quality=\"good\",value=21.5,high=25 1700000000000\n");
     EXPECT_INT(n, strlen(buf));
     s.value = NAN;
     s.zone[0] = '\0';
-    ilp_sample(buf, sizeof buf, "depot-north", &s, 1700000000000);
+    ilp_sample(buf, sizeof buf, "depot-north", &s, NAN, NAN, 1700000000000);
     EXPECT_STR(buf, "vigil_point,device=climate-1,kind=temperature,point=t-store7,site=depot-north "
                     "quality=\"unreadable\" 1700000000000\n");
 }
@@ -139,7 +139,7 @@ static void an_alarm_keeps_seq_operator_and_text_out_of_the_tags(void)
     ilp_event(buf, sizeof buf, "depot-north", &e, &x, 1700000000000);
     EXPECT_STR(buf, "vigil_alarm,device=io-1,point=door-7,priority=critical,shift=22:00,site=depot-north,"
                     "state=active_acked,type=intrusion,zone=store-7 seq=812i,alarm=\"door-7.intrusion\","
-                    "attention=1i,operator=\"sgt-miller\",text=\"Intrusion, store 7: \\\"door\\\" open\","
+                    "attention=1i,unacked=0i,operator=\"sgt-miller\",text=\"Intrusion, store 7: \\\"door\\\" open\","
                     "ack_s=42.5 1700000000000\n");
 }
 
