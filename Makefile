@@ -158,6 +158,7 @@ install: $(PROGS) $(BUILD)/vigild.service
 	install -d $(DESTDIR)$(PREFIX)/share/vigil/profiles
 	install -m 644 sensors/profiles/*.conf $(DESTDIR)$(PREFIX)/share/vigil/profiles/
 	$(if $(DASHBOARDS),install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/vigil/dashboards/ $(DASHBOARDS))
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/vigil/grafana/ dashboards/provisioning/*.yaml
 	install -d $(DESTDIR)/etc/vigil
 	install -m 640 config/example-site.conf $(DESTDIR)/etc/vigil/site.conf.example
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
