@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "influx.h"
+#include "influx_fixture.h"
 #include "influxd.h"
 #include "testproc.h"
 
@@ -74,18 +75,8 @@ static struct cfg_point *point(struct cfg_site *s, const char *id, double high, 
 
 static struct cfg_site *site_for(const char *id)
 {
-    struct cfg_site *s = calloc(1, sizeof *s);
-    s->points = calloc(4, sizeof *s->points);
-    snprintf(s->id, sizeof s->id, "%s", id);
-    snprintf(s->state_dir, sizeof s->state_dir, "%s", server.dir);
-    s->influx = (struct cfg_influx){.enabled = true, .api = CFG_INFLUX_V1, .gzip = true, .batch_lines = 5000,
-                                    .batch_ms = 50, .max_lines = 100000, .max_bytes = 1 << 20,
-                                    .timeout_ms = 15000, .deadband = 0.1, .refresh_ms = 60000, .health_ms = 300,
-                                    .n_shifts = 3, .shift_min = {6 * 60, 14 * 60, 22 * 60}};
-    snprintf(s->influx.url, sizeof s->influx.url, "%s", server.url);
-    snprintf(s->influx.database, sizeof s->influx.database, DB);
-    snprintf(s->influx.username, sizeof s->influx.username, INFLUXD_USER);
-    snprintf(s->influx.password, sizeof s->influx.password, INFLUXD_PASSWORD);
+    struct cfg_site *s = ifx_site(id, server.url, DB, 3);
+    s->influx.health_ms = 300;
     point(s, "t1", 25, 10);
     point(s, "h1", 70, 30);
     point(s, "door-1", NAN, NAN);
@@ -94,13 +85,7 @@ static struct cfg_site *site_for(const char *id)
 
 static void sample(struct influx *ix, const char *p, enum cfg_point_kind kind, double v, int64_t at)
 {
-    struct sink_record r = {.kind = SINK_SAMPLE, .wall_ms = day0 + at};
-    snprintf(r.u.sample.point, sizeof r.u.sample.point, "%s", p);
-    snprintf(r.u.sample.device, sizeof r.u.sample.device, "io-1");
-    snprintf(r.u.sample.zone, sizeof r.u.sample.zone, "store-1");
-    r.u.sample.kind = kind;
-    r.u.sample.value = v;
-    influx_sink_ops.deliver(ix, &r);
+    ifx_sample(ix, p, "store-1", kind, v, day0 + at);
 }
 
 struct alarm_spec {
@@ -197,8 +182,7 @@ static void write_site(const char *id, void (*fill)(struct influx *))
         influx_get_stats(ix, &st);
     } while ((st.queued == filled || st.written < st.queued) && tp_now_ms() < deadline);
     influx_sink_ops.stop(ix);
-    free(s->points);
-    free(s);
+    ifx_site_free(s);
 }
 
 /* ---- panels ------------------------------------------------------------------ */

@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "influx.h"
+#include "influx_fixture.h"
 #include "influxd.h"
 #include "testproc.h"
 
@@ -37,19 +38,7 @@ static char logfile[300];
 
 static struct cfg_site *site_for(const char *site_id, const char *url)
 {
-    struct cfg_site *s = calloc(1, sizeof *s);
-    struct cfg_influx *x = &s->influx;
-    snprintf(s->id, sizeof s->id, "%s", site_id);
-    snprintf(s->state_dir, sizeof s->state_dir, "%s", server.dir[0] ? server.dir : "/nonexistent");
-    *x = (struct cfg_influx){.enabled = true, .api = CFG_INFLUX_V1, .gzip = true, .batch_lines = 5000,
-                             .batch_ms = 50, .max_lines = 100000, .max_bytes = 8 << 20, .timeout_ms = 15000,
-                             .deadband = 0.1, .refresh_ms = 60000, .health_ms = 3600000, .n_shifts = 3,
-                             .shift_min = {6 * 60, 14 * 60, 22 * 60}};
-    snprintf(x->url, sizeof x->url, "%s", url);
-    snprintf(x->database, sizeof x->database, DB);
-    snprintf(x->username, sizeof x->username, INFLUXD_USER);
-    snprintf(x->password, sizeof x->password, INFLUXD_PASSWORD);
-    return s;
+    return ifx_site(site_id, url, DB, 0);
 }
 
 static struct influx *start(const struct cfg_site *s)
@@ -68,13 +57,7 @@ static void deliver(struct influx *ix, const struct sink_record *r)
 
 static void sample(struct influx *ix, const char *point, enum cfg_point_kind kind, double v, int64_t at_ms)
 {
-    struct sink_record r = {.kind = SINK_SAMPLE, .wall_ms = T0 + at_ms};
-    snprintf(r.u.sample.point, sizeof r.u.sample.point, "%s", point);
-    snprintf(r.u.sample.device, sizeof r.u.sample.device, "io-1");
-    snprintf(r.u.sample.zone, sizeof r.u.sample.zone, "store-7");
-    r.u.sample.kind = kind;
-    r.u.sample.value = v;
-    deliver(ix, &r);
+    ifx_sample(ix, point, "store-7", kind, v, T0 + at_ms);
 }
 
 static void raise_event(struct influx *ix, uint64_t seq, enum core_alarm_state state, const char *op, int64_t at_ms)
@@ -339,7 +322,7 @@ static void records_are_written_and_read_back(void)
     EXPECT(query_number("SELECT armed FROM vigil_zone WHERE zone = 'store-7'", "armed") == 1, "store 7 not armed");
     EXPECT(query_number("SELECT last(requests_per_s) FROM vigil_device WHERE device = 'io-1'", "last") == 10,
            "io-1 did not poll 10 times a second");
-    free(s);
+    ifx_site_free(s);
 }
 
 /* Ids and texts with spaces, commas, quotes, '=', backslashes and umlauts come back exactly. */
@@ -365,7 +348,7 @@ static void hostile_names_round_trip(void)
     EXPECT_STR(z ? json_string_value(z) : "", "Lager,\"Süd\" 1=2");
     EXPECT_STR(influxd_cell(a, 0, "site") ? json_string_value(influxd_cell(a, 0, "site")) : "", "depot hostile");
     json_decref(a);
-    free(s);
+    ifx_site_free(s);
 }
 
 /* Samples of point p with values from..to-1, one per ms after at. */
@@ -435,7 +418,7 @@ static void restart_catches_up_and_counts_drops(void)
                (unsigned long long)st.buffered_lines, (unsigned long long)st.requests,
                (unsigned long long)st.failures, text);
     free(text);
-    free(s);
+    ifx_site_free(s);
 }
 
 /* A wrong database and a wrong password each give one clear line naming the
@@ -464,7 +447,7 @@ static void wrong_database_and_credentials_are_logged(void)
     EXPECT(strstr(text, "not-the-password") == NULL && strstr(text, INFLUXD_PASSWORD) == NULL,
            "a password was logged:\n%s", text);
     free(text);
-    free(s);
+    ifx_site_free(s);
 }
 
 /* "InfluxDB hung: alarms went on as before." deliver() never waits for a
@@ -498,7 +481,7 @@ static void stalled_server_never_blocks_deliver(void)
     EXPECT(tp_now_ms() - t < 5000, "stop took %lld ms against a stalled server", tp_now_ms() - t);
     free(log_release_text());
     fake_stop(&f);
-    free(s);
+    ifx_site_free(s);
 }
 
 /* Order and shape: a batch refused with 503 is resent whole, after Retry-After,
@@ -542,7 +525,7 @@ static void retry_after_split_and_v2_shape(void)
     EXPECT_STR(r[4].body, want);
     stop(ix);
     fake_stop(&f);
-    free(s);
+    ifx_site_free(s);
 }
 
 int main(void)
