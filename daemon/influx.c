@@ -351,6 +351,7 @@ static void ix_deliver(void *self, const struct sink_record *rec)
     case SINK_OUTPUT:
     case SINK_RETIRE:
     case SINK_RESUME:
+    case SINK_RETRY:
         break; /* no telemetry in them */
     }
     if (n)
