@@ -14,30 +14,7 @@ set -u
 command -v influxd >/dev/null || { echo "# skip it_influx: influxd not installed (scripts/deps.sh)"; exit 77; }
 site_setup
 
-INFLUX_PORT=$(free_port)
-mkdir -p "$WORK/influxd"
-cat >"$WORK/influxd.conf" <<EOF2
-reporting-enabled = false
-bind-address = "127.0.0.1:$(free_port)"
-[meta]
-  dir = "$WORK/influxd/meta"
-  logging-enabled = false
-[data]
-  dir = "$WORK/influxd/data"
-  wal-dir = "$WORK/influxd/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX_PORT"
-  log-enabled = false
-[continuous_queries]
-  enabled = false
-EOF2
-spawn "$WORK/influxd.log" influxd -config "$WORK/influxd.conf"
-INFLUXD_PID=$LAST_PID
-wait_port "$INFLUX_PORT" 20 || bail "influxd did not start: $(tail -5 "$WORK/influxd.log")"
-curl -s -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode 'q=CREATE DATABASE vigil' >/dev/null
+start_influxd vigil || bail "influxd did not start: $(tail -5 "$WORK/influxd.log")"
 
 # influxql QUERY: the first value of the first row, or "" (jq on /query's JSON).
 influxql() {
