@@ -2000,6 +2000,11 @@ static void load_influx(struct loader *L, const config_setting_t *root)
     if (strncmp(x->url, "http://", 7) != 0 && strncmp(x->url, "https://", 8) != 0)
         fail(L, config_setting_get_member(g, "url"), "url \"%s\" is not an HTTP URL; expected "
              "\"http://host:8086\" or \"https://host:8086\"", x->url);
+    /* user:password@ in the URL would put a secret into every log line that names the server */
+    const char *host = strstr(x->url, "://");
+    if (host && strcspn(host + 3, "/") > strcspn(host + 3, "@"))
+        fail(L, config_setting_get_member(g, "url"), "url has credentials in it; expected them in username and "
+             "password (v1) or token (v2), which are never logged");
     size_t n = strlen(x->url);
     while (n > 0 && x->url[n - 1] == '/')
         x->url[--n] = '\0';

@@ -538,13 +538,18 @@ static const char *config_fix(const struct influx *ix, long status)
                                                    "(use api = \"v1\"); fix influx.org, influx.bucket or influx.url";
 }
 
-/* Lines InfluxDB 1.x names in a 400 ("unable to parse '<line>': why"). */
-static uint64_t rejected_lines(const char *body)
+/* Lines a 400 cost, as InfluxDB 1.x words it: one per "unable to parse
+ * '<line>'", plus the "dropped=N" it counts for others (type conflicts);
+ * at least one, at most the batch. */
+static uint64_t rejected_lines(const char *body, size_t lines)
 {
     uint64_t n = 0;
     for (const char *p = strstr(body, "unable to parse"); p; p = strstr(p + 1, "unable to parse"))
         n++;
-    return n ? n : 1;
+    const char *d = strstr(body, "dropped=");
+    if (d)
+        n += strtoull(d + 8, NULL, 10);
+    return n == 0 ? 1 : n > lines ? lines : n;
 }
 
 /* Turns a status into the next step, logging what a person must know; the
@@ -560,7 +565,9 @@ static enum outcome classify(struct influx *ix, long status, long retry_after_s,
     }
     count(ix, &ix->st.failures, 1);
     if (status == 400) {
-        count(ix, &ix->st.rejected, rejected_lines(ix->response));
+        uint64_t bad = rejected_lines(ix->response, lines);
+        count(ix, &ix->st.rejected, bad);
+        count(ix, &ix->st.written, lines - bad);
         log_warn("influx: %s: InfluxDB refused a line, which is dropped (the rest of the batch is stored): %s",
                  ix->cfg.url, ix->response);
         return REJECTED;

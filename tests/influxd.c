@@ -114,6 +114,26 @@ json_t *influxd_query(const struct influxd *d, const char *db, const char *q)
     return query(d, db, q, false);
 }
 
+long influxd_write(const struct influxd *d, const char *db, const char *lines)
+{
+    char url[160];
+    long status = -1;
+    CURL *c = curl_easy_init();
+
+    if (!c)
+        return -1;
+    snprintf(url, sizeof(url), "%s/write?db=%s&precision=ms", d->url, db);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, lines);
+    curl_easy_setopt(c, CURLOPT_USERNAME, INFLUXD_USER);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, INFLUXD_PASSWORD);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
+}
+
 static json_t *first_series(json_t *answer)
 {
     json_t *r = json_array_get(json_object_get(answer, "results"), 0);

@@ -41,6 +41,9 @@ void influxd_stop(struct influxd *d);
  */
 json_t *influxd_query(const struct influxd *d, const char *db, const char *q);
 
+/* Writes lines of line protocol (ms timestamps) into db as the admin; the HTTP status, or -1. */
+long influxd_write(const struct influxd *d, const char *db, const char *lines);
+
 /*
  * The value in column col of row row of the first series of the first
  * result of a query answer; NULL if there is none.

@@ -242,6 +242,10 @@ static const struct bad_case bad_cases[] = {
       HEAD "influx = { database = \"vigil\";\n"
       "  url = \"tcp://127.0.0.1:8086\"; };  #<\n",
       "influx: url \"tcp://127.0.0.1:8086\" is not an HTTP URL; expected \"http://host:8086\"" },
+    { "influx url with credentials",
+      HEAD "influx = { database = \"vigil\";\n"
+      "  url = \"http://vigil:pw@127.0.0.1:8086\"; };  #<\n",
+      "influx: url has credentials in it; expected them in username and password (v1) or token (v2)" },
     { "influx v1 without a database",
       HEAD "influx = {  #<\n"
       "  url = \"http://127.0.0.1:8086\"; username = \"vigil\"; };\n",

@@ -421,6 +421,35 @@ static void restart_catches_up_and_counts_drops(void)
     ifx_site_free(s);
 }
 
+/* "One bad line does not cost the others": InfluxDB refuses a line (here a
+ * field type conflict) with 400; vigild logs InfluxDB's words naming it,
+ * drops only that one, and the rest of its batch is stored. */
+static void a_refused_line_is_logged_and_dropped_alone(void)
+{
+    struct cfg_site *s = site_for("depot-conflict", server.url);
+    struct influx_stats st;
+    /* 30 days on: a shard (a week) of its own, where no other case wrote armed as an integer */
+    EXPECT(influxd_write(&server, DB, "vigil_zone,site=depot-conflict,zone=z armed=\"yes\" 1767571200000") == 204,
+           "cannot plant a string field");
+    log_capture();
+    struct influx *ix = start(s);
+    struct sink_record z = {.kind = SINK_ZONE, .wall_ms = T0 + 30 * 86400000LL};
+    z.u.zone = (struct sink_zone){.zone = "z", .armed = true};
+    deliver(ix, &z);
+    sample(ix, "c1", CFG_KIND_DOOR, 1, 30 * 86400000LL);
+    EXPECT(wait_written(ix, 2, 10000), "the batch was not answered");
+    influx_get_stats(ix, &st);
+    stop(ix);
+    char *text = log_release_text();
+    EXPECT_INT(st.rejected, 1);
+    EXPECT_INT(st.written, 1);
+    EXPECT(strstr(text, "InfluxDB refused a line") && strstr(text, "field type conflict"), "log:\n%s", text);
+    EXPECT(query_number("SELECT count(value) FROM vigil_point WHERE point = 'c1'", "count") == 1,
+           "the good line of the batch is not stored");
+    free(text);
+    ifx_site_free(s);
+}
+
 /* A wrong database and a wrong password each give one clear line naming the
  * fix, never the password; the sink stops promptly. */
 static void wrong_database_and_credentials_are_logged(void)
@@ -542,6 +571,7 @@ int main(void)
     snprintf(logfile, sizeof logfile, "%s/vigild.log", server.dir);
     RUN(records_are_written_and_read_back);
     RUN(hostile_names_round_trip);
+    RUN(a_refused_line_is_logged_and_dropped_alone);
     RUN(wrong_database_and_credentials_are_logged);
     RUN(stalled_server_never_blocks_deliver);
     RUN(retry_after_split_and_v2_shape);
