@@ -18,7 +18,7 @@ BUILD   ?= build
 SAN     ?= 0
 SEEDS   ?= 2000
 
-PKGS    := libmodbus libconfig jansson libsystemd libsodium
+PKGS    := libmodbus libconfig jansson libsystemd libsodium libcurl zlib
 CFLAGS  ?= -O2 -g
 VIGIL_CPPFLAGS := -D_GNU_SOURCE -Idaemon
 VIGIL_CFLAGS   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -MMD -MP
@@ -166,6 +166,7 @@ install: $(PROGS) $(BUILD)/vigild.service
 	install -d $(DESTDIR)$(PREFIX)/share/vigil/profiles
 	install -m 644 sensors/profiles/*.conf $(DESTDIR)$(PREFIX)/share/vigil/profiles/
 	$(if $(DASHBOARDS),install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/vigil/dashboards/ $(DASHBOARDS))
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/vigil/grafana/ dashboards/provisioning/*.yaml
 	install -d $(DESTDIR)/etc/vigil
 	install -m 640 config/example-site.conf $(DESTDIR)/etc/vigil/site.conf.example
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)

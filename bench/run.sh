@@ -5,6 +5,8 @@
 #   BUILD/bench/core     throughput of the pure event core (no I/O)
 #   bench/latency.sh     end-to-end latency, CPU and peak RSS of vigild on a
 #                        simulated site, for N=100 and N=1000 points
+#   bench/influx.sh      sustained points/s through the InfluxDB sink into a
+#                        local influxd, and the CPU it costs
 #
 # Figures are printed, never asserted. Exits 1 if a benchmark failed to run
 # or the latency benchmark lost a flip (an input with no event is a defect).
@@ -16,4 +18,5 @@ status=0
 echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(date -u +%Y-%m-%d)"
 "$build/bench/core" || status=1
 "$top/bench/latency.sh" "$build" || status=1
+"$top/bench/influx.sh" "$build" || status=1
 exit $status

@@ -204,6 +204,7 @@ static const struct key top_keys[] = {
     { "zones", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
     { "points", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
     { "receipts", K_NEST, 0, .ctype = CONFIG_TYPE_GROUP },
+    { "influx", K_NEST, 0, .ctype = CONFIG_TYPE_GROUP },
 };
 
 static const struct key site_keys[] = {
@@ -272,6 +273,31 @@ static const struct key local_output_keys[] = {
     { "output", K_REF, KEY_REQUIRED, .hint = "a coil or holding register input of the device's profile" },
     { "on", K_INT, 0, AT(struct cfg_local_output, on), .min = 1, .max = 65535, .dflt = 1 },
     { "priorities", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
+};
+
+static const char *const influx_api_names[] = { "v1", "v2", NULL };
+
+static const struct key influx_keys[] = {
+    { "url", K_STR, KEY_REQUIRED, AT(struct cfg_influx, url), .hint = "an InfluxDB URL like \"http://host:8086\"" },
+    { "api", K_ENUM, 0, AT(struct cfg_influx, api), .names = influx_api_names, .dflt = CFG_INFLUX_V1 },
+    { "database", K_STR, 0, AT(struct cfg_influx, database) },
+    { "retention_policy", K_STR, 0, AT(struct cfg_influx, retention_policy) },
+    { "username", K_STR, 0, AT(struct cfg_influx, username) },
+    { "password", K_STR, 0, AT(struct cfg_influx, password) },
+    { "org", K_STR, 0, AT(struct cfg_influx, org) },
+    { "bucket", K_STR, 0, AT(struct cfg_influx, bucket) },
+    { "token", K_STR, 0, AT(struct cfg_influx, token) },
+    { "gzip", K_BOOL, 0, AT(struct cfg_influx, gzip), .dflt = 1 },
+    { "batch_lines", K_INT, 0, AT(struct cfg_influx, batch_lines), .min = 1, .max = 100000, .dflt = 5000 },
+    { "batch_age_s", K_SEC, 0, AT(struct cfg_influx, batch_ms), .min = 0.01, .max = 60, .dflt = 1 },
+    { "max_lines", K_INT, 0, AT(struct cfg_influx, max_lines), .min = 100, .max = 10000000, .dflt = 200000 },
+    { "max_bytes", K_INT, 0, AT(struct cfg_influx, max_bytes), .min = 65536, .max = 1073741824,
+      .dflt = 32 << 20 },
+    { "timeout_s", K_SEC, 0, AT(struct cfg_influx, timeout_ms), .min = 1, .max = 300, .dflt = 15 },
+    { "deadband", K_DBL, 0, AT(struct cfg_influx, deadband), .min = 0, .max = 1e9, .dflt = 0.1 },
+    { "refresh_s", K_SEC, 0, AT(struct cfg_influx, refresh_ms), .min = 1, .max = SECS_DAY, .dflt = 60 },
+    { "health_s", K_SEC, 0, AT(struct cfg_influx, health_ms), .min = 1, .max = SECS_DAY, .dflt = 10 },
+    { "shifts", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
 };
 
 static const struct key bus_keys[] = {
@@ -405,6 +431,7 @@ static const struct section broker_section = SECTION(broker_keys);
 static const struct section rules_section = SECTION(rules_keys);
 static const struct section receipts_section = SECTION(receipts_keys);
 static const struct section local_output_section = SECTION(local_output_keys);
+static const struct section influx_section = SECTION(influx_keys);
 static const struct section bus_section = SECTION(bus_keys);
 static const struct section device_section = SECTION(device_keys);
 static const struct section zone_section = SECTION(zone_keys);
@@ -1976,6 +2003,96 @@ static void load_receipts(struct loader *L, const config_setting_t *root)
 }
 
 /* ------------------------------------------------------------------ */
+/* Telemetry to InfluxDB                                               */
+/* ------------------------------------------------------------------ */
+
+/* Reads influx.shifts (["06:00", "14:00", "22:00"], ascending) into minutes
+ * after local midnight; keeps the default when absent. */
+static void load_influx_shifts(struct loader *L, const config_setting_t *g, struct cfg_influx *x)
+{
+    static const int dflt[] = { 6 * 60, 14 * 60, 22 * 60 };
+    char buf[64];
+    const config_setting_t *v = nested(g, "shifts", CONFIG_TYPE_ARRAY);
+    int n = v ? config_setting_length(v) : 0;
+    if (!v) {
+        memcpy(x->shift_min, dflt, sizeof dflt);
+        x->n_shifts = 3;
+        return;
+    }
+    if (n < 1 || n > CFG_MAX_SHIFTS) {
+        fail(L, v, "shifts has %d entries; expected 1..%d shift start times", n, CFG_MAX_SHIFTS);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *t = config_setting_get_string_elem(v, (unsigned)i);
+        int min = t ? parse_time_of_day(t) : -1;
+        if (min < 0)
+            fail(L, v, "shifts entry %d (%s) is not a time of day; expected " TIME_HINT, i + 1,
+                 t ? shown(t, buf, sizeof buf) : "not a string");
+        else if (i > 0 && min <= x->shift_min[i - 1])
+            fail(L, v, "shifts entry %d (%s) is not after the one before; expected start times in ascending order",
+                 i + 1, t);
+        x->shift_min[i] = min;
+    }
+    x->n_shifts = n;
+}
+
+/* Keys of the other API are refused: a token under api = "v1" is a
+ * config that does not do what its author thinks. */
+static void influx_refuse_key(struct loader *L, const config_setting_t *g, const char *key, const char *why)
+{
+    const config_setting_t *m = config_setting_get_member(g, key);
+    if (m)
+        fail(L, m, "%s %s; expected it removed or api changed", key, why);
+}
+
+static void influx_require_key(struct loader *L, const config_setting_t *g, const char *key, const char *value,
+                               const char *what)
+{
+    if (!value[0])
+        fail(L, g, "missing %s; expected %s = \"...\" (%s)", key, key, what);
+}
+
+/* The optional influx group (docs/influx.md). */
+static void load_influx(struct loader *L, const config_setting_t *root)
+{
+    struct cfg_influx *x = &L->site->influx;
+    config_setting_t *g = read_optional(L, root, "influx", &influx_section, x);
+    if (!g)
+        return;
+    x->enabled = true;
+    set_origin(g, &x->line, &x->file);
+    if (strncmp(x->url, "http://", 7) != 0 && strncmp(x->url, "https://", 8) != 0)
+        fail(L, config_setting_get_member(g, "url"), "url \"%s\" is not an HTTP URL; expected "
+             "\"http://host:8086\" or \"https://host:8086\"", x->url);
+    /* user:password@ in the URL would put a secret into every log line that names the server */
+    const char *host = strstr(x->url, "://");
+    if (host && strcspn(host + 3, "/") > strcspn(host + 3, "@"))
+        fail(L, config_setting_get_member(g, "url"), "url has credentials in it; expected them in username and "
+             "password (v1) or token (v2), which are never logged");
+    size_t n = strlen(x->url);
+    while (n > 0 && x->url[n - 1] == '/')
+        x->url[--n] = '\0';
+    if (x->api == CFG_INFLUX_V1) {
+        influx_require_key(L, g, "database", x->database, "the InfluxDB 1.x database");
+        if (x->password[0] && !x->username[0])
+            fail(L, config_setting_get_member(g, "password"), "password without username; expected both or neither");
+        influx_refuse_key(L, g, "org", "is for api = \"v2\"");
+        influx_refuse_key(L, g, "bucket", "is for api = \"v2\"");
+        influx_refuse_key(L, g, "token", "is for api = \"v2\"");
+    } else {
+        influx_require_key(L, g, "org", x->org, "the InfluxDB 2.x organisation");
+        influx_require_key(L, g, "bucket", x->bucket, "the InfluxDB 2.x bucket");
+        influx_require_key(L, g, "token", x->token, "an API token with write access to the bucket");
+        influx_refuse_key(L, g, "database", "is for api = \"v1\"");
+        influx_refuse_key(L, g, "retention_policy", "is for api = \"v1\"");
+        influx_refuse_key(L, g, "username", "is for api = \"v1\"");
+        influx_refuse_key(L, g, "password", "is for api = \"v1\"");
+    }
+    load_influx_shifts(L, g, x);
+}
+
+/* ------------------------------------------------------------------ */
 /* The whole site                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -2018,6 +2135,7 @@ static void load_root(struct loader *L, const config_setting_t *root, const char
     read_optional(L, root, "rules", &rules_section, &L->site->rules);
     load_sections(L, root);
     load_receipts(L, root);
+    load_influx(L, root);
     L->ctx[0] = '\0';
 }
 
@@ -2058,6 +2176,8 @@ static int own_file_names(struct cfg_site *s, const config_t *c)
         own_file_name(c, s->strings, &s->points[i].file);
     if (s->receipts.local_output.file)
         own_file_name(c, s->strings, &s->receipts.local_output.file);
+    if (s->influx.file)
+        own_file_name(c, s->strings, &s->influx.file);
     return 0;
 }
 

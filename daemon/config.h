@@ -232,6 +232,36 @@ struct cfg_receipts {
     struct cfg_local_output local_output;
 };
 
+#define CFG_MAX_SHIFTS 8     /* guard shifts a day, for the influx "shift" tag */
+
+enum cfg_influx_api { CFG_INFLUX_V1, CFG_INFLUX_V2 };
+
+/* Telemetry to InfluxDB (docs/influx.md): the optional influx group. */
+struct cfg_influx {
+    bool enabled;                 /* the influx group is present */
+    char url[CFG_PATH_MAX];       /* http://host:8086, without a path */
+    enum cfg_influx_api api;      /* v1: /write (database, rp, user); v2: /api/v2/write (org, bucket, token) */
+    char database[CFG_TEXT_MAX];  /* v1 */
+    char retention_policy[CFG_TEXT_MAX]; /* v1; "" for the database's default */
+    char username[CFG_TEXT_MAX];  /* v1; "" without authentication */
+    char password[CFG_TEXT_MAX];  /* v1; secret: never logged */
+    char org[CFG_TEXT_MAX];       /* v2 */
+    char bucket[CFG_TEXT_MAX];    /* v2 */
+    char token[CFG_PATH_MAX];     /* v2; secret: never logged */
+    bool gzip;                    /* Content-Encoding: gzip; default true */
+    int batch_lines;              /* a batch is sent at this many lines ... default 5000 */
+    int batch_ms;                 /* ... or when its oldest line is this old; default 1 s */
+    int max_lines;                /* buffered lines while InfluxDB is away; the oldest go beyond; default 200000 */
+    int max_bytes;                /* ... and buffered bytes; default 32 MiB */
+    int timeout_ms;               /* one HTTP request; default 15 s */
+    double deadband;              /* analog points: a change smaller than this is not written ... */
+    int refresh_ms;               /* ... unless the last write is this old; default 60 s */
+    int health_ms;                /* gateway health period; default 10 s */
+    int shift_min[CFG_MAX_SHIFTS]; /* guard shift starts, minutes after local midnight, ascending */
+    int n_shifts;                 /* default 3: 06:00, 14:00, 22:00 */
+    int line; const char *file;
+};
+
 struct cfg_site {
     char id[CFG_ID_MAX];          /* site id, used in topics */
     char name[CFG_TEXT_MAX];
@@ -243,6 +273,7 @@ struct cfg_site {
     struct cfg_mqtt mqtt;
     struct cfg_rules rules;
     struct cfg_receipts receipts;
+    struct cfg_influx influx;
     struct cfg_bus *buses;       int n_buses;
     struct cfg_profile *profiles; int n_profiles;
     struct cfg_device *devices;  int n_devices;

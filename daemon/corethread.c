@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "core.h"
 #include "corethread.h"
+#include "influx.h"
 #include "journal.h"
 #include "log.h"
 #include "mqtt_sink.h"
@@ -574,7 +575,45 @@ static int lock_state_dir(struct corethread *ct)
     return rc == 1 ? -1 : 0;
 }
 
-/* The built-in sinks (MQTT), then the caller's. */
+/* Gauges of the gateway health line, read on the InfluxDB writer's thread. */
+static uint64_t gauge_input_queue(void *arg)
+{
+    struct corethread *ct = arg;
+    return queue_length(&ct->inputs);
+}
+
+static uint64_t gauge_mqtt_pending(void *arg)
+{
+    struct corethread *ct = arg;
+    struct pub_stats ps;
+    pub_get_stats(mqtt_sink_pub(ct->mqtt), &ps);
+    return ps.pending;
+}
+
+/* The InfluxDB sink, when the config has an influx group (docs/influx.md). */
+static int start_influx(struct corethread *ct)
+{
+    char err[512] = "";
+    struct influx_options io = {
+        .site = ct->cfg.site,
+        .state_dir = ct->state_dir,
+        .gauges = {{"input_queue", gauge_input_queue, ct}, {"mqtt_pending", gauge_mqtt_pending, ct}},
+        .n_gauges = 2,
+    };
+    struct influx *ix;
+
+    if (!ct->cfg.site->influx.enabled)
+        return 0;
+    ix = influx_start(&io, err, sizeof(err));
+    if (!ix) {
+        log_err("%s", err);
+        return -1;
+    }
+    sink_set_add(&ct->sinks, &influx_sink_ops, ix);
+    return 0;
+}
+
+/* The built-in sinks (MQTT, InfluxDB), then the caller's. */
 static int start_sinks(struct corethread *ct)
 {
     char err[512];
@@ -589,6 +628,8 @@ static int start_sinks(struct corethread *ct)
         return -1;
     }
     sink_set_add(&ct->sinks, &mqtt_sink_ops, ct->mqtt);
+    if (start_influx(ct) < 0)
+        return -1;
     for (int i = 0; i < ct->opt.n_extra_sinks; i++)
         if (sink_set_add(&ct->sinks, ct->opt.extra_sinks[i].ops, ct->opt.extra_sinks[i].self) < 0) {
             log_err("core: more than %d sinks", SINK_MAX);

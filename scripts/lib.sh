@@ -110,6 +110,36 @@ EOF
     wait_port "$BROKER_PORT" 10
 }
 
+# start_influxd DATABASE: a real influxd (InfluxDB 1.x) on a free loopback
+# port, its data under $WORK/influxd, no authentication, with DATABASE
+# created; sets INFLUX_PORT and INFLUXD_PID. False if it did not start.
+start_influxd() {
+    INFLUX_PORT=$(free_port)
+    mkdir -p "$WORK/influxd"
+    cat >"$WORK/influxd.conf" <<EOF
+reporting-enabled = false
+bind-address = "127.0.0.1:$(free_port)"
+[meta]
+  dir = "$WORK/influxd/meta"
+  logging-enabled = false
+[data]
+  dir = "$WORK/influxd/data"
+  wal-dir = "$WORK/influxd/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:$INFLUX_PORT"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+EOF
+    spawn "$WORK/influxd.log" influxd -config "$WORK/influxd.conf"
+    INFLUXD_PID=$LAST_PID
+    wait_port "$INFLUX_PORT" 20 &&
+        curl -sf -XPOST "http://127.0.0.1:$INFLUX_PORT/query" --data-urlencode "q=CREATE DATABASE $1" >/dev/null
+}
+
 # make_site TEMPLATE OUT: a copy of a site config with every Modbus port
 # replaced by a free one, the broker on $BROKER_PORT and the state under $WORK.
 make_site() {

@@ -8,6 +8,7 @@
  * points to.
  */
 #include "mqtt_broker.h"
+#include "testproc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,99 +29,8 @@
 
 #include <MQTTAsync.h>
 
-#define MAX_LIVE 8
 #define START_TIMEOUT_MS 10000
-#define STOP_TIMEOUT_MS 5000
 #define CLIENT_MSGS 4096
-
-/* PIDs of the brokers running now; copies, since a test may lose its struct broker before exit. */
-static pid_t live[MAX_LIVE];
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
-/* SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT_MS; reaps it. */
-static void stop_pid(pid_t pid)
-{
-    long long deadline = now_ms() + STOP_TIMEOUT_MS;
-
-    kill(pid, SIGTERM);
-    while (waitpid(pid, NULL, WNOHANG) == 0) {
-        if (now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            return;
-        }
-        pause_ms(10);
-    }
-}
-
-/* Stops every broker still running when the test program exits, even after a failed case. */
-static void stop_live_brokers(void)
-{
-    for (int i = 0; i < MAX_LIVE; i++) {
-        if (live[i] > 0) {
-            printf("# broker pid %d still running at exit: stopped\n", (int)live[i]);
-            stop_pid(live[i]);
-            live[i] = 0;
-        }
-    }
-}
-
-static void track(pid_t pid, bool running)
-{
-    static bool registered;
-
-    if (!registered && atexit(stop_live_brokers) == 0)
-        registered = true;
-    for (int i = 0; i < MAX_LIVE; i++) {
-        if (running ? live[i] == 0 : live[i] == pid) {
-            live[i] = running ? pid : 0;
-            return;
-        }
-    }
-}
-
-/* A port the kernel says is free now; another process could take it before mosquitto binds, so callers retry. */
-static int free_port(void)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool port_accepts(int port)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok;
-
-    if (fd < 0)
-        return false;
-    ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
 
 static int write_config(const struct broker *b)
 {
@@ -139,46 +49,15 @@ static int write_config(const struct broker *b)
     return fclose(f) == 0 ? 0 : -1;
 }
 
-/* Runs mosquitto with stderr appended to its log; the kernel kills it if this thread dies. */
+/* Runs mosquitto with its output appended to its log. */
 static pid_t spawn(const struct broker *b)
 {
     char conf[320], log[320];
-    pid_t parent = getpid(), pid;
+    char *argv[] = { "mosquitto", "-c", conf, NULL };
 
     snprintf(conf, sizeof(conf), "%s/mosquitto.conf", b->dir);
     snprintf(log, sizeof(log), "%s/mosquitto.log", b->dir);
-    pid = fork();
-    if (pid != 0)
-        return pid;
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent)
-        _exit(1);
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-        dup2(fd, STDERR_FILENO);
-        dup2(fd, STDOUT_FILENO);
-        close(fd);
-    }
-    execlp("mosquitto", "mosquitto", "-c", conf, (char *)NULL);
-    _exit(127);
-}
-
-/* Waits until the port accepts connections; -1 if mosquitto exited (port taken) or the deadline passed. */
-static int wait_ready(struct broker *b)
-{
-    long long deadline = now_ms() + START_TIMEOUT_MS;
-
-    while (now_ms() < deadline) {
-        if (waitpid(b->pid, NULL, WNOHANG) == b->pid) {
-            track(b->pid, false);
-            b->pid = 0;
-            return -1;
-        }
-        if (port_accepts(b->port))
-            return 0;
-        pause_ms(10);
-    }
-    return -1;
+    return tp_spawn(log, argv);
 }
 
 /* One attempt to run mosquitto on b->port. */
@@ -191,8 +70,7 @@ static int launch(struct broker *b)
         b->pid = 0;
         return -1;
     }
-    track(b->pid, true);
-    if (wait_ready(b) == 0)
+    if (tp_wait_port(b->pid, b->port, START_TIMEOUT_MS) == 0)
         return 0;
     broker_pause(b);
     return -1;
@@ -200,15 +78,14 @@ static int launch(struct broker *b)
 
 int broker_start(struct broker *b)
 {
-    snprintf(b->dir, sizeof(b->dir), "%s/vigil-broker-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     b->pid = 0;
-    if (!mkdtemp(b->dir)) {
+    if (tp_mkdtemp(b->dir, sizeof(b->dir), "vigil-broker") < 0) {
         printf("# broker: mkdtemp %s: %s\n", b->dir, strerror(errno));
         b->dir[0] = '\0';
         return -1;
     }
     for (int attempt = 0; attempt < 5; attempt++) {
-        b->port = free_port();
+        b->port = tp_free_port();
         snprintf(b->uri, sizeof(b->uri), "tcp://127.0.0.1:%d", b->port);
         if (b->port > 0 && launch(b) == 0)
             return 0;
@@ -221,8 +98,7 @@ void broker_pause(struct broker *b)
 {
     if (b->pid <= 0)
         return;
-    stop_pid(b->pid);
-    track(b->pid, false);
+    tp_stop(b->pid);
     b->pid = 0;
 }
 
@@ -232,7 +108,7 @@ int broker_resume(struct broker *b)
     for (int attempt = 0; attempt < 5; attempt++) {
         if (launch(b) == 0)
             return 0;
-        pause_ms(200);
+        tp_pause_ms(200);
     }
     printf("# broker: mosquitto did not restart on port %d; see %s/mosquitto.log\n", b->port, b->dir);
     return -1;
@@ -244,19 +120,10 @@ int broker_restart(struct broker *b)
     return broker_resume(b);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 void broker_stop(struct broker *b)
 {
     broker_pause(b);
-    if (b->dir[0])
-        nftw(b->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tp_rmtree(b->dir);
     b->dir[0] = '\0';
 }
 
@@ -486,16 +353,16 @@ static bool matches(const struct broker_msg *m, const char *topic, const char *n
 
 int broker_client_find(struct broker_client *c, size_t from, const char *topic, const char *needle, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = tp_now_ms() + timeout_ms;
     size_t i = from;
 
     for (;;) {
-        size_t have = broker_client_wait(c, i + 1, (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0));
+        size_t have = broker_client_wait(c, i + 1, (int)(deadline - tp_now_ms() > 0 ? deadline - tp_now_ms() : 0));
 
         for (; i < have; i++)
             if (matches(broker_client_msg(c, i), topic, needle))
                 return (int)i;
-        if (now_ms() >= deadline)
+        if (tp_now_ms() >= deadline)
             return -1;
     }
 }

@@ -251,6 +251,26 @@ static const struct bad_case bad_cases[] = {
       "  local_output = { output = \"do1\";\n"
       "    device = \"siren9\"; }; };  #<\n",
       "receipts.local_output: device \"siren9\" does not exist; define it under devices or fix the name" },
+    { "influx url that is not HTTP",
+      HEAD "influx = { database = \"vigil\";\n"
+      "  url = \"tcp://127.0.0.1:8086\"; };  #<\n",
+      "influx: url \"tcp://127.0.0.1:8086\" is not an HTTP URL; expected \"http://host:8086\"" },
+    { "influx url with credentials",
+      HEAD "influx = { database = \"vigil\";\n"
+      "  url = \"http://vigil:pw@127.0.0.1:8086\"; };  #<\n",
+      "influx: url has credentials in it; expected them in username and password (v1) or token (v2)" },
+    { "influx v1 without a database",
+      HEAD "influx = {  #<\n"
+      "  url = \"http://127.0.0.1:8086\"; username = \"vigil\"; };\n",
+      "influx: missing database; expected database = \"...\" (the InfluxDB 1.x database)" },
+    { "influx token under api v1",
+      HEAD "influx = { url = \"http://127.0.0.1:8086\"; database = \"vigil\";\n"
+      "  token = \"abc\"; };  #<\n",
+      "influx: token is for api = \"v2\"; expected it removed or api changed" },
+    { "influx shifts out of order",
+      HEAD "influx = { url = \"http://127.0.0.1:8086\"; database = \"vigil\";\n"
+      "  shifts = [ \"14:00\", \"06:00\" ]; };  #<\n",
+      "influx: shifts entry 2 (06:00) is not after the one before; expected start times in ascending order" },
     { "negative delay",
       HEAD POINT("\n  on_delay_s = -1; } );  #<\n"),
       "point \"door\": on_delay_s -1 is out of range; expected 0..86400" },
