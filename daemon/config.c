@@ -42,6 +42,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "cfgfile.h"
 #include "regfmt.h"
 
@@ -205,6 +207,18 @@ static const struct key top_keys[] = {
     { "points", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
     { "receipts", K_NEST, 0, .ctype = CONFIG_TYPE_GROUP },
     { "influx", K_NEST, 0, .ctype = CONFIG_TYPE_GROUP },
+    { "operators", K_NEST, 0, .ctype = CONFIG_TYPE_LIST },
+};
+
+/* Index = enum cfg_role; "none" is refused in a config (load_operator). */
+static const char *const role_names[] = { "none", "guard", "officer", "engineer", "auditor", NULL };
+
+static const struct key operator_keys[] = {
+    { "name", K_ID, KEY_REQUIRED, AT(struct cfg_operator, name) },
+    { "role", K_ENUM, KEY_REQUIRED, AT(struct cfg_operator, role), .names = role_names,
+      .hint = "guard, officer, engineer or auditor" },
+    { "key", K_STR, KEY_REQUIRED, AT(struct cfg_operator, key_b64),
+      .hint = "the operator's Ed25519 public key in base64, as `vigilctl key new` prints it" },
 };
 
 static const struct key site_keys[] = {
@@ -441,6 +455,7 @@ static const struct section eol_section = SECTION(eol_keys);
 static const struct section profile_file_section = SECTION(profile_file_keys);
 static const struct section profile_section = SECTION(profile_keys);
 static const struct section input_section = SECTION(input_keys);
+static const struct section operator_section = SECTION(operator_keys);
 
 /* ------------------------------------------------------------------ */
 /* Loader state and error reporting                                    */
@@ -2003,6 +2018,58 @@ static void load_receipts(struct loader *L, const config_setting_t *root)
 }
 
 /* ------------------------------------------------------------------ */
+/* Operators who may sign commands (docs/commands.md)                 */
+/* ------------------------------------------------------------------ */
+
+static void load_operator(struct loader *L, config_setting_t *g, struct cfg_operator *o, int n_before)
+{
+    size_t len = 0;
+
+    read_group(L, g, &operator_section, o);
+    set_origin(g, &o->line, &o->file);
+    if (o->role == CFG_ROLE_NONE && has(g, "role"))
+        fail(L, config_setting_get_member(g, "role"), "role \"none\" for operator \"%s\"; expected guard, officer, "
+             "engineer or auditor", o->name);
+    for (int i = 0; i < n_before; i++)
+        if (o->name[0] && strcmp(L->site->operators[i].name, o->name) == 0)
+            fail_duplicate(L, g, "operator", o->name, L->site->operators[i].file, L->site->operators[i].line);
+    if (o->key_b64[0] && (sodium_base642bin(o->key, sizeof(o->key), o->key_b64, strlen(o->key_b64), NULL, &len,
+                                            NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+                          len != sizeof(o->key)))
+        fail(L, config_setting_get_member(g, "key"), "key of operator \"%s\" is not a base64 Ed25519 public "
+             "key (32 bytes); expected the line `vigilctl key new %s` prints", o->name, o->name);
+}
+
+/* The optional operators list: with it, every command must be signed by one of them. */
+static void load_operators(struct loader *L, const config_setting_t *root)
+{
+    config_setting_t *list = nested(root, "operators", CONFIG_TYPE_LIST);
+    struct cfg_site *s = L->site;
+
+    s->operators = alloc_slots(L, list, sizeof(*s->operators));
+    for (int i = 0; s->operators && i < config_setting_length(list); i++) {
+        config_setting_t *g = element(L, list, i, "operator", "name");
+
+        if (g)
+            load_operator(L, g, &s->operators[i], i);
+        s->n_operators++;
+    }
+}
+
+const char *cfg_role_name(enum cfg_role r)
+{
+    return r <= CFG_ROLE_AUDITOR ? role_names[r] : "none";
+}
+
+int cfg_find_operator(const struct cfg_site *s, const char *name)
+{
+    for (int i = 0; i < s->n_operators; i++)
+        if (strcmp(s->operators[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
 /* Telemetry to InfluxDB                                               */
 /* ------------------------------------------------------------------ */
 
@@ -2136,6 +2203,7 @@ static void load_root(struct loader *L, const config_setting_t *root, const char
     load_sections(L, root);
     load_receipts(L, root);
     load_influx(L, root);
+    load_operators(L, root);
     L->ctx[0] = '\0';
 }
 
@@ -2246,6 +2314,7 @@ void cfg_free(struct cfg_site *s)
     free(s->devices);
     free(s->zones);
     free(s->points);
+    free(s->operators);
     free(s->strings);
     free(s);
 }

@@ -262,6 +262,20 @@ struct cfg_influx {
     int line; const char *file;
 };
 
+/* Who may command the site (docs/commands.md). */
+/* NONE: a command of a site without operators, or of the site's own schedule: no role applies. */
+enum cfg_role { CFG_ROLE_NONE, CFG_ROLE_GUARD, CFG_ROLE_OFFICER, CFG_ROLE_ENGINEER, CFG_ROLE_AUDITOR };
+
+#define CFG_KEY_BYTES 32          /* an Ed25519 public key */
+
+struct cfg_operator {
+    char name[CFG_ID_MAX];
+    enum cfg_role role;
+    char key_b64[64];             /* as written in the config */
+    unsigned char key[CFG_KEY_BYTES];
+    int line; const char *file;
+};
+
 struct cfg_site {
     char id[CFG_ID_MAX];          /* site id, used in topics */
     char name[CFG_TEXT_MAX];
@@ -279,6 +293,7 @@ struct cfg_site {
     struct cfg_device *devices;  int n_devices;
     struct cfg_zone *zones;      int n_zones;
     struct cfg_point *points;    int n_points;
+    struct cfg_operator *operators; int n_operators; /* none: unsigned commands are accepted */
     char *strings;               /* owns the file names the structs point to */
     uint64_t hash;               /* cfg_hash_bytes of the config file and its profiles */
 };
@@ -290,6 +305,12 @@ struct cfg_site {
  * to errlen). profile_dir overrides the config's profile_dir when non-NULL.
  */
 struct cfg_site *cfg_load(const char *path, const char *profile_dir, char *err, size_t errlen);
+
+/* "guard", "officer", "engineer", "auditor"; "none" for CFG_ROLE_NONE. */
+const char *cfg_role_name(enum cfg_role r);
+
+/* Index of the operator named name, or -1. */
+int cfg_find_operator(const struct cfg_site *s, const char *name);
 
 /* Where the installed profiles live (PREFIX/share/vigil/profiles, fixed at build time). */
 const char *cfg_default_profile_dir(void);

@@ -179,7 +179,7 @@ static const char *const type_names[CORE_T__COUNT] = {
     "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
     "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
     "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
-    "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed",
+    "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused",
 };
 
 const char *core_type_name(enum core_alarm_type t)
@@ -1218,15 +1218,46 @@ static bool can_take_away(const struct alarm *a, enum core_alarm_state to, const
 
 /* Shelving is a short break for a nuisance alarm, bounded per priority;
  * maintenance takes an alarm out of service instead. */
+/*
+ * The shelving policy of docs/commands.md: who may hide which alarm. Role
+ * NONE (a site without operators, the schedule) keeps the rules from before
+ * roles; the gate has already checked that the role may shelve at all.
+ * Returns why the shelve is refused, or NULL.
+ */
+static const char *shelve_refusal(const struct core *c, const struct alarm *a, const struct core_cmd *cmd)
+{
+    bool active = a->state == CORE_S_ACTIVE_UNACKED || a->state == CORE_S_ACTIVE_ACKED ||
+                  a->state == CORE_S_RTN_UNACKED;
+    enum core_alarm_type t = a->info.type;
+
+    if (cmd->role == CFG_ROLE_GUARD) {
+        if (a->info.priority == CFG_PRIO_CRITICAL)
+            return "a guard may not shelve a critical alarm; ask an officer";
+        if ((a->info.zone >= 0 && c->site->zones[a->info.zone].always_armed) || t == CORE_T_TAMPER ||
+            t == CORE_T_WIRE_CUT || t == CORE_T_WIRE_SHORT)
+            return "a guard may not shelve a 24-hour alarm; ask an officer";
+        if (a->role == ROLE_SYSTEM || a->role == ROLE_COMM || a->role == ROLE_FLOOD)
+            return "a guard may not shelve a system or communication alarm; ask an officer";
+        if (!active)
+            return "a guard may not shelve an alarm that is not active";
+    }
+    if (cmd->role == CFG_ROLE_OFFICER && !active && !cmd->reason_given)
+        return "an alarm that is not active may be shelved in advance only with a comment saying why";
+    return NULL;
+}
+
 static void cmd_shelve(struct core *c, const struct core_cmd *cmd, int ai, struct core_result *r)
 {
     struct alarm *a = &c->alarms[ai];
     int max_ms = c->site->rules.max_shelve_ms[a->info.priority];
+    const char *policy = shelve_refusal(c, a, cmd);
     char max[32];
 
     if (!can_take_away(a, CORE_S_SHELVED, "shelved", r))
         return;
-    if (a->state == CORE_S_OUT_OF_SERVICE) {
+    if (policy) {
+        refuse(r, "%s", policy);
+    } else if (a->state == CORE_S_OUT_OF_SERVICE) {
         refuse(r, "alarm %s is out of service", a->info.id);
     } else if (cmd->duration_ms < SHELVE_MIN_MS || cmd->duration_ms > max_ms) {
         say_duration(max, sizeof(max), max_ms);
@@ -1671,14 +1702,20 @@ static void init_point(struct core *c, int pi)
 }
 
 /* Builds the alarm table: point alarms, comm_loss, system, zone events. */
+/* System kinds without a lifecycle: events that happened, not conditions that hold. */
+static bool sys_one_shot(int kind)
+{
+    return kind < CORE_SYS_SPOOL_FULL || kind == CORE_SYS_COMMAND_REFUSED;
+}
+
 static void build_alarms(struct core *c)
 {
     const struct cfg_site *s = c->site;
     static const enum core_alarm_type sys_types[] = {CORE_T_GATEWAY_RESTARTED, CORE_T_CONFIG_REJECTED,
                                                      CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT,
-                                                     CORE_T_STORAGE_LOW};
+                                                     CORE_T_STORAGE_LOW, CORE_T_COMMAND_REFUSED};
     static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW, CFG_PRIO_HIGH,
-                                                 CFG_PRIO_HIGH, CFG_PRIO_HIGH};
+                                                 CFG_PRIO_HIGH, CFG_PRIO_HIGH, CFG_PRIO_HIGH};
 
     for (int i = 0; i < s->n_points; i++)
         init_point(c, i);
@@ -1694,7 +1731,7 @@ static void build_alarms(struct core *c)
     _Static_assert(sizeof(sys_types) / sizeof(sys_types[0]) == CORE_SYS__COUNT, "one alarm per system kind");
     _Static_assert(sizeof(sys_prio) / sizeof(sys_prio[0]) == CORE_SYS__COUNT, "one priority per system kind");
     for (int k = CORE_SYS_GATEWAY_RESTARTED; k < CORE_SYS__COUNT; k++)
-        add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], k < CORE_SYS_SPOOL_FULL ? ROLE_ONE_SHOT : ROLE_SYSTEM);
+        add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], sys_one_shot(k) ? ROLE_ONE_SHOT : ROLE_SYSTEM);
     c->a_flood = add_alarm(c, "system", CORE_T_ALARM_FLOOD, NULL, CFG_PRIO_MEDIUM, ROLE_FLOOD);
     c->a_zone0 = c->n_alarms;
     for (int z = 0; z < s->n_zones; z++) {

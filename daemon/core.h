@@ -82,6 +82,7 @@ enum core_alarm_type {
     CORE_T_ALARM_FLOOD,       /* site: more new alarms in the flood window than rules allow */
     CORE_T_DOOR_OPENED,       /* one-shot record: a door of a disarmed zone opened */
     CORE_T_DOOR_CLOSED,       /* one-shot record: ... and closed */
+    CORE_T_COMMAND_REFUSED,   /* one-shot security record: the command gate refused a command */
     CORE_T__COUNT
 };
 
@@ -135,6 +136,8 @@ struct core_cmd {
     bool force;               /* arm only: arm although points are open */
     enum core_cmd_source source;
     unsigned verified;        /* CORE_VERIFIED_* bits the gate set; journaled with the command */
+    enum cfg_role role;       /* the signing operator's role; NONE: no roles apply (unsigned site, schedule) */
+    bool reason_given;        /* the command carries a comment saying why (a shelve in advance needs one) */
 };
 
 /* System inputs from the shell; they get seq numbers like any alarm. */
@@ -145,6 +148,7 @@ enum core_sys_kind {
     CORE_SYS_SPOOL_FULL,        /* active/clear */
     CORE_SYS_PATH_FAULT,        /* active/clear */
     CORE_SYS_STORAGE_LOW,       /* active/clear: state_dir near its size budget */
+    CORE_SYS_COMMAND_REFUSED,   /* one-shot, text says which command and why (docs/commands.md) */
     CORE_SYS__COUNT
 };
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "cmdgate.h"
 #include "core.h"
 #include "corethread.h"
 #include "influx.h"
@@ -57,6 +58,7 @@ struct corethread {
     struct jrnl *journal;
     struct poll_set *pollers;
     struct sink_set sinks;
+    struct cmdgate *gate;         /* every command source's way in (cmdgate.h) */
     void *mqtt;                   /* the MQTT sink, for the status line */
     struct queue inputs;
     struct svc_watchdog watchdog;
@@ -613,13 +615,21 @@ static int start_influx(struct corethread *ct)
     return 0;
 }
 
+/* Every start of a site without operators says what that means (docs/commands.md). */
+static void warn_unsigned(const struct cfg_site *site)
+{
+    if (site->n_operators == 0)
+        log_warn("commands: no operators configured: commands are not signed, and anyone who can publish to "
+                 "the broker can disarm a store; add an operators list (docs/commands.md)");
+}
+
 /* The built-in sinks (MQTT, InfluxDB), then the caller's. */
 static int start_sinks(struct corethread *ct)
 {
     char err[512];
     struct mqtt_sink_options mo = {
         .pub = {.site = ct->cfg.site, .state_dir = ct->state_dir, .version = ct->opt.version,
-                .inputs = &ct->inputs},
+                .inputs = &ct->inputs, .gate = ct->gate},
     };
 
     ct->mqtt = mqtt_sink_start(&mo, err, sizeof(err));
@@ -711,6 +721,10 @@ static int start(struct corethread *ct)
     if (prepare_state_dir(ct) < 0 || lock_state_dir(ct) < 0 ||
         queue_init(&ct->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0)
         return -1;
+    ct->gate = cmdgate_new(ct->cfg.site);
+    if (!ct->gate)
+        return -1;
+    warn_unsigned(ct->cfg.site);
     if (build_set(&ct->cfg, ct->cfg.site) < 0 || start_sinks(ct) < 0 || open_journal(ct) < 0)
         return -1;
     deliver_resume(ct);
@@ -882,6 +896,8 @@ static void retire_removed(struct corethread *ct, const struct config_set *old)
 /* The switch to c succeeded: tell the sinks, journal the new config. */
 static void applied(struct corethread *ct, struct config_set *old)
 {
+    cmdgate_configure(ct->gate, ct->cfg.site);
+    warn_unsigned(ct->cfg.site);
     sink_set_reconfigure(&ct->sinks, ct->cfg.site);
     configure_local_output(ct);
     retire_removed(ct, old);
@@ -942,6 +958,7 @@ void ct_stop(struct corethread *ct)
         poll_stop(ct->pollers);
     durable = sinks_durable(ct);
     sink_set_stop(&ct->sinks);
+    cmdgate_free(ct->gate); /* after the MQTT sink: its callbacks use the gate until it stops */
     if (ct->journal) {
         /* A final snapshot: the next start re-feeds nothing. What a broker
          * had not acknowledged stays in the MQTT client's store; only what

@@ -298,6 +298,8 @@ static void encode_input_body(struct wbuf *b, const struct cfg_site *site, const
         put_u8(b, in->u.cmd.force);
         put_u8(b, (unsigned)in->u.cmd.source);
         put_u8(b, in->u.cmd.verified);
+        put_u8(b, (unsigned)in->u.cmd.role);
+        put_u8(b, in->u.cmd.reason_given);
         break;
     case CORE_IN_TICK:
         break;
@@ -348,6 +350,8 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
         if (r.pos < r.len) {
             in->u.cmd.source = (enum core_cmd_source)get_enum(&r, CORE_SRC_LOCAL);
             in->u.cmd.verified = (unsigned)get_le(&r, 1);
+            in->u.cmd.role = (enum cfg_role)get_enum(&r, CFG_ROLE_AUDITOR);
+            in->u.cmd.reason_given = get_enum(&r, 1);
         }
         break;
     case CORE_IN_TICK:

@@ -49,6 +49,7 @@ static const char *const type_phrase[CORE_T__COUNT] = {
     [CORE_T_SPOOL_FULL] = "spool full",
     [CORE_T_PATH_FAULT] = "alarm path fault",
     [CORE_T_STORAGE_LOW] = "storage low",
+    [CORE_T_COMMAND_REFUSED] = "command refused",
     [CORE_T_GATEWAY_RESTARTED] = "gateway restarted",
     [CORE_T_CONFIG_REJECTED] = "configuration rejected",
     [CORE_T_SELF_TEST] = "self test",
@@ -462,7 +463,8 @@ static int get_string(json_t *root, const char *key, char *dst, size_t cap, char
 /* Rejects keys that are not part of the command format: a typo must not be silently ignored. */
 static int check_keys(json_t *root, char *err, size_t errlen)
 {
-    static const char *const known[] = { "id", "op", "alarm", "zone", "operator", "duration_s", "force", "ts" };
+    static const char *const known[] = { "id", "op", "alarm", "zone", "operator", "duration_s", "force", "ts",
+                                         "comment", "sig" };
     const char *key;
     json_t *v;
 
@@ -473,7 +475,8 @@ static int check_keys(json_t *root, char *err, size_t errlen)
             i++;
         if (i == sizeof(known) / sizeof(known[0]))
             return fail(err, errlen,
-                        "unknown key \"%s\"; expected id, op, alarm, zone, operator, duration_s, force or ts",
+                        "unknown key \"%s\"; expected id, op, alarm, zone, operator, duration_s, force, ts, "
+                        "comment or sig",
                         key);
     }
     return 0;
@@ -629,27 +632,61 @@ bool msg_parse_ts(const char *s, int64_t *out_ms)
     return true;
 }
 
-static int get_ts(json_t *root, int64_t *ts_wall_ms, char *err, size_t errlen)
+static int get_ts(json_t *root, struct msg_cmd_auth *auth, char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, "ts");
 
-    *ts_wall_ms = MSG_NO_TS;
+    auth->ts_wall_ms = MSG_NO_TS;
     if (!v)
         return 0;
-    if (!json_is_string(v) || !msg_parse_ts(json_string_value(v), ts_wall_ms))
+    if (!json_is_string(v) || json_string_length(v) >= sizeof(auth->ts) ||
+        !msg_parse_ts(json_string_value(v), &auth->ts_wall_ms))
         return fail(err, errlen, "\"ts\" must be an RFC 3339 time such as \"2026-11-25T10:00:00Z\"");
+    snprintf(auth->ts, sizeof(auth->ts), "%s", json_string_value(v));
     return 0;
 }
 
+/* An optional string member into dst, at most cap - 1 bytes. */
+static int get_optional_string(json_t *root, const char *key, char *dst, size_t cap, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, key);
+
+    dst[0] = '\0';
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) >= cap || strlen(json_string_value(v)) != json_string_length(v))
+        return fail(err, errlen, "\"%s\" must be a string of at most %zu bytes", key, cap - 1);
+    memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+/* What a signature covers besides the command (docs/commands.md): the
+ * arguments as sent, the comment and the signature itself. */
+static int get_auth(json_t *root, struct msg_cmd_auth *auth, char *err, size_t errlen)
+{
+    json_t *d = json_object_get(root, "duration_s"), *f = json_object_get(root, "force");
+
+    if (json_is_integer(d))
+        snprintf(auth->duration_s, sizeof(auth->duration_s), "%lld", (long long)json_integer_value(d));
+    else if (json_is_real(d))
+        snprintf(auth->duration_s, sizeof(auth->duration_s), "%.15g", json_real_value(d));
+    if (json_is_boolean(f))
+        snprintf(auth->force, sizeof(auth->force), "%s", json_is_true(f) ? "true" : "false");
+    if (get_optional_string(root, "comment", auth->comment, sizeof(auth->comment), err, errlen) < 0 ||
+        get_optional_string(root, "sig", auth->sig, sizeof(auth->sig), err, errlen) < 0)
+        return -1;
+    return get_ts(root, auth, err, errlen);
+}
+
 /* Validates a parsed command object in a fixed order so the first problem is the one reported. */
-static int check_cmd(json_t *root, struct core_cmd *out, int64_t *ts_wall_ms, char *err, size_t errlen)
+static int check_cmd(json_t *root, struct core_cmd *out, struct msg_cmd_auth *auth, char *err, size_t errlen)
 {
     if (get_string(root, "id", out->id, sizeof(out->id), err, errlen) < 0 || get_op(root, &out->op, err, errlen) < 0)
         return MSG_CMD_BAD;
     if (check_keys(root, err, errlen) < 0 ||
         get_string(root, "operator", out->operator_name, sizeof(out->operator_name), err, errlen) < 0 ||
         get_target(root, out, err, errlen) < 0 || get_duration(root, out, err, errlen) < 0 ||
-        get_force(root, out, err, errlen) < 0 || get_ts(root, ts_wall_ms, err, errlen) < 0)
+        get_force(root, out, err, errlen) < 0 || get_auth(root, auth, err, errlen) < 0)
         return MSG_CMD_BAD_ARGS;
     return MSG_CMD_OK;
 }
@@ -675,7 +712,7 @@ int msg_cmd_fresh(int64_t ts_wall_ms, int64_t now_wall_ms, int max_age_s, char *
     return 0;
 }
 
-int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, int64_t *ts_wall_ms, char *err,
+int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, struct msg_cmd_auth *auth, char *err,
                   size_t errlen)
 {
     json_error_t jerr;
@@ -683,7 +720,8 @@ int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, int64_t
     int rc;
 
     memset(out, 0, sizeof(*out));
-    *ts_wall_ms = MSG_NO_TS;
+    memset(auth, 0, sizeof(*auth));
+    auth->ts_wall_ms = MSG_NO_TS;
     root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return fail(err, errlen, "payload is not JSON: %s at column %d", jerr.text, jerr.column);
@@ -691,7 +729,7 @@ int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, int64_t
         json_decref(root);
         return fail(err, errlen, "payload is not a JSON object");
     }
-    rc = check_cmd(root, out, ts_wall_ms, err, errlen);
+    rc = check_cmd(root, out, auth, err, errlen);
     json_decref(root);
     return rc;
 }

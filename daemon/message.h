@@ -118,20 +118,30 @@ enum msg_cmd_parse {
 
 #define MSG_NO_TS INT64_MIN /* a command without "ts" */
 
+/* What a command carries for the gate beyond struct core_cmd (docs/commands.md). */
+struct msg_cmd_auth {
+    int64_t ts_wall_ms;       /* "ts" as UTC epoch ms; MSG_NO_TS when absent */
+    char ts[40];              /* "ts" byte for byte as sent: it is signed that way */
+    char duration_s[32];      /* "duration_s" as a decimal number, "" when absent */
+    char force[8];            /* "true", "false", or "" when absent */
+    char comment[201];        /* "" when absent */
+    char sig[100];            /* base64 Ed25519 signature, "" when unsigned */
+};
+
 /*
  * Parses a command from vigil/<site>/cmd:
  *   {"id":"c-1","op":"ack","alarm":"door-1.intrusion","operator":"jsmith",
- *    "ts":"2026-11-25T10:00:00Z"}
- * ops ack/shelve/unshelve name an "alarm", arm/disarm a "zone"; shelve needs
- * "duration_s" (0 < n <= 86400), arm accepts "force" (boolean). "ts" is
- * optional: when the console issued the command, RFC 3339 with a Z or
- * +hh:mm offset, stored in *ts_wall_ms (UTC epoch ms; MSG_NO_TS when
- * absent) because struct core_cmd has no room for it. Unknown keys, wrong
- * types and missing keys are rejected with a message naming the problem in
- * err. Returns MSG_CMD_OK with *out filled, or a negative enum
- * msg_cmd_parse value saying how much of *out is usable for the reply.
+ *    "ts":"2026-11-25T10:00:00Z","comment":"...","sig":"..."}
+ * ops ack/shelve/unshelve/out_of_service/in_service name an "alarm",
+ * arm/disarm a "zone"; shelve needs "duration_s" (0 < n <= 86400), arm
+ * accepts "force" (boolean). "ts", "comment" and "sig" are optional here;
+ * the command gate (cmdgate.h) decides what a site requires, from *auth.
+ * Unknown keys, wrong types and missing keys are rejected with a message
+ * naming the problem in err. Returns MSG_CMD_OK with *out and *auth
+ * filled, or a negative enum msg_cmd_parse value saying how much of *out
+ * is usable for the reply.
  */
-int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, int64_t *ts_wall_ms, char *err,
+int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, struct msg_cmd_auth *auth, char *err,
                   size_t errlen);
 
 /*

@@ -28,6 +28,7 @@ static void copy_config(struct pub *p, const struct pub_options *o)
                    p->mqtt.max_buffered, p->bound);
     p->min_free_bytes = o->store_min_free_bytes ? o->store_min_free_bytes : DEFAULT_MIN_FREE;
     p->inputs = o->inputs;
+    p->gate = o->gate;
     snprintf(p->version, sizeof(p->version), "%s", o->version ? o->version : "unknown");
 }
 

@@ -41,6 +41,7 @@ struct pub_options {
     const char *state_dir;         /* NULL: site->state_dir; must exist */
     const char *version;           /* shown in status payloads */
     struct queue *inputs;          /* of struct core_input; commands and system alarms go here */
+    struct cmdgate *gate;          /* every command on cmd passes it (cmdgate.h); outlives the pub */
     uint64_t store_min_free_bytes; /* spool_full while a store's file system has less free space
                                     * (or fewer than 256 free inodes); 0: 1 MiB */
 };

@@ -21,41 +21,21 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cmdgate.h"
 #include "mqtt_topics.h"
 
 /*
- * True if this command id was seen recently, else remembers it. A command
- * arrives twice when the station sends it on both paths, or when a broker
- * redelivers it after a reconnect; an ack or arm must still run once.
+ * Answers a command the gate refused on cmd/result, on the path it came by
+ * (straight to paho: this runs in paho's callback).
  */
-static bool seen_recently(struct pub *p, const char *id)
+static void answer_refusal(struct pub_path *path, const struct gate_outcome *o)
 {
-    bool seen = false;
+    char topic[MSG_TOPIC_MAX];
 
-    pthread_mutex_lock(&p->lock);
-    for (size_t i = 0; i < RECENT_CMDS && !seen; i++)
-        seen = strcmp(p->recent[i], id) == 0;
-    if (!seen) {
-        snprintf(p->recent[p->recent_next], CORE_CMD_ID_MAX, "%s", id);
-        p->recent_next = (p->recent_next + 1) % RECENT_CMDS;
-    }
-    pthread_mutex_unlock(&p->lock);
-    return seen;
-}
-
-/*
- * Answers a command the core never sees on cmd/result, on the path it came
- * by (straight to paho: this runs in paho's callback).
- */
-static void reject_command(struct pub_path *path, const struct core_cmd *cmd, int rc, const char *error)
-{
-    char buf[MSG_MAX], topic[MSG_TOPIC_MAX];
-    int len = msg_cmd_rejected(cmd, rc, error, buf, sizeof(buf));
-
-    log_warn("mqtt: command id=\"%s\" rejected: %s", cmd->id, error);
-    if (len >= 0 &&
+    log_warn("mqtt: command id=\"%s\" refused: %s", o->input.u.cmd.id, o->reason);
+    if (o->result_len > 0 &&
         msg_topic(topic, sizeof(topic), path->pub->mqtt.prefix, path->pub->site_id, MQTT_TOPIC_CMD_RESULT) >= 0)
-        mqtt_path_send(path, topic, buf, (size_t)len, 1, false);
+        mqtt_path_send(path, topic, o->result, o->result_len, 1, false);
 }
 
 /* Queues a parsed command for the supervision thread, which pushes it to the core. */
@@ -84,31 +64,33 @@ static bool cmd_ring_full(struct pub *p)
 }
 
 /*
- * Parses a command, refuses it if its "ts" is too old (the broker kept it
- * while vigild was away), and queues it for the core (the core thread
- * stamps it when it feeds it).
+ * Hands a command to the gate (cmdgate.h): one that passes is queued for
+ * the core (the core thread stamps it when it feeds it); a refused one is
+ * answered at once and, within the gate's budget, queued as a
+ * command_refused event; the same command again (both paths) is dropped.
  */
 static void handle_command(struct pub_path *path, const char *payload, size_t len)
 {
     struct pub *p = path->pub;
-    struct core_input in = { .type = CORE_IN_CMD };
-    char err[CORE_ERROR_MAX];
-    int64_t ts_wall_ms;
-    int rc = msg_parse_cmd(payload, len, &in.u.cmd, &ts_wall_ms, err, sizeof(err));
+    static _Thread_local struct gate_outcome o;
+    const struct core_cmd *cmd = &o.input.u.cmd;
 
-    if (rc == MSG_CMD_OK && msg_cmd_fresh(ts_wall_ms, clock_wall_ms(), p->mqtt.cmd_max_age_s, err, sizeof(err)) < 0)
-        rc = MSG_CMD_BAD_ARGS;
-    if (rc != MSG_CMD_OK) {
-        reject_command(path, &in.u.cmd, rc, err);
-        return;
+    cmdgate_check(p->gate, CORE_SRC_MQTT, payload, len, clock_wall_ms(), clock_mono_ms(), &o);
+    switch (o.verdict) {
+    case GATE_PASS:
+        log_info("mqtt: command id=\"%s\" op=%s target=\"%s\" operator=\"%s\" role=%s path=%d", cmd->id,
+                 core_op_name(cmd->op), cmd->target, cmd->operator_name, cfg_role_name(cmd->role), path->n);
+        cmd_ring_push(p, &o.input);
+        break;
+    case GATE_REFUSED:
+        answer_refusal(path, &o);
+        if (o.raise)
+            cmd_ring_push(p, &o.refusal);
+        break;
+    case GATE_REPEAT:
+        log_info("mqtt: command id=\"%s\" seen before; ignored", cmd->id);
+        break;
     }
-    if (seen_recently(p, in.u.cmd.id)) {
-        log_info("mqtt: command id=\"%s\" seen before; ignored", in.u.cmd.id);
-        return;
-    }
-    log_info("mqtt: command id=\"%s\" op=%s target=\"%s\" operator=\"%s\" path=%d", in.u.cmd.id,
-             core_op_name(in.u.cmd.op), in.u.cmd.target, in.u.cmd.operator_name, path->n);
-    cmd_ring_push(p, &in);
 }
 
 /*

@@ -28,7 +28,6 @@
 #include "message.h"
 #include "mqtt.h"
 
-#define RECENT_CMDS 64             /* command ids remembered to drop duplicates */
 #define CMD_RING 64                /* parsed commands waiting for the inputs queue */
 #define RCPT_RING 1024             /* receipted seqs waiting for the core thread */
 
@@ -80,8 +79,7 @@ struct pub {
     atomic_bool stopping;
     pthread_mutex_t lock;       /* command ids, the command ring, connect complaints */
     pthread_cond_t wake;        /* a command arrived, or stop */
-    char recent[RECENT_CMDS][CORE_CMD_ID_MAX];
-    size_t recent_next;
+    struct cmdgate *gate;       /* the command gate (cmdgate.h), the core thread's */
     struct core_input cmds[CMD_RING];
     size_t cmd_head, cmd_count;
     uint64_t rcpts[RCPT_RING];  /* receipted seqs, oldest at rcpt_head */

@@ -1225,7 +1225,7 @@ static void test_names(void)
         "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
         "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
         "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed",
-        "zone_disarmed", "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed"};
+        "zone_disarmed", "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused"};
     static const char *const states[] = {"normal", "active_unacked", "active_acked", "rtn_unacked",
                                          "shelved", "suppressed", "event", "out_of_service"};
     static const char *const ops[] = {"ack", "shelve", "unshelve", "arm", "disarm", "out_of_service", "in_service"};

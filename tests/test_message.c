@@ -436,12 +436,12 @@ static void parse_good_commands(void)
     };
     struct core_cmd cmd[7];
     char err[CORE_ERROR_MAX];
-    int64_t ts;
+    struct msg_cmd_auth auth;
 
     for (int i = 0; i < 7; i++) {
-        EXPECT(msg_parse_cmd(good[i], strlen(good[i]), &cmd[i], &ts, err, sizeof(err)) == MSG_CMD_OK,
+        EXPECT(msg_parse_cmd(good[i], strlen(good[i]), &cmd[i], &auth, err, sizeof(err)) == MSG_CMD_OK,
                "%s: %s", good[i], err);
-        EXPECT(ts == MSG_NO_TS, "%s: a ts without \"ts\"", good[i]);
+        EXPECT(auth.ts_wall_ms == MSG_NO_TS, "%s: a ts without \"ts\"", good[i]);
     }
     EXPECT(cmd[0].op == CORE_CMD_ACK, "op");
     EXPECT_STR(cmd[0].id, "c-1");
@@ -475,7 +475,7 @@ static void parse_bad_commands(void)
         { "{\"id\":\"c-1\",\"op\":\"explode\",\"alarm\":\"a.b\",\"operator\":\"o\"}", MSG_CMD_BAD, "c-1",
           "unknown op \"explode\"; expected ack, shelve, unshelve, out_of_service, in_service, arm or disarm" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"colour\":\"red\"}", MSG_CMD_BAD_ARGS,
-          "c-1", "unknown key \"colour\"; expected id, op, alarm, zone, operator, duration_s, force or ts" },
+          "c-1", "unknown key \"colour\"; expected id, op, alarm, zone, operator, duration_s, force, ts, comment or sig" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\"}", MSG_CMD_BAD_ARGS, "c-1", "missing \"operator\"" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":true}", MSG_CMD_BAD_ARGS, "c-1",
           "\"operator\" must be a string" },
@@ -508,13 +508,13 @@ static void parse_bad_commands(void)
     };
     struct core_cmd cmd;
     char err[CORE_ERROR_MAX];
-    int64_t ts;
+    struct msg_cmd_auth auth;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc;
 
         err[0] = '\0';
-        rc = msg_parse_cmd(bad[i].payload, strlen(bad[i].payload), &cmd, &ts, err, sizeof(err));
+        rc = msg_parse_cmd(bad[i].payload, strlen(bad[i].payload), &cmd, &auth, err, sizeof(err));
         EXPECT(rc == bad[i].rc, "%s: rc %d, want %d", bad[i].payload, rc, bad[i].rc);
         EXPECT_STR(cmd.id, bad[i].id);
         EXPECT_STR(err, bad[i].error);
@@ -557,20 +557,20 @@ static void parse_command_ts(void)
     };
     char payload[256], err[CORE_ERROR_MAX];
     struct core_cmd cmd;
-    int64_t ts;
+    struct msg_cmd_auth auth;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int n = snprintf(payload, sizeof(payload),
                          "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"ts\":\"%s\"}",
                          cases[i].ts);
-        int rc = msg_parse_cmd(payload, (size_t)n, &cmd, &ts, err, sizeof(err));
+        int rc = msg_parse_cmd(payload, (size_t)n, &cmd, &auth, err, sizeof(err));
 
         if (cases[i].want_ms == INT64_MAX) {
             EXPECT(rc == MSG_CMD_BAD_ARGS, "%s accepted", cases[i].ts);
             continue;
         }
         EXPECT(rc == MSG_CMD_OK, "%s: %s", cases[i].ts, err);
-        EXPECT(ts == cases[i].want_ms, "%s: %lld, want %lld", cases[i].ts, (long long)ts,
+        EXPECT(auth.ts_wall_ms == cases[i].want_ms, "%s: %lld, want %lld", cases[i].ts, (long long)auth.ts_wall_ms,
                (long long)cases[i].want_ms);
     }
 }

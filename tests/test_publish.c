@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cmdgate.h"
 #include "config.h"
 #include "core.h"
 #include "harness.h"
@@ -49,6 +50,7 @@ struct fixture {
     char state_dir[512];
     struct queue inputs;
     struct pub *pub;
+    struct cmdgate *gate;  /* a site without operators: unsigned commands pass */
     uint64_t min_free_bytes;
 };
 
@@ -81,7 +83,8 @@ static int fixture_start(struct fixture *f, bool persistent_broker)
         return -1;
     }
     make_site(&f->site, f->b.uri, "vigil-depot-7");
-    return 0;
+    f->gate = cmdgate_new(&f->site);
+    return f->gate ? 0 : -1;
 }
 
 /* A second (persistent) broker as the secondary path, in the given mode. */
@@ -103,7 +106,7 @@ static int fixture_add_secondary(struct fixture *f, enum cfg_mqtt_mode mode)
 static struct pub *start_pub(struct fixture *f)
 {
     struct pub_options o = { .site = &f->site, .state_dir = f->state_dir, .version = "test", .inputs = &f->inputs,
-                             .store_min_free_bytes = f->min_free_bytes };
+                             .gate = f->gate, .store_min_free_bytes = f->min_free_bytes };
     char err[512] = "";
     struct pub *p = pub_start(&o, err, sizeof(err));
 
@@ -118,6 +121,8 @@ static void fixture_stop(struct fixture *f)
     pub_stop(f->pub);
     f->pub = NULL;
     queue_destroy(&f->inputs);
+    cmdgate_free(f->gate);
+    f->gate = NULL;
     broker_stop(&f->b);
     broker_stop(&f->b2);
 }
@@ -361,6 +366,7 @@ static int pub_child(char **argv)
 
     make_site(&site, argv[2], argv[3]);
     queue_init(&inputs, sizeof(struct core_input), 16);
+    o.gate = cmdgate_new(&site);
     p = pub_start(&o, err, sizeof(err));
     if (!p || !wait_connected(p, true)) {
         printf("%s\n", p ? "not connected" : err);
@@ -924,7 +930,8 @@ static void survives_site_freed_and_reports_changes(void)
         return;
     }
     *site = f.site;
-    o = (struct pub_options){ .site = site, .state_dir = f.state_dir, .version = "test", .inputs = &f.inputs };
+    o = (struct pub_options){ .site = site, .state_dir = f.state_dir, .version = "test", .inputs = &f.inputs,
+                              .gate = f.gate };
     station = broker_client_new(&f.b, NULL, T_EVENTS);
     f.pub = pub_start(&o, err, sizeof(err));
     memset(site, 0xa5, sizeof(*site));
