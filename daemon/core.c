@@ -1216,8 +1216,6 @@ static bool can_take_away(const struct alarm *a, enum core_alarm_state to, const
     return true;
 }
 
-/* Shelving is a short break for a nuisance alarm, bounded per priority;
- * maintenance takes an alarm out of service instead. */
 /*
  * The shelving policy of docs/commands.md: who may hide which alarm. Role
  * NONE (a site without operators, the schedule) keeps the rules from before
@@ -1246,6 +1244,8 @@ static const char *shelve_refusal(const struct core *c, const struct alarm *a, c
     return NULL;
 }
 
+/* Shelving is a short break for a nuisance alarm, bounded per priority;
+ * maintenance takes an alarm out of service instead. */
 static void cmd_shelve(struct core *c, const struct core_cmd *cmd, int ai, struct core_result *r)
 {
     struct alarm *a = &c->alarms[ai];
