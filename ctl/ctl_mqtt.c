@@ -197,3 +197,13 @@ void ctl_mqtt_destroy(struct ctl_mqtt *m)
         MQTTAsync_destroy(&m->client);
     queue_destroy(&m->q);
 }
+
+int ctl_mqtt_publish(struct ctl_mqtt *m, const char *topic, const void *payload, size_t len)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+
+    msg.payload = (void *)payload;
+    msg.payloadlen = (int)len;
+    msg.qos = 1;
+    return m->client && MQTTAsync_sendMessage(m->client, topic, &msg, NULL) == MQTTASYNC_SUCCESS ? 0 : -1;
+}

@@ -1,6 +1,6 @@
 /*
- * ctl_mqtt.h - the small station-side MQTT subscriber of vigilctl (watch,
- * status).
+ * ctl_mqtt.h - the small station-side MQTT client of vigilctl (watch,
+ * status, and the operator's commands).
  *
  * paho's callbacks only copy what happened into a bounded queue of items:
  * a message, or a step of the session (connected, lost, subscribed...).
@@ -77,6 +77,9 @@ int ctl_mqtt_init(struct ctl_mqtt *m, size_t queue_cap);
  * reason in err.
  */
 int ctl_mqtt_connect(struct ctl_mqtt *m, const struct ctl_mqtt_opts *o, char *err, size_t errlen);
+
+/* Publishes payload on topic at QoS 1 (a command); 0, or -1 if paho refused it. */
+int ctl_mqtt_publish(struct ctl_mqtt *m, const char *topic, const void *payload, size_t len);
 
 /* Takes the oldest item, waiting at most timeout_ms: queue_pop()'s 1, 0 or -1. */
 int ctl_mqtt_next(struct ctl_mqtt *m, struct ctl_mqtt_item *it, int timeout_ms);

@@ -35,12 +35,22 @@
  *       answered, 1 answered wrongly, 2 usage, 3 no answer.
  *   vigilctl scan --bus SPEC [--units A-B] [--timeout MS]
  *       Finds the unit ids that answer on a bus, one request at a time.
+ *   vigilctl ack|shelve|unshelve|arm|disarm|out-of-service|in-service TARGET
+ *            --broker URI --site ID --operator NAME [--key FILE] ...
+ *       Sends one command, signed with the operator's key (docs/commands.md),
+ *       waits for its result and says what became of it. Exit 0 done,
+ *       1 refused, 3 no answer.
+ *   vigilctl key new NAME [--dir DIR]
+ *       Makes an operator's key pair: NAME.key (secret, mode 0600) and the
+ *       public key line for the site's operators list.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ctl.h"
+
+#define OPERATOR_OPTS "--broker URI --site ID --operator NAME [--key FILE] [--comment TEXT] [--prefix P] [--timeout S]"
 
 struct command {
     const char *words[2];     /* "journal" "verify", or "replay" NULL */
@@ -63,6 +73,14 @@ static const struct command commands[] = {
      "[--raw TABLE:ADDR[:COUNT]]... [--timeout MS]", ctl_cmd_probe},
     {{"scan", NULL}, "scan --bus tcp:HOST:PORT|rtu:DEVICE:BAUD:8N1 [--units A-B] [--timeout MS] "
      "[--read TABLE:ADDR]", ctl_cmd_scan},
+    {{"ack", NULL}, "ack ALARM " OPERATOR_OPTS, ctl_cmd_operator},
+    {{"shelve", NULL}, "shelve ALARM SECONDS " OPERATOR_OPTS, ctl_cmd_operator},
+    {{"unshelve", NULL}, "unshelve ALARM " OPERATOR_OPTS, ctl_cmd_operator},
+    {{"arm", NULL}, "arm ZONE [--force] " OPERATOR_OPTS, ctl_cmd_operator},
+    {{"disarm", NULL}, "disarm ZONE " OPERATOR_OPTS, ctl_cmd_operator},
+    {{"out-of-service", NULL}, "out-of-service ALARM " OPERATOR_OPTS, ctl_cmd_operator},
+    {{"in-service", NULL}, "in-service ALARM " OPERATOR_OPTS, ctl_cmd_operator},
+    {{"key", "new"}, "key new NAME [--dir DIR]", ctl_cmd_key_new},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -341,6 +341,7 @@ static int check_locked(struct cmdgate *g, enum core_cmd_source src, const char 
         return MSG_CMD_BAD_ARGS;
     cmd->source = src;
     cmd->reason_given = auth.comment[0] != '\0';
+    memcpy(out->comment, auth.comment, sizeof(out->comment));
     out->verdict = remember(g, cmd->id, payload, len, now_wall_ms, out->reason, sizeof(out->reason));
     if (out->verdict == GATE_REFUSED)
         return MSG_CMD_BAD_ARGS;

@@ -47,6 +47,7 @@ struct gate_outcome {
     bool raise;                    /* REFUSED: feed refusal too (false once the source's event budget is spent) */
     struct core_input refusal;     /* REFUSED: a CORE_SYS_COMMAND_REFUSED system input */
     char reason[CORE_ERROR_MAX];   /* REFUSED: why, for the log */
+    char comment[201];             /* PASS: the command's comment, for the log ("" if none) */
 };
 
 struct cmdgate;

@@ -78,8 +78,9 @@ static void handle_command(struct pub_path *path, const char *payload, size_t le
     cmdgate_check(p->gate, CORE_SRC_MQTT, payload, len, clock_wall_ms(), clock_mono_ms(), &o);
     switch (o.verdict) {
     case GATE_PASS:
-        log_info("mqtt: command id=\"%s\" op=%s target=\"%s\" operator=\"%s\" role=%s path=%d", cmd->id,
-                 core_op_name(cmd->op), cmd->target, cmd->operator_name, cfg_role_name(cmd->role), path->n);
+        log_info("mqtt: command id=\"%s\" op=%s target=\"%s\" operator=\"%s\" role=%s path=%d comment=\"%s\"",
+                 cmd->id, core_op_name(cmd->op), cmd->target, cmd->operator_name, cfg_role_name(cmd->role), path->n,
+                 o.comment);
         cmd_ring_push(p, &o.input);
         break;
     case GATE_REFUSED:

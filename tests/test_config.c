@@ -251,6 +251,19 @@ static const struct bad_case bad_cases[] = {
       "  local_output = { output = \"do1\";\n"
       "    device = \"siren9\"; }; };  #<\n",
       "receipts.local_output: device \"siren9\" does not exist; define it under devices or fix the name" },
+    { "operator key that is not an Ed25519 public key",
+      HEAD "operators = ( { name = \"guard-ana\"; role = \"guard\";\n"
+      "  key = \"c2hvcnQ=\"; } );  #<\n",
+      "key of operator \"guard-ana\" is not a base64 Ed25519 public key (32 bytes); expected the line "
+      "`vigilctl key new guard-ana` prints" },
+    { "operator role that does not exist",
+      HEAD "operators = ( { name = \"x\"; key = \"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\";\n"
+      "  role = \"admin\"; } );  #<\n",
+      "role" },
+    { "operator named twice",
+      HEAD "operators = ( { name = \"x\"; role = \"guard\"; key = \"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\"; },  #1\n"
+      "  { name = \"x\"; role = \"officer\"; key = \"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\"; } );  #<\n",
+      "duplicate operator id \"x\", first defined at" },
     { "influx url that is not HTTP",
       HEAD "influx = { database = \"vigil\";\n"
       "  url = \"tcp://127.0.0.1:8086\"; };  #<\n",
