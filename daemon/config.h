@@ -168,6 +168,9 @@ struct cfg_point {
     /* analog: readings outside [valid_min, valid_max] (NAN: no bound) or
      * equal to a sentinel are not values: they raise sensor_fault */
     double valid_min, valid_max;
+    /* analog: a new reading reaches the core (and the journal) only when it
+     * moved this far from the last one reported, or crossed a limit; 0: every change */
+    double report_deadband;
     double sentinels[CFG_MAX_SENTINELS];
     int n_sentinels;
     bool entry_route;             /* motion/eol: waits for the entry delay a door of its zone started */

@@ -650,11 +650,41 @@ static double point_value(const struct dev_point *p)
     return isfinite(v) ? v : NAN;
 }
 
-static bool value_changed(double a, double b)
+/* Whether the move from last to v crosses limit (NAN: no limit). */
+static bool crosses(double last, double v, double limit)
 {
-    if (isnan(a) || isnan(b))
-        return isnan(a) != isnan(b);
-    return a != b;
+    return !isnan(limit) && (last < limit) != (v < limit);
+}
+
+static bool is_sentinel(const struct cfg_point *c, double v)
+{
+    for (int i = 0; i < c->n_sentinels; i++)
+        if (v == c->sentinels[i])
+            return true;
+    return false;
+}
+
+/*
+ * Whether a reading is news for the core: any change, or for an analog
+ * point with a report_deadband, a move at least that far — except that a
+ * move across any limit the core judges by (high and low, their clear
+ * levels, the valid range) or to or from a sentinel is always reported:
+ * sensor noise must not become one journal record per poll, and a
+ * deadband must never hide an alarm.
+ */
+static bool value_changed(const struct cfg_point *c, double last, double v)
+{
+    double db = isnan(c->deadband) ? 0 : c->deadband;
+
+    if (isnan(last) || isnan(v))
+        return isnan(last) != isnan(v);
+    if (last == v)
+        return false;
+    if (c->report_deadband <= 0 || fabs(v - last) >= c->report_deadband)
+        return true;
+    return crosses(last, v, c->high) || crosses(last, v, c->high - db) || crosses(last, v, c->low) ||
+           crosses(last, v, c->low + db) || crosses(last, v, c->valid_min) || crosses(last, v, c->valid_max) ||
+           is_sentinel(c, v) || is_sentinel(c, last);
 }
 
 /*
@@ -750,7 +780,7 @@ static void dev_answered(struct poll_bus *b, struct poll_dev *d, uint64_t now)
         struct dev_point *p = &d->points[i];
         double v = point_value(p);
 
-        if (!fresh && !value_changed(v, p->last))
+        if (!fresh && !value_changed(p->cfg, p->last, v))
             continue;
         p->last = v;
         if (!push_sample(b->set, p->point, v))

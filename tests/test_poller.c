@@ -523,6 +523,53 @@ static void test_plan_keeps_32bit_values_whole(void)
 
 #define DEV_FAST "poll_ms = 100; timeout_ms = 300; fail_count = 3; fail_ms = 2000;"
 
+/*
+ * "Sensor noise does not fill the journal, and never hides an alarm": with
+ * report_deadband 1.0 a temperature that wanders by tenths reaches the core
+ * once, a real move does, and a step across the 35 degree limit is reported
+ * however small.
+ */
+static void test_report_deadband_never_hides_a_limit(void)
+{
+    struct fixture f;
+    int port = free_port();
+
+    if (!fx_setup(&f, true,
+                  "buses = ( { id = \"lan\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; } );\n"
+                  "devices = ( { id = \"th\"; bus = \"lan\"; unit = 1; profile = \"th-rs485\"; " DEV_FAST " } );\n"
+                  "points = ( { id = \"temp\"; device = \"th\"; input = \"temperature\"; kind = \"temperature\";"
+                  " high = 35.0; deadband = 0.5; report_deadband = 1.0; } );\n",
+                  port)) {
+        EXPECT(0, "setup failed");
+        fx_teardown(&f);
+        return;
+    }
+    SIM_OK(&f, "set temp 20.0");
+    EXPECT(fx_poll(&f), "poll_start");
+    int temp = point_id(&f, "temp"), th = device_id(&f, "th");
+    EXPECT(wait_sample(&f, 0, temp, 3000) >= 0, "first reading");
+    int mark = f.n_log;
+    SIM_OK(&f, "set temp 20.3");
+    fx_drain(&f, 300);
+    SIM_OK(&f, "set temp 19.8");
+    fx_drain(&f, 300);
+    EXPECT_INT(count_device_samples(&f, mark, th), 0);
+    SIM_OK(&f, "set temp 21.5");
+    int t = wait_sample(&f, mark, temp, 3000);
+    EXPECT(t >= 0 && near(f.log[t].u.sample.value, 21.5), "a move of 1.5 was not reported");
+    SIM_OK(&f, "set temp 34.6");
+    fx_drain(&f, 300);
+    mark = f.n_log;
+    SIM_OK(&f, "set temp 35.1");
+    t = wait_sample(&f, mark, temp, 3000);
+    EXPECT(t >= 0 && near(f.log[t].u.sample.value, 35.1), "a step of 0.5 across the high limit was hidden");
+    mark = f.n_log;
+    SIM_OK(&f, "set temp 34.4");
+    t = wait_sample(&f, mark, temp, 3000);
+    EXPECT(t >= 0 && near(f.log[t].u.sample.value, 34.4), "a step back below the clear level was hidden");
+    fx_teardown(&f);
+}
+
 static void test_first_read_then_only_changes(void)
 {
     struct fixture f;
@@ -975,6 +1022,7 @@ int main(int argc, char **argv)
     RUN_IF(only, test_plan_tables_and_unused_inputs);
     RUN_IF(only, test_plan_keeps_32bit_values_whole);
     RUN_IF(only, test_first_read_then_only_changes);
+    RUN_IF(only, test_report_deadband_never_hides_a_limit);
     RUN_IF(only, test_coalescing_on_the_wire);
     RUN_IF(only, test_fault_modes_down_and_recovery);
     RUN_IF(only, test_wrong_unit_or_function_fails_the_poll);
