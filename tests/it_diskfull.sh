@@ -35,8 +35,11 @@ launch_station_site station-diskfull "$WORK/site.conf"
 # vigild frees space now and then (its MQTT store deletes a message file on
 # each acknowledgement), so top the file system up until it stays full.
 tmpfs_avail() { df --output=avail "$WORK/state" | tail -n 1 | tr -d ' '; }
+# Under load vigild frees and takes blocks all the time: each round takes
+# whatever blocks are free, then the last bytes, for up to 20 s.
 dd if=/dev/zero of="$WORK/state/filler" bs=64k 2>/dev/null
-for i in $(seq 100); do
+for i in $(seq 400); do
+    dd if=/dev/zero of="$WORK/state/filler-blocks-$i" bs=4k 2>/dev/null
     dd if=/dev/zero of="$WORK/state/filler-tail-$i" bs=1 2>/dev/null
     [ "$(tmpfs_avail)" -eq 0 ] && break
     sleep 0.05
@@ -59,7 +62,7 @@ kill -0 "$VIGILD_PID" 2>/dev/null
 check "vigild is still running on a full disk" $?
 
 # --- space comes back -----------------------------------------------------------
-rm -f "$WORK/state/filler" "$WORK/state"/filler-tail-*
+rm -f "$WORK/state/filler" "$WORK/state"/filler-tail-* "$WORK/state"/filler-blocks-*
 sim set store1-door 0
 wait_door_events 4 5
 [ "$(door_events)" -eq 4 ] && grep '"alarm":"store1-door.intrusion"' "$WORK/station.json" | tail -n 1 | grep -q '"state":"rtn_unacked"'
