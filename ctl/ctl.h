@@ -26,6 +26,7 @@ int ctl_cmd_probe(int argc, char **argv);           /* ctl_probe.c */
 int ctl_cmd_scan(int argc, char **argv);            /* ctl_scan.c */
 int ctl_cmd_operator(int argc, char **argv);        /* ctl_cmd.c: ack, shelve, arm, ... */
 int ctl_cmd_key_new(int argc, char **argv);         /* ctl_cmd.c */
+int ctl_cmd_verify(int argc, char **argv);          /* ctl_verify.c */
 
 /* Prints every command's synopsis to out (vigilctl.c). */
 void ctl_usage(FILE *out);

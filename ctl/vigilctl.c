@@ -40,6 +40,8 @@
  *       Sends one command, signed with the operator's key (docs/commands.md),
  *       waits for its result and says what became of it. Exit 0 done,
  *       1 refused, 3 no answer.
+ *   vigilctl verify --site-key KEY [--prefix P] < "TOPIC PAYLOAD" lines
+ *       Checks the gateway's signature on each message (docs/mqtt.md).
  *   vigilctl key new NAME [--dir DIR]
  *       Makes an operator's key pair: NAME.key (secret, mode 0600) and the
  *       public key line for the site's operators list.
@@ -81,6 +83,8 @@ static const struct command commands[] = {
     {{"out-of-service", NULL}, "out-of-service ALARM " OPERATOR_OPTS, ctl_cmd_operator},
     {{"in-service", NULL}, "in-service ALARM " OPERATOR_OPTS, ctl_cmd_operator},
     {{"key", "new"}, "key new NAME [--dir DIR]", ctl_cmd_key_new},
+    {{"verify", NULL}, "verify --site-key KEY [--prefix P]   (reads \"TOPIC PAYLOAD\" lines: mosquitto_sub -v)",
+     ctl_cmd_verify},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -228,6 +228,8 @@ static const struct key site_keys[] = {
     { "timezone", K_STR, 0, AT(struct cfg_site, timezone), .sdflt = "UTC" },
     { "state_dir", K_STR, 0, AT(struct cfg_site, state_dir), .sdflt = DEFAULT_STATE_DIR },
     { "profile_dir", K_STR, 0, AT(struct cfg_site, profile_dir) },
+    { "signing_key", K_STR, 0, AT(struct cfg_site, signing_key),
+      .hint = "the path of the gateway's key file (vigilctl key new), readable by vigild only" },
     { "state_max_mb", K_INT, 0, AT(struct cfg_site, state_max_mb), .min = 0, .max = 16 << 20,
       .hint = "0 (no budget) or 16..16777216 MiB" },
     { "journal_retention_days", K_INT, 0, AT(struct cfg_site, journal_retention_days), .min = 30, .max = 3650,
@@ -1263,6 +1265,21 @@ static void check_state_dir(struct loader *L, const config_setting_t *site_group
              "can create one at", shown(v, buf, sizeof buf));
 }
 
+/* site.signing_key names a regular file nobody but its owner can read: it signs what the site publishes. */
+static void check_signing_key(struct loader *L, const config_setting_t *g)
+{
+    const char *path = L->site->signing_key;
+    const config_setting_t *m = config_setting_get_member(g, "signing_key");
+    struct stat st;
+
+    if (!path[0])
+        return;
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        fail(L, m, "signing_key %s is not a readable file; expected the key file `vigilctl key new` writes", path);
+    else if (st.st_mode & 077)
+        fail(L, m, "signing_key %s can be read by others; chmod 600 %s", path, path);
+}
+
 static void load_site_group(struct loader *L, const config_setting_t *root, const char *cfg_dir,
                             const char *profile_dir)
 {
@@ -1271,6 +1288,7 @@ static void load_site_group(struct loader *L, const config_setting_t *root, cons
     set_ctx(L, "site");
     check_timezone(L, g);
     check_state_dir(L, g);
+    check_signing_key(L, g);
     /* The table's range lets 0 through for "no budget"; a few MiB cannot hold one journal segment. */
     if (L->site->state_max_mb > 0 && L->site->state_max_mb < 16)
         fail(L, config_setting_get_member(g, "state_max_mb"), "state_max_mb %d is out of range; expected 0 (no "

@@ -287,6 +287,7 @@ struct cfg_site {
     int state_max_mb;             /* size budget of state_dir (journal + MQTT stores), MiB; 0: none */
     int journal_retention_days;   /* journal segments older than this go; default and minimum 30 */
     char profile_dir[CFG_PATH_MAX];
+    char signing_key[CFG_PATH_MAX]; /* the gateway's Ed25519 secret key file; "": payloads unsigned */
     struct cfg_mqtt mqtt;
     struct cfg_rules rules;
     struct cfg_receipts receipts;

@@ -18,6 +18,25 @@
 #define DEFAULT_MIN_FREE (1u << 20)
 
 /* The copied settings; max_buffered is capped where paho runs out of message ids. */
+/*
+ * The gateway's signing key: a key that cannot be read leaves the site
+ * publishing unsigned (a station that expects signatures then raises an
+ * alarm of its own) rather than unwatched.
+ */
+static void load_signing_key(struct pub *p, const struct cfg_site *site)
+{
+    char err[512], pk[64];
+
+    if (!site->signing_key[0])
+        return;
+    if (psig_load(&p->sign, site->signing_key, err, sizeof(err)) < 0) {
+        log_err("mqtt: %s; publishing unsigned", err);
+        return;
+    }
+    psig_public_b64(&p->sign, pk, sizeof(pk));
+    log_notice("mqtt: payloads signed; the site's public key is %s", pk);
+}
+
 static void copy_config(struct pub *p, const struct pub_options *o)
 {
     snprintf(p->site_id, sizeof(p->site_id), "%s", o->site->id);
@@ -29,6 +48,7 @@ static void copy_config(struct pub *p, const struct pub_options *o)
     p->min_free_bytes = o->store_min_free_bytes ? o->store_min_free_bytes : DEFAULT_MIN_FREE;
     p->inputs = o->inputs;
     p->gate = o->gate;
+    load_signing_key(p, o->site);
     snprintf(p->version, sizeof(p->version), "%s", o->version ? o->version : "unknown");
 }
 

@@ -30,12 +30,15 @@
  */
 static void answer_refusal(struct pub_path *path, const struct gate_outcome *o)
 {
-    char topic[MSG_TOPIC_MAX];
+    struct pub *p = path->pub;
+    char topic[MSG_TOPIC_MAX], payload[MQTT_PAYLOAD_MAX];
+    int n = psig_sign(&p->sign, p->site_id, MQTT_TOPIC_CMD_RESULT, o->result, o->result_len, payload,
+                      sizeof(payload));
 
     log_warn("mqtt: command id=\"%s\" refused: %s", o->input.u.cmd.id, o->reason);
-    if (o->result_len > 0 &&
-        msg_topic(topic, sizeof(topic), path->pub->mqtt.prefix, path->pub->site_id, MQTT_TOPIC_CMD_RESULT) >= 0)
-        mqtt_path_send(path, topic, o->result, o->result_len, 1, false);
+    if (o->result_len > 0 && n > 0 &&
+        msg_topic(topic, sizeof(topic), p->mqtt.prefix, p->site_id, MQTT_TOPIC_CMD_RESULT) >= 0)
+        mqtt_path_send(path, topic, payload, (size_t)n, 1, false);
 }
 
 /* Queues a parsed command for the supervision thread, which pushes it to the core. */

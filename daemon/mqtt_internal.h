@@ -27,6 +27,7 @@
 #include "log.h"
 #include "message.h"
 #include "mqtt.h"
+#include "paysign.h"
 
 #define CMD_RING 64                /* parsed commands waiting for the inputs queue */
 #define RCPT_RING 1024             /* receipted seqs waiting for the core thread */
@@ -60,6 +61,9 @@ struct pub_path {
     bool disk_low;              /* check_disk()'s last verdict, for its hysteresis */
 };
 
+/* A payload as sent: a message of message.h and, on a signing site, its signature. */
+#define MQTT_PAYLOAD_MAX (MSG_MAX + PSIG_EXTRA)
+
 struct pub {
     char site_id[CFG_ID_MAX];
     struct cfg_mqtt mqtt;       /* copied: the site may be freed by a reload */
@@ -71,7 +75,8 @@ struct pub {
     char status_topic[MSG_TOPIC_MAX];
     char cmd_topic[MSG_TOPIC_MAX];
     char rcpt_topic[MSG_TOPIC_MAX];
-    char will[MSG_MAX];         /* the Will payload, kept for the life of the clients */
+    char will[MQTT_PAYLOAD_MAX]; /* the Will payload, kept for the life of the clients */
+    struct psig_key sign;       /* signs every payload (paysign.h) when site.signing_key is set */
     struct pub_path paths[CFG_MAX_BROKERS];
     int n_paths;
     uint64_t next_heartbeat_ms;

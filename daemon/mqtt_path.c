@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "mqtt_topics.h"
 
 #define DISCONNECT_TIMEOUT_MS 1000
 #define RETRY_MIN_S 1
@@ -52,7 +53,7 @@
 /* A message paho could not take yet. */
 struct ovf_msg {
     char topic[MSG_TOPIC_MAX];
-    char payload[MSG_MAX];
+    char payload[MQTT_PAYLOAD_MAX];
     size_t len;
     int qos;
     bool retained;
@@ -217,16 +218,21 @@ static int path_offer(struct pub_path *path, const char *topic, const void *payl
 
 int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t len, int qos, bool retained)
 {
-    char topic[MSG_TOPIC_MAX];
-    int result = 0;
+    char topic[MSG_TOPIC_MAX], signed_payload[MQTT_PAYLOAD_MAX];
+    int result = 0, n = psig_sign(&p->sign, p->site_id, suffix, payload, len, signed_payload, sizeof(signed_payload));
 
     if (msg_topic(topic, sizeof(topic), p->mqtt.prefix, p->site_id, suffix) < 0) {
         log_err("mqtt: topic for suffix \"%s\" is too long; message not sent", suffix);
         atomic_fetch_add(&p->refused, 1);
         return -1;
     }
+    if (n < 0) {
+        log_err("mqtt: payload on %s too long to sign; not sent", suffix);
+        atomic_fetch_add(&p->refused, 1);
+        return -1;
+    }
     for (int i = 0; i < p->n_paths; i++) {
-        if (path_offer(&p->paths[i], topic, payload, len, qos, retained) < 0) {
+        if (path_offer(&p->paths[i], topic, signed_payload, (size_t)n, qos, retained) < 0) {
             atomic_fetch_add(&p->refused, 1);
             result = -1;
         }
@@ -247,8 +253,10 @@ int mqtt_build_status(struct pub *p, const char *state, int64_t now_wall_ms, cha
         .site = p->site_id, .state = state, .version = p->version, .started_wall_ms = p->started_wall_ms,
         .now_wall_ms = now_wall_ms, .heartbeat_s = p->mqtt.heartbeat_s, .seq = atomic_load(&p->last_seq),
     };
+    char plain[MSG_MAX];
+    int n = msg_status(&st, plain, sizeof(plain));
 
-    return msg_status(&st, buf, cap);
+    return n < 0 ? -1 : psig_sign(&p->sign, p->site_id, MQTT_TOPIC_STATUS, plain, (size_t)n, buf, cap);
 }
 
 /*
@@ -258,7 +266,7 @@ int mqtt_build_status(struct pub *p, const char *state, int64_t now_wall_ms, cha
 void mqtt_send_status(struct pub_path *path, const char *state)
 {
     struct pub *p = path->pub;
-    char buf[MSG_MAX];
+    char buf[MQTT_PAYLOAD_MAX];
     int len = mqtt_build_status(p, state, clock_wall_ms(), buf, sizeof(buf));
     int rc = len < 0 ? MQTTASYNC_FAILURE : mqtt_path_send(path, p->status_topic, buf, (size_t)len, 1, true);
 
@@ -286,7 +294,7 @@ static void heartbeat_path(struct pub_path *path, const char *payload, size_t le
 uint64_t pub_heartbeat(struct pub *p)
 {
     uint64_t now_ms = clock_mono_ms();
-    char buf[MSG_MAX];
+    char buf[MQTT_PAYLOAD_MAX];
     int len;
 
     if (now_ms < p->next_heartbeat_ms)
