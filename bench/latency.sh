@@ -11,7 +11,10 @@
 #
 # Environment (defaults in brackets): BENCH_POINTS ["100 1000"],
 # BENCH_DEVICES [20], BENCH_POLL_MS [100], BENCH_RATE flips/s [20],
-# BENCH_WARMUP_S [3], BENCH_IDLE_S [15], BENCH_FLIP_S [60], BENCH_SEED [1].
+# BENCH_WARMUP_S [3], BENCH_IDLE_S [15], BENCH_FLIP_S [60], BENCH_SEED [1],
+# BENCH_CMD_RATE [0]: commands per second another client floods the site's
+# cmd topic with during the whole run (issue 17: alarm latency under a
+# command flood; each is an ack of an alarm that does not exist).
 # Prints one "latency N=..." line per N; exits 1 if any flip was lost or a
 # run could not start.
 set -u
@@ -86,6 +89,18 @@ start_sim_site() {
     return 1
 }
 
+# flood_commands SITE RATE: command lines for mosquitto_pub -l, RATE a second, until stopped.
+flood_commands() {
+    local i=0
+    while :; do
+        for _ in $(seq $(($2 / 10))); do
+            i=$((i + 1))
+            printf '{"id":"flood-%d","op":"ack","alarm":"none.intrusion","operator":"flood"}\n' "$i"
+        done
+        sleep 0.1
+    done
+}
+
 # run_one N: one site, its simulator and vigild, one measurement; stops both after.
 run_one() {
     local n=$1 per dir vigild_pid rc
@@ -103,8 +118,16 @@ run_one() {
         --control "$dir/sim.ctl" --points "$n" --pid "$vigild_pid" --poll-ms "$POLL_MS" \
         --rate "${BENCH_RATE:-20}" --warmup-s "${BENCH_WARMUP_S:-3}" --idle-s "${BENCH_IDLE_S:-15}" \
         --flip-s "${BENCH_FLIP_S:-60}" --seed "${BENCH_SEED:-1}"
-    wait "$LAST_PID"
+    local driver=$LAST_PID flood=""
+    if [ "${BENCH_CMD_RATE:-0}" -gt 0 ]; then
+        flood_commands "bench-n$n" "$BENCH_CMD_RATE" | mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 \
+            -t "vigil/bench-n$n/cmd" -l >/dev/null 2>&1 &
+        flood=$!
+    fi
+    wait "$driver"
     rc=$?
+    [ -z "$flood" ] || stop_pid "$flood"
+    [ "${BENCH_CMD_RATE:-0}" -eq 0 ] || echo "latency N=$n: during a flood of ${BENCH_CMD_RATE} commands/s"
     cat "$dir/latency.out"
     if [ $rc -ne 0 ]; then
         echo "latency N=$n: failed; vigild log (last 20 lines):" >&2

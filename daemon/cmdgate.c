@@ -35,6 +35,7 @@ struct seen {
 struct budget {
     double tokens;
     uint64_t at_mono_ms;
+    uint64_t answered_second;      /* the second (mono_ms / 1000) of the last flood refusal answered */
 };
 
 struct refusals {
@@ -323,6 +324,10 @@ static int check_locked(struct cmdgate *g, enum core_cmd_source src, const char 
     }
     if (!within_rate(g, src, now_mono_ms)) {
         snprintf(out->reason, sizeof(out->reason), "too many commands from this source; try again in a second");
+        /* One answer a second tells a sender in good faith; answering every one would feed the flood
+         * and queue results ahead of alarms. */
+        out->answer = g->rate[src].answered_second != now_mono_ms / 1000;
+        g->rate[src].answered_second = now_mono_ms / 1000;
         return MSG_CMD_BAD;
     }
     rc = msg_parse_cmd(payload, len, cmd, &auth, out->reason, sizeof(out->reason));
@@ -356,6 +361,7 @@ void cmdgate_check(struct cmdgate *g, enum core_cmd_source src, const char *payl
 
     memset(out, 0, sizeof(*out));
     out->input.type = CORE_IN_CMD;
+    out->answer = true;
     pthread_mutex_lock(&g->lock);
     rc = check_locked(g, src, payload, len, now_wall_ms, now_mono_ms, out);
     if (rc != MSG_CMD_OK)

@@ -44,6 +44,7 @@ struct gate_outcome {
     struct core_input input;       /* PASS */
     char result[GATE_RESULT_MAX];  /* REFUSED: the cmd/result payload */
     size_t result_len;
+    bool answer;                   /* REFUSED: send result (false for a flood's excess: answering it would feed it) */
     bool raise;                    /* REFUSED: feed refusal too (false once the source's event budget is spent) */
     struct core_input refusal;     /* REFUSED: a CORE_SYS_COMMAND_REFUSED system input */
     char reason[CORE_ERROR_MAX];   /* REFUSED: why, for the log */

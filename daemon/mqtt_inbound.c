@@ -35,6 +35,12 @@ static void answer_refusal(struct pub_path *path, const struct gate_outcome *o)
     int n = psig_sign(&p->sign, p->site_id, MQTT_TOPIC_CMD_RESULT, o->result, o->result_len, payload,
                       sizeof(payload));
 
+    if (!o->answer) {
+        log_complain(&p->flood_complaint, clock_mono_ms(), LOG_LVL_WARN,
+                     "mqtt: commands arrive faster than the gate takes them; the excess is refused unanswered");
+        return;
+    }
+    log_release(&p->flood_complaint, LOG_LVL_NOTICE, "mqtt: the command flood has stopped");
     log_warn("mqtt: command id=\"%s\" refused: %s", o->input.u.cmd.id, o->reason);
     if (o->result_len > 0 && n > 0 &&
         msg_topic(topic, sizeof(topic), p->mqtt.prefix, p->site_id, MQTT_TOPIC_CMD_RESULT) >= 0)

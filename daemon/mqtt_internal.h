@@ -90,6 +90,7 @@ struct pub {
     uint64_t rcpts[RCPT_RING];  /* receipted seqs, oldest at rcpt_head */
     size_t rcpt_head, rcpt_count;
     struct log_complaint bad_receipt;
+    struct log_complaint flood_complaint; /* commands refused unanswered by the gate's rate limit */
     pthread_t watcher;
     bool watching;
     /* The supervision thread's alarm states: -1 not told to the core yet, else 0/1. */

@@ -273,7 +273,7 @@ static void floods_are_bounded(void)
     struct cfg_site *s = site_with_operators(true);
     struct cmdgate *g = cmdgate_new(s);
     struct gate_outcome o;
-    int passed = 0, raised = 0;
+    int passed = 0, raised = 0, answered = 0;
 
     for (int i = 0; i < 200; i++) {
         char cmd[200];
@@ -282,9 +282,12 @@ static void floods_are_bounded(void)
         cmdgate_check(g, CORE_SRC_MQTT, cmd, strlen(cmd), T_WALL_MS, 5000000, &o); /* all in one millisecond */
         passed += o.verdict == GATE_PASS;
         raised += o.verdict == GATE_REFUSED && o.raise;
+        answered += o.verdict == GATE_REFUSED && o.answer && strstr(o.reason, "too many commands");
     }
     EXPECT(passed == 0, "%d unsigned commands passed a signed site", passed);
     EXPECT(raised == 10, "%d refusal events in a minute", raised);
+    /* Answering a flood feeds it and queues results ahead of alarms: one answer a second. */
+    EXPECT(answered == 1, "%d answers to the flood's excess in one second", answered);
     cmdgate_check(g, CORE_SRC_MQTT, "{}", 2, T_WALL_MS, 5000000, &o);
     EXPECT(o.verdict == GATE_REFUSED && strstr(o.reason, "too many commands") != NULL, "%s", o.reason);
     char big[GATE_PAYLOAD_MAX + 2];
