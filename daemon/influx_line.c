@@ -170,7 +170,10 @@ size_t ilp_event(char *buf, size_t cap, const char *site, const struct sink_even
     ilp_int(&l, "unacked", e->state == CORE_S_ACTIVE_UNACKED || e->state == CORE_S_RTN_UNACKED);
     ilp_str(&l, "operator", e->operator_name);
     ilp_str(&l, "text", e->text);
-    ilp_float(&l, "value", e->value);
+    /* A value not read now (its device is down, or not read since) is never written as one: only its quality. */
+    if (core_quality_name(e->quality))
+        ilp_str(&l, "quality", core_quality_name(e->quality));
+    ilp_float(&l, "value", e->quality == CORE_Q_GOOD || e->quality == CORE_Q_NONE ? e->value : NAN);
     ilp_float(&l, "ack_s", x->ack_s);
     return ilp_finish(&l, ts_ms);
 }

@@ -141,6 +141,15 @@ static void an_alarm_keeps_seq_operator_and_text_out_of_the_tags(void)
                     "state=active_acked,type=intrusion,zone=store-7 seq=812i,alarm=\"door-7.intrusion\","
                     "attention=1i,unacked=0i,operator=\"sgt-miller\",text=\"Intrusion, store 7: \\\"door\\\" open\","
                     "ack_s=42.5 1700000000000\n");
+    /* "A temperature read before the sensor went silent is not drawn as today's." */
+    e.type = CORE_T_TEMPERATURE_HIGH;
+    e.value = 38.5;
+    e.quality = CORE_Q_UNKNOWN;
+    ilp_event(buf, sizeof buf, "depot-north", &e, &x, 1700000000000);
+    EXPECT(strstr(buf, "quality=\"unknown\"") && !strstr(buf, "value=38.5"), "stale value written: %s", buf);
+    e.quality = CORE_Q_GOOD;
+    ilp_event(buf, sizeof buf, "depot-north", &e, &x, 1700000000000);
+    EXPECT(strstr(buf, "quality=\"good\",value=38.5"), "good value missing: %s", buf);
 }
 
 static void zone_device_and_dropped_lines(void)
