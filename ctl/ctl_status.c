@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "clock.h"
 #include "config.h"
@@ -34,17 +35,21 @@
 #include "ctl_mqtt.h"
 #include "message.h"
 #include "mqtt_topics.h"
+#include "paysign.h"
 
 #define STATUS_QUIET_MS 500
 #define STATUS_QUEUE_CAP 256
 #define STATUS_TIMEOUT_S 5
 #define STATUS_HEARTBEAT_S 60       /* vigild's default mqtt.heartbeat_s */
+#define STATUS_MAX_HEARTBEAT_S 3600 /* a status claiming longer is judged by this: a forged one cannot buy days */
 
 struct status_opts {
     const char *broker, *site, *prefix, *config, *profiles;
     const char *username, *password;
     long timeout_s;
     long heartbeat_s;               /* from --config, else the default; a status payload's wins */
+    bool check_signatures;          /* --site-key, or the signing key of --config */
+    unsigned char site_pk[32];
 };
 
 /* The retained state of one site as collected; the arrays hold payload objects. */
@@ -52,6 +57,7 @@ struct site_view {
     json_t *status;                 /* NULL: no retained status */
     json_t *devices, *zones, *alarms;
     size_t unreadable;              /* retained payloads that were not JSON objects */
+    size_t forged;                  /* payloads not signed by the site, or naming another site: left out */
 };
 
 /*
@@ -82,6 +88,26 @@ static int status_connect(struct ctl_mqtt *m, const struct status_opts *o, char 
     return 0;
 }
 
+/*
+ * With the site's public key, only what the site signed counts: a forged
+ * retained status, alarm or zone is reported and left out of the view.
+ */
+static bool genuine(struct site_view *v, const struct status_opts *o, const char *suffix,
+                    const struct ctl_mqtt_item *it)
+{
+    size_t plain;
+    enum psig_verdict r;
+
+    if (!o->check_signatures || it->len > sizeof(it->payload))
+        return !o->check_signatures;
+    r = psig_verify(o->site_pk, o->site, suffix, it->payload, it->len, &plain);
+    if (r == PSIG_GOOD)
+        return true;
+    printf("FORGED: %s is %s; left out\n", it->topic, r == PSIG_UNSIGNED ? "not signed by the site" : "signed wrongly");
+    v->forged++;
+    return false;
+}
+
 /* Files one retained payload under the site's status, devices, zones or alarms. */
 static void view_add(struct site_view *v, const struct status_opts *o, const struct ctl_mqtt_item *it)
 {
@@ -94,7 +120,16 @@ static void view_add(struct site_view *v, const struct status_opts *o, const str
         return;
     rest = it->topic + skip;
     /* A payload cut to fit no longer parses and is counted as unreadable. */
+    if (!genuine(v, o, rest, it))
+        return;
     obj = json_loadb(it->payload, it->len < sizeof(it->payload) ? it->len : sizeof(it->payload), 0, NULL);
+    if (json_is_object(obj) && json_object_get(obj, "site") &&
+        strcmp(ctl_jstr(obj, "site", ""), o->site) != 0) {
+        printf("FORGED: %s names site \"%s\"; left out\n", it->topic, ctl_jstr(obj, "site", ""));
+        v->forged++;
+        json_decref(obj);
+        return;
+    }
     if (!json_is_object(obj)) {
         json_decref(obj);
         v->unreadable++;
@@ -168,6 +203,11 @@ static int print_site(const struct site_view *v, const struct status_opts *o, in
     const json_t *st = v->status;
     json_int_t hb = json_integer_value(json_object_get(st, "heartbeat_s"));
     long heartbeat_s = hb > 0 ? (long)hb : o->heartbeat_s, age = age_s(st, "ts", now_ms);
+
+    if (heartbeat_s > STATUS_MAX_HEARTBEAT_S) {
+        printf("status claims a heartbeat of %ld s; judged by %d s\n", heartbeat_s, STATUS_MAX_HEARTBEAT_S);
+        heartbeat_s = STATUS_MAX_HEARTBEAT_S;
+    }
     bool online = st && strcmp(ctl_jstr(st, "state", ""), "online") == 0;
 
     if (!st) {
@@ -310,11 +350,12 @@ static int print_view(const struct site_view *v, const struct status_opts *o)
     alarms = print_alarms(v);
     if (v->unreadable)
         printf("(%zu retained payloads were not JSON objects and are not shown)\n", v->unreadable);
-    if (!site && !down && !alarms) {
+    if (!site && !down && !alarms && !v->forged) {
         printf("status: all well\n");
         return CTL_EXIT_OK;
     }
-    printf("status: needs attention:%s", site ? " site not online;" : "");
+    printf("status: needs attention:%s%s", site ? " site not online;" : "",
+           v->forged ? " messages not from the site on its topics;" : "");
     printf(" %d device(s) down; %d alarm(s) not normal\n", down, alarms);
     return CTL_EXIT_PROBLEM;
 }
@@ -326,7 +367,8 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
         {"broker", required_argument, NULL, 'b'}, {"site", required_argument, NULL, 's'},
         {"prefix", required_argument, NULL, 'P'}, {"config", required_argument, NULL, 'c'},
         {"profiles", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0}};
+        {"site-key", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0}};
+    size_t len = 0;
     char *end;
     int c;
 
@@ -339,6 +381,14 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
         case 'P': o->prefix = optarg; break;
         case 'c': o->config = optarg; break;
         case 'p': o->profiles = optarg; break;
+        case 'k':
+            if (sodium_base642bin(o->site_pk, sizeof(o->site_pk), optarg, strlen(optarg), NULL, &len, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) != 0 || len != sizeof(o->site_pk)) {
+                fprintf(stderr, "vigilctl: --site-key wants the site's public key (base64, 32 bytes)\n");
+                return -1;
+            }
+            o->check_signatures = true;
+            break;
         case 't':
             o->timeout_s = strtol(optarg, &end, 10);
             if (*end || end == optarg || o->timeout_s < 1 || o->timeout_s > 3600) {
@@ -361,6 +411,23 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
  * broker with its credentials, the site id, the prefix and the heartbeat.
  * Returns the loaded site (the options point into it), or NULL (reported).
  */
+/* On the gateway, the site's own key file gives its public key: check what the broker holds against it. */
+static void use_signing_key(struct status_opts *o, const struct cfg_site *site)
+{
+    struct psig_key k;
+    char err[256];
+
+    if (o->check_signatures || !site->signing_key[0])
+        return;
+    if (psig_load(&k, site->signing_key, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vigilctl: %s; signatures not checked\n", err);
+        return;
+    }
+    memcpy(o->site_pk, k.sk + 32, sizeof(o->site_pk));
+    sodium_memzero(&k, sizeof(k));
+    o->check_signatures = true;
+}
+
 static struct cfg_site *status_config(struct status_opts *o)
 {
     static char err[16384];
@@ -380,6 +447,7 @@ static struct cfg_site *status_config(struct status_opts *o)
     o->site = o->site ? o->site : site->id;
     o->prefix = o->prefix ? o->prefix : site->mqtt.prefix;
     o->heartbeat_s = site->mqtt.heartbeat_s;
+    use_signing_key(o, site);
     return site;
 }
 

@@ -69,8 +69,8 @@ static const struct command commands[] = {
      "watch --broker URI --site ID|+ [--prefix P] [--client-id ID] [--state FILE] [--json] [--utc] [--count N]"
      " [--timeout S] [--heartbeat-s S]",
      ctl_cmd_watch},
-    {{"status", NULL}, "status --broker URI --site ID [--prefix P] [--timeout S] | status --config SITE.conf "
-     "[--profiles DIR] [--timeout S]", ctl_cmd_status},
+    {{"status", NULL}, "status --broker URI --site ID [--prefix P] [--timeout S] [--site-key KEY] | status --config "
+     "SITE.conf [--profiles DIR] [--timeout S]", ctl_cmd_status},
     {{"probe", NULL}, "probe --bus tcp:HOST:PORT|rtu:DEVICE:BAUD:8N1 --unit N [--profile P] [--profiles DIR] "
      "[--raw TABLE:ADDR[:COUNT]]... [--timeout MS]", ctl_cmd_probe},
     {{"scan", NULL}, "scan --bus tcp:HOST:PORT|rtu:DEVICE:BAUD:8N1 [--units A-B] [--timeout MS] "

@@ -48,6 +48,15 @@ timeout 3 mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -t vigil/test-depot/statu
 rc=$?
 [ $rc -eq 1 ] && grep -q '^UNSIGNED vigil/test-depot/status$' "$WORK/forged.txt"
 check "a status forged by another broker client is caught (exit $rc: $(cat "$WORK/forged.txt"))" $?
+out=$("$VIGIL_BUILD/vigilctl" status --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot --site-key "$KEY" \
+    --timeout 3)
+rc=$?
+[ $rc -eq 1 ] && printf '%s\n' "$out" | grep -q '^FORGED: vigil/test-depot/status is not signed by the site; left out$' &&
+    printf '%s\n' "$out" | grep -q '^site test-depot: UNKNOWN'
+check "vigilctl status with the site's key leaves the forged status out and says so (exit $rc)" $?
+out=$("$VIGIL_BUILD/vigilctl" status --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot --timeout 3)
+printf '%s\n' "$out" | grep -q '^status claims a heartbeat of 86400 s; judged by 3600 s$'
+check "a status claiming a day-long heartbeat is judged by an hour at most" $?
 real=$(grep -m1 '^0 vigil/test-depot/events ' "$WORK/all.txt" | cut -d' ' -f3-)
 echo "vigil/test-depot/alarms/store1-door.intrusion $real" | "$VIGIL_BUILD/vigilctl" verify --site-key "$KEY" |
     grep -q '^FORGED '
