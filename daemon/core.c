@@ -1757,7 +1757,6 @@ static int start_receipts(struct core *c)
 struct core *core_new(const struct cfg_site *site)
 {
     struct core *c;
-    size_t max_alarms;
 
     if (!site_consistent(site))
         return NULL;
@@ -1767,10 +1766,7 @@ struct core *core_new(const struct cfg_site *site)
     c->site = site;
     c->n_points = site->n_points;
     c->next_seq = 1;
-    /* a point has at most five alarms (an eol loop: intrusion, wire_cut,
-     * wire_short, tamper, chattering); then comm, the system kinds, flood, zones */
-    max_alarms = (size_t)site->n_points * 5 + (size_t)site->n_devices + CORE_SYS__COUNT + 1 + (size_t)site->n_zones;
-    c->alarms = malloc(max_alarms * sizeof(*c->alarms));
+    c->alarms = malloc(core_alarm_bound(site) * sizeof(*c->alarms));
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));
     c->zone_disarm = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_disarm));
@@ -1837,6 +1833,13 @@ int core_receipt_pending(const struct core *c, uint64_t seq)
 uint64_t core_next_seq(const struct core *c)
 {
     return c->next_seq;
+}
+
+size_t core_alarm_bound(const struct cfg_site *site)
+{
+    /* a point has at most five alarms (an eol loop: intrusion, wire_cut,
+     * wire_short, tamper, chattering); then comm, the system kinds, flood, zones */
+    return (size_t)site->n_points * 5 + (size_t)site->n_devices + CORE_SYS__COUNT + 1 + (size_t)site->n_zones;
 }
 
 size_t core_alarm_count(const struct core *c)

@@ -280,6 +280,8 @@ uint64_t core_next_seq(const struct core *c);
 void core_system_input(struct core_input *in, enum core_sys_kind kind, bool active, const char *text,
                        uint64_t mono_ms, int64_t wall_ms);
 
+/* The most alarms a core built for site can have (for tables kept by id outside the core). */
+size_t core_alarm_bound(const struct cfg_site *site);
 size_t core_alarm_count(const struct core *c);
 const struct core_alarm_info *core_alarm_info(const struct core *c, int alarm);
 enum core_alarm_state core_alarm_state(const struct core *c, int alarm);

@@ -28,9 +28,10 @@
  *    messages so the station gets them from the secondary once the grace
  *    runs out, and forgets them if the primary comes back.
  *
- * On every (re)connect a path publishes the retained status "online" and
- * subscribes to cmd and receipt (mqtt_inbound.c takes what arrives); the
- * broker publishes the retained Will "offline" if the process dies.
+ * On every (re)connect a path publishes the retained status "online",
+ * subscribes to cmd and receipt (mqtt_inbound.c takes what arrives) and
+ * flags itself for the sink, which publishes the rest of the retained tree
+ * again; the broker publishes the retained Will "offline" if the process dies.
  */
 #include "mqtt_internal.h"
 
@@ -217,6 +218,12 @@ static int path_offer(struct pub_path *path, const char *topic, const void *payl
 
 int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t len, int qos, bool retained)
 {
+    return pub_publish_to(p, PUB_ALL_PATHS, suffix, payload, len, qos, retained);
+}
+
+int pub_publish_to(struct pub *p, unsigned paths, const char *suffix, const void *payload, size_t len, int qos,
+                   bool retained)
+{
     char topic[MSG_TOPIC_MAX];
     int result = 0;
 
@@ -226,6 +233,8 @@ int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t l
         return -1;
     }
     for (int i = 0; i < p->n_paths; i++) {
+        if (!(paths & (1u << i)))
+            continue;
         if (path_offer(&p->paths[i], topic, payload, len, qos, retained) < 0) {
             atomic_fetch_add(&p->refused, 1);
             result = -1;
@@ -233,6 +242,11 @@ int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t l
     }
     atomic_fetch_add(&p->progress, 1);
     return result;
+}
+
+unsigned pub_take_connected(struct pub *p)
+{
+    return atomic_exchange(&p->connected_paths, 0u);
 }
 
 void pub_set_last_seq(struct pub *p, uint64_t seq)
@@ -310,13 +324,20 @@ static void subscribe(struct pub_path *path, const char *topic)
                 MQTTAsync_strerror(rc));
 }
 
-/* Runs on every (re)connect: the session may be new, so say we are online and (re)subscribe. */
+/*
+ * Runs on every (re)connect: the session may be new, so say we are online
+ * and (re)subscribe. The broker may also have lost its retained messages:
+ * the bit in connected_paths asks the sink, on the core thread, to publish
+ * its retained tree again (pub_take_connected); this callback holds paho's
+ * lock and must not do that work itself.
+ */
 static void on_connected(void *ctx, char *cause)
 {
     struct pub_path *path = ctx;
 
     (void)cause;
     atomic_store(&path->connected, true);
+    atomic_fetch_or(&path->pub->connected_paths, 1u << (path->n - 1));
     atomic_fetch_add(&path->pub->progress, 1);
     pthread_mutex_lock(&path->pub->lock);
     log_release(&path->connecting, LOG_LVL_NOTICE, "mqtt: path=%d broker=%s: connect works again", path->n,
