@@ -76,7 +76,7 @@ enum role {
     ROLE_VERIFIED,
     ROLE_CHATTER,
     ROLE_COMM,
-    ROLE_SYSTEM,      /* spool_full, path_fault, storage_low */
+    ROLE_SYSTEM,      /* spool_full, path_fault, storage_low, journal_fault */
     ROLE_FLOOD,       /* alarm_flood */
     ROLE_ONE_SHOT,    /* events without a lifecycle */
 };
@@ -179,7 +179,7 @@ static const char *const type_names[CORE_T__COUNT] = {
     "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
     "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
     "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
-    "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed",
+    "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "journal_fault",
 };
 
 const char *core_type_name(enum core_alarm_type t)
@@ -1676,9 +1676,10 @@ static void build_alarms(struct core *c)
     const struct cfg_site *s = c->site;
     static const enum core_alarm_type sys_types[] = {CORE_T_GATEWAY_RESTARTED, CORE_T_CONFIG_REJECTED,
                                                      CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT,
-                                                     CORE_T_STORAGE_LOW};
+                                                     CORE_T_STORAGE_LOW, CORE_T_JOURNAL_FAULT};
+    /* journal_fault is critical: alarms still go out, but none would survive a restart */
     static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW, CFG_PRIO_HIGH,
-                                                 CFG_PRIO_HIGH, CFG_PRIO_HIGH};
+                                                 CFG_PRIO_HIGH, CFG_PRIO_HIGH, CFG_PRIO_CRITICAL};
 
     for (int i = 0; i < s->n_points; i++)
         init_point(c, i);

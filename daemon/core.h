@@ -82,6 +82,7 @@ enum core_alarm_type {
     CORE_T_ALARM_FLOOD,       /* site: more new alarms in the flood window than rules allow */
     CORE_T_DOOR_OPENED,       /* one-shot record: a door of a disarmed zone opened */
     CORE_T_DOOR_CLOSED,       /* one-shot record: ... and closed */
+    CORE_T_JOURNAL_FAULT,     /* system: the journal cannot be opened or written */
     CORE_T__COUNT
 };
 
@@ -145,6 +146,7 @@ enum core_sys_kind {
     CORE_SYS_SPOOL_FULL,        /* active/clear */
     CORE_SYS_PATH_FAULT,        /* active/clear */
     CORE_SYS_STORAGE_LOW,       /* active/clear: state_dir near its size budget */
+    CORE_SYS_JOURNAL_FAULT,     /* active/clear: the journal cannot be opened or written */
     CORE_SYS__COUNT
 };
 

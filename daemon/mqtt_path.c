@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 
@@ -426,7 +427,25 @@ size_t mqtt_ring_count(struct pub_path *path)
 
 /* --- start and stop -------------------------------------------------------- */
 
-/* Creates the path's store directory and its client with buffering and persistence. */
+/*
+ * Whether the path's store directory exists (created if need be) and can
+ * be written. If not (a missing, read-only or unwritable state_dir), the
+ * path keeps its messages in paho's memory only: alarms must go out even
+ * when nothing can be kept on disk, and the journal raises journal_fault
+ * for the same directory.
+ */
+static bool store_usable(struct pub_path *path)
+{
+    if ((mkdir(path->store, 0700) < 0 && errno != EEXIST) || access(path->store, W_OK | X_OK) < 0) {
+        log_err("mqtt: path=%d broker=%s: store %s cannot be used: %s; messages are kept in memory only "
+                "until vigild restarts",
+                path->n, path->broker.uri, path->store, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Creates the path's store directory and its client with buffering and persistence (in memory without a store). */
 int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, size_t errlen)
 {
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
@@ -436,10 +455,7 @@ int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, si
         snprintf(err, errlen, "mqtt: path %d: state directory %s is too long", path->n, state_dir);
         return -1;
     }
-    if (mkdir(path->store, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "mqtt: path %d: cannot create store %s: %s", path->n, path->store, strerror(errno));
-        return -1;
-    }
+    path->in_memory = !store_usable(path);
     /* struct_version stays 2: paho 1.3.12 rejects 3, so persistQoS0 is ignored (we send no QoS 0). */
     co.sendWhileDisconnected = 1;
     co.allowDisconnectedSendAtAnyTime = 1;
@@ -450,7 +466,8 @@ int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, si
     co.persistQoS0 = 0;
     path->persistence = mqtt_store_persistence(path);
     rc = MQTTAsync_createWithOptions(&path->client, path->broker.uri, path->broker.client_id,
-                                     MQTTCLIENT_PERSISTENCE_USER, &path->persistence, &co);
+                                     path->in_memory ? MQTTCLIENT_PERSISTENCE_NONE : MQTTCLIENT_PERSISTENCE_USER,
+                                     path->in_memory ? NULL : &path->persistence, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         path->client = NULL;
         snprintf(err, errlen, "mqtt: path %d: cannot create client for %s (store %s): %s", path->n,
