@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cfgreload.h"
 #include "clock.h"
 #include "core.h"
 #include "corethread.h"
@@ -33,6 +34,7 @@
 #define SYS_PENDING_MAX 8 /* system inputs of the core thread itself, fed at the next batch */
 #define STORAGE_CHECK_MS 10000 /* how often the state_dir budget is measured */
 #define JOURNAL_RETRY_MS 10000 /* how often a journal that could not be opened is tried again */
+#define RELOAD_TIMEOUT_MS 10000 /* the longest a reload may read its config; VIGIL_RELOAD_TIMEOUT_MS overrides */
 
 /* A device's comm state as the core thread last saw it, for its device record. */
 struct dev_state {
@@ -70,6 +72,8 @@ struct corethread {
     bool journal_fault;           /* journal_fault is raised (or queued to be) */
     bool journal_failed;          /* an append of the current batch failed */
     uint64_t next_journal_retry_mono_ms; /* while journal is NULL: when to try to open it again */
+    struct cfgreload *reload;     /* a config being read off this thread (SIGHUP); NULL for none */
+    uint64_t reload_timeout_ms, reload_deadline_mono_ms;
     struct statedir_budget budget; /* state_max_mb and whether storage_low is raised */
     uint64_t next_storage_mono_ms;
     uint64_t last_mono_ms;
@@ -889,22 +893,6 @@ static void retry_journal(struct corethread *ct, uint64_t now_ms)
     set_journal_fault(ct, false, err);
 }
 
-void ct_round(struct corethread *ct)
-{
-    uint64_t now_ms;
-
-    run_batch(ct);
-    maybe_snapshot(ct);
-    now_ms = clock_mono_ms();
-    self_test(ct, now_ms);
-    feed_watchdog(ct);
-    report_status(ct, now_ms);
-    deliver_devices(ct, now_ms);
-    check_storage(ct, now_ms);
-    retry_journal(ct, now_ms);
-    sink_set_tick(&ct->sinks, now_ms, clock_wall_ms());
-}
-
 /*
  * Stops the pollers with everything they queued fed to the running core: a
  * queued sample or comm change names its point or device by the running
@@ -1040,25 +1028,15 @@ static void applied(struct corethread *ct, struct config_set *old)
 }
 
 /*
- * SIGHUP: parse and validate the new config into a fresh site while the
- * old one keeps running; a rejected config changes nothing and raises a
- * config_rejected event. A valid one: stop the pollers (their queued inputs
- * go to the old core), move the core's state over by id, switch, and start
+ * Switches to a new, valid site: stop the pollers (their queued inputs go
+ * to the old core), move the core's state over by id, switch, and start
  * the pollers on the new config. If they cannot start, the old config is
- * put back.
+ * put back. Returns -1 only if the pollers of neither config start.
  */
-int ct_reload(struct corethread *ct)
+static int apply_reload(struct corethread *ct, struct cfg_site *site)
 {
-    static char err[16384];
-    struct cfg_site *site;
     struct config_set c;
 
-    svc_reloading();
-    site = cfg_load(ct->opt.config_path, ct->opt.profile_dir, err, sizeof(err));
-    if (!site) {
-        reject_config(ct, err);
-        return 0;
-    }
     stop_pollers_drained(ct);
     if (build_config(ct, site, &c) == 0) {
         swap_config(ct, &c);
@@ -1077,11 +1055,110 @@ int ct_reload(struct corethread *ct)
     return 0;
 }
 
+/* The reload time bound: RELOAD_TIMEOUT_MS, or $VIGIL_RELOAD_TIMEOUT_MS (ms, > 0) for slow storage and tests. */
+static uint64_t reload_timeout_ms(void)
+{
+    const char *env = getenv("VIGIL_RELOAD_TIMEOUT_MS");
+    char *end;
+    unsigned long long ms = env ? strtoull(env, &end, 10) : 0;
+
+    return env && *env && !*end && ms > 0 ? ms : RELOAD_TIMEOUT_MS;
+}
+
+/*
+ * SIGHUP: starts reading the config off the core thread (cfgreload.h);
+ * check_reload() takes the result. A signal while a read is running is
+ * refused with config_rejected, as is a read that cannot start.
+ */
+void ct_reload(struct corethread *ct)
+{
+    char err[256];
+
+    if (ct->reload) {
+        log_notice("reload: config=%s is still being read; this request is ignored", ct->opt.config_path);
+        return;
+    }
+    svc_reloading();
+    ct->reload = cfgreload_start(ct->opt.config_path, ct->opt.profile_dir, err, sizeof(err));
+    if (!ct->reload) {
+        reject_config(ct, err);
+        return;
+    }
+    ct->reload_timeout_ms = reload_timeout_ms();
+    ct->reload_deadline_mono_ms = clock_mono_ms() + ct->reload_timeout_ms;
+}
+
+/* Rejects a reload that took longer than the bound (abandoned, or finished late). */
+static void reject_slow_reload(struct corethread *ct)
+{
+    uint64_t ms = ct->reload_timeout_ms;
+    char err[CFG_PATH_MAX + 128];
+
+    snprintf(err, sizeof(err), "%s: reading the configuration took longer than %llu %s; a file system may be "
+             "stalled", ct->opt.config_path, (unsigned long long)(ms % 1000 ? ms : ms / 1000), ms % 1000 ? "ms" : "s");
+    reject_config(ct, err);
+}
+
+/*
+ * Each round while a config is being read: a valid one is switched to, an
+ * invalid one changes nothing and raises config_rejected, and one that
+ * took longer than the time bound is abandoned (or, finished but late,
+ * dropped) with config_rejected: a stalled file system must not keep the
+ * site on a reload forever, and the running config goes on. Returns -1
+ * only if apply_reload() does.
+ */
+static int check_reload(struct corethread *ct, uint64_t now_ms)
+{
+    static char err[16384];
+    struct cfg_site *site;
+    uint64_t took_ms;
+
+    if (!ct->reload)
+        return 0;
+    if (cfgreload_poll(ct->reload, &site, &took_ms, err, sizeof(err)) == 1) {
+        ct->reload = NULL;
+        if (took_ms > ct->reload_timeout_ms) {
+            cfg_free(site);
+            reject_slow_reload(ct);
+        } else if (site) {
+            return apply_reload(ct, site);
+        } else {
+            reject_config(ct, err);
+        }
+        return 0;
+    }
+    if (now_ms >= ct->reload_deadline_mono_ms) {
+        cfgreload_abandon(ct->reload);
+        ct->reload = NULL;
+        reject_slow_reload(ct);
+    }
+    return 0;
+}
+
+int ct_round(struct corethread *ct)
+{
+    uint64_t now_ms;
+
+    run_batch(ct);
+    maybe_snapshot(ct);
+    now_ms = clock_mono_ms();
+    self_test(ct, now_ms);
+    feed_watchdog(ct);
+    report_status(ct, now_ms);
+    deliver_devices(ct, now_ms);
+    check_storage(ct, now_ms);
+    retry_journal(ct, now_ms);
+    sink_set_tick(&ct->sinks, now_ms, clock_wall_ms());
+    return check_reload(ct, now_ms);
+}
+
 void ct_stop(struct corethread *ct)
 {
     bool durable;
 
     svc_stopping();
+    if (ct->reload)
+        cfgreload_abandon(ct->reload);
     /* Closed first: a poller blocked on a full queue then returns at once. */
     queue_close(&ct->inputs);
     if (ct->pollers)
