@@ -69,12 +69,17 @@ static void restore_tree(struct mqtt_sink *s)
 {
     unsigned paths = pub_take_connected(s->pub);
     struct restore_ctx r = {.s = s, .paths = paths};
+    char names[4 * CFG_MAX_BROKERS] = "";
+    size_t len = 0;
 
     if (!paths)
         return;
     retained_each(s->tree, restore_one, &r);
-    log_info("mqtt: paths=%s%s: %zu retained topics published again after a (re)connect", paths & 1u ? "1" : "",
-             paths & 2u ? (paths & 1u ? ",2" : "2") : "", retained_live(s->tree));
+    for (int i = 0; i < CFG_MAX_BROKERS; i++)
+        if (paths & (1u << i))
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%d", len ? "," : "", i + 1);
+    log_info("mqtt: paths=%s: %zu retained topics published again after a (re)connect", names,
+             retained_live(s->tree));
 }
 
 /* --- re-sending events the station has not receipted --------------------- */
