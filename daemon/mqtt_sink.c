@@ -236,7 +236,9 @@ static void resize_tree(struct mqtt_sink *s, const struct cfg_site *site)
         log_err("reload: out of memory for the retained table; it keeps the old site's size");
         return;
     }
-    retained_copy(t, s->tree);
+    /* t has room for every live entry of the old table, so none is dropped here */
+    if (!retained_copy(t, s->tree))
+        log_err("reload: a retained topic did not fit the new retained table; it is not restored after a reconnect");
     retained_free(s->tree);
     s->tree = t;
     s->tree_full = false;
