@@ -76,7 +76,7 @@ enum role {
     ROLE_VERIFIED,
     ROLE_CHATTER,
     ROLE_COMM,
-    ROLE_SYSTEM,      /* spool_full, path_fault, storage_low */
+    ROLE_SYSTEM,      /* spool_full, path_fault, storage_low, journal_fault */
     ROLE_FLOOD,       /* alarm_flood */
     ROLE_ONE_SHOT,    /* events without a lifecycle */
 };
@@ -179,7 +179,7 @@ static const char *const type_names[CORE_T__COUNT] = {
     "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
     "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
     "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
-    "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused",
+    "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused", "journal_fault",
 };
 
 const char *core_type_name(enum core_alarm_type t)
@@ -1713,9 +1713,10 @@ static void build_alarms(struct core *c)
     const struct cfg_site *s = c->site;
     static const enum core_alarm_type sys_types[] = {CORE_T_GATEWAY_RESTARTED, CORE_T_CONFIG_REJECTED,
                                                      CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT,
-                                                     CORE_T_STORAGE_LOW, CORE_T_COMMAND_REFUSED};
-    static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW, CFG_PRIO_HIGH,
-                                                 CFG_PRIO_HIGH, CFG_PRIO_HIGH, CFG_PRIO_HIGH};
+                                                     CORE_T_STORAGE_LOW, CORE_T_COMMAND_REFUSED, CORE_T_JOURNAL_FAULT};
+    /* journal_fault is critical: alarms still go out, but none would survive a restart */
+    static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW,  CFG_PRIO_HIGH,
+                                                 CFG_PRIO_HIGH,   CFG_PRIO_HIGH, CFG_PRIO_HIGH, CFG_PRIO_CRITICAL};
 
     for (int i = 0; i < s->n_points; i++)
         init_point(c, i);
@@ -1794,7 +1795,6 @@ static int start_receipts(struct core *c)
 struct core *core_new(const struct cfg_site *site)
 {
     struct core *c;
-    size_t max_alarms;
 
     if (!site_consistent(site))
         return NULL;
@@ -1804,10 +1804,7 @@ struct core *core_new(const struct cfg_site *site)
     c->site = site;
     c->n_points = site->n_points;
     c->next_seq = 1;
-    /* a point has at most five alarms (an eol loop: intrusion, wire_cut,
-     * wire_short, tamper, chattering); then comm, the system kinds, flood, zones */
-    max_alarms = (size_t)site->n_points * 5 + (size_t)site->n_devices + CORE_SYS__COUNT + 1 + (size_t)site->n_zones;
-    c->alarms = malloc(max_alarms * sizeof(*c->alarms));
+    c->alarms = malloc(core_alarm_bound(site) * sizeof(*c->alarms));
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));
     c->zone_disarm = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_disarm));
@@ -1874,6 +1871,13 @@ int core_receipt_pending(const struct core *c, uint64_t seq)
 uint64_t core_next_seq(const struct core *c)
 {
     return c->next_seq;
+}
+
+size_t core_alarm_bound(const struct cfg_site *site)
+{
+    /* a point has at most five alarms (an eol loop: intrusion, wire_cut,
+     * wire_short, tamper, chattering); then comm, the system kinds, flood, zones */
+    return (size_t)site->n_points * 5 + (size_t)site->n_devices + CORE_SYS__COUNT + 1 + (size_t)site->n_zones;
 }
 
 size_t core_alarm_count(const struct core *c)

@@ -83,6 +83,7 @@ enum core_alarm_type {
     CORE_T_DOOR_OPENED,       /* one-shot record: a door of a disarmed zone opened */
     CORE_T_DOOR_CLOSED,       /* one-shot record: ... and closed */
     CORE_T_COMMAND_REFUSED,   /* one-shot security record: the command gate refused a command */
+    CORE_T_JOURNAL_FAULT,     /* system: the journal cannot be opened or written */
     CORE_T__COUNT
 };
 
@@ -149,6 +150,7 @@ enum core_sys_kind {
     CORE_SYS_PATH_FAULT,        /* active/clear */
     CORE_SYS_STORAGE_LOW,       /* active/clear: state_dir near its size budget */
     CORE_SYS_COMMAND_REFUSED,   /* one-shot, text says which command and why (docs/commands.md) */
+    CORE_SYS_JOURNAL_FAULT,     /* active/clear: the journal cannot be opened or written */
     CORE_SYS__COUNT
 };
 
@@ -284,6 +286,8 @@ uint64_t core_next_seq(const struct core *c);
 void core_system_input(struct core_input *in, enum core_sys_kind kind, bool active, const char *text,
                        uint64_t mono_ms, int64_t wall_ms);
 
+/* The most alarms a core built for site can have (for tables kept by id outside the core). */
+size_t core_alarm_bound(const struct cfg_site *site);
 size_t core_alarm_count(const struct core *c);
 const struct core_alarm_info *core_alarm_info(const struct core *c, int alarm);
 enum core_alarm_state core_alarm_state(const struct core *c, int alarm);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cfgreload.h"
 #include "clock.h"
 #include "cmdgate.h"
 #include "core.h"
@@ -33,6 +34,8 @@
 #define SNAPSHOT_EVERY_INPUTS 10000
 #define SYS_PENDING_MAX 8 /* system inputs of the core thread itself, fed at the next batch */
 #define STORAGE_CHECK_MS 10000 /* how often the state_dir budget is measured */
+#define JOURNAL_RETRY_MS 10000 /* how often a journal that could not be opened is tried again */
+#define RELOAD_TIMEOUT_MS 10000 /* the longest a reload may read its config; VIGIL_RELOAD_TIMEOUT_MS overrides */
 
 /* A device's comm state as the core thread last saw it, for its device record. */
 struct dev_state {
@@ -67,6 +70,12 @@ struct corethread {
     bool output_on;               /* this process switched receipts.local_output on */
     char state_dir[CFG_PATH_MAX];
     int state_lock_fd;            /* holds <state_dir>/vigild.lock until the process ends */
+    bool state_locked;            /* state_lock_fd holds the lock */
+    bool journal_fault;           /* journal_fault is raised (or queued to be) */
+    bool journal_failed;          /* an append of the current batch failed */
+    uint64_t next_journal_retry_mono_ms; /* while journal is NULL: when to try to open it again */
+    struct cfgreload *reload;     /* a config being read off this thread (SIGHUP); NULL for none */
+    uint64_t reload_timeout_ms, reload_deadline_mono_ms;
     struct statedir_budget budget; /* state_max_mb and whether storage_low is raised */
     uint64_t next_storage_mono_ms;
     uint64_t last_mono_ms;
@@ -270,6 +279,26 @@ static void stamp(struct corethread *ct, struct core_input *in)
 }
 
 /*
+ * Journals one input. A failure marks the batch: journal_sync_batch()
+ * raises journal_fault for it. Without a journal (journal_fault is up,
+ * retry_journal() tries to open it) the input is applied only.
+ */
+static void journal_append(struct corethread *ct, const struct core_input *in)
+{
+    if (!ct->journal)
+        return;
+    /* Rate-limited: on a full disk every input would fail and flood the log. */
+    if (jrnl_append_input(ct->journal, ct->cfg.site, in) < 0) {
+        log_complain(&ct->journal_complaint, clock_mono_ms(), LOG_LVL_ERR,
+                     "journal: append failed: %s; the input was applied but is not durable",
+                     jrnl_error(ct->journal));
+        ct->journal_failed = true;
+    } else {
+        log_release(&ct->journal_complaint, LOG_LVL_NOTICE, "journal: appends work again");
+    }
+}
+
+/*
  * Feeds one input to the core and journals it. Outputs are appended at
  * pending[*n_pending]; they are delivered only after the batch is synced.
  * A sample's record goes to the sinks at once: telemetry, not an alarm.
@@ -286,13 +315,7 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
     n = core_step(ct->cfg.core, in, ct->cfg.outputs + *n_pending);
     *n_pending += n;
     ct->inputs_since_snapshot++;
-    /* Rate-limited: on a full disk every input would fail and flood the log. */
-    if (jrnl_append_input(ct->journal, ct->cfg.site, in) < 0)
-        log_complain(&ct->journal_complaint, clock_mono_ms(), LOG_LVL_ERR,
-                     "journal: append failed: %s; the input was applied but is not durable",
-                     jrnl_error(ct->journal));
-    else
-        log_release(&ct->journal_complaint, LOG_LVL_NOTICE, "journal: appends work again");
+    journal_append(ct, in);
     if (in->type == CORE_IN_SAMPLE) {
         rec_sample(&ct->rec, ct->cfg.site, in->u.sample.point, in->u.sample.value, in->wall_ms);
         deliver(ct);
@@ -320,10 +343,12 @@ static int wait_budget_ms(const struct corethread *ct)
  * action missed while vigild was stopped still runs (schedule.h). */
 static void start_schedule(struct corethread *ct)
 {
-    uint64_t last_mono;
-    int64_t last_wall;
+    uint64_t last_mono = 0;
+    int64_t last_wall = 0;
 
-    jrnl_last_clocks(ct->journal, &last_mono, &last_wall);
+    /* without a journal, as after a first start: nothing was missed that anyone knows of */
+    if (ct->journal)
+        jrnl_last_clocks(ct->journal, &last_mono, &last_wall);
     sched_init(&ct->sched, ct->cfg.site, last_wall);
 }
 
@@ -378,6 +403,51 @@ static size_t feed_pending_system(struct corethread *ct, size_t *n_pending, size
 }
 
 /*
+ * Raises or clears journal_fault, on a change only. The core thread keeps
+ * polling, evaluating and publishing without a working journal
+ * (docs/operations.md); what is lost is recovery after a restart, and the
+ * station must know that.
+ */
+static void set_journal_fault(struct corethread *ct, bool active, const char *text)
+{
+    if (ct->journal_fault == active)
+        return;
+    ct->journal_fault = active;
+    if (active)
+        log_err("journal: journal_fault: %s", text);
+    else
+        log_notice("journal: journal_fault cleared: %s", text);
+    feed_system(ct, CORE_SYS_JOURNAL_FAULT, active, text);
+}
+
+/*
+ * Syncs the batch before its outputs are delivered, and judges it: a batch
+ * whose appends or sync failed raises journal_fault, the first batch
+ * written whole clears it (one change per batch at most, so a disk that
+ * fails now and then cannot flood the station).
+ */
+static void journal_sync_batch(struct corethread *ct)
+{
+    char text[1024]; /* the core cuts it to CORE_ERROR_MAX; the log keeps it whole */
+
+    if (!ct->journal)
+        return;
+    if (jrnl_sync(ct->journal) < 0) {
+        log_err("journal: %s; events are delivered but may not survive a power cut", jrnl_error(ct->journal));
+        ct->journal_failed = true;
+    }
+    if (ct->journal_failed != ct->journal_fault) {
+        if (ct->journal_failed)
+            snprintf(text, sizeof(text), "journal in %s cannot be written: %s; alarms go out but would not "
+                     "survive a restart", ct->state_dir, jrnl_error(ct->journal));
+        else
+            snprintf(text, sizeof(text), "journal in %s written again", ct->state_dir);
+        set_journal_fault(ct, ct->journal_failed, text);
+    }
+    ct->journal_failed = false;
+}
+
+/*
  * One batch of the core thread: wait for inputs or the next timer, feed a
  * batch, make it durable, then deliver what it produced. The batch ends
  * when the queue is empty or when the output buffer could not take the
@@ -403,8 +473,7 @@ static void run_batch(struct corethread *ct)
     }
     if (fed == 0)
         return;
-    if (jrnl_sync(ct->journal) < 0)
-        log_err("journal: %s; events are delivered but may not survive a power cut", jrnl_error(ct->journal));
+    journal_sync_batch(ct);
     for (size_t i = 0; i < n_pending; i++)
         deliver_output(ct, &ct->cfg.outputs[i]);
 }
@@ -424,7 +493,7 @@ static bool sinks_durable(const struct corethread *ct)
  */
 static void maybe_snapshot(struct corethread *ct)
 {
-    if (!sinks_durable(ct))
+    if (!ct->journal || !sinks_durable(ct))
         return;
     /* A rotation starts its segment with a snapshot too: same rule. */
     jrnl_maybe_rotate(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core, clock_wall_ms());
@@ -545,15 +614,22 @@ static void free_set(struct config_set *c)
 }
 
 /* --state-dir, then systemd's $STATE_DIRECTORY, then the config's. */
-static int prepare_state_dir(struct corethread *ct)
+static void choose_state_dir(struct corethread *ct)
 {
     const char *dir = ct->opt.state_dir ? ct->opt.state_dir : getenv("STATE_DIRECTORY");
 
-    if (!dir)
-        dir = ct->cfg.site->state_dir;
-    snprintf(ct->state_dir, sizeof(ct->state_dir), "%s", dir);
+    snprintf(ct->state_dir, sizeof(ct->state_dir), "%s", dir ? dir : ct->cfg.site->state_dir);
+}
+
+/*
+ * Creates the state directory if it is missing; 0, or -1 with the reason
+ * in err. A missing parent or a read-only file system is no reason to stop
+ * watching: the caller runs without a journal and tries again later.
+ */
+static int make_state_dir(const struct corethread *ct, char *err, size_t errlen)
+{
     if (mkdir(ct->state_dir, 0700) < 0 && errno != EEXIST) {
-        log_err("state: cannot create directory \"%s\": %s", ct->state_dir, strerror(errno));
+        snprintf(err, errlen, "cannot create directory %s: %s", ct->state_dir, strerror(errno));
         return -1;
     }
     return 0;
@@ -561,20 +637,22 @@ static int prepare_state_dir(struct corethread *ct)
 
 /*
  * One vigild per state directory: a second one exits here, before it opens
- * the journal or connects to a broker, so the first is not disturbed. A
- * lock file that cannot be created (read-only directory) is logged and
- * start-up goes on: the journal and the MQTT stores report that directory.
+ * the journal or connects to a broker, so the first is not disturbed.
+ * Returns 0 with the lock held, 1 if it cannot be taken here (a missing or
+ * read-only directory: logged at start, tried again with the journal), -1
+ * if another process holds it.
  */
-static int lock_state_dir(struct corethread *ct)
+static int lock_state_dir(struct corethread *ct, bool quiet)
 {
     char err[1024];
     int rc = statedir_lock(ct->state_dir, &ct->state_lock_fd, err, sizeof(err));
 
+    ct->state_locked = rc == 0;
     if (rc == 1)
         log_err("vigild: %s", err);
-    else if (rc < 0)
+    else if (rc < 0 && !quiet)
         log_warn("state: %s; a second vigild on this directory would not be stopped", err);
-    return rc == 1 ? -1 : 0;
+    return rc == 1 ? -1 : rc < 0;
 }
 
 /* Gauges of the gateway health line, read on the InfluxDB writer's thread. */
@@ -663,12 +741,41 @@ static void deliver_resume(struct corethread *ct)
     deliver(ct);
 }
 
-static int open_journal(struct corethread *ct)
+/* Opens the journal for writing in <state_dir>/journal; NULL with the reason in err. */
+static struct jrnl *open_journal_writer(const struct corethread *ct, char *err, size_t errlen)
 {
-    char dir[CFG_PATH_MAX + 16], err[512];
+    char dir[CFG_PATH_MAX + 16];
     uint64_t budget = (uint64_t)ct->cfg.site->state_max_mb << 20;
     struct jrnl_options jo = {.dir = dir, .segment_bytes = statedir_segment_bytes(budget),
                               .retention_days = ct->cfg.site->journal_retention_days};
+
+    snprintf(dir, sizeof(dir), "%s/journal", ct->state_dir);
+    return jrnl_open(&jo, err, errlen);
+}
+
+/*
+ * Start without a journal: the directory is missing, read-only or
+ * unwritable. vigild polls, evaluates and publishes all the same, raises
+ * journal_fault and tries again every JOURNAL_RETRY_MS (retry_journal()).
+ */
+static void run_without_journal(struct corethread *ct, const char *why)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text), "journal cannot be opened: %s; alarms go out but would not survive a restart",
+             why);
+    set_journal_fault(ct, true, text);
+    ct->next_journal_retry_mono_ms = clock_mono_ms() + JOURNAL_RETRY_MS;
+}
+
+/*
+ * Recovers the core from the journal (a read-only directory can still be
+ * read) and opens it for writing. Returns -1 only if recovery fails; a
+ * journal that cannot be opened for writing means running without one.
+ */
+static int open_journal(struct corethread *ct, bool dir_ok, const char *dir_err)
+{
+    char dir[CFG_PATH_MAX + 16], err[512];
     long replayed;
     uint64_t last_mono;
     int64_t last_wall;
@@ -684,10 +791,10 @@ static int open_journal(struct corethread *ct)
     if (replayed > 0)
         log_notice("journal: recovered state from %s inputs=%ld next_seq=%llu", dir, replayed,
                    (unsigned long long)core_next_seq(ct->cfg.core));
-    ct->journal = jrnl_open(&jo, err, sizeof(err));
+    ct->journal = dir_ok ? open_journal_writer(ct, err, sizeof(err)) : NULL;
     if (!ct->journal) {
-        log_err("journal: %s", err);
-        return -1;
+        run_without_journal(ct, dir_ok ? err : dir_err);
+        return 0;
     }
     jrnl_last_clocks(ct->journal, &last_mono, &last_wall);
     if (last_mono > clock_mono_ms())
@@ -700,7 +807,10 @@ static int open_journal(struct corethread *ct)
         ct->inputs_since_snapshot = SNAPSHOT_EVERY_INPUTS;
         return 0;
     }
-    return jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
+    /* a journal that opens but cannot take its first snapshot (a full disk) is a fault, not a reason to stop */
+    if (jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) < 0)
+        ct->journal_failed = true;
+    return 0;
 }
 
 static int start_pollers(struct corethread *ct)
@@ -717,15 +827,22 @@ static int start(struct corethread *ct)
 {
     char text[64];
 
+    char dir_err[256] = "";
+    bool dir_ok;
+
     ct->last_mono_ms = clock_mono_ms();
-    if (prepare_state_dir(ct) < 0 || lock_state_dir(ct) < 0 ||
+    choose_state_dir(ct);
+    dir_ok = make_state_dir(ct, dir_err, sizeof(dir_err)) == 0;
+    if (!dir_ok)
+        log_err("state: %s; running without a journal", dir_err);
+    if ((dir_ok && lock_state_dir(ct, false) < 0) ||
         queue_init(&ct->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0)
         return -1;
     ct->gate = cmdgate_new(ct->cfg.site);
     if (!ct->gate)
         return -1;
     warn_unsigned(ct->cfg.site);
-    if (build_set(&ct->cfg, ct->cfg.site) < 0 || start_sinks(ct) < 0 || open_journal(ct) < 0)
+    if (build_set(&ct->cfg, ct->cfg.site) < 0 || start_sinks(ct) < 0 || open_journal(ct, dir_ok, dir_err) < 0)
         return -1;
     deliver_resume(ct);
     start_schedule(ct);
@@ -759,19 +876,35 @@ struct corethread *ct_start(struct cfg_site *site, const struct corethread_optio
     return ct;
 }
 
-void ct_round(struct corethread *ct)
+/*
+ * While vigild runs without a journal: every JOURNAL_RETRY_MS, creates the
+ * state directory, takes its lock and opens the journal. Once it opens, it
+ * starts with a snapshot of the core as it is now (what happened meanwhile
+ * was published, not journaled) and journal_fault clears. Another vigild
+ * that took the directory meanwhile keeps this one without a journal.
+ */
+static void retry_journal(struct corethread *ct, uint64_t now_ms)
 {
-    uint64_t now_ms;
+    char err[1024];
 
-    run_batch(ct);
-    maybe_snapshot(ct);
-    now_ms = clock_mono_ms();
-    self_test(ct, now_ms);
-    feed_watchdog(ct);
-    report_status(ct, now_ms);
-    deliver_devices(ct, now_ms);
-    check_storage(ct, now_ms);
-    sink_set_tick(&ct->sinks, now_ms, clock_wall_ms());
+    if (ct->journal || now_ms < ct->next_journal_retry_mono_ms)
+        return;
+    ct->next_journal_retry_mono_ms = now_ms + JOURNAL_RETRY_MS;
+    if (make_state_dir(ct, err, sizeof(err)) < 0)
+        return;
+    if (!ct->state_locked && lock_state_dir(ct, true) < 0)
+        return;
+    ct->journal = open_journal_writer(ct, err, sizeof(err));
+    if (!ct->journal)
+        return;
+    if (jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) < 0) {
+        jrnl_close(ct->journal);
+        ct->journal = NULL;
+        return;
+    }
+    ct->inputs_since_snapshot = 0;
+    snprintf(err, sizeof(err), "journal open in %s/journal, starting from the current state", ct->state_dir);
+    set_journal_fault(ct, false, err);
 }
 
 /*
@@ -902,7 +1035,8 @@ static void applied(struct corethread *ct, struct config_set *old)
     configure_local_output(ct);
     retire_removed(ct, old);
     free_set(old);
-    jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
+    if (ct->journal)
+        jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
     log_notice("reload: config=%s loaded devices=%d zones=%d points=%d next_seq=%llu", ct->opt.config_path,
                ct->cfg.site->n_devices, ct->cfg.site->n_zones, ct->cfg.site->n_points,
                (unsigned long long)core_next_seq(ct->cfg.core));
@@ -910,25 +1044,15 @@ static void applied(struct corethread *ct, struct config_set *old)
 }
 
 /*
- * SIGHUP: parse and validate the new config into a fresh site while the
- * old one keeps running; a rejected config changes nothing and raises a
- * config_rejected event. A valid one: stop the pollers (their queued inputs
- * go to the old core), move the core's state over by id, switch, and start
+ * Switches to a new, valid site: stop the pollers (their queued inputs go
+ * to the old core), move the core's state over by id, switch, and start
  * the pollers on the new config. If they cannot start, the old config is
- * put back.
+ * put back. Returns -1 only if the pollers of neither config start.
  */
-int ct_reload(struct corethread *ct)
+static int apply_reload(struct corethread *ct, struct cfg_site *site)
 {
-    static char err[16384];
-    struct cfg_site *site;
     struct config_set c;
 
-    svc_reloading();
-    site = cfg_load(ct->opt.config_path, ct->opt.profile_dir, err, sizeof(err));
-    if (!site) {
-        reject_config(ct, err);
-        return 0;
-    }
     stop_pollers_drained(ct);
     if (build_config(ct, site, &c) == 0) {
         swap_config(ct, &c);
@@ -947,11 +1071,110 @@ int ct_reload(struct corethread *ct)
     return 0;
 }
 
+/* The reload time bound: RELOAD_TIMEOUT_MS, or $VIGIL_RELOAD_TIMEOUT_MS (ms, > 0) for slow storage and tests. */
+static uint64_t reload_timeout_ms(void)
+{
+    const char *env = getenv("VIGIL_RELOAD_TIMEOUT_MS");
+    char *end;
+    unsigned long long ms = env ? strtoull(env, &end, 10) : 0;
+
+    return env && *env && !*end && ms > 0 ? ms : RELOAD_TIMEOUT_MS;
+}
+
+/*
+ * SIGHUP: starts reading the config off the core thread (cfgreload.h);
+ * check_reload() takes the result. A signal while a read is running is
+ * refused with config_rejected, as is a read that cannot start.
+ */
+void ct_reload(struct corethread *ct)
+{
+    char err[256];
+
+    if (ct->reload) {
+        log_notice("reload: config=%s is still being read; this request is ignored", ct->opt.config_path);
+        return;
+    }
+    svc_reloading();
+    ct->reload = cfgreload_start(ct->opt.config_path, ct->opt.profile_dir, err, sizeof(err));
+    if (!ct->reload) {
+        reject_config(ct, err);
+        return;
+    }
+    ct->reload_timeout_ms = reload_timeout_ms();
+    ct->reload_deadline_mono_ms = clock_mono_ms() + ct->reload_timeout_ms;
+}
+
+/* Rejects a reload that took longer than the bound (abandoned, or finished late). */
+static void reject_slow_reload(struct corethread *ct)
+{
+    uint64_t ms = ct->reload_timeout_ms;
+    char err[CFG_PATH_MAX + 128];
+
+    snprintf(err, sizeof(err), "%s: reading the configuration took longer than %llu %s; a file system may be "
+             "stalled", ct->opt.config_path, (unsigned long long)(ms % 1000 ? ms : ms / 1000), ms % 1000 ? "ms" : "s");
+    reject_config(ct, err);
+}
+
+/*
+ * Each round while a config is being read: a valid one is switched to, an
+ * invalid one changes nothing and raises config_rejected, and one that
+ * took longer than the time bound is abandoned (or, finished but late,
+ * dropped) with config_rejected: a stalled file system must not keep the
+ * site on a reload forever, and the running config goes on. Returns -1
+ * only if apply_reload() does.
+ */
+static int check_reload(struct corethread *ct, uint64_t now_ms)
+{
+    static char err[16384];
+    struct cfg_site *site;
+    uint64_t took_ms;
+
+    if (!ct->reload)
+        return 0;
+    if (cfgreload_poll(ct->reload, &site, &took_ms, err, sizeof(err)) == 1) {
+        ct->reload = NULL;
+        if (took_ms > ct->reload_timeout_ms) {
+            cfg_free(site);
+            reject_slow_reload(ct);
+        } else if (site) {
+            return apply_reload(ct, site);
+        } else {
+            reject_config(ct, err);
+        }
+        return 0;
+    }
+    if (now_ms >= ct->reload_deadline_mono_ms) {
+        cfgreload_abandon(ct->reload);
+        ct->reload = NULL;
+        reject_slow_reload(ct);
+    }
+    return 0;
+}
+
+int ct_round(struct corethread *ct)
+{
+    uint64_t now_ms;
+
+    run_batch(ct);
+    maybe_snapshot(ct);
+    now_ms = clock_mono_ms();
+    self_test(ct, now_ms);
+    feed_watchdog(ct);
+    report_status(ct, now_ms);
+    deliver_devices(ct, now_ms);
+    check_storage(ct, now_ms);
+    retry_journal(ct, now_ms);
+    sink_set_tick(&ct->sinks, now_ms, clock_wall_ms());
+    return check_reload(ct, now_ms);
+}
+
 void ct_stop(struct corethread *ct)
 {
     bool durable;
 
     svc_stopping();
+    if (ct->reload)
+        cfgreload_abandon(ct->reload);
     /* Closed first: a poller blocked on a full queue then returns at once. */
     queue_close(&ct->inputs);
     if (ct->pollers)

@@ -48,16 +48,22 @@ struct corethread_options {
  */
 struct corethread *ct_start(struct cfg_site *site, const struct corethread_options *o);
 
-/* One round: wait for inputs or the next timer (at most 200 ms), run a batch, tick the sinks. */
-void ct_round(struct corethread *ct);
+/*
+ * One round: wait for inputs or the next timer (at most 200 ms), run a
+ * batch, tick the sinks, and take the result of a reload if it is ready.
+ * Returns 0, or -1 if a reload left the pollers of no config running (the
+ * caller stops vigild rather than run blind).
+ */
+int ct_round(struct corethread *ct);
 
 /*
- * Re-reads the config file: a valid one is switched to with every alarm's
- * state kept by id; an invalid one changes nothing and raises
- * config_rejected. Returns 0, or -1 if the pollers could not be restarted
- * on any config (the caller stops vigild rather than run blind).
+ * Starts re-reading the config file off the core thread, bounded in time
+ * (10 s; cfgreload.h); later rounds take the result: a valid config is
+ * switched to with every alarm's state kept by id; an invalid one, or one
+ * that takes too long to read, changes nothing and raises config_rejected.
+ * A request while a read is running is ignored.
  */
-int ct_reload(struct corethread *ct);
+void ct_reload(struct corethread *ct);
 
 /* Stops pollers and sinks, writes a final snapshot when every sink is durable, frees everything. */
 void ct_stop(struct corethread *ct);

@@ -60,6 +60,7 @@ static const char *const type_phrase[CORE_T__COUNT] = {
     [CORE_T_ALARM_FLOOD] = "alarm flood",
     [CORE_T_DOOR_OPENED] = "opened",
     [CORE_T_DOOR_CLOSED] = "closed",
+    [CORE_T_JOURNAL_FAULT] = "journal fault",
 };
 
 /* The state in words, indexed by enum core_alarm_state; one-shot events have none. */

@@ -15,9 +15,10 @@
  * replaced (SIGHUP) while the pub runs. Broker settings therefore change
  * only with a restart; pub_config_differs() tells a reload they changed.
  *
- * Threads: pub_publish(), pub_set_last_seq(), pub_get_stats() and
- * pub_durable() may be called from any thread; pub_heartbeat() from one
- * thread (the main loop); pub_start() and pub_stop() from the owner only.
+ * Threads: pub_publish(), pub_publish_to(), pub_take_connected(),
+ * pub_set_last_seq(), pub_get_stats() and pub_durable() may be called from
+ * any thread; pub_heartbeat() from one thread (the main loop); pub_start()
+ * and pub_stop() from the owner only.
  * The publisher's thread can be blocked pushing into a full inputs queue,
  * so at shutdown either keep the core draining the queue until pub_stop()
  * returns or queue_close() it first.
@@ -72,6 +73,23 @@ bool pub_config_differs(const struct pub *p, const struct cfg_site *site, char *
  * events by seq it has already seen.
  */
 int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t len, int qos, bool retained);
+
+#define PUB_ALL_PATHS (~0u)
+
+/*
+ * As pub_publish(), on the paths whose bit is set in paths (bit i: the
+ * i-th configured broker), each still as the mode selects: a failover
+ * secondary that is not sending takes nothing.
+ */
+int pub_publish_to(struct pub *p, unsigned paths, const char *suffix, const void *payload, size_t len, int qos,
+                   bool retained);
+
+/*
+ * The paths that (re)connected since the last call, as a mask for
+ * pub_publish_to(), and forgets them. A broker that restarted without its
+ * database has lost every retained message: the caller publishes them again.
+ */
+unsigned pub_take_connected(struct pub *p);
 
 /* The seq of the last event handed to pub_publish(), for the status payload. */
 void pub_set_last_seq(struct pub *p, uint64_t seq);

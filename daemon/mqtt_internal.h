@@ -52,6 +52,7 @@ struct pub_path {
     atomic_bool suspect;        /* a store write failed or could have: paho may hold unwritten messages */
     atomic_int write_errno;     /* of the last failed store write; 0 once one succeeds again */
     MQTTClient_persistence persistence; /* mqtt_store.c's store, for this path's client */
+    bool in_memory;             /* the store could not be used at start: paho keeps messages in memory only */
     pthread_mutex_t lock;       /* the ring and the order of sends; never taken in a paho callback */
     struct ovf_msg *ring;       /* PUB_OVERFLOW_MSGS slots, oldest at ring_head (mqtt_path.c) */
     size_t ring_head, ring_count;
@@ -81,6 +82,7 @@ struct pub {
     int n_paths;
     uint64_t next_heartbeat_ms;
     atomic_uint_fast64_t delivered, refused, progress, last_seq;
+    atomic_uint connected_paths; /* bit i: path i connected since pub_take_connected() last looked */
     atomic_bool stopping;
     pthread_mutex_t lock;       /* command ids, the command ring, connect complaints */
     pthread_cond_t wake;        /* a command arrived, or stop */

@@ -28,9 +28,10 @@
  *    messages so the station gets them from the secondary once the grace
  *    runs out, and forgets them if the primary comes back.
  *
- * On every (re)connect a path publishes the retained status "online" and
- * subscribes to cmd and receipt (mqtt_inbound.c takes what arrives); the
- * broker publishes the retained Will "offline" if the process dies.
+ * On every (re)connect a path publishes the retained status "online",
+ * subscribes to cmd and receipt (mqtt_inbound.c takes what arrives) and
+ * flags itself for the sink, which publishes the rest of the retained tree
+ * again; the broker publishes the retained Will "offline" if the process dies.
  */
 #include "mqtt_internal.h"
 
@@ -40,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "mqtt_topics.h"
@@ -218,6 +220,12 @@ static int path_offer(struct pub_path *path, const char *topic, const void *payl
 
 int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t len, int qos, bool retained)
 {
+    return pub_publish_to(p, PUB_ALL_PATHS, suffix, payload, len, qos, retained);
+}
+
+int pub_publish_to(struct pub *p, unsigned paths, const char *suffix, const void *payload, size_t len, int qos,
+                   bool retained)
+{
     char topic[MSG_TOPIC_MAX], signed_payload[MQTT_PAYLOAD_MAX];
     int result = 0, n = psig_sign(&p->sign, p->site_id, suffix, payload, len, signed_payload, sizeof(signed_payload));
 
@@ -232,6 +240,8 @@ int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t l
         return -1;
     }
     for (int i = 0; i < p->n_paths; i++) {
+        if (!(paths & (1u << i)))
+            continue;
         if (path_offer(&p->paths[i], topic, signed_payload, (size_t)n, qos, retained) < 0) {
             atomic_fetch_add(&p->refused, 1);
             result = -1;
@@ -239,6 +249,11 @@ int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t l
     }
     atomic_fetch_add(&p->progress, 1);
     return result;
+}
+
+unsigned pub_take_connected(struct pub *p)
+{
+    return atomic_exchange(&p->connected_paths, 0u);
 }
 
 void pub_set_last_seq(struct pub *p, uint64_t seq)
@@ -318,13 +333,20 @@ static void subscribe(struct pub_path *path, const char *topic)
                 MQTTAsync_strerror(rc));
 }
 
-/* Runs on every (re)connect: the session may be new, so say we are online and (re)subscribe. */
+/*
+ * Runs on every (re)connect: the session may be new, so say we are online
+ * and (re)subscribe. The broker may also have lost its retained messages:
+ * the bit in connected_paths asks the sink, on the core thread, to publish
+ * its retained tree again (pub_take_connected); this callback holds paho's
+ * lock and must not do that work itself.
+ */
 static void on_connected(void *ctx, char *cause)
 {
     struct pub_path *path = ctx;
 
     (void)cause;
     atomic_store(&path->connected, true);
+    atomic_fetch_or(&path->pub->connected_paths, 1u << (path->n - 1));
     atomic_fetch_add(&path->pub->progress, 1);
     pthread_mutex_lock(&path->pub->lock);
     log_release(&path->connecting, LOG_LVL_NOTICE, "mqtt: path=%d broker=%s: connect works again", path->n,
@@ -413,7 +435,25 @@ size_t mqtt_ring_count(struct pub_path *path)
 
 /* --- start and stop -------------------------------------------------------- */
 
-/* Creates the path's store directory and its client with buffering and persistence. */
+/*
+ * Whether the path's store directory exists (created if need be) and can
+ * be written. If not (a missing, read-only or unwritable state_dir), the
+ * path keeps its messages in paho's memory only: alarms must go out even
+ * when nothing can be kept on disk, and the journal raises journal_fault
+ * for the same directory.
+ */
+static bool store_usable(struct pub_path *path)
+{
+    if ((mkdir(path->store, 0700) < 0 && errno != EEXIST) || access(path->store, W_OK | X_OK) < 0) {
+        log_err("mqtt: path=%d broker=%s: store %s cannot be used: %s; messages are kept in memory only "
+                "until vigild restarts",
+                path->n, path->broker.uri, path->store, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Creates the path's store directory and its client with buffering and persistence (in memory without a store). */
 int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, size_t errlen)
 {
     MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
@@ -423,10 +463,7 @@ int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, si
         snprintf(err, errlen, "mqtt: path %d: state directory %s is too long", path->n, state_dir);
         return -1;
     }
-    if (mkdir(path->store, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "mqtt: path %d: cannot create store %s: %s", path->n, path->store, strerror(errno));
-        return -1;
-    }
+    path->in_memory = !store_usable(path);
     /* struct_version stays 2: paho 1.3.12 rejects 3, so persistQoS0 is ignored (we send no QoS 0). */
     co.sendWhileDisconnected = 1;
     co.allowDisconnectedSendAtAnyTime = 1;
@@ -437,7 +474,8 @@ int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, si
     co.persistQoS0 = 0;
     path->persistence = mqtt_store_persistence(path);
     rc = MQTTAsync_createWithOptions(&path->client, path->broker.uri, path->broker.client_id,
-                                     MQTTCLIENT_PERSISTENCE_USER, &path->persistence, &co);
+                                     path->in_memory ? MQTTCLIENT_PERSISTENCE_NONE : MQTTCLIENT_PERSISTENCE_USER,
+                                     path->in_memory ? NULL : &path->persistence, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         path->client = NULL;
         snprintf(err, errlen, "mqtt: path %d: cannot create client for %s (store %s): %s", path->n,

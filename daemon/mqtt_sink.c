@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "message.h"
+#include "mqtt_retained.h"
 #include "mqtt_sink.h"
 #include "mqtt_topics.h"
 #include "receipt.h"
@@ -24,17 +25,61 @@ struct mqtt_sink {
     struct kept *kept;             /* RCPT_MAX_TRACKED slots, by seq; NULL without receipts */
     unsigned tracked;              /* bit n: events of priority n wait for a receipt */
     const struct cfg_site *site;   /* the running config; replaced by reconfigure() */
+    struct retained *tree;         /* what a path publishes again when it (re)connects */
+    bool tree_full;                /* a topic did not fit in tree: logged once */
     uint64_t last_seq;             /* of the last event handed to the publisher */
     uint64_t durable_seq;
 };
 
-/* Publishes payload on <tree><id> (mqtt_topics.h); retained. An empty payload deletes the retained message. */
+/*
+ * Publishes payload on <tree><id> (mqtt_topics.h); retained. An empty
+ * payload deletes the retained message. The retained tree keeps it for a
+ * path that reconnects.
+ */
 static void publish_retained(struct mqtt_sink *s, const char *tree, const char *id, const char *json, size_t len)
 {
     char suffix[CORE_ALARM_ID_MAX + 16];
 
     snprintf(suffix, sizeof(suffix), "%s%s", tree, id);
     pub_publish(s->pub, suffix, len ? json : "", len, 1, true);
+    if (!retained_set(s->tree, suffix, json, len) && !s->tree_full) {
+        s->tree_full = true;
+        log_err("mqtt: topic=%s not kept for restoring after a reconnect: the retained table is full", suffix);
+    }
+}
+
+struct restore_ctx {
+    struct mqtt_sink *s;
+    unsigned paths;
+};
+
+static void restore_one(void *ctx, const char *suffix, const char *json, size_t len)
+{
+    struct restore_ctx *r = ctx;
+
+    pub_publish_to(r->s->pub, r->paths, suffix, json, len, 1, true);
+}
+
+/*
+ * Publishes the whole retained tree again on the paths that (re)connected:
+ * their broker may have restarted without its database and forgotten it.
+ * The status was sent by the publisher as the path connected.
+ */
+static void restore_tree(struct mqtt_sink *s)
+{
+    unsigned paths = pub_take_connected(s->pub);
+    struct restore_ctx r = {.s = s, .paths = paths};
+    char names[4 * CFG_MAX_BROKERS] = "";
+    size_t len = 0;
+
+    if (!paths)
+        return;
+    retained_each(s->tree, restore_one, &r);
+    for (int i = 0; i < CFG_MAX_BROKERS; i++)
+        if (paths & (1u << i))
+            len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%d", len ? "," : "", i + 1);
+    log_info("mqtt: paths=%s: %zu retained topics published again after a (re)connect", names,
+             retained_live(s->tree));
 }
 
 /* --- re-sending events the station has not receipted --------------------- */
@@ -161,6 +206,7 @@ static void mqtt_tick(void *self, uint64_t now_mono_ms, int64_t now_wall_ms)
 
     (void)now_mono_ms;
     (void)now_wall_ms;
+    restore_tree(s);
     pub_heartbeat(s->pub);
     note_durable(s);
 }
@@ -177,6 +223,27 @@ static int configure_receipts(struct mqtt_sink *s)
     return !s->tracked || s->kept ? 0 : -1;
 }
 
+/*
+ * A table sized for the new site, with room for the topics of the old one
+ * still retained: their retire records follow the reload. Keeps the old
+ * table if there is no memory for a new one.
+ */
+static void resize_tree(struct mqtt_sink *s, const struct cfg_site *site)
+{
+    struct retained *t = retained_new(site, retained_live(s->tree));
+
+    if (!t) {
+        log_err("reload: out of memory for the retained table; it keeps the old site's size");
+        return;
+    }
+    /* t has room for every live entry of the old table, so none is dropped here */
+    if (!retained_copy(t, s->tree))
+        log_err("reload: a retained topic did not fit the new retained table; it is not restored after a reconnect");
+    retained_free(s->tree);
+    s->tree = t;
+    s->tree_full = false;
+}
+
 /* The publisher copied its settings at start: a reload cannot change them, so say so. */
 static void mqtt_reconfigure(void *self, const struct cfg_site *site)
 {
@@ -184,6 +251,7 @@ static void mqtt_reconfigure(void *self, const struct cfg_site *site)
     char what[64];
 
     s->site = site;
+    resize_tree(s, site);
     if (configure_receipts(s) < 0)
         log_err("receipt: out of memory for the payloads to re-send; events will not be re-published");
     if (pub_config_differs(s->pub, site, what, sizeof(what)))
@@ -199,13 +267,22 @@ static uint64_t mqtt_durable_seq(void *self)
     return s->durable_seq;
 }
 
+/* Frees what the sink allocated (the publisher is stopped apart); s may be NULL. */
+static void free_sink(struct mqtt_sink *s)
+{
+    if (!s)
+        return;
+    retained_free(s->tree);
+    free(s->kept);
+    free(s);
+}
+
 static void mqtt_stop(void *self)
 {
     struct mqtt_sink *s = self;
 
     pub_stop(s->pub);
-    free(s->kept);
-    free(s);
+    free_sink(s);
 }
 
 const struct sink_ops mqtt_sink_ops = {
@@ -222,19 +299,18 @@ void *mqtt_sink_start(const struct mqtt_sink_options *o, char *err, size_t errle
 {
     struct mqtt_sink *s = calloc(1, sizeof(*s));
 
-    if (s)
+    if (s) {
         s->site = o->pub.site;
-    if (!s || configure_receipts(s) < 0) {
+        s->tree = retained_new(s->site, 0);
+    }
+    if (!s || !s->tree || configure_receipts(s) < 0) {
         snprintf(err, errlen, "out of memory");
-        if (s)
-            free(s->kept);
-        free(s);
+        free_sink(s);
         return NULL;
     }
     s->pub = pub_start(&o->pub, err, errlen);
     if (!s->pub) {
-        free(s->kept);
-        free(s);
+        free_sink(s);
         return NULL;
     }
     return s;

@@ -99,7 +99,8 @@ static bool check_disk(struct pub_path *path, uint64_t *free_bytes)
     struct statvfs st;
     bool inodes_low;
 
-    if (statvfs(path->store, &st) < 0)
+    /* a path without a store has no disk to watch: journal_fault already tells the station */
+    if (path->in_memory || statvfs(path->store, &st) < 0)
         return path->disk_low;
     *free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
     inodes_low = st.f_files > 0 && st.f_favail < (path->disk_low ? 2 : 1) * MIN_FREE_INODES;

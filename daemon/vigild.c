@@ -144,10 +144,10 @@ static int run(struct corethread *ct)
     while (!stop_requested) {
         if (reload_requested) {
             reload_requested = 0;
-            if (ct_reload(ct) < 0)
-                return -1;
+            ct_reload(ct);
         }
-        ct_round(ct);
+        if (ct_round(ct) < 0)
+            return -1;
     }
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Disk full: vigild's state directory (journal and MQTT store) lives on a
 # small tmpfs that the test fills up completely. vigild must not crash, must
-# raise a system fault alarm (spool_full or a journal fault) and must keep
+# raise a system fault alarm (spool_full, then journal_fault) and must keep
 # delivering events to the broker from memory; once space is back it goes
 # on as before. Needs root for the mount; otherwise it is skipped (exit 77).
 set -u
@@ -61,12 +61,32 @@ check "a full disk raises a system fault alarm" $?
 kill -0 "$VIGILD_PID" 2>/dev/null
 check "vigild is still running on a full disk" $?
 
+# The journal writes into the last page it has until that is full too;
+# from then on its appends fail, and the station must hear of it.
+journal_fault() { grep -q '"alarm":"system.journal_fault".*"state":"active_unacked"' "$WORK/station.json"; }
+v=1
+for i in $(seq 200); do
+    journal_fault && break
+    v=$((1 - v))
+    sim set store1-door "$v"
+    sleep 0.05
+done
+wait_until 5 journal_fault
+check "journal appends failing on the full disk raise the critical journal_fault" $?
+grep '"alarm":"system.journal_fault"' "$WORK/station.json" | head -n 1 | grep -q '"priority":"critical"'
+check "journal_fault is critical" $?
+sim set store1-door 1
+sleep 0.3
+
 # --- space comes back -----------------------------------------------------------
 rm -f "$WORK/state/filler" "$WORK/state"/filler-tail-* "$WORK/state"/filler-blocks-*
+n=$(door_events)
 sim set store1-door 0
-wait_door_events 4 5
-[ "$(door_events)" -eq 4 ] && grep '"alarm":"store1-door.intrusion"' "$WORK/station.json" | tail -n 1 | grep -q '"state":"rtn_unacked"'
+wait_door_events $((n + 1)) 5
+[ "$(door_events)" -eq $((n + 1)) ] && grep '"alarm":"store1-door.intrusion"' "$WORK/station.json" | tail -n 1 | grep -q '"state":"rtn_unacked"'
 check "once space is back the next change is delivered as usual" $?
+wait_for "$WORK/station.json" '"alarm":"system.journal_fault".*"state":"normal"' 5
+check "once space is back journal_fault clears" $?
 kill -0 "$VIGILD_PID" 2>/dev/null
 check "vigild is still running once space is back" $?
 

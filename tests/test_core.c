@@ -1107,6 +1107,11 @@ static const struct step system_inputs[] = {
     {AT(950), SYSTEM(CORE_SYS_STORAGE_LOW, true, ""), NOTHING},
     {AT(1000), SYSTEM(CORE_SYS_STORAGE_LOW, false, "state_dir 79% of its 64 MiB budget"),
      THEN(EVENT("system.storage_low", "normal"))},
+    /* the state directory was read-only at start: alarms still go out, but nothing would survive a restart */
+    {AT(1100), SYSTEM(CORE_SYS_JOURNAL_FAULT, true, "journal cannot be opened in /var/lib/vigil: read-only"),
+     THEN(EVENT_TEXT("system.journal_fault", "active_unacked", "journal cannot be opened in /var/lib/vigil: read-only"))},
+    {AT(1200), SYSTEM(CORE_SYS_JOURNAL_FAULT, false, "journal open in /var/lib/vigil"),
+     THEN(EVENT("system.journal_fault", "normal"))},
 };
 
 static void test_comm_and_system(void)
@@ -1164,6 +1169,7 @@ static const struct table_row alarm_table[] = {
     {"system.spool_full", CORE_T_SPOOL_FULL, CFG_PRIO_HIGH, false, true},
     {"system.path_fault", CORE_T_PATH_FAULT, CFG_PRIO_HIGH, false, true},
     {"system.storage_low", CORE_T_STORAGE_LOW, CFG_PRIO_HIGH, false, true},
+    {"system.journal_fault", CORE_T_JOURNAL_FAULT, CFG_PRIO_CRITICAL, false, true},
     {"system.gateway_restarted", CORE_T_GATEWAY_RESTARTED, CFG_PRIO_MEDIUM, false, true},
     {"system.config_rejected", CORE_T_CONFIG_REJECTED, CFG_PRIO_HIGH, false, true},
     {"system.self_test", CORE_T_SELF_TEST, CFG_PRIO_LOW, false, true},
@@ -1225,7 +1231,8 @@ static void test_names(void)
         "temperature_high", "temperature_low", "humidity_high", "humidity_low", "digital",
         "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
         "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed",
-        "zone_disarmed", "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused"};
+        "zone_disarmed", "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused",
+        "journal_fault"};
     static const char *const states[] = {"normal", "active_unacked", "active_acked", "rtn_unacked",
                                          "shelved", "suppressed", "event", "out_of_service"};
     static const char *const ops[] = {"ack", "shelve", "unshelve", "arm", "disarm", "out_of_service", "in_service"};

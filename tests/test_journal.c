@@ -761,8 +761,12 @@ static void rotation_segments_replay_alone(void)
      * k to its end reaches exactly the state segment k+1 starts from. */
     for (unsigned s = 1; s <= sum.segments; s++) {
         struct core *c = core_new(f.site);
-        long n = jrnl_replay(seg_file(&f, s, file, sizeof(file)), f.site, c, NULL, NULL, &info, err, sizeof(err));
-        EXPECT(n > 0, "segment %u: %s", s, err);
+        long n;
+
+        err[0] = '\0';
+        n = jrnl_replay(seg_file(&f, s, file, sizeof(file)), f.site, c, NULL, NULL, &info, err, sizeof(err));
+        /* The newest segment may hold only its snapshot when the feed ended right at a rotation. */
+        EXPECT(n > 0 || (n == 0 && s == sum.segments), "segment %u: %ld inputs; %s", s, n, err);
         EXPECT_STR(info.problem, "");
         if (prev) {
             struct core *start = core_new(f.site);
