@@ -65,7 +65,8 @@ int psig_sign(const struct psig_key *k, const char *site, const char *suffix, co
         !(n = signed_bytes(site, suffix, payload, len, msg, sizeof(msg)))) {
         if (len + 1 > cap)
             return -1;
-        memcpy(out, payload, len);
+        if (len > 0) /* an empty payload may come as NULL */
+            memcpy(out, payload, len);
         out[len] = '\0';
         return (int)len;
     }
