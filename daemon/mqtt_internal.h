@@ -27,6 +27,7 @@
 #include "log.h"
 #include "message.h"
 #include "mqtt.h"
+#include "mqtt_tls.h"
 
 #define RECENT_CMDS 64             /* command ids remembered to drop duplicates */
 #define CMD_RING 64                /* parsed commands waiting for the inputs queue */
@@ -57,8 +58,12 @@ struct pub_path {
     size_t ring_head, ring_count;
     struct log_complaint refusing;   /* under lock */
     struct log_complaint connecting; /* under pub->lock */
+    struct mqtt_tls tls;        /* points into broker */
+    atomic_bool tls_failed;     /* a connect of this TLS path failed since the last diagnosis */
     /* Only the supervision thread touches these. */
     bool disk_low;              /* check_disk()'s last verdict, for its hysteresis */
+    bool tls_diagnosed;         /* this outage's TLS failure is diagnosed (in tls_why if TLS refused) */
+    char tls_why[MQTT_TLS_WHY_MAX];
 };
 
 struct pub {
