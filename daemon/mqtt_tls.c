@@ -129,11 +129,28 @@ static const char *ssl_reason(const char *fallback)
     return r ? r : fallback;
 }
 
+/* Whether the files t names can be read; OpenSSL would say only "system lib". */
+static bool files_readable(const struct mqtt_tls *t, char *why, size_t cap)
+{
+    const struct { const char *key, *path; } files[] = {
+        { "ca_file", t->ca_file }, { "ca_dir", t->ca_dir }, { "cert_file", t->cert_file }, { "key_file", t->key_file },
+    };
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (or_null(files[i].path) && access(files[i].path, R_OK) < 0) {
+            snprintf(why, cap, "cannot read %s %s: %s", files[i].key, files[i].path, strerror(errno));
+            return false;
+        }
+    return true;
+}
+
 /* A context with t's trust anchors and client certificate; NULL with why. */
 static SSL_CTX *diag_context(const struct mqtt_tls *t, char *why, size_t cap)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = files_readable(t, why, cap) ? SSL_CTX_new(TLS_client_method()) : NULL;
 
+    if (!ctx && why[0])
+        return NULL;
     if (!ctx) {
         snprintf(why, cap, "cannot set up TLS: %s", ssl_reason("out of memory"));
         return NULL;
