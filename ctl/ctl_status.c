@@ -362,13 +362,12 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
     return 0;
 }
 
-/* The first broker of the config, with its credentials and TLS settings (the site's; vigilctl runs where vigild does). */
+/* The config's first broker with its credentials and TLS settings (vigilctl runs on the site, as vigild does). */
 static void status_config_broker(struct status_opts *o, const struct cfg_broker *b)
 {
     o->broker = b->uri;
     o->auth.username = b->username[0] ? b->username : NULL;
-    o->auth.tls = (struct mqtt_tls){.ca_file = b->ca_file, .ca_dir = b->ca_dir, .cert_file = b->cert_file,
-                                    .key_file = b->key_file, .verify_hostname = b->verify_hostname};
+    o->auth.tls = mqtt_tls_of_broker(b);
     snprintf(o->auth.password, sizeof(o->auth.password), "%s", b->password);
 }
 

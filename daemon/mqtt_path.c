@@ -488,9 +488,7 @@ int mqtt_path_init(struct pub *p, int i, char *err, size_t errlen)
     path->pub = p;
     path->n = i + 1;
     path->broker = p->mqtt.brokers[i];
-    path->tls = (struct mqtt_tls){ .ca_file = path->broker.ca_file, .ca_dir = path->broker.ca_dir,
-                                   .cert_file = path->broker.cert_file, .key_file = path->broker.key_file,
-                                   .verify_hostname = path->broker.verify_hostname };
+    path->tls = mqtt_tls_of_broker(&path->broker);
     pthread_mutex_init(&path->lock, NULL);
     atomic_store(&path->down_since_ms, clock_mono_ms());
     atomic_store(&path->down_since_wall_ms, clock_wall_ms());

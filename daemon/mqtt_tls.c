@@ -38,6 +38,12 @@ bool mqtt_tls_uri(const char *uri)
     return tls_default_port(uri) != NULL;
 }
 
+struct mqtt_tls mqtt_tls_of_broker(const struct cfg_broker *b)
+{
+    return (struct mqtt_tls){ .ca_file = b->ca_file, .ca_dir = b->ca_dir, .cert_file = b->cert_file,
+                              .key_file = b->key_file, .verify_hostname = b->verify_hostname };
+}
+
 static const char *or_null(const char *s)
 {
     return s && s[0] ? s : NULL;

@@ -24,6 +24,8 @@
 
 #include <MQTTAsync.h>
 
+#include "config.h"
+
 #define MQTT_TLS_WHY_MAX 256
 
 /* The settings of one TLS connection; the strings are the caller's. NULL or "": not set. */
@@ -32,6 +34,9 @@ struct mqtt_tls {
     const char *cert_file, *key_file;   /* the client certificate, for mutual TLS */
     bool verify_hostname;               /* the certificate must name the URI's host */
 };
+
+/* The TLS settings of a configured broker; they point into b. */
+struct mqtt_tls mqtt_tls_of_broker(const struct cfg_broker *b);
 
 /* Whether uri asks for TLS: ssl://, mqtts:// or wss://. */
 bool mqtt_tls_uri(const char *uri);
