@@ -4,7 +4,7 @@
 # A cannot publish as B, cannot read B's commands, cannot inject B's
 # retained alarms and cannot send commands; the station reads every site and
 # sends commands, but cannot publish a site's events. A real vigild logging
-# in as A works under the ACL. Each "never arrives" is checked after a
+# in as A works under the ACL, and so does vigilctl status as the station. Each "never arrives" is checked after a
 # permitted message sent later on the same topic has arrived.
 set -u
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -109,5 +109,18 @@ wait_for "$WORK/gateway" '^vigil/depot-north/status .*"state":"online"' 10 &&
 check "vigild logged in as its site's user publishes its status and events under the ACL" $?
 ! grep -q 'pw-depot-north' "$WORK/vigild.log"
 check "the password from password_file is never logged" $?
+
+# --- vigilctl with credentials -------------------------------------------------------------
+printf 'pw-station\n' >"$WORK/station.pw"
+chmod 600 "$WORK/station.pw"
+run_tool "$WORK/status.out" "$VIGIL_BUILD/vigilctl" status --broker "tcp://127.0.0.1:$BROKER_PORT" \
+    --site depot-north --username station --password-file "$WORK/station.pw"
+expect_output "vigilctl status logs in with --username and --password-file and reads the site" 0 'online'
+! grep -q pw-station "$WORK/status.out"
+check "vigilctl status never prints the password" $?
+chmod 644 "$WORK/station.pw"
+run_tool "$WORK/status-open.out" "$VIGIL_BUILD/vigilctl" status --broker "tcp://127.0.0.1:$BROKER_PORT" \
+    --site depot-north --username station --password-file "$WORK/station.pw"
+expect_output "a password file others can read is refused with the fix" 2 "chmod 600 $WORK/station.pw"
 
 finish
