@@ -18,7 +18,7 @@ BUILD   ?= build
 SAN     ?= 0
 SEEDS   ?= 2000
 
-PKGS    := libmodbus libconfig jansson libsystemd libsodium libcurl zlib
+PKGS    := libmodbus libconfig jansson libsystemd libsodium libcurl zlib openssl
 CFLAGS  ?= -O2 -g
 VIGIL_CPPFLAGS := -D_GNU_SOURCE -Idaemon
 VIGIL_CFLAGS   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -MMD -MP

@@ -7,8 +7,14 @@
  */
 #include "ctl_mqtt.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DIAGNOSE_MS 3000           /* bound on each step of a TLS diagnosis */
 
 /* Pushes a message-less item from a paho thread. */
 static void push_notice(struct ctl_mqtt *m, enum ctl_mqtt_kind kind, const char *text)
@@ -139,9 +145,102 @@ static void connect_options(const struct ctl_mqtt_opts *o, MQTTAsync_connectOpti
     c->onFailure = on_connect_failed;
 }
 
+int ctl_mqtt_auth_option(struct ctl_mqtt_auth *a, int c, const char *arg)
+{
+    switch (c) {
+    case CTL_OPT_USERNAME: a->username = arg; return 1;
+    case CTL_OPT_PASSWORD_FILE: a->password_file = arg; return 1;
+    case CTL_OPT_CA: a->tls.ca_file = arg; break;
+    case CTL_OPT_CA_DIR: a->tls.ca_dir = arg; break;
+    case CTL_OPT_CERT: a->tls.cert_file = arg; break;
+    case CTL_OPT_KEY: a->tls.key_file = arg; break;
+    case CTL_OPT_TLS_VERSION:
+        /* mqtt_tls.h: 1.2 is the floor paho's OpenSSL keeps; nothing else can be asked for */
+        if (strcmp(arg, "tls1.2") != 0) {
+            fprintf(stderr, "vigilctl: --tls-version \"%s\" is not supported; expected tls1.2 (the minimum; "
+                    "a broker that offers TLS 1.3 gets it)\n", arg);
+            return -1;
+        }
+        break;
+    default: return 0;
+    }
+    a->tls_given = true;
+    return 1;
+}
+
+/* Reads the first line of the password file, which only its owner may read. */
+static int read_password(struct ctl_mqtt_auth *a)
+{
+    struct stat st;
+    int fd = open(a->password_file, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        fprintf(stderr, "vigilctl: cannot read --password-file %s: %s\n", a->password_file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    n = (st.st_mode & 077) ? 0 : read(fd, a->password, sizeof(a->password) - 1);
+    close(fd);
+    if (st.st_mode & 077) {
+        fprintf(stderr, "vigilctl: --password-file %s can be read by group or others; make it private: chmod 600 %s\n",
+                a->password_file, a->password_file);
+        return -1;
+    }
+    a->password[n > 0 ? n : 0] = '\0';
+    a->password[strcspn(a->password, "\r\n")] = '\0';
+    return 0;
+}
+
+int ctl_mqtt_auth_ready(struct ctl_mqtt_auth *a, const char *broker)
+{
+    bool tls = mqtt_tls_uri(broker);
+
+    if (tls && !a->tls.ca_file && !a->tls.ca_dir) {
+        fprintf(stderr, "vigilctl: broker %s is TLS and needs --ca FILE (or --ca-dir DIR): the CA that signed "
+                "the broker's certificate\n", broker);
+        return -1;
+    }
+    if (!tls && a->tls_given) {
+        fprintf(stderr, "vigilctl: broker %s is not TLS; use an ssl:// or mqtts:// URI with --ca, --cert, --key\n",
+                broker);
+        return -1;
+    }
+    if (!a->tls.cert_file != !a->tls.key_file) {
+        fprintf(stderr, "vigilctl: --cert and --key go together: the client certificate and its key\n");
+        return -1;
+    }
+    if (a->password_file && !a->username) {
+        fprintf(stderr, "vigilctl: --password-file needs --username\n");
+        return -1;
+    }
+    a->tls.verify_hostname = true;
+    return a->password_file ? read_password(a) : 0;
+}
+
+void ctl_mqtt_auth_apply(const struct ctl_mqtt_auth *a, struct ctl_mqtt_opts *o)
+{
+    o->username = a->username;
+    o->password = a->password[0] ? a->password : NULL;
+    o->tls = &a->tls;
+}
+
+const char *ctl_mqtt_failure(const struct ctl_mqtt *m, const char *paho_text, char *buf, size_t cap)
+{
+    char why[MQTT_TLS_WHY_MAX];
+
+    if (!m->o.tls || !mqtt_tls_uri(m->o.broker) ||
+        mqtt_tls_diagnose(m->o.broker, m->o.tls, DIAGNOSE_MS, why, sizeof(why)) != 1)
+        return paho_text;
+    snprintf(buf, cap, "%s; TLS: %s", paho_text, why);
+    return buf;
+}
+
 int ctl_mqtt_connect(struct ctl_mqtt *m, const struct ctl_mqtt_opts *o, char *err, size_t errlen)
 {
     MQTTAsync_connectOptions c = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_SSLOptions ssl;
     int rc;
 
     m->o = *o;
@@ -156,6 +255,10 @@ int ctl_mqtt_connect(struct ctl_mqtt *m, const struct ctl_mqtt_opts *o, char *er
         rc = MQTTAsync_setConnected(m->client, m, on_connected);
     connect_options(o, &c);
     c.context = m;
+    if (o->tls && mqtt_tls_uri(o->broker)) {
+        mqtt_tls_options(o->tls, &ssl);
+        c.ssl = &ssl;
+    }
     if (rc == MQTTASYNC_SUCCESS)
         rc = MQTTAsync_connect(m->client, &c);
     if (rc != MQTTASYNC_SUCCESS) {

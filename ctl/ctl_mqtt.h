@@ -21,6 +21,7 @@
 
 #include <MQTTAsync.h>
 
+#include "mqtt_tls.h"
 #include "queue.h"
 
 #define CTL_MQTT_FILTERS_MAX 3
@@ -54,6 +55,7 @@ struct ctl_mqtt_item {
 struct ctl_mqtt_opts {
     const char *broker, *client_id;
     const char *username, *password;            /* NULL: none */
+    const struct mqtt_tls *tls;                 /* for an ssl://, mqtts:// or wss:// broker */
     const char *filters[CTL_MQTT_FILTERS_MAX];
     int n_filters, qos;
     bool persistent;            /* keep the session (and what arrives while away) */
@@ -67,6 +69,51 @@ struct ctl_mqtt {
     struct queue q;
     MQTTAsync client;           /* NULL until created */
 };
+
+/*
+ * The credential and TLS options watch and status share: --username,
+ * --password-file, --ca, --ca-dir, --cert, --key, --tls-version. Put
+ * CTL_MQTT_AUTH_LONGOPTS into the command's getopt_long table, hand every
+ * option it does not know itself to ctl_mqtt_auth_option(), then call
+ * ctl_mqtt_auth_ready() with the broker before connecting.
+ */
+struct ctl_mqtt_auth {
+    const char *username, *password_file;
+    char password[256];         /* read from password_file; never printed */
+    struct mqtt_tls tls;
+    bool tls_given;             /* any of the TLS options was given */
+};
+
+enum { CTL_OPT_USERNAME = 0x100, CTL_OPT_PASSWORD_FILE, CTL_OPT_CA, CTL_OPT_CA_DIR, CTL_OPT_CERT, CTL_OPT_KEY,
+       CTL_OPT_TLS_VERSION };
+
+#define CTL_MQTT_AUTH_LONGOPTS                                                                                \
+    {"username", required_argument, NULL, CTL_OPT_USERNAME},                                                  \
+    {"password-file", required_argument, NULL, CTL_OPT_PASSWORD_FILE},                                        \
+    {"ca", required_argument, NULL, CTL_OPT_CA}, {"ca-dir", required_argument, NULL, CTL_OPT_CA_DIR},         \
+    {"cert", required_argument, NULL, CTL_OPT_CERT}, {"key", required_argument, NULL, CTL_OPT_KEY},           \
+    {"tls-version", required_argument, NULL, CTL_OPT_TLS_VERSION}
+
+/* Takes option c with its argument: 1 if it was one of CTL_MQTT_AUTH_LONGOPTS, 0 if not, -1 (reported) if bad. */
+int ctl_mqtt_auth_option(struct ctl_mqtt_auth *a, int c, const char *arg);
+
+/*
+ * Checks the options against the broker URI (TLS needs --ca or --ca-dir; a
+ * plain URI takes no TLS options; --cert needs --key) and reads the
+ * password file, which must be private to its owner. Returns 0, or -1
+ * after saying what is wrong on stderr.
+ */
+int ctl_mqtt_auth_ready(struct ctl_mqtt_auth *a, const char *broker);
+
+/* Fills o's username, password and tls from a (which must outlive the client). */
+void ctl_mqtt_auth_apply(const struct ctl_mqtt_auth *a, struct ctl_mqtt_opts *o);
+
+/*
+ * Words for a failed connect: paho's text, and for a TLS broker what
+ * mqtt_tls_diagnose() finds (blocks for a few seconds at most). Call it on
+ * the caller's thread with the CONNECT_FAILED item's text.
+ */
+const char *ctl_mqtt_failure(const struct ctl_mqtt *m, const char *paho_text, char *buf, size_t cap);
 
 /* Allocates the queue for queue_cap items. Returns 0 or -1 (out of memory). */
 int ctl_mqtt_init(struct ctl_mqtt *m, size_t queue_cap);

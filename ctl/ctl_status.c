@@ -45,7 +45,7 @@
 
 struct status_opts {
     const char *broker, *site, *prefix, *config, *profiles;
-    const char *username, *password;
+    struct ctl_mqtt_auth auth;      /* from the command line, or from --config's first broker */
     long timeout_s;
     long heartbeat_s;               /* from --config, else the default; a status payload's wins */
     bool check_signatures;          /* --site-key, or the signing key of --config */
@@ -67,8 +67,7 @@ struct site_view {
  */
 static int status_connect(struct ctl_mqtt *m, const struct status_opts *o, char *filter, char *err, size_t errlen)
 {
-    struct ctl_mqtt_opts mo = {.broker = o->broker, .username = o->username, .password = o->password,
-                               .filters = {filter}, .n_filters = 1, .qos = 0,
+    struct ctl_mqtt_opts mo = {.broker = o->broker, .filters = {filter}, .n_filters = 1, .qos = 0,
                                .connect_timeout_s = (int)o->timeout_s, .retained_only = true};
     struct timespec now;
     char id[64], why[128];
@@ -81,6 +80,7 @@ static int status_connect(struct ctl_mqtt *m, const struct status_opts *o, char 
     clock_gettime(CLOCK_REALTIME, &now);
     snprintf(id, sizeof(id), "vigilctl-status-%ld-%lx", (long)getpid(), (unsigned long)now.tv_nsec);
     mo.client_id = id;
+    ctl_mqtt_auth_apply(&o->auth, &mo);
     if (ctl_mqtt_connect(m, &mo, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "broker %s: %s", o->broker, why);
         return -1;
@@ -168,7 +168,11 @@ static int status_collect(struct ctl_mqtt *m, const struct status_opts *o, struc
             return -1;
         }
         if (it.kind == CTL_MQTT_CONNECT_FAILED || it.kind == CTL_MQTT_SUBSCRIBE_FAILED) {
-            snprintf(err, errlen, "broker %s: %.200s", o->broker, it.payload);
+            char why[512];
+
+            snprintf(err, errlen, "broker %s: %.400s", o->broker,
+                     it.kind == CTL_MQTT_CONNECT_FAILED ? ctl_mqtt_failure(m, it.payload, why, sizeof(why))
+                                                        : it.payload);
             return -1;
         }
         if (it.kind == CTL_MQTT_MESSAGE)
@@ -367,7 +371,7 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
         {"broker", required_argument, NULL, 'b'}, {"site", required_argument, NULL, 's'},
         {"prefix", required_argument, NULL, 'P'}, {"config", required_argument, NULL, 'c'},
         {"profiles", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'},
-        {"site-key", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0}};
+        {"site-key", required_argument, NULL, 'k'}, CTL_MQTT_AUTH_LONGOPTS, {NULL, 0, NULL, 0}};
     size_t len = 0;
     char *end;
     int c;
@@ -396,7 +400,9 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
                 return -1;
             }
             break;
-        default: return -1;
+        default:
+            if (ctl_mqtt_auth_option(&o->auth, c, optarg) != 1)
+                return -1;
         }
     }
     if (optind != argc || (!o->config && (!o->broker || !o->site))) {
@@ -404,6 +410,15 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
         return -1;
     }
     return 0;
+}
+
+/* The config's first broker with its credentials and TLS settings (vigilctl runs on the site, as vigild does). */
+static void status_config_broker(struct status_opts *o, const struct cfg_broker *b)
+{
+    o->broker = b->uri;
+    o->auth.username = b->username[0] ? b->username : NULL;
+    o->auth.tls = mqtt_tls_of_broker(b);
+    snprintf(o->auth.password, sizeof(o->auth.password), "%s", b->password);
 }
 
 /*
@@ -439,11 +454,8 @@ static struct cfg_site *status_config(struct status_opts *o)
         return NULL;
     }
     b = &site->mqtt.brokers[0];
-    if (!o->broker) {
-        o->broker = b->uri;
-        o->username = b->username[0] ? b->username : NULL;
-        o->password = b->password[0] ? b->password : NULL;
-    }
+    if (!o->broker)
+        status_config_broker(o, b);
     o->site = o->site ? o->site : site->id;
     o->prefix = o->prefix ? o->prefix : site->mqtt.prefix;
     o->heartbeat_s = site->mqtt.heartbeat_s;
@@ -503,6 +515,9 @@ int ctl_cmd_status(int argc, char **argv)
         ctl_usage(stderr);
         return CTL_EXIT_USAGE;
     }
+    /* --broker's credentials and TLS come from the command line, the config's broker's from the config */
+    if (o.broker && ctl_mqtt_auth_ready(&o.auth, o.broker) < 0)
+        return CTL_EXIT_USAGE;
     if (o.config && !(site = status_config(&o)))
         return CTL_EXIT_USAGE;
     if (!o.prefix)

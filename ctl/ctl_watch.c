@@ -50,6 +50,7 @@ static volatile sig_atomic_t watch_stop;
 
 struct watch_opts {
     const char *broker, *site, *prefix, *client_id, *state_path;
+    struct ctl_mqtt_auth auth;
     bool json, utc;
     long count;                 /* stop after this many new events; 0: never */
     long timeout_s;             /* stop after this long; 0: never */
@@ -85,6 +86,8 @@ struct watch {
     char results_seen[WATCH_RESULTS_SEEN][CFG_ID_MAX + CORE_CMD_ID_MAX];
     size_t results_next;
     struct ctl_mqtt_item scratch;   /* the item the main thread is handling */
+    bool diagnosed;                 /* this outage's connect failure is explained */
+    char failure[512];
 };
 
 static void watch_on_signal(int sig)
@@ -406,15 +409,32 @@ static void watch_message(struct watch *w, const struct ctl_mqtt_item *m)
         watch_result(w, s, m);
 }
 
+/*
+ * paho retries every few seconds and says the same each time; a TLS
+ * refusal is diagnosed on the first failure after a success only, so a
+ * station that cannot connect does not repeat the handshake twice a retry.
+ */
+static const char *watch_failure(struct watch *w, const char *paho_text)
+{
+    if (w->diagnosed)
+        return paho_text;
+    w->diagnosed = true;
+    return ctl_mqtt_failure(&w->mqtt, paho_text, w->failure, sizeof(w->failure));
+}
+
 /* Handles one queued item; returns true once the disconnect at a stop finished. */
 static bool watch_handle(struct watch *w, const struct ctl_mqtt_item *m)
 {
     switch (m->kind) {
     case CTL_MQTT_MESSAGE: watch_message(w, m); break;
-    case CTL_MQTT_CONNECTED: fprintf(stderr, "vigilctl: broker %s: connected\n", w->o.broker); break;
+    case CTL_MQTT_CONNECTED:
+        w->diagnosed = false;
+        fprintf(stderr, "vigilctl: broker %s: connected\n", w->o.broker);
+        break;
     case CTL_MQTT_LOST: fprintf(stderr, "vigilctl: broker %s: %s; reconnecting\n", w->o.broker, m->payload); break;
     case CTL_MQTT_CONNECT_FAILED:
-        fprintf(stderr, "vigilctl: broker %s: connect failed: %s; retrying\n", w->o.broker, m->payload);
+        fprintf(stderr, "vigilctl: broker %s: connect failed: %s; retrying\n", w->o.broker,
+                watch_failure(w, m->payload));
         break;
     case CTL_MQTT_SUBSCRIBED: fprintf(stderr, "vigilctl: subscribed to %s, %s, %s\n", w->filters[0], w->filters[1],
                                    w->filters[2]); break;
@@ -448,7 +468,10 @@ static int watch_connect(struct watch *w)
         .persistent = true, .reconnect_max_s = WATCH_RETRY_MAX_S,
     };
     char err[256];
-    int rc = ctl_mqtt_connect(&w->mqtt, &mo, err, sizeof(err));
+    int rc;
+
+    ctl_mqtt_auth_apply(&w->o.auth, &mo);
+    rc = ctl_mqtt_connect(&w->mqtt, &mo, err, sizeof(err));
 
     if (rc == CTL_MQTT_ECREATE)
         fprintf(stderr, "vigilctl: cannot create an MQTT client for %s: %s\n", w->o.broker, err);
@@ -508,7 +531,7 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
         {"state", required_argument, NULL, 'S'},     {"json", no_argument, NULL, 'j'},
         {"utc", no_argument, NULL, 'u'},             {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},   {"heartbeat-s", required_argument, NULL, 'H'},
-        {NULL, 0, NULL, 0}};
+        CTL_MQTT_AUTH_LONGOPTS,                      {NULL, 0, NULL, 0}};
     char *end;
     long *num;
     int c;
@@ -531,9 +554,13 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
                 return -1;
             }
             break;
-        default: return -1;
+        default:
+            if (ctl_mqtt_auth_option(&o->auth, c, optarg) != 1)
+                return -1;
         }
     }
+    if (o->broker && ctl_mqtt_auth_ready(&o->auth, o->broker) < 0)
+        return -1;
     if (!o->broker || !o->site || optind != argc || strpbrk(o->site, "/#") ||
         (o->state_path && strlen(o->state_path) >= CFG_PATH_MAX)) {
         ctl_usage(stderr);

@@ -17,7 +17,7 @@
  *       a live run, byte for byte what vigild published on
  *       vigil/<site>/events. --diff replays under a second config too and
  *       prints only the events that differ.
- *   vigilctl status --broker URI --site ID [--prefix P] [--timeout S]
+ *   vigilctl status --broker URI --site ID [--prefix P] [--timeout S] [CONNECTION]
  *   vigilctl status --config SITE.conf [--profiles DIR] [--timeout S]
  *       Prints the site's state from the retained topics on its broker:
  *       status and heartbeat age, devices, zones, alarms not normal. Exit 0
@@ -25,10 +25,13 @@
  *       config or broker unreachable.
  *   vigilctl watch --broker URI --site ID|+ [--prefix P] [--client-id ID]
  *                  [--state FILE] [--json] [--utc] [--count N] [--timeout S]
- *                  [--heartbeat-s S]
+ *                  [--heartbeat-s S] [CONNECTION]
  *       A minimal central station: subscribes with a persistent session,
  *       drops duplicates by seq, reports gaps and silent sites, and prints
  *       every alarm for people (or every new event as a JSON line).
+ *   CONNECTION: [--username U --password-file F] [--ca FILE|--ca-dir DIR]
+ *       [--cert FILE --key FILE] [--tls-version tls1.2]: credentials, and
+ *       TLS for an ssl://, mqtts:// or wss:// broker (ctl_mqtt.h).
  *   vigilctl probe --bus SPEC --unit N [--profile P] [--raw TABLE:ADDR[:COUNT]]
  *       Reads one device directly and prints its decoded inputs or raw
  *       tables, round-trip times, and what is wrong in plain words. Exit 0
@@ -67,9 +70,9 @@ static const struct command commands[] = {
      ctl_cmd_replay},
     {{"watch", NULL},
      "watch --broker URI --site ID|+ [--prefix P] [--client-id ID] [--state FILE] [--json] [--utc] [--count N]"
-     " [--timeout S] [--heartbeat-s S]",
+     " [--timeout S] [--heartbeat-s S] [CONNECTION]",
      ctl_cmd_watch},
-    {{"status", NULL}, "status --broker URI --site ID [--prefix P] [--timeout S] [--site-key KEY] | status --config "
+    {{"status", NULL}, "status --broker URI --site ID [--prefix P] [--timeout S] [--site-key KEY] [CONNECTION] | status --config "
      "SITE.conf [--profiles DIR] [--timeout S]", ctl_cmd_status},
     {{"probe", NULL}, "probe --bus tcp:HOST:PORT|rtu:DEVICE:BAUD:8N1 --unit N [--profile P] [--profiles DIR] "
      "[--raw TABLE:ADDR[:COUNT]]... [--timeout MS]", ctl_cmd_probe},
@@ -96,6 +99,8 @@ void ctl_usage(FILE *out)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  vigilctl %s\n", commands[i].usage);
     fprintf(out, "TS is an RFC 3339 UTC time, e.g. 2025-11-24T16:00:00Z or 2025-11-24T16:00:00.250Z\n");
+    fprintf(out, "CONNECTION: [--username U --password-file F] and, for an ssl:// or mqtts:// URI, --ca FILE|--ca-dir "
+            "DIR [--cert FILE --key FILE] [--tls-version tls1.2]\n");
 }
 
 /* Finds the command named by argv[1] (and argv[2]); *words gets how many it used. */

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "busload.h"
 
@@ -106,5 +107,33 @@ int cfgcheck_warnings(const struct cfg_site *site, char *out, size_t outlen)
     for (int b = 0; b < site->n_buses; b++)
         if (site->buses[b].type == CFG_BUS_RTU)
             check_line(site, b, &r);
+    return r.n;
+}
+
+/* One file a broker names: a warning if it is not there. */
+static void check_file(struct report *r, const struct cfg_broker *b, int n, const char *key, const char *path)
+{
+    struct stat st;
+
+    if (path[0] && stat(path, &st) < 0)
+        warn(r, b->file, b->line, "mqtt broker #%d: %s %s does not exist (yet); this path cannot connect until "
+             "it does", n, key, path);
+}
+
+int cfgcheck_files(const struct cfg_site *site, char *out, size_t outlen)
+{
+    struct report r = { out, outlen, 0, 0 };
+
+    if (out && outlen)
+        out[0] = '\0';
+    for (int i = 0; i < site->mqtt.n_brokers; i++) {
+        const struct cfg_broker *b = &site->mqtt.brokers[i];
+
+        check_file(&r, b, i + 1, "ca_file", b->ca_file);
+        check_file(&r, b, i + 1, "ca_dir", b->ca_dir);
+        check_file(&r, b, i + 1, "cert_file", b->cert_file);
+        check_file(&r, b, i + 1, "key_file", b->key_file);
+        check_file(&r, b, i + 1, "password_file", b->password_file);
+    }
     return r.n;
 }

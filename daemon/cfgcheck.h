@@ -9,7 +9,12 @@
  *  - an RTU line whose devices' read plans need more line time than their
  *    poll intervals leave (busload.c), with the arithmetic.
  *
- * Pure: reads the site, writes text.
+ * cfgcheck_warnings() is pure: it reads the site, writes text.
+ * cfgcheck_files() looks at the file system: the TLS and password files a
+ * broker names that are not there yet. config.c refuses those that are
+ * there but unreadable or too open; a missing one is only a warning, so a
+ * config can be checked before its certificates are installed (and the
+ * shipped example, whose paths are under /etc/vigil/tls/, checks clean).
  */
 #ifndef VIGIL_CFGCHECK_H
 #define VIGIL_CFGCHECK_H
@@ -24,5 +29,8 @@
  * warnings there are.
  */
 int cfgcheck_warnings(const struct cfg_site *site, char *out, size_t outlen);
+
+/* Warns, in the same form, about every file a broker names that does not exist. */
+int cfgcheck_files(const struct cfg_site *site, char *out, size_t outlen);
 
 #endif

@@ -40,11 +40,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "cfgfile.h"
+#include "mqtt_tls.h"
 #include "regfmt.h"
 
 #define FNV64_BASIS 0xcbf29ce484222325ULL
@@ -77,6 +80,8 @@ static const char *const *const format_names = regfmt_format_names; /* shared wi
 /* In struct tm's tm_wday order: a schedule's day bit n is day_names[n]. */
 static const char *const day_names[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL };
 static const char *const mqtt_mode_names[] = { "both", "failover", NULL };
+/* Only TLS 1.2 can be asked for: see mqtt_tls.h for why 1.3 cannot be enforced from here. */
+static const char *const tls_version_names[] = { "tls1.2", NULL };
 #define DAYS_HINT "mon, tue, wed, thu, fri, sat, sun"
 
 _Static_assert(sizeof kind_names / sizeof *kind_names == CFG_KIND_EOL + 2, "kind names");
@@ -255,6 +260,14 @@ static const struct key broker_keys[] = {
     { "keepalive_s", K_INT, 0, AT(struct cfg_broker, keepalive_s), .min = 2, .max = 3600, .dflt = 10 },
     { "username", K_STR, 0, AT(struct cfg_broker, username) },
     { "password", K_STR, 0, AT(struct cfg_broker, password) },
+    { "password_file", K_STR, 0, AT(struct cfg_broker, password_file) },
+    /* TLS: load_broker_tls() checks what a table cannot (which keys a URI needs, the files) */
+    { "ca_file", K_STR, 0, AT(struct cfg_broker, ca_file) },
+    { "ca_dir", K_STR, 0, AT(struct cfg_broker, ca_dir) },
+    { "cert_file", K_STR, 0, AT(struct cfg_broker, cert_file) },
+    { "key_file", K_STR, 0, AT(struct cfg_broker, key_file) },
+    { "tls_version", K_ENUM, 0, AT(struct cfg_broker, tls_version), .names = tls_version_names },
+    { "verify_hostname", K_BOOL, 0, AT(struct cfg_broker, verify_hostname), .dflt = 1 },
 };
 
 static const struct key rules_keys[] = {
@@ -1122,9 +1135,116 @@ static bool client_id_valid(const char *s)
     return true;
 }
 
+/* The broker keys that only make sense on a TLS connection. */
+static const char *const tls_only_keys[] = { "ca_file", "ca_dir", "cert_file", "key_file", "tls_version",
+                                             "verify_hostname" };
+
+/*
+ * One file a broker names. It must be absolute (vigild runs from /); a file
+ * that is there must be readable, and a secret one (a key, a password)
+ * private to its owner. A file that is not there yet is no error here: a
+ * config is often checked before its certificates are installed, so
+ * cfgcheck_files() warns and the path reports the failure when it connects.
+ * Returns an open descriptor of a file that is there and passed, else -1.
+ */
+static int open_broker_file(struct loader *L, const config_setting_t *g, const char *key, const char *path,
+                            bool secret)
+{
+    const config_setting_t *s = config_setting_get_member(g, key);
+    struct stat st;
+    int fd;
+
+    if (path[0] != '/') {
+        fail(L, s, "%s \"%s\" is relative; expected an absolute path (vigild runs from /)", key, path);
+        return -1;
+    }
+    if (stat(path, &st) < 0 && errno == ENOENT)
+        return -1;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail(L, s, "%s %s cannot be read: %s; expected a file the vigil user can read", key, path, strerror(errno));
+        return -1;
+    }
+    if (secret && (st.st_mode & 077)) {
+        fail(L, s, "%s %s can be read by group or others (mode %04o); expected it private to its owner: "
+             "chmod 600 %s", key, path, (unsigned)(st.st_mode & 07777), path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads the password from the first line of password_file, if the file is there. */
+static void read_password_file(struct loader *L, const config_setting_t *g, struct cfg_broker *b)
+{
+    int fd = open_broker_file(L, g, "password_file", b->password_file, true);
+    ssize_t n;
+
+    if (fd < 0)
+        return;
+    n = read(fd, b->password, sizeof(b->password) - 1);
+    close(fd);
+    b->password[n > 0 ? n : 0] = '\0';
+    b->password[strcspn(b->password, "\r\n")] = '\0';
+    if (n == (ssize_t)sizeof(b->password) - 1 || !b->password[0])
+        fail(L, config_setting_get_member(g, "password_file"), "password_file %s holds %s; expected one line "
+             "of 1..%zu characters", b->password_file, b->password[0] ? "too long a password" : "no password",
+             sizeof(b->password) - 2);
+}
+
+/* Checks the readable ones among the TLS files a broker names. */
+static void check_tls_files(struct loader *L, const config_setting_t *g, const struct cfg_broker *b)
+{
+    const struct { const char *key, *path; bool secret; } files[] = {
+        { "ca_file", b->ca_file, false }, { "ca_dir", b->ca_dir, false },
+        { "cert_file", b->cert_file, false }, { "key_file", b->key_file, true },
+    };
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        int fd = files[i].path[0] ? open_broker_file(L, g, files[i].key, files[i].path, files[i].secret) : -1;
+
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+/*
+ * What the key table cannot say about a broker's security: a TLS URI needs
+ * a CA to verify the broker against (paho would otherwise fail every
+ * connect); a plain URI with TLS keys is a config that believes it is
+ * encrypted and is not; a certificate needs its key; a password comes from
+ * one place only.
+ */
+static void load_broker_security(struct loader *L, const config_setting_t *g, struct cfg_broker *b)
+{
+    bool tls = mqtt_tls_uri(b->uri);
+
+    for (size_t i = 0; i < sizeof(tls_only_keys) / sizeof(tls_only_keys[0]) && !tls; i++)
+        if (config_setting_get_member(g, tls_only_keys[i]))
+            fail(L, config_setting_get_member(g, tls_only_keys[i]), "%s is set but uri \"%s\" is not TLS; "
+                 "expected an ssl:// or mqtts:// uri, or no TLS keys", tls_only_keys[i], b->uri);
+    if (tls && !b->ca_file[0] && !b->ca_dir[0])
+        fail(L, config_setting_get_member(g, "uri"), "uri \"%s\" is TLS but the broker has no ca_file or ca_dir; "
+             "expected ca_file = \"/etc/vigil/tls/ca.crt\", the CA that signed the broker's certificate", b->uri);
+    if (!b->cert_file[0] != !b->key_file[0])
+        fail(L, g, "mqtt broker has %s without %s; expected both (a client certificate and its key) or neither",
+             b->cert_file[0] ? "cert_file" : "key_file", b->cert_file[0] ? "key_file" : "cert_file");
+    if (b->password[0] && b->password_file[0])
+        fail(L, config_setting_get_member(g, "password"), "password and password_file are both set; expected "
+             "password_file alone (a file only the vigil user can read)");
+    else if ((b->password[0] || b->password_file[0]) && !b->username[0])
+        fail(L, g, "mqtt broker has a password but no username; expected both or neither");
+    if (tls)
+        check_tls_files(L, g, b);
+    if (b->password_file[0])
+        read_password_file(L, g, b);
+}
+
 static void load_broker(struct loader *L, const config_setting_t *g, struct cfg_broker *b, int index)
 {
     read_group(L, g, &broker_section, b);
+    set_origin(g, &b->line, &b->file);
+    load_broker_security(L, g, b);
     const config_setting_t *uri = config_setting_get_member(g, "uri");
     if (uri && b->uri[0] && !uri_valid(b->uri))
         fail(L, uri, "uri \"%s\" is not a broker URI; expected tcp://host:port, ssl://host:port, "
@@ -2266,6 +2386,9 @@ static int own_file_names(struct cfg_site *s, const config_t *c)
         own_file_name(c, s->strings, &s->receipts.local_output.file);
     if (s->influx.file)
         own_file_name(c, s->strings, &s->influx.file);
+    for (int i = 0; i < s->mqtt.n_brokers; i++)
+        if (s->mqtt.brokers[i].file)
+            own_file_name(c, s->strings, &s->mqtt.brokers[i].file);
     return 0;
 }
 

@@ -67,11 +67,18 @@ enum cfg_point_kind {
 enum cfg_priority { CFG_PRIO_CRITICAL, CFG_PRIO_HIGH, CFG_PRIO_MEDIUM, CFG_PRIO_LOW };
 
 struct cfg_broker {
-    char uri[CFG_PATH_MAX];       /* tcp://127.0.0.1:1883, ssl://... later */
+    char uri[CFG_PATH_MAX];       /* tcp://127.0.0.1:1883, ssl://host:8883 ... */
     char client_id[CFG_ID_MAX * 2];
     char username[CFG_ID_MAX];
-    char password[CFG_TEXT_MAX];
+    char password[CFG_TEXT_MAX];  /* given, or read from password_file; never logged */
+    char password_file[CFG_PATH_MAX];
     int keepalive_s;              /* default 10 */
+    /* TLS (ssl://, mqtts://, wss:// only; docs/mqtt.md "TLS"); absolute paths. */
+    char ca_file[CFG_PATH_MAX], ca_dir[CFG_PATH_MAX];
+    char cert_file[CFG_PATH_MAX], key_file[CFG_PATH_MAX];
+    int tls_version;              /* minimum; index into cfg_tls_version_names, default tls1.2 */
+    bool verify_hostname;         /* default true */
+    int line; const char *file;   /* where it was defined; file is valid while the site lives */
 };
 
 /* How events travel when two brokers are configured (docs/mqtt.md). */

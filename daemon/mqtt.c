@@ -143,7 +143,13 @@ static bool broker_differs(const struct cfg_broker *a, const struct cfg_broker *
                     : strcmp(a->client_id, b->client_id) ? "client_id"
                     : strcmp(a->username, b->username) ? "username"
                     : strcmp(a->password, b->password) ? "password"
-                    : a->keepalive_s != b->keepalive_s ? "keepalive_s" : NULL;
+                    : a->keepalive_s != b->keepalive_s ? "keepalive_s"
+                    : strcmp(a->ca_file, b->ca_file) ? "ca_file"
+                    : strcmp(a->ca_dir, b->ca_dir) ? "ca_dir"
+                    : strcmp(a->cert_file, b->cert_file) ? "cert_file"
+                    : strcmp(a->key_file, b->key_file) ? "key_file"
+                    : a->tls_version != b->tls_version ? "tls_version"
+                    : a->verify_hostname != b->verify_hostname ? "verify_hostname" : NULL;
 
     if (key)
         snprintf(what, cap, "brokers[%d].%s", n, key);

@@ -28,6 +28,7 @@
 #include "message.h"
 #include "mqtt.h"
 #include "paysign.h"
+#include "mqtt_tls.h"
 
 #define CMD_RING 64                /* parsed commands waiting for the inputs queue */
 #define RCPT_RING 1024             /* receipted seqs waiting for the core thread */
@@ -58,8 +59,12 @@ struct pub_path {
     size_t ring_head, ring_count;
     struct log_complaint refusing;   /* under lock */
     struct log_complaint connecting; /* under pub->lock */
+    struct mqtt_tls tls;        /* points into broker */
+    atomic_bool tls_failed;     /* a connect of this TLS path failed since the last diagnosis */
     /* Only the supervision thread touches these. */
     bool disk_low;              /* check_disk()'s last verdict, for its hysteresis */
+    bool tls_diagnosed;         /* this outage's TLS failure is diagnosed (in tls_why if TLS refused) */
+    char tls_why[MQTT_TLS_WHY_MAX];
 };
 
 /* A payload as sent: a message of message.h and, on a signing site, its signature. */

@@ -389,6 +389,9 @@ static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
     /* MQTTAsync_destroy() fails the connect it cancels: that is no broker fault. */
     if (atomic_load(&path->pub->stopping))
         return;
+    /* paho's words for any TLS refusal are "TCP/TLS connect failure": mqtt_watch.c finds out why */
+    if (mqtt_tls_uri(path->broker.uri))
+        atomic_store(&path->tls_failed, true);
     pthread_mutex_lock(&path->pub->lock);
     log_complain(&path->connecting, clock_mono_ms(), LOG_LVL_WARN,
                  "mqtt: path=%d broker=%s: connect failed: %s; retrying in the background, messages are buffered",
@@ -490,6 +493,7 @@ int mqtt_path_connect(struct pub_path *path, char *err, size_t errlen)
 {
     MQTTAsync_connectOptions c = MQTTAsync_connectOptions_initializer;
     MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    MQTTAsync_SSLOptions ssl;
     int rc;
 
     MQTTAsync_setCallbacks(path->client, path, on_connection_lost, mqtt_on_message, on_delivered);
@@ -509,6 +513,10 @@ int mqtt_path_connect(struct pub_path *path, char *err, size_t errlen)
     c.password = path->broker.password[0] ? path->broker.password : NULL;
     c.onFailure = on_connect_failure;
     c.context = path;
+    if (mqtt_tls_uri(path->broker.uri)) {
+        mqtt_tls_options(&path->tls, &ssl);
+        c.ssl = &ssl;
+    }
     rc = MQTTAsync_connect(path->client, &c);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "mqtt: path %d: cannot start connecting to %s: %s", path->n, path->broker.uri,
@@ -526,6 +534,7 @@ int mqtt_path_init(struct pub *p, int i, char *err, size_t errlen)
     path->pub = p;
     path->n = i + 1;
     path->broker = p->mqtt.brokers[i];
+    path->tls = mqtt_tls_of_broker(&path->broker);
     pthread_mutex_init(&path->lock, NULL);
     atomic_store(&path->down_since_ms, clock_mono_ms());
     atomic_store(&path->down_since_wall_ms, clock_wall_ms());

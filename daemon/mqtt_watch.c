@@ -28,6 +28,7 @@
 #define SPOOL_HIGH_PCT 90          /* spool_full at this fill level of a path ... */
 #define SPOOL_LOW_PCT 50           /* ... cleared below this one on every path */
 #define MIN_FREE_INODES 256        /* paho writes one file per message */
+#define TLS_DIAGNOSE_MS 2000       /* bound on each step of a TLS diagnosis */
 
 /* Pushes a system alarm change to the core; false once the queue is closed. */
 static bool push_system(struct pub *p, enum core_sys_kind kind, bool active, const char *text)
@@ -218,11 +219,35 @@ static int paths_down(struct pub *p, uint64_t now_ms, bool *all_up, char *text, 
             continue;
         msg_ts(atomic_load(&path->down_since_wall_ms), since);
         if (used < cap)
-            used += (size_t)snprintf(text + used, cap - used, "%spath %d %s down since %s", down ? "; " : "",
-                                     path->n, path->broker.uri, since);
+            used += (size_t)snprintf(text + used, cap - used, "%spath %d %s down since %s%s%s", down ? "; " : "",
+                                     path->n, path->broker.uri, since, path->tls_why[0] ? ": TLS: " : "",
+                                     path->tls_why);
         down++;
     }
     return down;
+}
+
+/*
+ * Once per outage of a TLS path whose connects fail, repeats the handshake
+ * with OpenSSL to name the reason (mqtt_tls.h): logged, and added to the
+ * path_fault text so the station reads it too. Blocks this thread for at
+ * most a few TLS_DIAGNOSE_MS, once per outage.
+ */
+static void diagnose_tls(struct pub_path *path)
+{
+    if (atomic_load(&path->connected)) {
+        path->tls_diagnosed = false;
+        path->tls_why[0] = '\0';
+        return;
+    }
+    if (path->tls_diagnosed || !atomic_exchange(&path->tls_failed, false))
+        return;
+    path->tls_diagnosed = true;
+    if (mqtt_tls_diagnose(path->broker.uri, &path->tls, TLS_DIAGNOSE_MS, path->tls_why,
+                          sizeof(path->tls_why)) == 1)
+        log_err("mqtt: path=%d broker=%s: TLS refused: %s", path->n, path->broker.uri, path->tls_why);
+    else
+        path->tls_why[0] = '\0';
 }
 
 /*
@@ -293,6 +318,8 @@ void *mqtt_watch_main(void *arg)
         if (now_ms >= p->next_check_ms) {
             p->next_check_ms = now_ms + CHECK_MS;
             check_spool(p);
+            for (int i = 0; i < p->n_paths; i++)
+                diagnose_tls(&p->paths[i]);
             check_paths(p, now_ms);
         }
         watch_wait(p, cmds_blocked);

@@ -113,8 +113,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 static void print_warnings(const struct cfg_site *site, bool to_log)
 {
     static char warnings[16384];
+    size_t used;
 
     cfgcheck_warnings(site, warnings, sizeof(warnings));
+    used = strlen(warnings);
+    cfgcheck_files(site, warnings + used, sizeof(warnings) - used);
     if (!to_log) {
         fputs(warnings, stdout);
         return;

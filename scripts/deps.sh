@@ -4,7 +4,7 @@
 # `deps.sh deb` adds the tools that build the Debian package (make deb).
 set -eu
 PKGS="build-essential pkg-config libmodbus-dev libpaho-mqtt-dev libconfig-dev libjansson-dev
-      libsystemd-dev libcurl4-openssl-dev zlib1g-dev libsodium-dev mosquitto mosquitto-clients influxdb jq systemd man-db"
+      libsystemd-dev libcurl4-openssl-dev zlib1g-dev libsodium-dev libssl-dev mosquitto mosquitto-clients influxdb jq systemd man-db"
 [ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev debhelper"
 missing=""
 for p in $PKGS; do

@@ -238,6 +238,31 @@ static const struct bad_case bad_cases[] = {
       SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
       "  mode = \"sometimes\"; };  #<\n",
       "mqtt: mode \"sometimes\" is not valid; expected one of: both, failover" },
+    { "TLS uri without a CA",
+      SITE "mqtt = { brokers = ( { uri = \"ssl://cms.example.net:8883\"; } ); };  #<\n",
+      "mqtt broker #1: uri \"ssl://cms.example.net:8883\" is TLS but the broker has no ca_file or ca_dir; expected "
+      "ca_file = \"/etc/vigil/tls/ca.crt\"" },
+    { "TLS keys on a plain uri",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://cms.example.net:1883\";\n"
+      "  ca_file = \"/etc/vigil/tls/ca.crt\"; } ); };  #<\n",
+      "mqtt broker #1: ca_file is set but uri \"tcp://cms.example.net:1883\" is not TLS; expected an ssl:// or "
+      "mqtts:// uri, or no TLS keys" },
+    { "client certificate without its key",
+      SITE "mqtt = { brokers = ( { uri = \"mqtts://cms.example.net\"; ca_file = \"/nonexistent/ca.crt\";"
+      " cert_file = \"/nonexistent/gw.crt\"; } ); };  #<\n",
+      "mqtt broker #1: mqtt broker has cert_file without key_file; expected both" },
+    { "password and password_file",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; username = \"gw\";\n"
+      "  password = \"x\"; password_file = \"/nonexistent/pw\"; } ); };  #<\n",
+      "mqtt broker #1: password and password_file are both set; expected password_file alone" },
+    { "relative CA path",
+      SITE "mqtt = { brokers = ( { uri = \"ssl://cms.example.net:8883\";\n"
+      "  ca_file = \"tls/ca.crt\"; } ); };  #<\n",
+      "mqtt broker #1: ca_file \"tls/ca.crt\" is relative; expected an absolute path" },
+    { "tls_version below the floor",
+      SITE "mqtt = { brokers = ( { uri = \"ssl://cms.example.net:8883\"; ca_file = \"/nonexistent/ca.crt\";\n"
+      "  tls_version = \"tls1.1\"; } ); };  #<\n",
+      "mqtt broker #1: tls_version \"tls1.1\" is not valid; expected one of: tls1.2" },
     { "path_fault_s too short",
       SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } );\n"
       "  path_fault_s = 1; };  #<\n",
@@ -752,6 +777,51 @@ static void expect_refused(const char *what, const char *path, const char *file,
            what, prefix, want, err);
 }
 
+/* ---- TLS files ------------------------------------------------------------ */
+
+/*
+ * The files a TLS broker names: a key or password file that group or
+ * others can read is refused with the chmod that fixes it; a password
+ * file that is private is read; a file that is not there yet loads (it is
+ * a warning of --check-config, cfgcheck_files()).
+ */
+static void tls_files_are_checked(void)
+{
+    char text[4096];
+    const char *ca = write_temp("ca.crt", "not checked here\n");
+    const char *key = write_temp("gw.key", "secret\n");
+    const char *pw = write_temp("gw.pw", "s3cret\n");
+    const char *path;
+    struct cfg_site *s;
+
+    chmod(key, 0640);
+    chmod(pw, 0600);
+    snprintf(text, sizeof text, SITE "mqtt = { brokers = ( { uri = \"ssl://cms.example.net:8883\";\n"
+             "  ca_file = \"%s\"; cert_file = \"%s\";\n  key_file = \"%s\"; } ); };  #<\n", ca, ca, key);
+    path = write_temp("open-key.conf", text);
+    snprintf(text, sizeof text, "key_file %s can be read by group or others (mode 0640); expected it private to "
+             "its owner: chmod 600 %s", key, key);
+    expect_refused("group-readable key", path, path, 4, text);
+
+    chmod(key, 0600);
+    snprintf(text, sizeof text, SITE "mqtt = { brokers = ( { uri = \"ssl://cms.example.net:8883\";\n"
+             "  ca_file = \"%s\"; cert_file = \"%s\"; key_file = \"%s\";\n"
+             "  username = \"gw\"; password_file = \"%s\"; },\n"
+             "  { uri = \"ssl://b.example.net\"; ca_file = \"%s/not-there-yet.crt\"; } ); };\n",
+             ca, ca, key, pw, tmpdir);
+    path = write_temp("tls-ok.conf", text);
+    s = cfg_load(path, profiles, err, sizeof err);
+    EXPECT(s != NULL, "%s", err);
+    if (!s)
+        return;
+    EXPECT_STR(s->mqtt.brokers[0].password, "s3cret");
+    EXPECT(s->mqtt.brokers[0].verify_hostname, "verify_hostname defaults to true");
+    EXPECT_INT(cfgcheck_files(s, err, sizeof err), 1);
+    EXPECT(strstr(err, "warning: mqtt broker #2: ca_file") && strstr(err, "not-there-yet.crt does not exist"),
+           "%s", err);
+    cfg_free(s);
+}
+
 #define INC_HEAD HEAD POINT(" } );\n")
 
 /*
@@ -881,6 +951,7 @@ int main(void)
     RUN(main_file_must_be_regular);
     RUN(wrap_check_covers_includes_and_nul);
     RUN(names_and_lookups);
+    RUN(tls_files_are_checked);
     RUN(small_error_buffer_stays_terminated);
 
     for (int i = n_temp_files - 1; i >= 0; i--)
