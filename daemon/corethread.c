@@ -165,20 +165,38 @@ static void deliver_output(struct corethread *ct, const struct core_output *o)
         deliver(ct);
         break;
     case CORE_OUT_LOCAL: deliver_local_output(ct, &o->u.local); break;
+    case CORE_OUT_TESTED:
+        rec_tested(&ct->rec, ct->cfg.site, o->u.tested.point, o->u.tested.wall_ms);
+        deliver(ct);
+        break;
     }
 }
 
-/* Every zone's arm state: at start and for zones a reload added, so a late subscriber sees them. */
+/* Every zone's arm and walk test state: at start and for zones a reload added, so a late subscriber sees them. */
 static void deliver_zones(struct corethread *ct, const struct cfg_site *only_new_of)
 {
     const struct cfg_site *site = ct->cfg.site;
 
     for (int z = 0; z < site->n_zones; z++) {
-        struct core_zone_change zc = {.zone = z, .armed = core_zone_armed(ct->cfg.core, z),
-                                      .wall_ms = clock_wall_ms()};
+        struct core_zone_change zc;
 
+        core_zone_test(ct->cfg.core, z, &zc);
+        zc.wall_ms = clock_wall_ms();
         if (!only_new_of || cfg_find_zone(only_new_of, site->zones[z].id) < 0)
             deliver_zone(ct, &zc);
+    }
+}
+
+/* Every point's last walk test date the core keeps, at start and after a reload. */
+static void deliver_tested(struct corethread *ct)
+{
+    for (int p = 0; p < ct->cfg.site->n_points; p++) {
+        int64_t ms = core_point_tested_ms(ct->cfg.core, p);
+
+        if (ms != 0) {
+            rec_tested(&ct->rec, ct->cfg.site, p, ms);
+            deliver(ct);
+        }
     }
 }
 
@@ -292,7 +310,7 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
     else
         log_release(&ct->journal_complaint, LOG_LVL_NOTICE, "journal: appends work again");
     if (in->type == CORE_IN_SAMPLE) {
-        rec_sample(&ct->rec, ct->cfg.site, in->u.sample.point, in->u.sample.value, in->wall_ms);
+        rec_sample(&ct->rec, ct->cfg.site, in->u.sample.point, in->u.sample.value, in->u.sample.raw, in->wall_ms);
         deliver(ct);
     }
 }
@@ -716,6 +734,7 @@ static int start(struct corethread *ct)
     deliver_resume(ct);
     start_schedule(ct);
     deliver_zones(ct, NULL);
+    deliver_tested(ct);
     snprintf(text, sizeof(text), "vigild %s started", ct->opt.version);
     feed_system(ct, CORE_SYS_GATEWAY_RESTARTED, true, text);
     if (start_pollers(ct) < 0)
@@ -885,6 +904,7 @@ static void applied(struct corethread *ct, struct config_set *old)
     sink_set_reconfigure(&ct->sinks, ct->cfg.site);
     configure_local_output(ct);
     retire_removed(ct, old);
+    deliver_tested(ct);
     free_set(old);
     jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
     log_notice("reload: config=%s loaded devices=%d zones=%d points=%d next_seq=%llu", ct->opt.config_path,

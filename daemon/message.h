@@ -122,8 +122,9 @@ enum msg_cmd_parse {
  * Parses a command from vigil/<site>/cmd:
  *   {"id":"c-1","op":"ack","alarm":"door-1.intrusion","operator":"jsmith",
  *    "ts":"2026-11-25T10:00:00Z"}
- * ops ack/shelve/unshelve name an "alarm", arm/disarm a "zone"; shelve needs
- * "duration_s" (0 < n <= 86400), arm accepts "force" (boolean). "ts" is
+ * ops ack/shelve/unshelve name an "alarm", arm/disarm/walktest_start/
+ * walktest_stop a "zone"; shelve and walktest_start need "duration_s"
+ * (0 < n <= 86400), arm accepts "force" (boolean). "ts" is
  * optional: when the console issued the command, RFC 3339 with a Z or
  * +hh:mm offset, stored in *ts_wall_ms (UTC epoch ms; MSG_NO_TS when
  * absent) because struct core_cmd has no room for it. Unknown keys, wrong
