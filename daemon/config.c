@@ -213,6 +213,7 @@ static const struct key site_keys[] = {
     { "timezone", K_STR, 0, AT(struct cfg_site, timezone), .sdflt = "UTC" },
     { "state_dir", K_STR, 0, AT(struct cfg_site, state_dir), .sdflt = DEFAULT_STATE_DIR },
     { "profile_dir", K_STR, 0, AT(struct cfg_site, profile_dir) },
+    { "points_socket", K_STR, 0, AT(struct cfg_site, points_socket) },
     { "state_max_mb", K_INT, 0, AT(struct cfg_site, state_max_mb), .min = 0, .max = 16 << 20,
       .hint = "0 (no budget) or 16..16777216 MiB" },
     { "journal_retention_days", K_INT, 0, AT(struct cfg_site, journal_retention_days), .min = 30, .max = 3650,

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "log.h"
 #include "mqtt_sink.h"
+#include "points_sink.h"
 #include "poller.h"
 #include "queue.h"
 #include "receipt.h"
@@ -631,7 +632,21 @@ static int start_influx(struct corethread *ct)
     return 0;
 }
 
-/* The built-in sinks (MQTT, InfluxDB), then the caller's. */
+/* The live points view for vigilctl points and walktest report. */
+static int start_points(struct corethread *ct)
+{
+    char err[512];
+    void *p = points_sink_start(ct->cfg.site, ct->state_dir, err, sizeof(err));
+
+    if (!p) {
+        log_err("%s", err);
+        return -1;
+    }
+    sink_set_add(&ct->sinks, &points_sink_ops, p);
+    return 0;
+}
+
+/* The built-in sinks (MQTT, InfluxDB, the points view), then the caller's. */
 static int start_sinks(struct corethread *ct)
 {
     char err[512];
@@ -646,7 +661,7 @@ static int start_sinks(struct corethread *ct)
         return -1;
     }
     sink_set_add(&ct->sinks, &mqtt_sink_ops, ct->mqtt);
-    if (start_influx(ct) < 0)
+    if (start_influx(ct) < 0 || start_points(ct) < 0)
         return -1;
     for (int i = 0; i < ct->opt.n_extra_sinks; i++)
         if (sink_set_add(&ct->sinks, ct->opt.extra_sinks[i].ops, ct->opt.extra_sinks[i].self) < 0) {
