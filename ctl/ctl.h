@@ -24,6 +24,8 @@ int ctl_cmd_watch(int argc, char **argv);           /* ctl_watch.c */
 int ctl_cmd_status(int argc, char **argv);          /* ctl_status.c */
 int ctl_cmd_probe(int argc, char **argv);           /* ctl_probe.c */
 int ctl_cmd_scan(int argc, char **argv);            /* ctl_scan.c */
+int ctl_cmd_points(int argc, char **argv);          /* ctl_points.c */
+int ctl_cmd_walktest(int argc, char **argv);        /* ctl_walktest.c */
 
 /* Prints every command's synopsis to out (vigilctl.c). */
 void ctl_usage(FILE *out);

@@ -165,6 +165,23 @@ int ctl_mqtt_connect(struct ctl_mqtt *m, const struct ctl_mqtt_opts *o, char *er
     return 0;
 }
 
+int ctl_mqtt_publish(struct ctl_mqtt *m, const char *topic, const char *payload, size_t len, char *err,
+                     size_t errlen)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    int rc;
+
+    msg.payload = (void *)payload;
+    msg.payloadlen = (int)len;
+    msg.qos = 1;
+    rc = MQTTAsync_sendMessage(m->client, topic, &msg, NULL);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(err, errlen, "publish %s: %s", topic, MQTTAsync_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 int ctl_mqtt_next(struct ctl_mqtt *m, struct ctl_mqtt_item *it, int timeout_ms)
 {
     return queue_pop(&m->q, it, timeout_ms);

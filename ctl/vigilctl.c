@@ -63,6 +63,10 @@ static const struct command commands[] = {
      "[--raw TABLE:ADDR[:COUNT]]... [--timeout MS]", ctl_cmd_probe},
     {{"scan", NULL}, "scan --bus tcp:HOST:PORT|rtu:DEVICE:BAUD:8N1 [--units A-B] [--timeout MS] "
      "[--read TABLE:ADDR]", ctl_cmd_scan},
+    {{"points", NULL}, "points [--socket PATH | --config SITE.conf [--profiles DIR]] [--zone Z] [--once]",
+     ctl_cmd_points},
+    {{"walktest", NULL}, "walktest start|stop|report ZONE [--for 30m] [--operator NAME] [--config SITE.conf "
+     "[--profiles DIR] | --broker URI --site ID [--prefix P]] [--socket PATH] [--timeout S]", ctl_cmd_walktest},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
