@@ -1247,6 +1247,21 @@ static void check_state_dir(struct loader *L, const config_setting_t *site_group
              "can create one at", shown(v, buf, sizeof buf));
 }
 
+/* points_socket is a UNIX socket path: sun_path holds 107 bytes and a terminator. */
+static void check_points_socket(struct loader *L, const config_setting_t *site_group)
+{
+    char buf[64];
+    const config_setting_t *m = site_group ? config_setting_get_member(site_group, "points_socket") : NULL;
+    size_t n = strlen(L->site->points_socket);
+
+    if (m && n > 107)
+        fail(L, m, "points_socket \"%s\" is %zu bytes long; expected an absolute path of at most 107 bytes "
+             "(a UNIX socket's limit)", shown(L->site->points_socket, buf, sizeof buf), n);
+    else if (m && L->site->points_socket[0] != '/')
+        fail(L, m, "points_socket \"%s\" is not absolute; expected an absolute path such as "
+             "\"/run/vigil/points.sock\"", shown(L->site->points_socket, buf, sizeof buf));
+}
+
 static void load_site_group(struct loader *L, const config_setting_t *root, const char *cfg_dir,
                             const char *profile_dir)
 {
@@ -1255,6 +1270,7 @@ static void load_site_group(struct loader *L, const config_setting_t *root, cons
     set_ctx(L, "site");
     check_timezone(L, g);
     check_state_dir(L, g);
+    check_points_socket(L, g);
     /* The table's range lets 0 through for "no budget"; a few MiB cannot hold one journal segment. */
     if (L->site->state_max_mb > 0 && L->site->state_max_mb < 16)
         fail(L, config_setting_get_member(g, "state_max_mb"), "state_max_mb %d is out of range; expected 0 (no "
