@@ -475,7 +475,7 @@ void *points_sink_start(const struct cfg_site *site, const char *state_dir, char
         points_stop(p);
         return NULL;
     }
-    snprintf(p->path, sizeof(p->path), "%s", path);
+    memcpy(p->path, path, strlen(path) + 1); /* fits: checked above */
     if (build_table(p, site) < 0) {
         snprintf(err, errlen, "points: out of memory");
         points_stop(p);
