@@ -72,6 +72,8 @@ static struct row *find_row(const struct points *p, const char *id)
 {
     struct row key;
 
+    if (!p->rows)
+        return NULL; /* the first build: no table yet */
     snprintf(key.point, sizeof(key.point), "%s", id);
     return bsearch(&key, p->rows, (size_t)p->n_rows, sizeof(*p->rows), by_point);
 }
