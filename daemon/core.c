@@ -1160,9 +1160,10 @@ static bool open_points(const struct core *c, int z, char *err, size_t cap)
 /* Reports zone z's arm and walk test state as it is now. */
 static void zone_change(struct core *c, int z)
 {
-    core_zone_test(c, z, &out_next(c, CORE_OUT_ZONE)->u.zone);
-    copy_str(c->out[c->n_out - 1].u.zone.operator_name, CFG_ID_MAX, c->operator_name);
-    c->out[c->n_out - 1].u.zone.wall_ms = c->wall_ms;
+    struct core_zone_change *zc = &out_next(c, CORE_OUT_ZONE)->u.zone;
+
+    core_zone_test(c, z, zc);
+    copy_str(zc->operator_name, sizeof(zc->operator_name), c->operator_name);
 }
 
 static void zone_report(struct core *c, int z, bool armed)
