@@ -27,6 +27,8 @@ int ctl_cmd_scan(int argc, char **argv);            /* ctl_scan.c */
 int ctl_cmd_operator(int argc, char **argv);        /* ctl_cmd.c: ack, shelve, arm, ... */
 int ctl_cmd_key_new(int argc, char **argv);         /* ctl_cmd.c */
 int ctl_cmd_verify(int argc, char **argv);          /* ctl_verify.c */
+int ctl_cmd_points(int argc, char **argv);          /* ctl_points.c */
+int ctl_cmd_walktest(int argc, char **argv);        /* ctl_walktest.c */
 
 /* Prints every command's synopsis to out (vigilctl.c). */
 void ctl_usage(FILE *out);

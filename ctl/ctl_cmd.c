@@ -198,9 +198,13 @@ static int await_result(struct ctl_mqtt *m, const struct cmd_opts *o, const char
         if (ctl_mqtt_next(m, &it, (int)(deadline - clock_mono_ms())) != 1)
             break;
         if (it.kind == CTL_MQTT_SUBSCRIBED && !sent) {
-            sent = ctl_mqtt_publish(m, cmd_topic, json, strlen(json)) == 0;
-            if (!sent)
+            char err[256];
+
+            sent = ctl_mqtt_publish(m, cmd_topic, json, strlen(json), err, sizeof(err)) == 0;
+            if (!sent) {
+                fprintf(stderr, "vigilctl: command not sent: %s\n", err);
                 break;
+            }
         }
         if (it.kind != CTL_MQTT_MESSAGE || !(r = json_loadb(it.payload, it.len, 0, NULL)))
             continue;

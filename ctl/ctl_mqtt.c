@@ -268,6 +268,23 @@ int ctl_mqtt_connect(struct ctl_mqtt *m, const struct ctl_mqtt_opts *o, char *er
     return 0;
 }
 
+int ctl_mqtt_publish(struct ctl_mqtt *m, const char *topic, const char *payload, size_t len, char *err,
+                     size_t errlen)
+{
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    int rc;
+
+    msg.payload = (void *)payload;
+    msg.payloadlen = (int)len;
+    msg.qos = 1;
+    rc = MQTTAsync_sendMessage(m->client, topic, &msg, NULL);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(err, errlen, "publish %s: %s", topic, MQTTAsync_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 int ctl_mqtt_next(struct ctl_mqtt *m, struct ctl_mqtt_item *it, int timeout_ms)
 {
     return queue_pop(&m->q, it, timeout_ms);
@@ -299,14 +316,4 @@ void ctl_mqtt_destroy(struct ctl_mqtt *m)
     if (m->client)
         MQTTAsync_destroy(&m->client);
     queue_destroy(&m->q);
-}
-
-int ctl_mqtt_publish(struct ctl_mqtt *m, const char *topic, const void *payload, size_t len)
-{
-    MQTTAsync_message msg = MQTTAsync_message_initializer;
-
-    msg.payload = (void *)payload;
-    msg.payloadlen = (int)len;
-    msg.qos = 1;
-    return m->client && MQTTAsync_sendMessage(m->client, topic, &msg, NULL) == MQTTASYNC_SUCCESS ? 0 : -1;
 }

@@ -125,8 +125,10 @@ int ctl_mqtt_init(struct ctl_mqtt *m, size_t queue_cap);
  */
 int ctl_mqtt_connect(struct ctl_mqtt *m, const struct ctl_mqtt_opts *o, char *err, size_t errlen);
 
-/* Publishes payload on topic at QoS 1 (a command); 0, or -1 if paho refused it. */
-int ctl_mqtt_publish(struct ctl_mqtt *m, const char *topic, const void *payload, size_t len);
+/* Sends payload to topic (QoS 1, not retained) once connected. Returns 0,
+ * or -1 with paho's reason in err. */
+int ctl_mqtt_publish(struct ctl_mqtt *m, const char *topic, const char *payload, size_t len, char *err,
+                     size_t errlen);
 
 /* Takes the oldest item, waiting at most timeout_ms: queue_pop()'s 1, 0 or -1. */
 int ctl_mqtt_next(struct ctl_mqtt *m, struct ctl_mqtt_item *it, int timeout_ms);

@@ -88,6 +88,10 @@ static const struct command commands[] = {
     {{"key", "new"}, "key new NAME [--dir DIR]", ctl_cmd_key_new},
     {{"verify", NULL}, "verify --site-key KEY [--prefix P]   (reads \"TOPIC PAYLOAD\" lines: mosquitto_sub -v)",
      ctl_cmd_verify},
+    {{"points", NULL}, "points [--socket PATH | --config SITE.conf [--profiles DIR]] [--zone Z] [--once]",
+     ctl_cmd_points},
+    {{"walktest", NULL}, "walktest start|stop|report ZONE [--for 30m] [--operator NAME] [--config SITE.conf "
+     "[--profiles DIR] | --broker URI --site ID [--prefix P]] [--socket PATH] [--timeout S]", ctl_cmd_walktest},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -65,7 +65,9 @@ bool cmdgate_role_allows(enum cfg_role role, enum core_cmd_op op)
     case CFG_ROLE_OFFICER:
         return op == CORE_CMD_ACK || op == CORE_CMD_SHELVE || op == CORE_CMD_UNSHELVE || op == CORE_CMD_ARM ||
                op == CORE_CMD_DISARM;
-    case CFG_ROLE_ENGINEER: return op == CORE_CMD_ACK || op == CORE_CMD_OUT_OF_SERVICE || op == CORE_CMD_IN_SERVICE;
+    case CFG_ROLE_ENGINEER:
+        return op == CORE_CMD_ACK || op == CORE_CMD_OUT_OF_SERVICE || op == CORE_CMD_IN_SERVICE ||
+               op == CORE_CMD_WALKTEST_START || op == CORE_CMD_WALKTEST_STOP;
     case CFG_ROLE_AUDITOR: return false;
     }
     return false;

@@ -235,6 +235,7 @@ static const struct key site_keys[] = {
     { "profile_dir", K_STR, 0, AT(struct cfg_site, profile_dir) },
     { "signing_key", K_STR, 0, AT(struct cfg_site, signing_key),
       .hint = "the path of the gateway's key file (vigilctl key new), readable by vigild only" },
+    { "points_socket", K_STR, 0, AT(struct cfg_site, points_socket) },
     { "state_max_mb", K_INT, 0, AT(struct cfg_site, state_max_mb), .min = 0, .max = 16 << 20,
       .hint = "0 (no budget) or 16..16777216 MiB" },
     { "journal_retention_days", K_INT, 0, AT(struct cfg_site, journal_retention_days), .min = 30, .max = 3650,
@@ -1400,6 +1401,21 @@ static void check_signing_key(struct loader *L, const config_setting_t *g)
         fail(L, m, "signing_key %s can be read by others; chmod 600 %s", path, path);
 }
 
+/* points_socket is a UNIX socket path: sun_path holds 107 bytes and a terminator. */
+static void check_points_socket(struct loader *L, const config_setting_t *site_group)
+{
+    char buf[64];
+    const config_setting_t *m = site_group ? config_setting_get_member(site_group, "points_socket") : NULL;
+    size_t n = strlen(L->site->points_socket);
+
+    if (m && n > 107)
+        fail(L, m, "points_socket \"%s\" is %zu bytes long; expected an absolute path of at most 107 bytes "
+             "(a UNIX socket's limit)", shown(L->site->points_socket, buf, sizeof buf), n);
+    else if (m && L->site->points_socket[0] != '/')
+        fail(L, m, "points_socket \"%s\" is not absolute; expected an absolute path such as "
+             "\"/run/vigil/points.sock\"", shown(L->site->points_socket, buf, sizeof buf));
+}
+
 static void load_site_group(struct loader *L, const config_setting_t *root, const char *cfg_dir,
                             const char *profile_dir)
 {
@@ -1409,6 +1425,7 @@ static void load_site_group(struct loader *L, const config_setting_t *root, cons
     check_timezone(L, g);
     check_state_dir(L, g);
     check_signing_key(L, g);
+    check_points_socket(L, g);
     /* The table's range lets 0 through for "no budget"; a few MiB cannot hold one journal segment. */
     if (L->site->state_max_mb > 0 && L->site->state_max_mb < 16)
         fail(L, config_setting_get_member(g, "state_max_mb"), "state_max_mb %d is out of range; expected 0 (no "

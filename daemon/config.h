@@ -292,6 +292,7 @@ struct cfg_site {
     char timezone[CFG_ID_MAX];    /* IANA name, default "UTC"; checked against the tz database */
     char state_dir[CFG_PATH_MAX]; /* seq, journal, MQTT store; default /var/lib/vigil */
     int state_max_mb;             /* size budget of state_dir (journal + MQTT stores), MiB; 0: none */
+    char points_socket[CFG_PATH_MAX]; /* the live points view (points_sink.h); "": <state_dir>/points.sock */
     int journal_retention_days;   /* journal segments older than this go; default and minimum 30 */
     char profile_dir[CFG_PATH_MAX];
     char signing_key[CFG_PATH_MAX]; /* the gateway's Ed25519 secret key file; "": payloads unsigned */

@@ -19,7 +19,7 @@
  *
  * Timers live in one indexed binary heap keyed by (deadline, slot), where a
  * slot is a fixed timer of one point (debounce, chatter), one alarm (delay,
- * entry, shelve), one zone (exit) or the site (flood). Setting or cancelling one is O(log n), the next deadline
+ * entry, shelve), one zone (exit, walk test end) or the site (flood). Setting or cancelling one is O(log n), the next deadline
  * is O(1), and the firing order is fully determined by the slot numbering,
  * never by the history of the heap. Every input first fires the timers due
  * at or before its mono_ms, so the outputs do not depend on when the shell
@@ -46,7 +46,7 @@
 #define NO_POS UINT32_MAX
 #define SHELVE_MIN_MS 1000
 #define SNAP_MAGIC 0x534c4756u /* "VGLS" as a little-endian u32 */
-#define SNAP_VERSION 3u /* 3: the receipt tracker */
+#define SNAP_VERSION 4u /* 3: the receipt tracker; 4: walk tests */
 #define SNAP_V1 1u      /* before quality, exit delays, disarm records and the flood rule */
 /*
  * Worst case of events one alarm can emit in one step: two condition edges
@@ -126,12 +126,21 @@ struct point {
     uint64_t rise_ms;    /* last rise of the main condition */
     uint64_t verify_until; /* fence: a confirming rise up to here verifies */
     struct ring ring;    /* times of the last chatter_count activations */
+    int64_t tested_wall_ms; /* its last change during a walk test; 0: never */
+    bool walked;         /* changed during its zone's current or last walk test */
 };
 
 /* Who disarmed a zone and when, for the door records of a disarmed store. */
 struct zone_disarm {
     char by[CFG_ID_MAX];
     int64_t wall_ms;
+};
+
+/* A zone's current or last walk test; it runs while its timer slot is set. */
+struct zone_test {
+    char by[CFG_ID_MAX];
+    int64_t started_wall_ms; /* 0: never tested */
+    int64_t until_wall_ms;   /* when it ends by itself, for people */
 };
 
 struct id_index {
@@ -149,6 +158,7 @@ struct core {
     int a_comm0, a_sys0, a_flood, a_zone0; /* first comm_loss, system, flood and zone alarms */
     bool *zone_armed;
     struct zone_disarm *zone_disarm;
+    struct zone_test *zone_test;
     int *rev;
     uint64_t *ring_store;
     struct ring flood;   /* times of the last flood_count + 1 new alarms */
@@ -197,8 +207,9 @@ const char *core_state_name(enum core_alarm_state s)
 const char *core_op_name(enum core_cmd_op op)
 {
     static const char *const names[] = {"ack", "shelve", "unshelve", "arm", "disarm", "out_of_service",
-                                        "in_service"};
-    return (unsigned)op <= CORE_CMD_IN_SERVICE ? names[op] : "unknown";
+                                        "in_service", "walktest_start", "walktest_stop"};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == CORE_CMD__COUNT, "one name per op");
+    return (unsigned)op < CORE_CMD__COUNT ? names[op] : "unknown";
 }
 
 const char *core_quality_name(enum core_quality q)
@@ -288,6 +299,12 @@ static uint32_t zone_slot(const struct core *c, int z)
 static uint32_t flood_slot(const struct core *c)
 {
     return zone_slot(c, c->site->n_zones);
+}
+
+/* The end of zone z's walk test. */
+static uint32_t test_slot(const struct core *c, int z)
+{
+    return flood_slot(c) + 1 + (uint32_t)z;
 }
 
 static bool slot_before(const struct core *c, uint32_t x, uint32_t y)
@@ -401,6 +418,11 @@ static uint64_t ring_burst(struct ring *r, uint64_t now, uint64_t window)
     return r->n < r->cap || now - oldest >= window ? NEVER : oldest + window;
 }
 
+static bool in_test(const struct core *c, int z)
+{
+    return z >= 0 && c->at[test_slot(c, z)] != NEVER;
+}
+
 static bool device_down(const struct core *c, int d)
 {
     return c->alarms[c->a_comm0 + d].cond;
@@ -455,6 +477,7 @@ static struct core_event *emit_event(struct core *c, int ai, enum core_alarm_typ
         ev->op = c->op;
     copy_str(ev->operator_name, sizeof(ev->operator_name), c->operator_name);
     copy_str(ev->text, sizeof(ev->text), c->text);
+    ev->test = in_test(c, a->info.zone);
     if (rcpt_wanted(&c->rcpt, ev->priority)) {
         struct rcpt_dropped gone; /* counted by the tracker; the local output covers what matters */
 
@@ -480,9 +503,11 @@ static void set_state(struct core *c, struct alarm *a, enum core_alarm_state s)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+/* A zone in walk test raises its alarms (marked test) even when disarmed:
+ * the engineer must see every detector reach the station. */
 static bool disarmed_for(const struct core *c, const struct alarm *a)
 {
-    return a->suppressible && !c->zone_armed[a->info.zone];
+    return a->suppressible && !c->zone_armed[a->info.zone] && !in_test(c, a->info.zone);
 }
 
 static bool exiting(const struct core *c, const struct alarm *a)
@@ -941,16 +966,31 @@ static void restate_quality(struct core *c, struct point *p, uint64_t since)
     }
 }
 
+/* Point pi changed while its zone is in walk test: it is proven to work today. */
+static void walked(struct core *c, int pi)
+{
+    struct core_point_tested *t = &out_next(c, CORE_OUT_TESTED)->u.tested;
+
+    c->points[pi].walked = true;
+    c->points[pi].tested_wall_ms = c->wall_ms;
+    t->point = pi;
+    t->wall_ms = c->wall_ms;
+}
+
 static void on_sample(struct core *c, int pi, double v, uint64_t now)
 {
     struct point *p;
     bool was_stale;
+    uint8_t old_raw;
+    double old_value;
     uint64_t since = c->next_seq;
 
     if (pi < 0 || pi >= c->n_points)
         abort(); /* the shell indexes points from the same site */
     p = &c->points[pi];
     was_stale = p->stale;
+    old_raw = p->raw;
+    old_value = p->value;
     p->value = v;
     if (p->digital)
         digital_sample(c, p, v, now);
@@ -958,6 +998,9 @@ static void on_sample(struct core *c, int pi, double v, uint64_t now)
         analog_sample(c, p, v, now);
     if (was_stale && !p->stale && !device_down(c, p->cfg->device))
         restate_quality(c, p, since);
+    /* A change needs a reading before it: the first sample after a start proves nothing. */
+    if (in_test(c, p->cfg->zone) && !isnan(old_value) && (p->digital ? p->raw != old_raw : v != old_value))
+        walked(c, pi);
 }
 
 /* Device down: its points' pending transitions are dropped (their data is
@@ -1033,6 +1076,8 @@ static void alarm_timer_fire(struct core *c, int ai, int kind, uint64_t t)
     }
 }
 
+static void test_ended(struct core *c, int z);
+
 /* Fires one timer whose deadline t has come. */
 static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
 {
@@ -1048,8 +1093,10 @@ static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
         alarm_timer_fire(c, (int)((slot - pslots) / AL_SLOTS), (int)((slot - pslots) % AL_SLOTS), t);
     } else if (slot < flood_slot(c)) {
         exit_expired(c, (int)(slot - zone0));
-    } else {
+    } else if (slot == flood_slot(c)) {
         flood_expired(c);
+    } else {
+        test_ended(c, (int)(slot - test_slot(c, 0)));
     }
 }
 
@@ -1068,6 +1115,19 @@ static void fire_due(struct core *c, uint64_t now)
 }
 
 /* ---- commands ------------------------------------------------------------ */
+
+/* Refuses a command: false with the reason in r. */
+static bool refuse(struct core_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool refuse(struct core_result *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    r->ok = false;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof(r->error), fmt, ap);
+    va_end(ap);
+    return false;
+}
 
 /*
  * Lists the zone's points whose suppressible condition is up into err as
@@ -1097,15 +1157,48 @@ static bool open_points(const struct core *c, int z, char *err, size_t cap)
     return last >= 0;
 }
 
-static void zone_report(struct core *c, int z, bool armed)
+/* Reports zone z's arm and walk test state as it is now. */
+static void zone_change(struct core *c, int z)
 {
     struct core_zone_change *zc = &out_next(c, CORE_OUT_ZONE)->u.zone;
 
-    zc->zone = z;
-    zc->armed = armed;
-    zc->wall_ms = c->wall_ms;
+    core_zone_test(c, z, zc);
     copy_str(zc->operator_name, sizeof(zc->operator_name), c->operator_name);
+}
+
+static void zone_report(struct core *c, int z, bool armed)
+{
+    zone_change(c, z);
     emit_event(c, c->a_zone0 + z, armed ? CORE_T_ZONE_ARMED : CORE_T_ZONE_DISARMED, CORE_S_EVENT);
+}
+
+/* Zone z's suppressed alarms come back (arming, a walk test starting), and
+ * those whose condition is up follow it, within an exit delay. */
+static void zone_wake(struct core *c, int z)
+{
+    for (int i = 0; i < c->n_alarms; i++) {
+        struct alarm *a = &c->alarms[i];
+        if (a->info.zone != z || !a->suppressible)
+            continue;
+        if (a->state == CORE_S_SUPPRESSED)
+            a->state = CORE_S_NORMAL;
+        lc_sync(c, a);
+    }
+}
+
+/* Zone z no longer raises its alarms (disarmed, or its walk test ended on
+ * a disarmed zone): idle ones go SUPPRESSED silently and pending entry
+ * delays are cancelled; active ones end their lifecycle normally. */
+static void zone_sleep(struct core *c, int z)
+{
+    for (int i = 0; i < c->n_alarms; i++) {
+        struct alarm *a = &c->alarms[i];
+        if (a->info.zone != z || !a->suppressible)
+            continue;
+        timer_cancel(c, alarm_slot(c, i, AL_ENTRY));
+        if (a->state == CORE_S_NORMAL)
+            a->state = CORE_S_SUPPRESSED;
+    }
 }
 
 /* Arms zone z: suppressed alarms come back, and those whose condition is
@@ -1127,14 +1220,7 @@ static void cmd_arm(struct core *c, const struct core_cmd *cmd, int z, struct co
     zone_report(c, z, true);
     if (exit_ms > 0)
         timer_set(c, zone_slot(c, z), c->now_ms + (uint64_t)exit_ms);
-    for (int i = 0; i < c->n_alarms; i++) {
-        struct alarm *a = &c->alarms[i];
-        if (a->info.zone != z || !a->suppressible)
-            continue;
-        if (a->state == CORE_S_SUPPRESSED)
-            a->state = CORE_S_NORMAL;
-        lc_sync(c, a);
-    }
+    zone_wake(c, z);
 }
 
 /* Disarms zone z: its idle suppressible alarms go SUPPRESSED silently and
@@ -1155,14 +1241,52 @@ static void cmd_disarm(struct core *c, int z, struct core_result *r)
     c->zone_disarm[z].wall_ms = c->wall_ms;
     timer_cancel(c, zone_slot(c, z));
     zone_report(c, z, false);
-    for (int i = 0; i < c->n_alarms; i++) {
-        struct alarm *a = &c->alarms[i];
-        if (a->info.zone != z || !a->suppressible)
-            continue;
-        timer_cancel(c, alarm_slot(c, i, AL_ENTRY));
-        if (a->state == CORE_S_NORMAL)
-            a->state = CORE_S_SUPPRESSED;
+    if (!in_test(c, z))
+        zone_sleep(c, z);
+}
+
+/*
+ * Puts zone z in walk test for cmd->duration_ms (a start on a zone in test
+ * moves its end and keeps what was seen). Its points' walked marks start
+ * afresh; a disarmed zone's alarms wake up, to reach the station marked
+ * test.
+ */
+static void cmd_walktest_start(struct core *c, const struct core_cmd *cmd, int z, struct core_result *r)
+{
+    struct zone_test *t = &c->zone_test[z];
+
+    if (cmd->duration_ms <= 0) {
+        refuse(r, "walk test duration %lld ms must be above 0", (long long)cmd->duration_ms);
+        return;
     }
+    if (!in_test(c, z)) {
+        for (int pi = 0; pi < c->n_points; pi++)
+            if (c->points[pi].cfg->zone == z)
+                c->points[pi].walked = false;
+        copy_str(t->by, sizeof(t->by), c->operator_name);
+        t->started_wall_ms = c->wall_ms;
+    }
+    t->until_wall_ms = c->wall_ms + cmd->duration_ms;
+    timer_set(c, test_slot(c, z), c->now_ms + (uint64_t)cmd->duration_ms);
+    zone_change(c, z);
+    zone_wake(c, z);
+}
+
+/* Ends zone z's walk test: a disarmed zone goes quiet again. */
+static void test_ended(struct core *c, int z)
+{
+    timer_cancel(c, test_slot(c, z));
+    zone_change(c, z);
+    if (!c->zone_armed[z])
+        zone_sleep(c, z);
+}
+
+static void cmd_walktest_stop(struct core *c, int z, struct core_result *r)
+{
+    if (!in_test(c, z))
+        refuse(r, "zone %s is not in walk test", c->site->zones[z].id);
+    else
+        test_ended(c, z);
 }
 
 static void cmd_ack(struct core *c, struct alarm *a, struct core_result *r)
@@ -1189,19 +1313,6 @@ static void say_duration(char *buf, size_t cap, int ms)
         snprintf(buf, cap, "%d min", s / 60);
     else
         snprintf(buf, cap, "%d s", s);
-}
-
-/* Refuses a command on an alarm: false with the reason in r. */
-static bool refuse(struct core_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool refuse(struct core_result *r, const char *fmt, ...)
-{
-    va_list ap;
-
-    r->ok = false;
-    va_start(ap, fmt);
-    vsnprintf(r->error, sizeof(r->error), fmt, ap);
-    va_end(ap);
-    return false;
 }
 
 /* The checks shelving and out_of_service share: one-shots have no state to
@@ -1318,10 +1429,11 @@ static void cmd_alarm(struct core *c, const struct core_cmd *cmd, int ai, struct
 static int cmd_target(const struct core *c, const struct core_cmd *cmd, char *err, size_t cap)
 {
     char target[CORE_ALARM_ID_MAX];
-    bool zone_op = cmd->op == CORE_CMD_ARM || cmd->op == CORE_CMD_DISARM;
+    bool zone_op = cmd->op == CORE_CMD_ARM || cmd->op == CORE_CMD_DISARM || cmd->op == CORE_CMD_WALKTEST_START ||
+                   cmd->op == CORE_CMD_WALKTEST_STOP;
     int idx;
 
-    if ((unsigned)cmd->op > CORE_CMD_IN_SERVICE) {
+    if ((unsigned)cmd->op >= CORE_CMD__COUNT) {
         snprintf(err, cap, "unknown operation %d", (int)cmd->op);
         return -1;
     }
@@ -1360,6 +1472,10 @@ static void on_cmd(struct core *c, const struct core_cmd *cmd)
             cmd_arm(c, cmd, idx, &res);
         else if (cmd->op == CORE_CMD_DISARM)
             cmd_disarm(c, idx, &res);
+        else if (cmd->op == CORE_CMD_WALKTEST_START)
+            cmd_walktest_start(c, cmd, idx, &res);
+        else if (cmd->op == CORE_CMD_WALKTEST_STOP)
+            cmd_walktest_stop(c, idx, &res);
         else
             cmd_alarm(c, cmd, idx, &res);
         c->operator_name = "";
@@ -1744,7 +1860,8 @@ static void build_alarms(struct core *c)
 /* The outputs one step can write at most (see EVENTS_PER_ALARM). */
 static size_t output_bound(const struct core *c)
 {
-    size_t n = 2 + RETRIES_PER_STEP + 1; /* a command's result and its zone change; receipts */
+    /* a command's result and its zone change; receipts; a walked point */
+    size_t n = 2 + RETRIES_PER_STEP + 1 + 1;
 
     for (int i = 0; i < c->n_alarms; i++)
         n += EVENTS_PER_ALARM;
@@ -1757,7 +1874,7 @@ static size_t output_bound(const struct core *c)
 static bool alloc_timers(struct core *c)
 {
     c->n_slots = (uint32_t)c->n_points * PT_SLOTS + (uint32_t)c->n_alarms * AL_SLOTS +
-                 (uint32_t)c->site->n_zones + 1;
+                 (uint32_t)c->site->n_zones + 1 + (uint32_t)c->site->n_zones;
     c->at = malloc(c->n_slots * sizeof(*c->at));
     c->heap = malloc(c->n_slots * sizeof(*c->heap));
     c->pos = malloc(c->n_slots * sizeof(*c->pos));
@@ -1808,7 +1925,8 @@ struct core *core_new(const struct cfg_site *site)
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));
     c->zone_disarm = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_disarm));
-    if (!c->alarms || !c->points || !c->zone_armed || !c->zone_disarm) {
+    c->zone_test = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_test));
+    if (!c->alarms || !c->points || !c->zone_armed || !c->zone_disarm || !c->zone_test) {
         core_free(c);
         return NULL;
     }
@@ -1835,6 +1953,7 @@ void core_free(struct core *c)
     free(c->points);
     free(c->zone_armed);
     free(c->zone_disarm);
+    free(c->zone_test);
     free(c->rev);
     free(c->ring_store);
     free(c->flood.t);
@@ -1917,6 +2036,27 @@ bool core_zone_armed(const struct core *c, int zone)
     return zone >= 0 && zone < c->site->n_zones && c->zone_armed[zone];
 }
 
+void core_zone_test(const struct core *c, int zone, struct core_zone_change *zc)
+{
+    memset(zc, 0, sizeof(*zc));
+    zc->zone = zone;
+    zc->armed = c->zone_armed[zone];
+    zc->wall_ms = c->wall_ms;
+    zc->test = in_test(c, zone);
+    zc->test_started_wall_ms = c->zone_test[zone].started_wall_ms;
+    zc->test_until_wall_ms = zc->test ? c->zone_test[zone].until_wall_ms : 0;
+}
+
+int64_t core_point_tested_ms(const struct core *c, int point)
+{
+    return c->points[point].tested_wall_ms;
+}
+
+bool core_point_walked(const struct core *c, int point)
+{
+    return c->points[point].walked;
+}
+
 /* ---- snapshot -------------------------------------------------------------
  *
  * Layout (version 2), every integer little-endian, doubles as their IEEE-754 bits:
@@ -1930,6 +2070,8 @@ bool core_zone_armed(const struct core *c, int zone)
  *   u64 flood_at, u32 n, n x u64 new-alarm times oldest first
  *   version 3: u8 local_on u32 lost u32 n_waiting { u64 seq, u8 priority, u8 missed, u64 due_ms,
  *   u32 retries } in ascending seq (the receipt tracker)
+ *   version 4: u32 n_zones { id, u64 test_end_at, str test_by, i64 started_wall_ms, i64 until_wall_ms }
+ *   u32 n_points { id, i64 tested_wall_ms, u8 walked } (walk tests)
  * An id is u8 length + bytes, a str the same but possibly empty. Timers are
  * absolute mono_ms, UINT64_MAX for none. Version 1 has none of the zone
  * fields after armed, no cross, no flood section, flags up to 3, eol classes
@@ -2043,6 +2185,24 @@ static void snap_receipts(const struct core *c, struct wbuf *w)
     free(e);
 }
 
+static void snap_walk_tests(const struct core *c, struct wbuf *w)
+{
+    put_uint(w, (uint64_t)c->site->n_zones, 4);
+    for (int z = 0; z < c->site->n_zones; z++) {
+        put_id(w, c->site->zones[z].id);
+        put_uint(w, c->at[test_slot(c, z)], 8);
+        put_id(w, c->zone_test[z].by);
+        put_uint(w, (uint64_t)c->zone_test[z].started_wall_ms, 8);
+        put_uint(w, (uint64_t)c->zone_test[z].until_wall_ms, 8);
+    }
+    put_uint(w, (uint64_t)c->n_points, 4);
+    for (int pi = 0; pi < c->n_points; pi++) {
+        put_id(w, c->points[pi].cfg->id);
+        put_uint(w, (uint64_t)c->points[pi].tested_wall_ms, 8);
+        put_uint(w, c->points[pi].walked, 1);
+    }
+}
+
 static void snap_write(const struct core *c, struct wbuf *w)
 {
     uint32_t n_alarms = 0;
@@ -2066,6 +2226,7 @@ static void snap_write(const struct core *c, struct wbuf *w)
     put_uint(w, c->at[flood_slot(c)], 8);
     put_ring(w, &c->flood);
     snap_receipts(c, w);
+    snap_walk_tests(c, w);
 }
 
 size_t core_snapshot(const struct core *c, void *buf, size_t cap)
@@ -2275,6 +2436,42 @@ static void restore_receipts(struct core *c, struct rbuf *r, bool apply)
     }
 }
 
+/* Walk tests (version 4), matched by id like every other section. */
+static void restore_walk_tests(struct core *c, struct rbuf *r, bool apply)
+{
+    char id[CFG_ID_MAX];
+    uint32_t n = (uint32_t)get_uint(r, 4);
+    int i;
+
+    for (uint32_t k = 0; k < n && !r->bad; k++) {
+        struct zone_test t;
+        uint64_t end_at;
+
+        get_id(r, id, sizeof(id));
+        end_at = get_uint(r, 8);
+        get_str(r, t.by, sizeof(t.by), 0);
+        t.started_wall_ms = (int64_t)get_uint(r, 8);
+        t.until_wall_ms = (int64_t)get_uint(r, 8);
+        if (apply && !r->bad && (i = id_index_find(&c->zone_ids, id)) >= 0) {
+            c->zone_test[i] = t;
+            c->at[test_slot(c, i)] = end_at;
+        }
+    }
+    n = (uint32_t)get_uint(r, 4);
+    for (uint32_t k = 0; k < n && !r->bad; k++) {
+        int64_t tested;
+        bool walked;
+
+        get_id(r, id, sizeof(id));
+        tested = (int64_t)get_uint(r, 8);
+        walked = get_small(r, 1);
+        if (apply && !r->bad && (i = id_index_find(&c->point_ids, id)) >= 0) {
+            c->points[i].tested_wall_ms = tested;
+            c->points[i].walked = walked;
+        }
+    }
+}
+
 static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply)
 {
     struct rbuf r = {buf, len, 0, false, 0};
@@ -2305,6 +2502,8 @@ static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply
         restore_flood(c, &r, apply && !r.bad);
     if (r.version >= 3)
         restore_receipts(c, &r, apply && !r.bad);
+    if (r.version >= 4)
+        restore_walk_tests(c, &r, apply && !r.bad);
     return !r.bad && r.off == r.len;
 }
 

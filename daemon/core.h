@@ -110,6 +110,8 @@ enum core_quality {
 enum core_cmd_op {
     CORE_CMD_ACK, CORE_CMD_SHELVE, CORE_CMD_UNSHELVE, CORE_CMD_ARM, CORE_CMD_DISARM,
     CORE_CMD_OUT_OF_SERVICE, CORE_CMD_IN_SERVICE,
+    CORE_CMD_WALKTEST_START, CORE_CMD_WALKTEST_STOP, /* a zone in walk test (docs/commissioning.md) */
+    CORE_CMD__COUNT
 };
 
 /* Where a command came from; its result goes back there (sink.h). */
@@ -126,14 +128,14 @@ enum core_cmd_source {
 #define CORE_VERIFIED_ROLE 0x08u      /* the operator's role allows the op */
 
 /* A parsed operator command. target is an alarm id (ack, shelve, unshelve,
- * out_of_service, in_service) or a zone id (arm, disarm); the core resolves
- * it and reports unknown ones. */
+ * out_of_service, in_service) or a zone id (arm, disarm, walktest_start,
+ * walktest_stop); the core resolves it and reports unknown ones. */
 struct core_cmd {
     char id[CORE_CMD_ID_MAX];
     enum core_cmd_op op;
     char target[CORE_ALARM_ID_MAX];
     char operator_name[CFG_ID_MAX];
-    int64_t duration_ms;      /* shelve only; 1 s .. rules.max_shelve_ms[priority] */
+    int64_t duration_ms;      /* shelve: 1 s .. rules.max_shelve_ms[priority]; walktest_start: > 0 */
     bool force;               /* arm only: arm although points are open */
     enum core_cmd_source source;
     unsigned verified;        /* CORE_VERIFIED_* bits the gate set; journaled with the command */
@@ -163,7 +165,9 @@ struct core_input {
     uint64_t mono_ms;
     int64_t wall_ms;
     union {
-        struct { int point; double value; } sample; /* engineering value; NaN = unreadable */
+        /* value: engineering value, NaN = unreadable. raw: the register's number before scaling, for
+         * the points view (sink.h); the core never reads it and the journal does not keep it. */
+        struct { int point; double value; double raw; } sample;
         struct { int device; bool up; } comm;
         struct core_cmd cmd;
         struct { enum core_sys_kind kind; bool active; char text[CORE_ERROR_MAX]; } sys;
@@ -192,6 +196,7 @@ struct core_event {
      * (empty and 0 when it started disarmed from the config) */
     char disarmed_by[CFG_ID_MAX];
     int64_t disarmed_wall_ms;
+    bool test;                /* its zone is in walk test: the station files it as a test */
 };
 
 struct core_zone_change {
@@ -199,6 +204,15 @@ struct core_zone_change {
     bool armed;
     int64_t wall_ms;
     char operator_name[CFG_ID_MAX];
+    bool test;                /* in walk test */
+    int64_t test_started_wall_ms; /* of its current or last walk test; 0: never tested */
+    int64_t test_until_wall_ms;   /* while in test: when it ends by itself */
+};
+
+/* A point changed during its zone's walk test: it is proven to work. */
+struct core_point_tested {
+    int point;
+    int64_t wall_ms;          /* when: the point's last successful test date */
 };
 
 struct core_result {
@@ -229,7 +243,7 @@ struct core_local_output {
     int64_t wall_ms;
 };
 
-enum core_output_type { CORE_OUT_EVENT, CORE_OUT_ZONE, CORE_OUT_RESULT, CORE_OUT_RETRY, CORE_OUT_LOCAL };
+enum core_output_type { CORE_OUT_EVENT, CORE_OUT_ZONE, CORE_OUT_RESULT, CORE_OUT_RETRY, CORE_OUT_LOCAL, CORE_OUT_TESTED };
 
 struct core_output {
     enum core_output_type type;
@@ -239,6 +253,7 @@ struct core_output {
         struct core_result result;
         struct core_retry retry;
         struct core_local_output local;
+        struct core_point_tested tested;
     } u;
 };
 
@@ -296,6 +311,18 @@ enum core_alarm_state core_alarm_state(const struct core *c, int alarm);
 bool core_alarm_condition(const struct core *c, int alarm, bool *entry_pending);
 int core_find_alarm(const struct core *c, const char *id);
 bool core_zone_armed(const struct core *c, int zone);
+
+/*
+ * Walk test (docs/commissioning.md). A zone in test raises its alarms even
+ * when disarmed, marked test, and ends its test by itself at the timeout.
+ * core_zone_test() fills *zc as a zone change would report the zone now;
+ * core_point_tested_ms() is the wall time of the point's last change during
+ * a walk test (0: never), core_point_walked() whether it changed during its
+ * zone's current or last walk test.
+ */
+void core_zone_test(const struct core *c, int zone, struct core_zone_change *zc);
+int64_t core_point_tested_ms(const struct core *c, int point);
+bool core_point_walked(const struct core *c, int point);
 
 /*
  * Serialises the whole dynamic state (seq, zones, alarms, point filters and

@@ -20,6 +20,7 @@
 #include "journal.h"
 #include "log.h"
 #include "mqtt_sink.h"
+#include "points_sink.h"
 #include "poller.h"
 #include "queue.h"
 #include "receipt.h"
@@ -176,20 +177,38 @@ static void deliver_output(struct corethread *ct, const struct core_output *o)
         deliver(ct);
         break;
     case CORE_OUT_LOCAL: deliver_local_output(ct, &o->u.local); break;
+    case CORE_OUT_TESTED:
+        rec_tested(&ct->rec, ct->cfg.site, o->u.tested.point, o->u.tested.wall_ms);
+        deliver(ct);
+        break;
     }
 }
 
-/* Every zone's arm state: at start and for zones a reload added, so a late subscriber sees them. */
+/* Every zone's arm and walk test state: at start and for zones a reload added, so a late subscriber sees them. */
 static void deliver_zones(struct corethread *ct, const struct cfg_site *only_new_of)
 {
     const struct cfg_site *site = ct->cfg.site;
 
     for (int z = 0; z < site->n_zones; z++) {
-        struct core_zone_change zc = {.zone = z, .armed = core_zone_armed(ct->cfg.core, z),
-                                      .wall_ms = clock_wall_ms()};
+        struct core_zone_change zc;
 
+        core_zone_test(ct->cfg.core, z, &zc);
+        zc.wall_ms = clock_wall_ms();
         if (!only_new_of || cfg_find_zone(only_new_of, site->zones[z].id) < 0)
             deliver_zone(ct, &zc);
+    }
+}
+
+/* Every point's last walk test date the core keeps, at start and after a reload. */
+static void deliver_tested(struct corethread *ct)
+{
+    for (int p = 0; p < ct->cfg.site->n_points; p++) {
+        int64_t ms = core_point_tested_ms(ct->cfg.core, p);
+
+        if (ms != 0) {
+            rec_tested(&ct->rec, ct->cfg.site, p, ms);
+            deliver(ct);
+        }
     }
 }
 
@@ -317,7 +336,7 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
     ct->inputs_since_snapshot++;
     journal_append(ct, in);
     if (in->type == CORE_IN_SAMPLE) {
-        rec_sample(&ct->rec, ct->cfg.site, in->u.sample.point, in->u.sample.value, in->wall_ms);
+        rec_sample(&ct->rec, ct->cfg.site, in->u.sample.point, in->u.sample.value, in->u.sample.raw, in->wall_ms);
         deliver(ct);
     }
 }
@@ -701,7 +720,21 @@ static void warn_unsigned(const struct cfg_site *site)
                  "the broker can disarm a store; add an operators list (docs/commands.md)");
 }
 
-/* The built-in sinks (MQTT, InfluxDB), then the caller's. */
+/* The live points view for vigilctl points and walktest report. */
+static int start_points(struct corethread *ct)
+{
+    char err[512];
+    void *p = points_sink_start(ct->cfg.site, ct->state_dir, err, sizeof(err));
+
+    if (!p) {
+        log_err("%s", err);
+        return -1;
+    }
+    sink_set_add(&ct->sinks, &points_sink_ops, p);
+    return 0;
+}
+
+/* The built-in sinks (MQTT, InfluxDB, the points view), then the caller's. */
 static int start_sinks(struct corethread *ct)
 {
     char err[512];
@@ -716,7 +749,7 @@ static int start_sinks(struct corethread *ct)
         return -1;
     }
     sink_set_add(&ct->sinks, &mqtt_sink_ops, ct->mqtt);
-    if (start_influx(ct) < 0)
+    if (start_influx(ct) < 0 || start_points(ct) < 0)
         return -1;
     for (int i = 0; i < ct->opt.n_extra_sinks; i++)
         if (sink_set_add(&ct->sinks, ct->opt.extra_sinks[i].ops, ct->opt.extra_sinks[i].self) < 0) {
@@ -847,6 +880,7 @@ static int start(struct corethread *ct)
     deliver_resume(ct);
     start_schedule(ct);
     deliver_zones(ct, NULL);
+    deliver_tested(ct);
     snprintf(text, sizeof(text), "vigild %s started", ct->opt.version);
     feed_system(ct, CORE_SYS_GATEWAY_RESTARTED, true, text);
     if (start_pollers(ct) < 0)
@@ -1034,6 +1068,7 @@ static void applied(struct corethread *ct, struct config_set *old)
     sink_set_reconfigure(&ct->sinks, ct->cfg.site);
     configure_local_output(ct);
     retire_removed(ct, old);
+    deliver_tested(ct);
     free_set(old);
     if (ct->journal)
         jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);

@@ -352,6 +352,7 @@ static void ix_deliver(void *self, const struct sink_record *rec)
     case SINK_RETIRE:
     case SINK_RESUME:
     case SINK_RETRY:
+    case SINK_TESTED:
         break; /* no telemetry in them */
     }
     if (n)

@@ -341,7 +341,7 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
         break;
     case CORE_IN_CMD:
         get_str(&r, in->u.cmd.id, sizeof(in->u.cmd.id));
-        in->u.cmd.op = (enum core_cmd_op)get_enum(&r, CORE_CMD_IN_SERVICE);
+        in->u.cmd.op = (enum core_cmd_op)get_enum(&r, CORE_CMD__COUNT - 1);
         get_str(&r, in->u.cmd.target, sizeof(in->u.cmd.target));
         get_str(&r, in->u.cmd.operator_name, sizeof(in->u.cmd.operator_name));
         in->u.cmd.duration_ms = get_i64(&r);

@@ -84,6 +84,8 @@ static const char *const op_phrase[] = {
     [CORE_CMD_DISARM] = "zone disarmed",
     [CORE_CMD_OUT_OF_SERVICE] = "taken out of service",
     [CORE_CMD_IN_SERVICE] = "put back in service",
+    [CORE_CMD_WALKTEST_START] = "walk test started",
+    [CORE_CMD_WALKTEST_STOP] = "walk test stopped",
 };
 
 /* An object under construction; any failed insertion (out of memory) fails the whole payload. */
@@ -271,7 +273,7 @@ static void value_text(const struct cfg_point *p, const struct core_event *ev, c
 static void state_text(const struct core_event *ev, char *text, size_t cap)
 {
     const char *state = ev->state <= CORE_S_OUT_OF_SERVICE ? state_phrase[ev->state] : NULL;
-    const char *who = ev->operator_name, *did = (unsigned)ev->op <= CORE_CMD_IN_SERVICE ? op_phrase[ev->op] : "";
+    const char *who = ev->operator_name, *did = (unsigned)ev->op < CORE_CMD__COUNT ? op_phrase[ev->op] : "";
     bool comm = ev->type == CORE_T_COMM_LOSS;
 
     if (comm && ev->state == CORE_S_RTN_UNACKED)
@@ -327,6 +329,8 @@ void msg_event_text(const struct cfg_site *site, const struct core_alarm_info *i
     }
     if (z && (p || d))
         append(text, cap, " in zone %s", label(z->name, z->id));
+    if (ev->test)
+        append(text, cap, " (walk test)");
 }
 
 int msg_event(const char *site_id, const struct sink_record *rec, char *buf, size_t cap)
@@ -349,6 +353,8 @@ int msg_event(const char *site_id, const struct sink_record *rec, char *buf, siz
     put(&b, "text", jstr(ev->text));
     if (ev->operator_name[0])
         put(&b, "operator", jstr(ev->operator_name));
+    if (ev->test)
+        put(&b, "test", json_true());
     return finish(&b, buf, cap);
 }
 
@@ -362,6 +368,10 @@ int msg_zone(const struct sink_record *rec, char *buf, size_t cap)
     put(&b, "ts", jts(rec->wall_ms));
     if (z->operator_name[0])
         put(&b, "operator", jstr(z->operator_name));
+    if (z->test) {
+        put(&b, "test", json_true());
+        put(&b, "test_until", jts(z->test_until_wall_ms));
+    }
     return finish(&b, buf, cap);
 }
 
@@ -491,26 +501,33 @@ static int get_op(json_t *root, enum core_cmd_op *op, char *err, size_t errlen)
         return fail(err, errlen, "missing \"op\"");
     if (!json_is_string(v))
         return fail(err, errlen, "\"op\" must be a string");
-    for (int i = CORE_CMD_ACK; i <= CORE_CMD_IN_SERVICE; i++) {
+    for (int i = CORE_CMD_ACK; i < CORE_CMD__COUNT; i++) {
         if (strcmp(json_string_value(v), core_op_name((enum core_cmd_op)i)) == 0) {
             *op = (enum core_cmd_op)i;
             return 0;
         }
     }
     return fail(err, errlen,
-                "unknown op \"%s\"; expected ack, shelve, unshelve, out_of_service, in_service, arm or disarm",
+                "unknown op \"%s\"; expected ack, shelve, unshelve, out_of_service, in_service, arm, disarm, "
+                "walktest_start or walktest_stop",
                 json_string_value(v));
 }
 
-/* ack/shelve/unshelve name an alarm, arm/disarm a zone, and never the other. */
+static bool zone_op(enum core_cmd_op op)
+{
+    return op == CORE_CMD_ARM || op == CORE_CMD_DISARM || op == CORE_CMD_WALKTEST_START ||
+           op == CORE_CMD_WALKTEST_STOP;
+}
+
+/* ack/shelve/unshelve name an alarm, arm/disarm/walktest_* a zone, and never the other. */
 static int get_target(json_t *root, struct core_cmd *out, char *err, size_t errlen)
 {
-    bool zone_op = out->op == CORE_CMD_ARM || out->op == CORE_CMD_DISARM;
-    const char *key = zone_op ? "zone" : "alarm", *other = zone_op ? "alarm" : "zone";
+    bool zone = zone_op(out->op);
+    const char *key = zone ? "zone" : "alarm", *other = zone ? "alarm" : "zone";
 
     if (json_object_get(root, other))
         return fail(err, errlen, "\"%s\" is not allowed with op \"%s\"", other, core_op_name(out->op));
-    return get_string(root, key, out->target, zone_op ? CFG_ID_MAX : CORE_ALARM_ID_MAX, err, errlen);
+    return get_string(root, key, out->target, zone ? CFG_ID_MAX : CORE_ALARM_ID_MAX, err, errlen);
 }
 
 static int get_duration(json_t *root, struct core_cmd *out, char *err, size_t errlen)
@@ -518,8 +535,8 @@ static int get_duration(json_t *root, struct core_cmd *out, char *err, size_t er
     json_t *v = json_object_get(root, "duration_s");
     double s;
 
-    if (out->op != CORE_CMD_SHELVE)
-        return v ? fail(err, errlen, "\"duration_s\" is only allowed with op \"shelve\"") : 0;
+    if (out->op != CORE_CMD_SHELVE && out->op != CORE_CMD_WALKTEST_START)
+        return v ? fail(err, errlen, "\"duration_s\" is only allowed with ops \"shelve\" and \"walktest_start\"") : 0;
     if (!v)
         return fail(err, errlen, "missing \"duration_s\"");
     s = json_is_number(v) ? json_number_value(v) : -1;

@@ -133,7 +133,8 @@ struct msg_cmd_auth {
  *   {"id":"c-1","op":"ack","alarm":"door-1.intrusion","operator":"jsmith",
  *    "ts":"2026-11-25T10:00:00Z","comment":"...","sig":"..."}
  * ops ack/shelve/unshelve/out_of_service/in_service name an "alarm",
- * arm/disarm a "zone"; shelve needs "duration_s" (0 < n <= 86400), arm
+ * arm/disarm/walktest_start/walktest_stop a "zone"; shelve and
+ * walktest_start need "duration_s" (0 < n <= 86400), arm
  * accepts "force" (boolean). "ts", "comment" and "sig" are optional here;
  * the command gate (cmdgate.h) decides what a site requires, from *auth.
  * Unknown keys, wrong types and missing keys are rejected with a message

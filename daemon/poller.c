@@ -643,9 +643,9 @@ static int dev_read(struct poll_bus *b, struct poll_dev *d, uint64_t *requests)
 
 /* The engineering value of a point from the last read; NaN if impossible
  * (a float register reporting NaN or infinity included). */
-static double point_value(const struct dev_point *p)
+static double point_value(const struct dev_point *p, double raw)
 {
-    double v = regfmt_scaled(p->in, regfmt_raw(p->in, p->word, p->bit)) * p->cfg->scale + p->cfg->offset;
+    double v = regfmt_scaled(p->in, raw) * p->cfg->scale + p->cfg->offset;
 
     return isfinite(v) ? v : NAN;
 }
@@ -743,7 +743,7 @@ static bool push_comm(struct poll_set *ps, int device, bool up)
     return push_input(ps, &in);
 }
 
-static bool push_sample(struct poll_set *ps, int point, double value)
+static bool push_sample(struct poll_set *ps, int point, double value, double raw)
 {
     struct core_input in;
 
@@ -751,6 +751,7 @@ static bool push_sample(struct poll_set *ps, int point, double value)
     in.type = CORE_IN_SAMPLE;
     in.u.sample.point = point;
     in.u.sample.value = value;
+    in.u.sample.raw = raw;
     return push_input(ps, &in);
 }
 
@@ -778,12 +779,12 @@ static void dev_answered(struct poll_bus *b, struct poll_dev *d, uint64_t now)
     }
     for (int i = 0; i < d->n_points; i++) {
         struct dev_point *p = &d->points[i];
-        double v = point_value(p);
+        double raw = regfmt_raw(p->in, p->word, p->bit), v = point_value(p, raw);
 
         if (!fresh && !value_changed(p->cfg, p->last, v))
             continue;
         p->last = v;
-        if (!push_sample(b->set, p->point, v))
+        if (!push_sample(b->set, p->point, v, raw))
             return;
     }
 }

@@ -45,6 +45,7 @@ int rec_event(struct rec_buf *b, const struct cfg_site *site, const struct core 
     e->needs_attention = ev->state != CORE_S_NORMAL && ev->state != CORE_S_SUPPRESSED && ev->state != CORE_S_EVENT;
     e->value = ev->value;
     e->quality = ev->quality;
+    e->test = ev->test;
     copy_id(e->operator_name, sizeof(e->operator_name), ev->operator_name);
     if (info) {
         copy_id(e->alarm, sizeof(e->alarm), info->id);
@@ -67,6 +68,9 @@ int rec_zone(struct rec_buf *b, const struct cfg_site *site, const struct core_z
     copy_id(z->zone, sizeof(z->zone), cz->id);
     copy_id(z->name, sizeof(z->name), cz->name[0] ? cz->name : cz->id);
     z->armed = zc->armed;
+    z->test = zc->test;
+    z->test_started_wall_ms = zc->test_started_wall_ms;
+    z->test_until_wall_ms = zc->test_until_wall_ms;
     copy_id(z->operator_name, sizeof(z->operator_name), zc->operator_name);
     return attach(b, msg_zone(&b->rec, b->json, sizeof(b->json)));
 }
@@ -101,7 +105,7 @@ int rec_device(struct rec_buf *b, const struct cfg_site *site, int device, const
     return attach(b, msg_device(&b->rec, b->json, sizeof(b->json)));
 }
 
-int rec_sample(struct rec_buf *b, const struct cfg_site *site, int point, double value, int64_t wall_ms)
+int rec_sample(struct rec_buf *b, const struct cfg_site *site, int point, double value, double raw, int64_t wall_ms)
 {
     const struct cfg_point *p = &site->points[point];
     struct sink_sample *s = &b->rec.u.sample;
@@ -112,6 +116,18 @@ int rec_sample(struct rec_buf *b, const struct cfg_site *site, int point, double
     copy_id(s->zone, sizeof(s->zone), zone_id(site, p->zone));
     s->kind = p->kind;
     s->value = value;
+    s->raw = raw;
+    return 0;
+}
+
+int rec_tested(struct rec_buf *b, const struct cfg_site *site, int point, int64_t tested_wall_ms)
+{
+    const struct cfg_point *p = &site->points[point];
+    struct sink_tested *t = &b->rec.u.tested;
+
+    begin(b, SINK_TESTED, tested_wall_ms);
+    copy_id(t->point, sizeof(t->point), p->id);
+    copy_id(t->zone, sizeof(t->zone), zone_id(site, p->zone));
     return 0;
 }
 

@@ -35,7 +35,9 @@ int rec_result(struct rec_buf *b, const struct core_result *r, int64_t wall_ms);
 /* st: the poller's counters (NULL: none yet); up is the comm state the core last saw. */
 int rec_device(struct rec_buf *b, const struct cfg_site *site, int device, const struct poll_device_stats *st,
                bool up, bool changed, int64_t wall_ms);
-int rec_sample(struct rec_buf *b, const struct cfg_site *site, int point, double value, int64_t wall_ms);
+int rec_sample(struct rec_buf *b, const struct cfg_site *site, int point, double value, double raw, int64_t wall_ms);
+/* The point's last successful walk test date (core_point_tested). */
+int rec_tested(struct rec_buf *b, const struct cfg_site *site, int point, int64_t tested_wall_ms);
 int rec_retire(struct rec_buf *b, enum sink_object object, const char *id, int64_t wall_ms);
 int rec_retry(struct rec_buf *b, const struct core_retry *r, int64_t wall_ms);
 

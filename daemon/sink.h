@@ -55,6 +55,7 @@ enum sink_kind {
     SINK_RETIRE,   /* an alarm, zone or device the running config no longer has */
     SINK_RESUME,   /* once at start, after recovery: the seq the core numbers its next event with */
     SINK_RETRY,    /* the station's receipt of an event is overdue: send it again (or give up) */
+    SINK_TESTED,   /* a point's last successful walk test date (wall_ms): on a test, at start, after a reload */
 };
 
 /* What SINK_RETIRE names. */
@@ -74,6 +75,7 @@ struct sink_event {
     enum core_quality quality;          /* of value: good, stale, unknown, bad; none without a value */
     char operator_name[CFG_ID_MAX];     /* "" unless a person caused it */
     char text[SINK_TEXT_MAX];           /* the sentence for a guard */
+    bool test;                          /* raised in a walk test: the station files it as a test */
 };
 
 struct sink_zone {
@@ -81,6 +83,9 @@ struct sink_zone {
     char name[SINK_NAME_MAX];
     bool armed;
     char operator_name[CFG_ID_MAX];
+    bool test;                          /* in walk test */
+    int64_t test_started_wall_ms;       /* of its current or last walk test; 0: never */
+    int64_t test_until_wall_ms;         /* while in test: when it ends by itself */
 };
 
 struct sink_result {
@@ -113,6 +118,12 @@ struct sink_sample {
     char zone[CFG_ID_MAX];              /* "" for none */
     enum cfg_point_kind kind;
     double value;                       /* engineering value; NaN: unreadable */
+    double raw;                         /* the register's number before scaling (regfmt_raw) */
+};
+
+struct sink_tested {
+    char point[CFG_ID_MAX];
+    char zone[CFG_ID_MAX];              /* "" for none */
 };
 
 struct sink_retire {
@@ -134,7 +145,7 @@ struct sink_resume {
 struct sink_record {
     enum sink_kind kind;
     int64_t wall_ms;                    /* UTC epoch ms of the change */
-    const char *json;                   /* the MQTT/JSON payload (docs/mqtt.md); NULL for samples and retires */
+    const char *json;                   /* the MQTT/JSON payload (docs/mqtt.md); NULL for samples, retires, tested */
     size_t json_len;
     union {
         struct sink_event event;
@@ -146,6 +157,7 @@ struct sink_record {
         struct sink_retire retire;
         struct sink_resume resume;
         struct sink_retry retry;
+        struct sink_tested tested;
     } u;
 };
 

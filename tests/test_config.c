@@ -370,6 +370,13 @@ static const struct bad_case bad_cases[] = {
     { "state_dir relative",
       "site = { id = \"t\"; state_dir = \"var/vigil\"; };  #<\n" MQTT BUS DEVS ZONES,
       "site: state_dir \"var/vigil\" is relative; expected an absolute path" },
+    { "points_socket relative",
+      "site = { id = \"t\"; points_socket = \"points.sock\"; };  #<\n" MQTT BUS DEVS ZONES,
+      "site: points_socket \"points.sock\" is not absolute; expected an absolute path" },
+    { "points_socket too long for a UNIX socket",
+      "site = { id = \"t\"; points_socket = \"/" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+      "\"; };  #<\n" MQTT BUS DEVS ZONES,
+      "is 112 bytes long; expected an absolute path of at most 107 bytes" },
     { "state_dir not a directory",
       "site = { id = \"t\"; state_dir = \"/dev/null\"; };  #<\n" MQTT BUS DEVS ZONES,
       "site: state_dir \"/dev/null\" exists and is not a directory; expected a directory" },

@@ -1506,7 +1506,7 @@ static void test_restore_version_1(void)
     b[4] = 2;
     EXPECT(core_restore(c, b, n) == -1, "version 1 bytes labelled version 2 accepted");
     snap = snapshot(c, &len);
-    EXPECT(len > 8 && ((uint8_t *)snap)[4] == 3, "rewritten as the current version, 3");
+    EXPECT(len > 8 && ((uint8_t *)snap)[4] == 4, "rewritten as the current version, 4");
     free(snap);
     core_free(c);
     fixture_free(s);

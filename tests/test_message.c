@@ -473,7 +473,8 @@ static void parse_bad_commands(void)
         { "{\"id\":\"c-1\",\"alarm\":\"a.b\"}", MSG_CMD_BAD, "c-1", "missing \"op\"" },
         { "{\"id\":\"c-1\",\"op\":1}", MSG_CMD_BAD, "c-1", "\"op\" must be a string" },
         { "{\"id\":\"c-1\",\"op\":\"explode\",\"alarm\":\"a.b\",\"operator\":\"o\"}", MSG_CMD_BAD, "c-1",
-          "unknown op \"explode\"; expected ack, shelve, unshelve, out_of_service, in_service, arm or disarm" },
+          "unknown op \"explode\"; expected ack, shelve, unshelve, out_of_service, in_service, arm, disarm, "
+          "walktest_start or walktest_stop" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"colour\":\"red\"}", MSG_CMD_BAD_ARGS,
           "c-1", "unknown key \"colour\"; expected id, op, alarm, zone, operator, duration_s, force, ts, comment or sig" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\"}", MSG_CMD_BAD_ARGS, "c-1", "missing \"operator\"" },
@@ -494,7 +495,7 @@ static void parse_bad_commands(void)
         { "{\"id\":\"c-1\",\"op\":\"shelve\",\"alarm\":\"a.b\",\"operator\":\"o\",\"duration_s\":\"60\"}",
           MSG_CMD_BAD_ARGS, "c-1", "\"duration_s\" must be a number of seconds above 0 and at most 86400" },
         { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\",\"duration_s\":60}", MSG_CMD_BAD_ARGS,
-          "c-1", "\"duration_s\" is only allowed with op \"shelve\"" },
+          "c-1", "\"duration_s\" is only allowed with ops \"shelve\" and \"walktest_start\"" },
         { "{\"id\":\"c-1\",\"op\":\"disarm\",\"zone\":\"store1\",\"operator\":\"o\",\"force\":true}", MSG_CMD_BAD_ARGS,
           "c-1", "\"force\" is only allowed with op \"arm\"" },
         { "{\"id\":\"c-1\",\"op\":\"arm\",\"zone\":\"store1\",\"operator\":\"o\",\"force\":\"yes\"}", MSG_CMD_BAD_ARGS,

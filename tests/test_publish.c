@@ -483,7 +483,8 @@ static void malformed_command_answered(void)
     if (i >= 0)
         EXPECT_STR(broker_client_msg(results, (size_t)i)->payload,
                    "{\"id\":\"c-7\",\"op\":null,\"ok\":false,"
-                   "\"error\":\"unknown op \\\"explode\\\"; expected ack, shelve, unshelve, out_of_service, in_service, arm or disarm\"}");
+                   "\"error\":\"unknown op \\\"explode\\\"; expected ack, shelve, unshelve, out_of_service, in_service, arm, "
+                   "disarm, walktest_start or walktest_stop\"}");
     EXPECT(!pop_command(&f.inputs, &(struct core_input){ 0 }, 0), "a malformed command reached the core's queue");
     broker_client_free(results);
     broker_client_free(sender);
