@@ -5,13 +5,14 @@
  *
  *   vigilctl ack ALARM | shelve ALARM SECONDS | unshelve ALARM | arm ZONE |
  *            disarm ZONE | out-of-service ALARM | in-service ALARM
- *            --broker URI --site ID --operator NAME [--key FILE] [--prefix P]
- *            [--comment TEXT] [--force] [--timeout S]
+ *            --broker URI --site ID --operator NAME [--sign-key FILE] [--prefix P]
+ *            [--comment TEXT] [--force] [--timeout S] [CONNECTION]
  *   vigilctl key new NAME [--dir DIR]
  *
  * The command is signed with the same canonical form the gate verifies
  * (cmdgate_canonical()), so what vigilctl sends and what vigild checks can
  * never drift apart. Exit codes: 0 done, 1 refused, 2 usage, 3 no answer.
+ * vigilctl walktest sends its commands the same way (ctl_cmd.h).
  */
 #include <getopt.h>
 #include <jansson.h>
@@ -24,18 +25,12 @@
 #include "clock.h"
 #include "cmdgate.h"
 #include "ctl.h"
+#include "ctl_cmd.h"
 #include "ctl_mqtt.h"
 #include "message.h"
 #include "mqtt_topics.h"
 
-#define EXIT_NO_ANSWER 3
 
-struct cmd_opts {
-    const char *broker, *site, *prefix, *operator_name, *key_file, *comment;
-    int timeout_s;
-    struct core_cmd cmd;
-    struct msg_cmd_auth auth;
-};
 
 /* "out-of-service" on the command line is "out_of_service" on the wire. */
 static int op_of(const char *word, enum core_cmd_op *op)
@@ -54,19 +49,20 @@ static int op_of(const char *word, enum core_cmd_op *op)
 }
 
 /* Reads the options and the target (and a shelve's seconds); -1 on a usage error. */
-static int parse_cmd(int argc, char **argv, struct cmd_opts *o)
+static int parse_cmd(int argc, char **argv, struct ctl_command *o)
 {
     static const struct option longopts[] = {
-        {"broker", required_argument, NULL, 'b'}, {"site", required_argument, NULL, 's'},
-        {"prefix", required_argument, NULL, 'p'}, {"operator", required_argument, NULL, 'o'},
-        {"key", required_argument, NULL, 'k'},    {"comment", required_argument, NULL, 'c'},
-        {"force", no_argument, NULL, 'f'},        {"timeout", required_argument, NULL, 't'},
-        {NULL, 0, NULL, 0}};
+        {"broker", required_argument, NULL, 'b'},   {"site", required_argument, NULL, 's'},
+        {"prefix", required_argument, NULL, 'p'},   {"operator", required_argument, NULL, 'o'},
+        {"sign-key", required_argument, NULL, 'k'}, {"comment", required_argument, NULL, 'c'},
+        {"force", no_argument, NULL, 'f'},          {"timeout", required_argument, NULL, 't'},
+        CTL_MQTT_AUTH_LONGOPTS,                     {NULL, 0, NULL, 0}};
     int c;
 
     memset(o, 0, sizeof(*o));
     o->prefix = "vigil";
     o->timeout_s = 10;
+    optind = 1;
     if (op_of(argv[0], &o->cmd.op) < 0)
         return -1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -75,20 +71,22 @@ static int parse_cmd(int argc, char **argv, struct cmd_opts *o)
         case 's': o->site = optarg; break;
         case 'p': o->prefix = optarg; break;
         case 'o': o->operator_name = optarg; break;
-        case 'k': o->key_file = optarg; break;
+        case 'k': o->sign_key = optarg; break;
         case 'c': o->comment = optarg; break;
-        case 'f': snprintf(o->auth.force, sizeof(o->auth.force), "true"); break;
+        case 'f': snprintf(o->a.force, sizeof(o->a.force), "true"); break;
         case 't': o->timeout_s = atoi(optarg); break;
-        default: return -1;
+        default:
+            if (ctl_mqtt_auth_option(&o->auth, c, optarg) != 1)
+                return -1;
         }
     }
     if (optind >= argc || !o->broker || !o->site || !o->operator_name || o->timeout_s <= 0)
         return -1;
     snprintf(o->cmd.target, sizeof(o->cmd.target), "%s", argv[optind++]);
     if (o->cmd.op == CORE_CMD_SHELVE && optind < argc)
-        snprintf(o->auth.duration_s, sizeof(o->auth.duration_s), "%d", atoi(argv[optind++]));
-    if (optind != argc || (o->cmd.op == CORE_CMD_SHELVE) != (o->auth.duration_s[0] != '\0') ||
-        (o->auth.force[0] && o->cmd.op != CORE_CMD_ARM))
+        snprintf(o->a.duration_s, sizeof(o->a.duration_s), "%d", atoi(argv[optind++]));
+    if (optind != argc || (o->cmd.op == CORE_CMD_SHELVE) != (o->a.duration_s[0] != '\0') ||
+        (o->a.force[0] && o->cmd.op != CORE_CMD_ARM))
         return -1;
     return 0;
 }
@@ -121,7 +119,7 @@ static int read_secret_key(const char *path, unsigned char sk[crypto_sign_SECRET
 }
 
 /* Fills the id and ts, signs when a key is given. -1 with a message on stderr. */
-static int prepare(struct cmd_opts *o)
+static int prepare(struct ctl_command *o)
 {
     unsigned char rnd[8], sk[crypto_sign_SECRETKEYBYTES], sig[crypto_sign_BYTES];
     char canon[1024], hex[sizeof(rnd) * 2 + 1];
@@ -130,13 +128,13 @@ static int prepare(struct cmd_opts *o)
     randombytes_buf(rnd, sizeof(rnd));
     snprintf(o->cmd.id, sizeof(o->cmd.id), "ctl-%s", sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd)));
     snprintf(o->cmd.operator_name, sizeof(o->cmd.operator_name), "%s", o->operator_name);
-    snprintf(o->auth.comment, sizeof(o->auth.comment), "%s", o->comment ? o->comment : "");
-    msg_ts(clock_wall_ms(), o->auth.ts);
-    if (!o->key_file)
+    snprintf(o->a.comment, sizeof(o->a.comment), "%s", o->comment ? o->comment : "");
+    msg_ts(clock_wall_ms(), o->a.ts);
+    if (!o->sign_key)
         return 0;
-    if (read_secret_key(o->key_file, sk) < 0)
+    if (read_secret_key(o->sign_key, sk) < 0)
         return -1;
-    n = cmdgate_canonical(o->site, &o->cmd, &o->auth, canon, sizeof(canon));
+    n = cmdgate_canonical(o->site, &o->cmd, &o->a, canon, sizeof(canon));
     if (n < 0) {
         fprintf(stderr, "vigilctl: a field holds a line break; commands cannot carry one\n");
         sodium_memzero(sk, sizeof(sk));
@@ -144,14 +142,14 @@ static int prepare(struct cmd_opts *o)
     }
     crypto_sign_detached(sig, NULL, (const unsigned char *)canon, (unsigned long long)n, sk);
     sodium_memzero(sk, sizeof(sk));
-    sodium_bin2base64(o->auth.sig, sizeof(o->auth.sig), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(o->a.sig, sizeof(o->a.sig), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
     return 0;
 }
 
 /* The command as docs/commands.md shows it, keys in that order. Caller frees. */
-static char *command_json(const struct cmd_opts *o)
+static char *command_json(const struct ctl_command *o)
 {
-    bool zone = o->cmd.op == CORE_CMD_ARM || o->cmd.op == CORE_CMD_DISARM;
+    bool zone = core_op_targets_zone(o->cmd.op);
     json_t *j = json_object();
     char *s;
 
@@ -159,66 +157,66 @@ static char *command_json(const struct cmd_opts *o)
     json_object_set_new(j, "op", json_string(core_op_name(o->cmd.op)));
     json_object_set_new(j, zone ? "zone" : "alarm", json_string(o->cmd.target));
     json_object_set_new(j, "operator", json_string(o->cmd.operator_name));
-    json_object_set_new(j, "ts", json_string(o->auth.ts));
-    if (o->auth.duration_s[0])
-        json_object_set_new(j, "duration_s", json_integer(atoi(o->auth.duration_s)));
-    if (o->auth.force[0])
+    json_object_set_new(j, "ts", json_string(o->a.ts));
+    if (o->a.duration_s[0])
+        json_object_set_new(j, "duration_s", json_integer(atoi(o->a.duration_s)));
+    if (o->a.force[0])
         json_object_set_new(j, "force", json_true());
-    if (o->auth.comment[0])
-        json_object_set_new(j, "comment", json_string(o->auth.comment));
-    if (o->auth.sig[0])
-        json_object_set_new(j, "sig", json_string(o->auth.sig));
+    if (o->a.comment[0])
+        json_object_set_new(j, "comment", json_string(o->a.comment));
+    if (o->a.sig[0])
+        json_object_set_new(j, "sig", json_string(o->a.sig));
     s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     return s;
 }
 
-/* Says what the result means; returns the exit code. */
-static int print_result(const struct cmd_opts *o, const json_t *r)
+/* Takes the result if it answers our id: 1 (with *ok and why), 0 if it is another command's. */
+static int our_result(const struct ctl_command *o, const struct ctl_mqtt_item *it, bool *ok, char *why, size_t cap)
 {
-    if (json_is_true(json_object_get(r, "ok"))) {
-        printf("done: %s %s by %s\n", core_op_name(o->cmd.op), o->cmd.target, o->cmd.operator_name);
-        return CTL_EXIT_OK;
+    json_t *r = json_loadb(it->payload, it->len < sizeof(it->payload) ? it->len : sizeof(it->payload), 0, NULL);
+    int mine = r && strcmp(ctl_jstr(r, "id", ""), o->cmd.id) == 0;
+
+    if (mine) {
+        *ok = json_is_true(json_object_get(r, "ok"));
+        snprintf(why, cap, "%s", ctl_jstr(r, "error", "no reason given"));
     }
-    printf("refused: %s\n", ctl_jstr(r, "error", "no reason given"));
-    return CTL_EXIT_PROBLEM;
+    json_decref(r);
+    return mine;
 }
 
-/* Waits for the result of our id on cmd/result; the exit code. */
-static int await_result(struct ctl_mqtt *m, const struct cmd_opts *o, const char *cmd_topic, const char *json)
+/* Publishes the command once subscribed, then waits for its result; CTL_EXIT_OK or EXIT_NO_ANSWER. */
+static int await_result(struct ctl_mqtt *m, const struct ctl_command *o, const char *cmd_topic, const char *json,
+                        bool *ok, char *why, size_t cap)
 {
     uint64_t deadline = clock_mono_ms() + (uint64_t)o->timeout_s * 1000;
     struct ctl_mqtt_item it;
     bool sent = false;
+    char err[256];
 
     while (clock_mono_ms() < deadline) {
-        json_t *r;
-        int rc;
-
         if (ctl_mqtt_next(m, &it, (int)(deadline - clock_mono_ms())) != 1)
             break;
+        if (it.kind == CTL_MQTT_CONNECT_FAILED || it.kind == CTL_MQTT_SUBSCRIBE_FAILED) {
+            fprintf(stderr, "vigilctl: broker %s: %s\n", o->broker, ctl_mqtt_failure(m, it.payload, err, sizeof(err)));
+            break;
+        }
         if (it.kind == CTL_MQTT_SUBSCRIBED && !sent) {
-            char err[256];
-
             sent = ctl_mqtt_publish(m, cmd_topic, json, strlen(json), err, sizeof(err)) == 0;
             if (!sent) {
                 fprintf(stderr, "vigilctl: command not sent: %s\n", err);
                 break;
             }
         }
-        if (it.kind != CTL_MQTT_MESSAGE || !(r = json_loadb(it.payload, it.len, 0, NULL)))
-            continue;
-        rc = strcmp(ctl_jstr(r, "id", ""), o->cmd.id) == 0 ? print_result(o, r) : -1;
-        json_decref(r);
-        if (rc >= 0)
-            return rc;
+        if (it.kind == CTL_MQTT_MESSAGE && our_result(o, &it, ok, why, cap))
+            return CTL_EXIT_OK;
     }
     fprintf(stderr, "vigilctl: no result for command %s within %d s%s\n", o->cmd.id, o->timeout_s,
             sent ? "; it may still run when vigild gets it" : " (not sent: broker unreachable?)");
     return EXIT_NO_ANSWER;
 }
 
-static int send_command(struct cmd_opts *o)
+int ctl_command_send(struct ctl_command *o, bool *ok, char *why, size_t cap)
 {
     char result_topic[MSG_TOPIC_MAX], cmd_topic[MSG_TOPIC_MAX], err[256];
     struct ctl_mqtt m;
@@ -226,16 +224,19 @@ static int send_command(struct cmd_opts *o)
     char *json = NULL;
     int rc = CTL_EXIT_USAGE;
 
-    if (msg_topic(result_topic, sizeof(result_topic), o->prefix, o->site, MQTT_TOPIC_CMD_RESULT) < 0 ||
+    *ok = false;
+    if (sodium_init() < 0 || ctl_mqtt_auth_ready(&o->auth, o->broker) < 0 ||
+        msg_topic(result_topic, sizeof(result_topic), o->prefix, o->site, MQTT_TOPIC_CMD_RESULT) < 0 ||
         msg_topic(cmd_topic, sizeof(cmd_topic), o->prefix, o->site, MQTT_TOPIC_CMD) < 0 || prepare(o) < 0 ||
         !(json = command_json(o)) || ctl_mqtt_init(&m, 64) < 0)
         goto out;
     mo.filters[0] = result_topic;
     mo.client_id = o->cmd.id;
+    ctl_mqtt_auth_apply(&o->auth, &mo);
     if (ctl_mqtt_connect(&m, &mo, err, sizeof(err)) < 0)
         fprintf(stderr, "vigilctl: %s: %s\n", o->broker, err);
     else
-        rc = await_result(&m, o, cmd_topic, json);
+        rc = await_result(&m, o, cmd_topic, json, ok, why, cap);
     ctl_mqtt_close(&m);
     ctl_mqtt_disconnect(&m);
     ctl_mqtt_destroy(&m);
@@ -246,15 +247,23 @@ out:
 
 int ctl_cmd_operator(int argc, char **argv)
 {
-    struct cmd_opts o;
+    struct ctl_command o;
+    char why[256];
+    bool ok;
+    int rc;
 
     if (parse_cmd(argc, argv, &o) < 0) {
         ctl_usage(stderr);
         return CTL_EXIT_USAGE;
     }
-    if (sodium_init() < 0)
-        return CTL_EXIT_USAGE;
-    return send_command(&o);
+    rc = ctl_command_send(&o, &ok, why, sizeof(why));
+    if (rc != CTL_EXIT_OK)
+        return rc;
+    if (ok)
+        printf("done: %s %s by %s\n", core_op_name(o.cmd.op), o.cmd.target, o.cmd.operator_name);
+    else
+        printf("refused: %s\n", why);
+    return ok ? CTL_EXIT_OK : CTL_EXIT_PROBLEM;
 }
 
 /* An operator name as the config takes it: 1..47 of A-Z a-z 0-9 _ -. */

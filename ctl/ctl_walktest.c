@@ -2,14 +2,15 @@
  * ctl_walktest.c - vigilctl walktest: put a zone in walk test, end it, and
  * report which points were seen to change.
  *
- *   vigilctl walktest start ZONE [--for 30m] [--operator NAME] (--config SITE.conf | --broker URI --site ID)
+ *   vigilctl walktest start ZONE [--for 30m] [--operator NAME] [--sign-key FILE]
+ *                           (--config SITE.conf | --broker URI --site ID)
  *   vigilctl walktest stop ZONE ...
  *   vigilctl walktest report ZONE [--socket PATH | --config SITE.conf]
  *
  * start and stop are commands to vigild (ops walktest_start and
  * walktest_stop, role engineer in docs/commands.md) sent on
- * <prefix>/<site>/cmd; the answer on cmd/result is printed. They go out
- * unsigned: signing belongs to the command gate's client side. report reads
+ * <prefix>/<site>/cmd like every operator command (ctl_cmd.h), signed with
+ * --sign-key; the answer on cmd/result is printed. report reads
  * vigild's points socket (ctl_points.h): the zone's points with the date
  * each changed during the current or last test, and those never seen.
  */
@@ -24,6 +25,7 @@
 
 #include "clock.h"
 #include "ctl.h"
+#include "ctl_cmd.h"
 #include "ctl_mqtt.h"
 #include "ctl_points.h"
 #include "message.h"
@@ -36,7 +38,7 @@
 struct walktest_opts {
     const char *action, *zone, *operator_name;
     const char *config, *profiles, *broker, *site, *prefix, *socket;
-    const char *username, *password;
+    const char *sign_key;
     long duration_s, timeout_s;
 };
 
@@ -66,7 +68,7 @@ static int parse_walktest(int argc, char **argv, struct walktest_opts *o)
         {"config", required_argument, NULL, 'c'}, {"profiles", required_argument, NULL, 'p'},
         {"broker", required_argument, NULL, 'b'}, {"site", required_argument, NULL, 's'},
         {"prefix", required_argument, NULL, 'P'}, {"socket", required_argument, NULL, 'S'},
-        {"timeout", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+        {"timeout", required_argument, NULL, 't'}, {"sign-key", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0}};
     int c;
 
     *o = (struct walktest_opts){.duration_s = WALKTEST_DEFAULT_S, .timeout_s = WALKTEST_TIMEOUT_S,
@@ -88,6 +90,7 @@ static int parse_walktest(int argc, char **argv, struct walktest_opts *o)
         case 's': o->site = optarg; break;
         case 'P': o->prefix = optarg; break;
         case 'S': o->socket = optarg; break;
+        case 'k': o->sign_key = optarg; break;
         case 't': o->timeout_s = parse_duration(optarg); break;
         default: return -1;
         }
@@ -117,110 +120,39 @@ static struct cfg_site *broker_from_config(struct walktest_opts *o)
         return NULL;
     }
     o->broker = o->broker ? o->broker : site->mqtt.brokers[0].uri;
-    o->username = site->mqtt.brokers[0].username[0] ? site->mqtt.brokers[0].username : NULL;
-    o->password = site->mqtt.brokers[0].password[0] ? site->mqtt.brokers[0].password : NULL;
     o->site = o->site ? o->site : site->id;
     o->prefix = site->mqtt.prefix;
     return site;
 }
 
-/* The command's JSON (message.h's format) into buf. */
-static int command_json(const struct walktest_opts *o, const char *id, char *buf, size_t cap)
+/* start or stop, sent like every operator command (ctl_cmd.h); the exit code. */
+static int send_command(const struct walktest_opts *o, const struct cfg_site *site)
 {
-    char ts[MSG_TS_LEN + 1];
-    json_t *cmd;
-    size_t n;
+    struct ctl_command c = {.broker = o->broker, .site = o->site, .prefix = o->prefix,
+                            .operator_name = o->operator_name, .sign_key = o->sign_key, .timeout_s = (int)o->timeout_s};
+    bool start = strcmp(o->action, "start") == 0, ok;
+    char why[256];
+    int rc;
 
-    msg_ts(clock_wall_ms(), ts);
-    cmd = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", id, "op",
-                    strcmp(o->action, "start") == 0 ? "walktest_start" : "walktest_stop", "zone", o->zone,
-                    "operator", o->operator_name, "ts", ts);
-    if (cmd && strcmp(o->action, "start") == 0)
-        json_object_set_new(cmd, "duration_s", json_integer(o->duration_s));
-    n = cmd ? json_dumpb(cmd, buf, cap - 1, JSON_COMPACT) : 0;
-    json_decref(cmd);
-    if (n == 0 || n >= cap - 1)
-        return -1;
-    buf[n] = '\0';
-    return (int)n;
-}
+    c.cmd.op = start ? CORE_CMD_WALKTEST_START : CORE_CMD_WALKTEST_STOP;
+    snprintf(c.cmd.target, sizeof(c.cmd.target), "%s", o->zone);
+    if (start)
+        snprintf(c.a.duration_s, sizeof(c.a.duration_s), "%ld", o->duration_s);
+    if (site) {
+        const struct cfg_broker *b = &site->mqtt.brokers[0];
 
-/* Waits for the result of command id; prints it. Returns the exit code. */
-static int await_result(struct ctl_mqtt *m, const struct walktest_opts *o, const char *topic, const char *id)
-{
-    uint64_t deadline = clock_mono_ms() + (uint64_t)o->timeout_s * 1000, now;
-    char payload[256], err[256];
-    struct ctl_mqtt_item it;
-    int n;
-
-    while ((now = clock_mono_ms()) < deadline) {
-        json_t *res;
-        int rc;
-
-        if (ctl_mqtt_next(m, &it, (int)(deadline - now)) != 1)
-            continue;
-        if (it.kind == CTL_MQTT_CONNECT_FAILED || it.kind == CTL_MQTT_SUBSCRIBE_FAILED) {
-            fprintf(stderr, "vigilctl: broker %s: %s\n", o->broker, it.payload);
-            return CTL_EXIT_PROBLEM;
-        }
-        if (it.kind == CTL_MQTT_SUBSCRIBED) {
-            n = command_json(o, id, payload, sizeof(payload));
-            if (n < 0 || ctl_mqtt_publish(m, topic, payload, (size_t)n, err, sizeof(err)) < 0) {
-                fprintf(stderr, "vigilctl: %s\n", n < 0 ? "the command does not fit" : err);
-                return CTL_EXIT_PROBLEM;
-            }
-            continue;
-        }
-        if (it.kind != CTL_MQTT_MESSAGE)
-            continue;
-        res = json_loadb(it.payload, it.len < sizeof(it.payload) ? it.len : sizeof(it.payload), 0, NULL);
-        if (strcmp(ctl_jstr(res, "id", ""), id) != 0) {
-            json_decref(res);
-            continue;
-        }
-        rc = json_is_true(json_object_get(res, "ok")) ? CTL_EXIT_OK : CTL_EXIT_PROBLEM;
-        if (rc == CTL_EXIT_OK)
-            printf("walk test of zone %s %s\n", o->zone, strcmp(o->action, "start") == 0 ? "started" : "stopped");
-        else
-            fprintf(stderr, "vigilctl: vigild refused: %s\n", ctl_jstr(res, "error", "(no reason given)"));
-        json_decref(res);
-        return rc;
+        c.auth.username = b->username[0] ? b->username : NULL;
+        snprintf(c.auth.password, sizeof(c.auth.password), "%s", b->password);
+        c.auth.tls = mqtt_tls_of_broker(b);
     }
-    fprintf(stderr, "vigilctl: no answer from vigild on %s within %ld s\n", o->broker, o->timeout_s);
-    return CTL_EXIT_PROBLEM;
-}
-
-static int send_command(struct walktest_opts *o)
-{
-    char result[CTL_MQTT_TOPIC_MAX], cmd[CTL_MQTT_TOPIC_MAX], id[64], why[256];
-    struct ctl_mqtt m;
-    struct ctl_mqtt_opts mo = {.filters = {result}, .n_filters = 1, .qos = 1};
-    int rc = CTL_EXIT_PROBLEM;
-
-    if (!o->operator_name || !o->operator_name[0]) {
-        fprintf(stderr, "vigilctl: walktest %s needs --operator NAME (who does the test)\n", o->action);
-        return CTL_EXIT_USAGE;
-    }
-    if (msg_topic(result, sizeof(result), o->prefix, o->site, MQTT_TOPIC_CMD_RESULT) < 0 ||
-        msg_topic(cmd, sizeof(cmd), o->prefix, o->site, MQTT_TOPIC_CMD) < 0) {
-        fprintf(stderr, "vigilctl: prefix and site are too long\n");
-        return CTL_EXIT_USAGE;
-    }
-    snprintf(id, sizeof(id), "walktest-%ld-%llu", (long)getpid(), (unsigned long long)clock_wall_ms());
-    mo.broker = o->broker;
-    mo.client_id = id;
-    mo.username = o->username;
-    mo.password = o->password;
-    mo.connect_timeout_s = (int)o->timeout_s;
-    if (ctl_mqtt_init(&m, 64) < 0)
-        return CTL_EXIT_PROBLEM;
-    if (ctl_mqtt_connect(&m, &mo, why, sizeof(why)) < 0)
-        fprintf(stderr, "vigilctl: broker %s: %s\n", o->broker, why);
+    rc = ctl_command_send(&c, &ok, why, sizeof(why));
+    if (rc != CTL_EXIT_OK)
+        return rc == EXIT_NO_ANSWER ? CTL_EXIT_PROBLEM : rc;
+    if (ok)
+        printf("walk test of zone %s %s\n", o->zone, start ? "started" : "stopped");
     else
-        rc = await_result(&m, o, cmd, id);
-    ctl_mqtt_close(&m);
-    ctl_mqtt_destroy(&m);
-    return rc;
+        fprintf(stderr, "vigilctl: vigild refused: %s\n", why);
+    return ok ? CTL_EXIT_OK : CTL_EXIT_PROBLEM;
 }
 
 /* --- report: from the points socket --------------------------------------- */
@@ -292,7 +224,7 @@ int ctl_cmd_walktest(int argc, char **argv)
         fprintf(stderr, "vigilctl: walktest %s needs --config, or --broker and --site\n", o.action);
         rc = CTL_EXIT_USAGE;
     } else {
-        rc = send_command(&o);
+        rc = send_command(&o, site);
     }
     cfg_free(site);
     return rc;

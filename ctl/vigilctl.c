@@ -39,7 +39,7 @@
  *   vigilctl scan --bus SPEC [--units A-B] [--timeout MS]
  *       Finds the unit ids that answer on a bus, one request at a time.
  *   vigilctl ack|shelve|unshelve|arm|disarm|out-of-service|in-service TARGET
- *            --broker URI --site ID --operator NAME [--key FILE] ...
+ *            --broker URI --site ID --operator NAME [--sign-key FILE] ...
  *       Sends one command, signed with the operator's key (docs/commands.md),
  *       waits for its result and says what became of it. Exit 0 done,
  *       1 refused, 3 no answer.
@@ -55,7 +55,7 @@
 
 #include "ctl.h"
 
-#define OPERATOR_OPTS "--broker URI --site ID --operator NAME [--key FILE] [--comment TEXT] [--prefix P] [--timeout S]"
+#define OPERATOR_OPTS "--broker URI --site ID --operator NAME [--sign-key FILE] [--comment TEXT] [--prefix P] [--timeout S] [CONNECTION]"
 
 struct command {
     const char *words[2];     /* "journal" "verify", or "replay" NULL */

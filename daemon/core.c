@@ -204,6 +204,12 @@ const char *core_state_name(enum core_alarm_state s)
     return (unsigned)s <= CORE_S_OUT_OF_SERVICE ? names[s] : "unknown";
 }
 
+bool core_op_targets_zone(enum core_cmd_op op)
+{
+    return op == CORE_CMD_ARM || op == CORE_CMD_DISARM || op == CORE_CMD_WALKTEST_START ||
+           op == CORE_CMD_WALKTEST_STOP;
+}
+
 const char *core_op_name(enum core_cmd_op op)
 {
     static const char *const names[] = {"ack", "shelve", "unshelve", "arm", "disarm", "out_of_service",
@@ -1429,8 +1435,7 @@ static void cmd_alarm(struct core *c, const struct core_cmd *cmd, int ai, struct
 static int cmd_target(const struct core *c, const struct core_cmd *cmd, char *err, size_t cap)
 {
     char target[CORE_ALARM_ID_MAX];
-    bool zone_op = cmd->op == CORE_CMD_ARM || cmd->op == CORE_CMD_DISARM || cmd->op == CORE_CMD_WALKTEST_START ||
-                   cmd->op == CORE_CMD_WALKTEST_STOP;
+    bool zone_op = core_op_targets_zone(cmd->op);
     int idx;
 
     if ((unsigned)cmd->op >= CORE_CMD__COUNT) {

@@ -343,6 +343,9 @@ int core_restore(struct core *c, const void *buf, size_t len);
 const char *core_type_name(enum core_alarm_type t);
 const char *core_state_name(enum core_alarm_state s);
 const char *core_op_name(enum core_cmd_op op);
+
+/* Whether op names a zone (arm, disarm, walk test) rather than an alarm. */
+bool core_op_targets_zone(enum core_cmd_op op);
 const char *core_quality_name(enum core_quality q); /* NULL for CORE_Q_NONE */
 
 #endif

@@ -513,16 +513,10 @@ static int get_op(json_t *root, enum core_cmd_op *op, char *err, size_t errlen)
                 json_string_value(v));
 }
 
-static bool zone_op(enum core_cmd_op op)
-{
-    return op == CORE_CMD_ARM || op == CORE_CMD_DISARM || op == CORE_CMD_WALKTEST_START ||
-           op == CORE_CMD_WALKTEST_STOP;
-}
-
 /* ack/shelve/unshelve name an alarm, arm/disarm/walktest_* a zone, and never the other. */
 static int get_target(json_t *root, struct core_cmd *out, char *err, size_t errlen)
 {
-    bool zone = zone_op(out->op);
+    bool zone = core_op_targets_zone(out->op);
     const char *key = zone ? "zone" : "alarm", *other = zone ? "alarm" : "zone";
 
     if (json_object_get(root, other))

@@ -28,7 +28,7 @@ wait_event '"type":"gateway_restarted"' 10 || bail "vigild did not start"
 op() {
     local who=$1 key=$2
     shift 2
-    "$CTL" "$@" --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot --operator "$who" --key "$key" --timeout 5
+    "$CTL" "$@" --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot --operator "$who" --sign-key "$key" --timeout 5
 }
 zone_armed() {
     is_retained "^1 vigil/test-depot/zones/store1 .*\"armed\":$1"
@@ -53,7 +53,7 @@ wait_result '"id":"u-1","op":"disarm","ok":false,"error":"command is not signed;
 check "an unsigned disarm is refused with the reason" $?
 # Signed by the guard's key under the officer's name: a forgery.
 forged=$("$CTL" disarm store1 --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot --operator off-kovac \
-    --key "$WORK/guard-ana.key" --timeout 5)
+    --sign-key "$WORK/guard-ana.key" --timeout 5)
 [ "$forged" = 'refused: bad signature for operator "off-kovac"' ]
 check "a disarm signed with another operator's key is refused ($forged)" $?
 zone_armed true
