@@ -16,7 +16,9 @@
 #include "corethread.h"
 #include "influx.h"
 #include "journal.h"
+#include "lineage.h"
 #include "log.h"
+#include "message.h"
 #include "mqtt_sink.h"
 #include "poller.h"
 #include "queue.h"
@@ -73,6 +75,8 @@ struct corethread {
     uint64_t core_progress;
     uint64_t inputs_since_snapshot;
     uint64_t last_delivered_seq;  /* of the last event handed to the sinks by this process */
+    uint64_t hwm_next_seq;        /* <state_dir>/seq.hwm: every seq handed to a sink is below it */
+    struct log_complaint hwm_complaint;
     uint64_t next_status_mono_ms;
     uint64_t next_devices_mono_ms; /* when every device record is refreshed next */
     uint64_t next_self_test_mono_ms; /* 0: not scheduled (self tests off, or not started yet) */
@@ -134,8 +138,33 @@ static void deliver_local_output(struct corethread *ct, const struct core_local_
     deliver(ct);
 }
 
+/* --- numbering: the seq high-water mark and the epoch (lineage.h) ------- */
+
+/*
+ * Moves the high-water mark past seq before seq reaches any sink, a block
+ * at a time. A mark that cannot be written (full disk) is logged and the
+ * event still goes out: an alarm held back is worse than a number that a
+ * restart might repeat within the same epoch.
+ */
+static void reserve_seq(struct corethread *ct, uint64_t seq)
+{
+    char err[1200];
+
+    if (seq < ct->hwm_next_seq)
+        return;
+    if (lin_hwm_write(ct->state_dir, seq + 1 + LIN_HWM_BLOCK, err, sizeof(err)) < 0) {
+        log_complain(&ct->hwm_complaint, clock_mono_ms(), LOG_LVL_ERR,
+                     "state: seq high-water mark not written: %s; a restart may number from below seq=%llu", err,
+                     (unsigned long long)seq);
+        return;
+    }
+    log_release(&ct->hwm_complaint, LOG_LVL_NOTICE, "state: seq high-water mark written again");
+    ct->hwm_next_seq = seq + 1 + LIN_HWM_BLOCK;
+}
+
 static void deliver_event(struct corethread *ct, const struct core_event *ev)
 {
+    reserve_seq(ct, ev->seq);
     if (rec_event(&ct->rec, ct->cfg.site, ct->cfg.core, ev) < 0)
         log_err("core: event seq=%llu does not fit the message buffer; sinks get it without a payload",
                 (unsigned long long)ev->seq);
@@ -354,13 +383,18 @@ static size_t feed_schedule(struct corethread *ct, size_t *n_pending, size_t roo
  * core thread is the only one that empties it, so a blocking push there
  * would deadlock it whenever the pollers had filled the queue.
  */
-static void feed_system(struct corethread *ct, enum core_sys_kind kind, bool active, const char *text)
+static struct core_input *feed_system(struct corethread *ct, enum core_sys_kind kind, bool active,
+                                      const char *text)
 {
+    struct core_input *in = &ct->sys_pending[ct->n_sys_pending];
+
     if (ct->n_sys_pending == SYS_PENDING_MAX) {
         log_err("core: %d system inputs already waiting; \"%s\" not raised", SYS_PENDING_MAX, text);
-        return;
+        return NULL;
     }
-    core_system_input(&ct->sys_pending[ct->n_sys_pending++], kind, active, text, 0, 0); /* stamped when fed */
+    ct->n_sys_pending++;
+    core_system_input(in, kind, active, text, 0, 0); /* stamped when fed */
+    return in;
 }
 
 /* Feeds the system inputs feed_system() kept, while the batch has room. */
@@ -373,6 +407,78 @@ static size_t feed_pending_system(struct corethread *ct, size_t *n_pending, size
     memmove(ct->sys_pending, ct->sys_pending + fed, (ct->n_sys_pending - fed) * sizeof(ct->sys_pending[0]));
     ct->n_sys_pending -= (int)fed;
     return fed;
+}
+
+/* --- numbering: where this run's events start (lineage.h) ------------- */
+
+/*
+ * Queues a system input that carries the numbering: epoch (0 keeps the
+ * core's) and the high-water mark as the floor of the next seq. Journaled
+ * with the input, so a replay numbers as this run does.
+ */
+static void feed_numbered_system(struct corethread *ct, enum core_sys_kind kind, const char *text, uint64_t epoch)
+{
+    struct core_input *in = feed_system(ct, kind, true, text);
+
+    if (in) {
+        in->u.sys.epoch = epoch;
+        in->u.sys.seq_floor = ct->hwm_next_seq;
+    }
+}
+
+/* "journal-0000000000000003.vj offset 4096" out of a reader's problem "DIR/FILE offset N: why". */
+static void damage_place(const char *problem, char *out, size_t cap)
+{
+    const char *base = strrchr(problem, '/');
+
+    base = base ? base + 1 : problem;
+    snprintf(out, cap, "%.*s", (int)strcspn(base, ":"), base);
+}
+
+/*
+ * Decides, after recovery, whether this run continues the numbering or
+ * starts a new epoch, and queues the input that says so ahead of
+ * gateway_restarted: state_lost when nothing was recovered (a first start
+ * looks the same as a deleted state directory from inside it),
+ * journal_damaged when recovery stopped at damage, a bare epoch for a
+ * journal written before epochs. hwm_ok false: the mark was unreadable, so
+ * no number handed out before can be ruled out.
+ */
+static void begin_numbering(struct corethread *ct, const struct jrnl_replay_info *info, bool hwm_ok)
+{
+    char text[CORE_ERROR_MAX], hex[17], place[64], when[MSG_TS_LEN + 1];
+    uint64_t epoch = lin_new_epoch();
+
+    lin_epoch_hex(epoch, hex);
+    if (info->problem[0]) {
+        damage_place(info->problem, place, sizeof(place));
+        msg_ts(info->last_wall_ms, when);
+        snprintf(text, sizeof(text), "journal damaged at %s: inputs after %s lost; new epoch %s", place,
+                 info->last_wall_ms ? when : "its start", hex);
+        feed_numbered_system(ct, CORE_SYS_JOURNAL_DAMAGED, text, epoch);
+    } else if (!info->restored || !hwm_ok) {
+        snprintf(text, sizeof(text), "%s: events before this one are unknown to the gateway; new epoch %s",
+                 hwm_ok ? "no earlier state (first start, or the state directory was lost)"
+                        : "seq high-water mark unreadable", hex);
+        feed_numbered_system(ct, CORE_SYS_STATE_LOST, text, epoch);
+    } else if (core_epoch(ct->cfg.core) == 0) {
+        feed_numbered_system(ct, CORE_SYS_GATEWAY_RESTARTED, "journal from before epochs: numbering goes on", epoch);
+        return;
+    } else {
+        return;
+    }
+    log_err("state: %s", text);
+}
+
+/* Reads the high-water mark before recovery re-delivers anything. Returns false if it is unreadable. */
+static bool load_hwm(struct corethread *ct)
+{
+    char err[1200];
+
+    if (lin_hwm_read(ct->state_dir, &ct->hwm_next_seq, err, sizeof(err)) >= 0)
+        return true;
+    log_err("state: %s; a new epoch starts", err);
+    return false;
 }
 
 /*
@@ -650,6 +756,7 @@ static void deliver_resume(struct corethread *ct)
     ct->rec.rec.kind = SINK_RESUME;
     ct->rec.rec.wall_ms = clock_wall_ms();
     ct->rec.rec.u.resume.next_seq = core_next_seq(ct->cfg.core);
+    ct->rec.rec.u.resume.epoch = core_epoch(ct->cfg.core);
     deliver(ct);
 }
 
@@ -659,18 +766,21 @@ static int open_journal(struct corethread *ct)
     uint64_t budget = (uint64_t)ct->cfg.site->state_max_mb << 20;
     struct jrnl_options jo = {.dir = dir, .segment_bytes = statedir_segment_bytes(budget),
                               .retention_days = ct->cfg.site->journal_retention_days};
+    struct jrnl_replay_info info;
+    bool hwm_ok = load_hwm(ct);
     long replayed;
     uint64_t last_mono;
     int64_t last_wall;
 
     snprintf(dir, sizeof(dir), "%s/journal", ct->state_dir);
     /* Recovery replays what the journal holds after its newest snapshot and
-     * re-delivers it: at-least-once, a station drops duplicates by seq. */
-    replayed = jrnl_recover(dir, ct->cfg.site, ct->cfg.core, deliver_recovered, ct, err, sizeof(err));
+     * re-delivers it: at-least-once, a station drops duplicates by (epoch, seq). */
+    replayed = jrnl_recover(dir, ct->cfg.site, ct->cfg.core, deliver_recovered, ct, &info, err, sizeof(err));
     if (replayed < 0) {
         log_err("journal: recovery failed: %s", err);
         return -1;
     }
+    begin_numbering(ct, &info, hwm_ok);
     if (replayed > 0)
         log_notice("journal: recovered state from %s inputs=%ld next_seq=%llu", dir, replayed,
                    (unsigned long long)core_next_seq(ct->cfg.core));
@@ -717,7 +827,7 @@ static int start(struct corethread *ct)
     start_schedule(ct);
     deliver_zones(ct, NULL);
     snprintf(text, sizeof(text), "vigild %s started", ct->opt.version);
-    feed_system(ct, CORE_SYS_GATEWAY_RESTARTED, true, text);
+    feed_numbered_system(ct, CORE_SYS_GATEWAY_RESTARTED, text, 0);
     if (start_pollers(ct) < 0)
         return -1;
     svc_watchdog_init(&ct->watchdog);

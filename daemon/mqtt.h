@@ -72,8 +72,8 @@ bool pub_config_differs(const struct pub *p, const struct cfg_site *site, char *
  */
 int pub_publish(struct pub *p, const char *suffix, const void *payload, size_t len, int qos, bool retained);
 
-/* The seq of the last event handed to pub_publish(), for the status payload. */
-void pub_set_last_seq(struct pub *p, uint64_t seq);
+/* The epoch and seq of the last event handed to pub_publish(), for the status payload. */
+void pub_set_last_seq(struct pub *p, uint64_t epoch, uint64_t seq);
 
 /*
  * Refreshes the retained status (a new "ts", the last seq) on connected

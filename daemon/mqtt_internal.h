@@ -76,7 +76,7 @@ struct pub {
     struct pub_path paths[CFG_MAX_BROKERS];
     int n_paths;
     uint64_t next_heartbeat_ms;
-    atomic_uint_fast64_t delivered, refused, progress, last_seq;
+    atomic_uint_fast64_t delivered, refused, progress, last_seq, last_epoch;
     atomic_bool stopping;
     pthread_mutex_t lock;       /* command ids, the command ring, connect complaints */
     pthread_cond_t wake;        /* a command arrived, or stop */

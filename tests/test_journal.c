@@ -971,7 +971,7 @@ static void recovery_restores_exact_state(void)
     fx_setup(&f);
     c = core_new(f.site);
     fresh = core_new(f.site);
-    EXPECT_INT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, err, sizeof(err)), 0);
+    EXPECT_INT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, NULL, err, sizeof(err)), 0);
     EXPECT(same_state(c, fresh), "a missing journal restores nothing");
     core_free(fresh);
     core_free(c);
@@ -979,7 +979,7 @@ static void recovery_restores_exact_state(void)
     EXPECT_INT(live_feed(&l, &g, 700), 0);
     /* crash: no close; a fresh core recovers from the directory */
     c = core_new(f.site);
-    n = jrnl_recover(f.jdir, f.site, c, count_output, &outputs, err, sizeof(err));
+    n = jrnl_recover(f.jdir, f.site, c, count_output, &outputs, NULL, err, sizeof(err));
     EXPECT(n > 0, "recovered %ld: %s", n, err);
     EXPECT(outputs > 0, "the re-fed inputs produced outputs");
     EXPECT(same_state(c, l.core), "recovered core differs from the live one");
@@ -995,7 +995,7 @@ static void recovery_restores_exact_state(void)
     EXPECT_INT(jrnl_begin(l.j, f.site, f.conf, l.core), 0);
     EXPECT_INT(live_feed(&l, &g, 300), 0);
     c = core_new(f.site);
-    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
+    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
     EXPECT(same_state(c, l.core), "second recovery differs");
     EXPECT(core_next_seq(c) == core_next_seq(l.core), "seq");
     EXPECT(core_next_seq(c) > 1, "the run produced events");
@@ -1042,7 +1042,7 @@ static void replay_matches_live_events(void)
     /* restart in the middle: recover (its re-published events are not new) and go on */
     jrnl_close(l.j);
     c = core_new(f.site);
-    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
+    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
     core_free(l.core);
     l.core = c;
     l.j = open_journal(&f, 32768);
