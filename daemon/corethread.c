@@ -76,6 +76,7 @@ struct corethread {
     uint64_t inputs_since_snapshot;
     uint64_t last_delivered_seq;  /* of the last event handed to the sinks by this process */
     uint64_t hwm_next_seq;        /* <state_dir>/seq.hwm: every seq handed to a sink is below it */
+    bool journal_behind;          /* the journal misses inputs whose events went out (lineage.h) */
     struct log_complaint hwm_complaint;
     uint64_t next_status_mono_ms;
     uint64_t next_devices_mono_ms; /* when every device record is refreshed next */
@@ -152,7 +153,7 @@ static void reserve_seq(struct corethread *ct, uint64_t seq)
 
     if (seq < ct->hwm_next_seq)
         return;
-    if (lin_hwm_write(ct->state_dir, seq + 1 + LIN_HWM_BLOCK, err, sizeof(err)) < 0) {
+    if (lin_hwm_write(ct->state_dir, seq + 1 + LIN_HWM_BLOCK, ct->journal_behind, err, sizeof(err)) < 0) {
         log_complain(&ct->hwm_complaint, clock_mono_ms(), LOG_LVL_ERR,
                      "state: seq high-water mark not written: %s; a restart may number from below seq=%llu", err,
                      (unsigned long long)seq);
@@ -160,6 +161,44 @@ static void reserve_seq(struct corethread *ct, uint64_t seq)
     }
     log_release(&ct->hwm_complaint, LOG_LVL_NOTICE, "state: seq high-water mark written again");
     ct->hwm_next_seq = seq + 1 + LIN_HWM_BLOCK;
+}
+
+/*
+ * An append or sync failed (or recovery met damage): the journal's next
+ * seq may now fall short of what the sinks got, so the mark is renamed to
+ * say a restart must number on from it. A rename needs no free blocks.
+ */
+static void journal_fell_behind(struct corethread *ct)
+{
+    char err[1200];
+
+    if (ct->journal_behind)
+        return;
+    ct->journal_behind = true;
+    if (lin_hwm_set_behind(ct->state_dir, true, err, sizeof(err)) == 0)
+        return;
+    /* No mark yet: nothing was handed out beyond the journal's next seq. */
+    if (ct->hwm_next_seq == 0 &&
+        lin_hwm_write(ct->state_dir, core_next_seq(ct->cfg.core) + LIN_HWM_BLOCK, true, err, sizeof(err)) == 0) {
+        ct->hwm_next_seq = core_next_seq(ct->cfg.core) + LIN_HWM_BLOCK;
+        return;
+    }
+    log_err("state: %s; a restart may number from below events already sent", err);
+}
+
+/* A snapshot was written: the journal knows the core's next seq again. */
+static void journal_caught_up(struct corethread *ct)
+{
+    char err[1200];
+
+    if (!ct->journal_behind)
+        return;
+    if (lin_hwm_set_behind(ct->state_dir, false, err, sizeof(err)) < 0) {
+        log_warn("state: %s; the next restart numbers from the mark (a gap, no reuse)", err);
+        return;
+    }
+    ct->journal_behind = false;
+    log_notice("journal: complete again at next_seq=%llu", (unsigned long long)core_next_seq(ct->cfg.core));
 }
 
 static void deliver_event(struct corethread *ct, const struct core_event *ev)
@@ -314,11 +353,12 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
     *n_pending += n;
     ct->inputs_since_snapshot++;
     /* Rate-limited: on a full disk every input would fail and flood the log. */
-    if (jrnl_append_input(ct->journal, ct->cfg.site, in) < 0)
+    if (jrnl_append_input(ct->journal, ct->cfg.site, in) < 0) {
         log_complain(&ct->journal_complaint, clock_mono_ms(), LOG_LVL_ERR,
                      "journal: append failed: %s; the input was applied but is not durable",
                      jrnl_error(ct->journal));
-    else
+        journal_fell_behind(ct);
+    } else
         log_release(&ct->journal_complaint, LOG_LVL_NOTICE, "journal: appends work again");
     if (in->type == CORE_IN_SAMPLE) {
         rec_sample(&ct->rec, ct->cfg.site, in->u.sample.point, in->u.sample.value, in->wall_ms);
@@ -422,7 +462,7 @@ static void feed_numbered_system(struct corethread *ct, enum core_sys_kind kind,
 
     if (in) {
         in->u.sys.epoch = epoch;
-        in->u.sys.seq_floor = ct->hwm_next_seq;
+        in->u.sys.seq_floor = ct->journal_behind ? ct->hwm_next_seq : 0;
     }
 }
 
@@ -451,6 +491,7 @@ static void begin_numbering(struct corethread *ct, const struct jrnl_replay_info
 
     lin_epoch_hex(epoch, hex);
     if (info->problem[0]) {
+        journal_fell_behind(ct);
         damage_place(info->problem, place, sizeof(place));
         msg_ts(info->last_wall_ms, when);
         snprintf(text, sizeof(text), "journal damaged at %s: inputs after %s lost; new epoch %s", place,
@@ -470,13 +511,20 @@ static void begin_numbering(struct corethread *ct, const struct jrnl_replay_info
     log_err("state: %s", text);
 }
 
-/* Reads the high-water mark before recovery re-delivers anything. Returns false if it is unreadable. */
+/*
+ * Reads the high-water mark before recovery re-delivers anything. A mark
+ * left behind asks for a snapshot soon: it makes the journal complete.
+ * Returns false if it is unreadable.
+ */
 static bool load_hwm(struct corethread *ct)
 {
     char err[1200];
 
-    if (lin_hwm_read(ct->state_dir, &ct->hwm_next_seq, err, sizeof(err)) >= 0)
+    if (lin_hwm_read(ct->state_dir, &ct->hwm_next_seq, &ct->journal_behind, err, sizeof(err)) >= 0) {
+        if (ct->journal_behind)
+            ct->inputs_since_snapshot = SNAPSHOT_EVERY_INPUTS;
         return true;
+    }
     log_err("state: %s; a new epoch starts", err);
     return false;
 }
@@ -507,8 +555,10 @@ static void run_batch(struct corethread *ct)
     }
     if (fed == 0)
         return;
-    if (jrnl_sync(ct->journal) < 0)
+    if (jrnl_sync(ct->journal) < 0) {
         log_err("journal: %s; events are delivered but may not survive a power cut", jrnl_error(ct->journal));
+        journal_fell_behind(ct);
+    }
     for (size_t i = 0; i < n_pending; i++)
         deliver_output(ct, &ct->cfg.outputs[i]);
 }
@@ -534,8 +584,10 @@ static void maybe_snapshot(struct corethread *ct)
     jrnl_maybe_rotate(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core, clock_wall_ms());
     if (ct->inputs_since_snapshot < SNAPSHOT_EVERY_INPUTS)
         return;
-    if (jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) == 0)
+    if (jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) == 0) {
         ct->inputs_since_snapshot = 0;
+        journal_caught_up(ct);
+    }
 }
 
 /* A one-line summary for systemctl status, refreshed every few seconds. */

@@ -21,15 +21,28 @@ static int fail(char *err, size_t errlen, const char *path, const char *what)
     return -1;
 }
 
-int lin_hwm_read(const char *dir, uint64_t *next_seq, char *err, size_t errlen)
+/* Opens the mark under whichever name it has; -1 with errno when neither opens. */
+static int open_mark(const char *dir, char *path, size_t cap, bool *behind)
+{
+    int fd;
+
+    snprintf(path, cap, "%s/%s", dir, LIN_HWM_BEHIND_NAME);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    *behind = fd >= 0;
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    snprintf(path, cap, "%s/%s", dir, LIN_HWM_NAME);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int lin_hwm_read(const char *dir, uint64_t *next_seq, bool *behind, char *err, size_t errlen)
 {
     char path[1024], text[HWM_TEXT_MAX + 1], *end;
     ssize_t n;
     int fd;
 
     *next_seq = 0;
-    snprintf(path, sizeof(path), "%s/%s", dir, LIN_HWM_NAME);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open_mark(dir, path, sizeof(path), behind);
     if (fd < 0)
         return errno == ENOENT ? 0 : fail(err, errlen, path, strerror(errno));
     n = read(fd, text, HWM_TEXT_MAX);
@@ -46,12 +59,23 @@ int lin_hwm_read(const char *dir, uint64_t *next_seq, char *err, size_t errlen)
     return 1;
 }
 
-int lin_hwm_write(const char *dir, uint64_t next_seq, char *err, size_t errlen)
+int lin_hwm_write(const char *dir, uint64_t next_seq, bool behind, char *err, size_t errlen)
 {
     char text[HWM_TEXT_MAX];
     int len = snprintf(text, sizeof(text), "%" PRIu64 "\n", next_seq);
 
-    return statedir_replace_file(dir, LIN_HWM_NAME, text, (size_t)len, err, errlen);
+    return statedir_replace_file(dir, behind ? LIN_HWM_BEHIND_NAME : LIN_HWM_NAME, text, (size_t)len, err, errlen);
+}
+
+int lin_hwm_set_behind(const char *dir, bool behind, char *err, size_t errlen)
+{
+    char from[1024], to[1024];
+
+    snprintf(from, sizeof(from), "%s/%s", dir, behind ? LIN_HWM_NAME : LIN_HWM_BEHIND_NAME);
+    snprintf(to, sizeof(to), "%s/%s", dir, behind ? LIN_HWM_BEHIND_NAME : LIN_HWM_NAME);
+    if (rename(from, to) < 0)
+        return fail(err, errlen, from, strerror(errno));
+    return statedir_sync_dir(dir) < 0 ? fail(err, errlen, dir, strerror(errno)) : 0;
 }
 
 uint64_t lin_new_epoch(void)

@@ -179,7 +179,7 @@ static int write_synced(int fd, const char *data, size_t len)
     return fdatasync(fd);
 }
 
-static int sync_dir(const char *dir)
+int statedir_sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = fd < 0 ? -1 : fsync(fd);
@@ -210,7 +210,7 @@ int statedir_replace_file(const char *dir, const char *name, const void *data, s
         unlink(tmp);
         return -1;
     }
-    if (sync_dir(dir) < 0) {
+    if (statedir_sync_dir(dir) < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }

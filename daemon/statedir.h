@@ -81,4 +81,7 @@ size_t statedir_segment_bytes(uint64_t max_bytes);
  */
 int statedir_replace_file(const char *dir, const char *name, const void *data, size_t len, char *err,
                           size_t errlen);
+
+/* fsync()s directory dir, so a created, renamed or removed entry survives a power cut. 0, or -1 (errno). */
+int statedir_sync_dir(const char *dir);
 #endif

@@ -1,9 +1,11 @@
 /*
  * test_lineage.c - the seq high-water mark file and the epoch draw: a mark
  * written is the mark read back (and no temporary file is left), a missing
- * file is a first start, a garbled one is refused with its path, and
+ * file is a first start, a mark renamed "behind" says so and renames back,
+ * a garbled one is refused with its path, and
  * epochs are non-zero, differ, and print as 16 hex digits.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +34,41 @@ static void mark_round_trip(void)
 {
     char err[1200] = "", tmp[512];
     uint64_t next = 99;
+    bool behind = true;
 
-    EXPECT_INT(lin_hwm_read(dir, &next, err, sizeof(err)), 0);
-    EXPECT(next == 0, "a missing mark reads as 0, got %llu", (unsigned long long)next);
-    EXPECT_INT(lin_hwm_write(dir, 1001, err, sizeof(err)), 0);
-    EXPECT_INT(lin_hwm_read(dir, &next, err, sizeof(err)), 1);
+    EXPECT_INT(lin_hwm_read(dir, &next, &behind, err, sizeof(err)), 0);
+    EXPECT(next == 0 && !behind, "a missing mark reads as 0, got %llu", (unsigned long long)next);
+    EXPECT_INT(lin_hwm_write(dir, 1001, false, err, sizeof(err)), 0);
+    EXPECT_INT(lin_hwm_read(dir, &next, &behind, err, sizeof(err)), 1);
     EXPECT(next == 1001, "read back %llu, wrote 1001", (unsigned long long)next);
-    EXPECT_INT(lin_hwm_write(dir, 2167, err, sizeof(err)), 0);
-    EXPECT_INT(lin_hwm_read(dir, &next, err, sizeof(err)), 1);
+    EXPECT_INT(lin_hwm_write(dir, 2167, false, err, sizeof(err)), 0);
+    EXPECT_INT(lin_hwm_read(dir, &next, &behind, err, sizeof(err)), 1);
     EXPECT(next == 2167, "read back %llu, wrote 2167", (unsigned long long)next);
     snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, LIN_HWM_NAME);
     EXPECT(access(tmp, F_OK) != 0, "the temporary file was left behind");
+}
+
+/*
+ * A failed append renames the mark to seq.hwm.behind: read back, it says
+ * so and keeps its value; a new reservation keeps the name; the rename
+ * back (after a snapshot) makes it an ordinary mark again.
+ */
+static void mark_behind_and_back(void)
+{
+    char err[1200] = "";
+    uint64_t next = 0;
+    bool behind = false;
+
+    EXPECT_INT(lin_hwm_set_behind(dir, true, err, sizeof(err)), 0);
+    EXPECT_INT(lin_hwm_read(dir, &next, &behind, err, sizeof(err)), 1);
+    EXPECT(behind && next == 2167, "behind=%d next=%llu", behind, (unsigned long long)next);
+    EXPECT_INT(lin_hwm_write(dir, 3168, true, err, sizeof(err)), 0);
+    EXPECT_INT(lin_hwm_read(dir, &next, &behind, err, sizeof(err)), 1);
+    EXPECT(behind && next == 3168, "a reservation while behind: behind=%d next=%llu", behind,
+           (unsigned long long)next);
+    EXPECT_INT(lin_hwm_set_behind(dir, false, err, sizeof(err)), 0);
+    EXPECT_INT(lin_hwm_read(dir, &next, &behind, err, sizeof(err)), 1);
+    EXPECT(!behind && next == 3168, "caught up: behind=%d next=%llu", behind, (unsigned long long)next);
 }
 
 /* A mark that is not one decimal number is refused, naming the file: numbering cannot trust it. */
@@ -51,11 +77,12 @@ static void garbled_mark_refused(void)
     static const char *const bad[] = {"", "12x\n", "-5\n", "abc", "99999999999999999999999\n"};
     char err[1200];
     uint64_t next;
+    bool behind;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         put_file(bad[i]);
-        EXPECT_INT(lin_hwm_read(dir, &next, err, sizeof(err)), -1);
+        EXPECT_INT(lin_hwm_read(dir, &next, &behind, err, sizeof(err)), -1);
         EXPECT(strstr(err, LIN_HWM_NAME) != NULL, "\"%s\": the error does not name the file: %s", bad[i], err);
         EXPECT(next == 0, "\"%s\" read as %llu", bad[i], (unsigned long long)next);
     }
@@ -82,6 +109,7 @@ int main(void)
         return 2;
     }
     RUN(mark_round_trip);
+    RUN(mark_behind_and_back);
     RUN(garbled_mark_refused);
     RUN(epochs_differ);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
