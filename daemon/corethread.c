@@ -1109,8 +1109,9 @@ void ct_stop(struct corethread *ct)
          * had not acknowledged stays in the MQTT client's store; only what
          * a sink held in memory alone is not there, and then the next
          * start re-delivers from the journal instead. */
-        if (ct->cfg.core && durable)
-            jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
+        if (ct->cfg.core && durable &&
+            jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) == 0)
+            journal_caught_up(ct);
         jrnl_sync(ct->journal);
         jrnl_close(ct->journal);
     }
