@@ -1349,11 +1349,6 @@ static void on_system(struct core *c, const struct core_input *in)
     if (kind < CORE_SYS_GATEWAY_RESTARTED || kind >= CORE_SYS__COUNT)
         abort();
     copy_str(text, sizeof(text), in->u.sys.text);
-    /* Before the event: a new lineage's first event already carries its epoch. */
-    if (in->u.sys.epoch)
-        c->epoch = in->u.sys.epoch;
-    if (in->u.sys.seq_floor > c->next_seq)
-        c->next_seq = in->u.sys.seq_floor;
     c->text = text;
     a = &c->alarms[c->a_sys0 + kind];
     if (a->role == ROLE_ONE_SHOT) {
@@ -1414,6 +1409,15 @@ size_t core_step(struct core *c, const struct core_input *in, struct core_output
     c->op = CORE_CMD_ACK;
     c->text = "";
     c->t_ms = now;
+    /* Numbering first, before any timer of this step emits: a floor is a
+     * seq the shell may already have handed out, and a new lineage's first
+     * event carries its epoch. */
+    if (in->type == CORE_IN_SYSTEM) {
+        if (in->u.sys.epoch)
+            c->epoch = in->u.sys.epoch;
+        if (in->u.sys.seq_floor > c->next_seq)
+            c->next_seq = in->u.sys.seq_floor;
+    }
     fire_due(c, now);
     switch (in->type) {
     case CORE_IN_SAMPLE:
