@@ -167,11 +167,13 @@ static void reserve_seq(struct corethread *ct, uint64_t seq)
  * An append or sync failed (or recovery met damage): the journal's next
  * seq may now fall short of what the sinks got, so the mark is renamed to
  * say a restart must number on from it. A rename needs no free blocks.
+ * The next snapshot that can be written makes the journal complete again.
  */
 static void journal_fell_behind(struct corethread *ct)
 {
     char err[1200];
 
+    ct->inputs_since_snapshot = SNAPSHOT_EVERY_INPUTS;
     if (ct->journal_behind)
         return;
     ct->journal_behind = true;

@@ -35,8 +35,10 @@ door_open_shown_open() {
     return 1
 }
 
-# restart_after CMD...: stops vigild hard, changes its state directory, starts it again.
+# restart_after CMD...: stops vigild hard, changes its state directory, starts it again;
+# RESTART_AT: how many events the station had printed before.
 restart_after() {
+    RESTART_AT=$(station_count)
     kill_vigild
     "$@"
     start_vigild "$WORK/site.conf"
@@ -62,6 +64,11 @@ open_close() {
         sim set store1-door 0
         sleep 0.3
     done
+}
+
+# kind_since_restart KIND: the station printed a KIND event since the last restart_after.
+kind_since_restart() {
+    tail -n +"$((RESTART_AT + 1))" "$WORK/station.json" | grep -q "\"type\":\"$1\""
 }
 
 # raise_new_alarms: a detector tamper and a fence alarm, each raised and cleared.
@@ -90,9 +97,9 @@ published() {
 # published in the new epoch, none dropped as a duplicate of an older number.
 after_loss() {
     local kind=$1 before ev epoch new sent
-    wait_for "$WORK/station.json" "\"type\":\"$kind\"" 10
+    wait_until 10 kind_since_restart "$kind"
     check "$kind: the station receives a $kind event" $?
-    ev=$(grep "\"type\":\"$kind\"" "$WORK/station.json" | tail -n 1)
+    ev=$(tail -n +"$((RESTART_AT + 1))" "$WORK/station.json" | grep "\"type\":\"$kind\"" | tail -n 1)
     epoch=$(printf '%s' "$ev" | jq -r .epoch)
     printf '%s\n' "$ev" | jq -r '"#   " + .text'
     expect_json "$ev" .priority critical "$kind: its priority"
