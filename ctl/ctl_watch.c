@@ -6,8 +6,9 @@
  *                  [--heartbeat-s S]
  *
  * It subscribes to a site's events, status and command results with a
- * persistent MQTT session, keeps the highest seq it has processed per site,
- * drops duplicates, reports gaps and silent sites, and prints each alarm for
+ * persistent MQTT session, keeps the epoch and the highest seq it has
+ * processed per site, drops duplicates by (epoch, seq), reports a new epoch
+ * as lost site history, gaps and silent sites, and prints each alarm for
  * people (or, with --json, each new event as the JSON line vigild
  * published). docs/mqtt.md describes the rule it applies.
  *
@@ -66,7 +67,9 @@ struct watch_gap {
 struct watch_site {
     char id[CFG_ID_MAX];
     bool has_mark;
-    uint64_t mark;              /* highest seq processed */
+    uint64_t mark;              /* highest seq processed ... */
+    uint64_t epoch;             /* ... in this epoch (0: not known, e.g. a state file from before epochs) */
+    uint64_t old_epoch;         /* the epoch before it: its late copies are duplicates, not a new lineage */
     struct watch_gap gaps[WATCH_GAPS_MAX];  /* oldest first */
     int n_gaps;
     int online;                 /* -1 unknown, 0 offline, 1 online */
@@ -126,20 +129,35 @@ static struct watch_site *watch_site(struct watch *w, const char *id)
     return &w->sites[w->n_sites++];
 }
 
-/* Reads "site seq" lines written by watch_save_state(); a missing file is a first run. */
+/* An epoch as events carry it (16 hex digits); 0 if absent, null or not one. */
+static uint64_t watch_epoch(const char *hex)
+{
+    char *end;
+    uint64_t e;
+
+    if (!hex || strlen(hex) != 16)
+        return 0;
+    e = strtoull(hex, &end, 16);
+    return *end ? 0 : e;
+}
+
+/* Reads "site seq epoch" lines written by watch_save_state() ("site seq" from before epochs);
+ * a missing file is a first run. */
 static int watch_load_state(struct watch *w)
 {
-    char id[CFG_ID_MAX + 1];
+    char line[256], id[CFG_ID_MAX + 1], epoch[17] = "";
     unsigned long long seq;
     FILE *f = fopen(w->o.state_path, "r");
     struct watch_site *s;
 
     if (!f)
         return errno == ENOENT ? 0 : -1;
-    while (fscanf(f, "%48s %llu", id, &seq) == 2)
-        if ((s = watch_site(w, id)) != NULL) {
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "%48s %llu %16s", id, &seq, epoch) >= 2 && (s = watch_site(w, id)) != NULL) {
             s->has_mark = true;
             s->mark = seq;
+            s->epoch = watch_epoch(epoch);
+            epoch[0] = '\0';
         }
     fclose(f);
     return 0;
@@ -162,7 +180,7 @@ static void watch_save_state(struct watch *w)
     }
     for (int i = 0; i < w->n_sites; i++)
         if (w->sites[i].has_mark)
-            fprintf(f, "%s %" PRIu64 "\n", w->sites[i].id, w->sites[i].mark);
+            fprintf(f, "%s %" PRIu64 " %016" PRIx64 "\n", w->sites[i].id, w->sites[i].mark, w->sites[i].epoch);
     ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, w->o.state_path) < 0)
@@ -276,18 +294,48 @@ static uint64_t watch_missing(const struct watch_site *s)
 }
 
 /*
- * The dedup rule of docs/mqtt.md: a seq above the site's mark is new (a
+ * A new epoch: the site lost its history (state directory lost, journal
+ * damaged), so its numbering starts a new lineage. The mark and the open
+ * gaps of the old epoch mean nothing in it; the watcher re-bases on the
+ * event in hand. An event without an epoch, or the first epoch after a
+ * state file from before epochs that simply numbers on, is no news.
+ */
+static void watch_new_epoch(struct watch *w, struct watch_site *s, json_t *ev, uint64_t epoch, uint64_t seq)
+{
+    char when[64];
+
+    if (s->has_mark && (s->epoch != 0 || seq <= s->mark)) {
+        watch_format_ts(w, json_string_value(json_object_get(ev, "ts")), when, sizeof(when));
+        watch_say(w, "HISTORY LOST: site %s history lost at %s; re-synced from retained state "
+                  "(new epoch %016" PRIx64 ", numbering from #%" PRIu64 ")", s->id, when, epoch, seq);
+        s->has_mark = false;
+        s->n_gaps = 0;
+    }
+    s->old_epoch = s->epoch;
+    s->epoch = epoch;
+    w->state_dirty = true;
+}
+
+/*
+ * The dedup rule of docs/mqtt.md, by (epoch, seq): an event of a new epoch
+ * starts the site's numbering again; a seq above the site's mark is new (a
  * jump opens a gap); one at or below it is a duplicate unless it fills an
- * open gap, as an event delayed on another path does.
+ * open gap, as an event delayed on another path does. Late copies of the
+ * epoch before are duplicates.
  */
 static void watch_event(struct watch *w, struct watch_site *s, const struct ctl_mqtt_item *m)
 {
     json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
     json_t *jseq = json_object_get(ev, "seq");
     uint64_t seq = json_is_integer(jseq) && json_integer_value(jseq) > 0 ? (uint64_t)json_integer_value(jseq) : 0;
+    uint64_t epoch = watch_epoch(json_string_value(json_object_get(ev, "epoch")));
 
+    if (seq != 0 && epoch != 0 && epoch != s->epoch && epoch != s->old_epoch)
+        watch_new_epoch(w, s, ev, epoch, seq);
     if (seq == 0) {
         watch_say(w, "BAD EVENT from site %s (no seq, not processed): %.*s", s->id, (int)m->len, m->payload);
+    } else if (epoch != 0 && epoch == s->old_epoch) {
+        w->duplicates++;
     } else if (s->has_mark && seq <= s->mark && !watch_fill_gap(s, seq)) {
         w->duplicates++;
     } else {

@@ -46,7 +46,7 @@
 #define NO_POS UINT32_MAX
 #define SHELVE_MIN_MS 1000
 #define SNAP_MAGIC 0x534c4756u /* "VGLS" as a little-endian u32 */
-#define SNAP_VERSION 4u /* 3: the receipt tracker; 4: walk tests */
+#define SNAP_VERSION 5u /* 3: the receipt tracker; 4: walk tests; 5: the epoch */
 #define SNAP_V1 1u      /* before quality, exit delays, disarm records and the flood rule */
 /*
  * Worst case of events one alarm can emit in one step: two condition edges
@@ -168,6 +168,7 @@ struct core {
     uint32_t n_slots, n_heap;
     struct id_index alarm_ids, point_ids, zone_ids;
     uint64_t next_seq, now_ms;
+    uint64_t epoch;           /* numbering lineage, set by the shell through a system input */
     size_t max_outputs;
     /* the step in progress; t_ms is when the change being handled happened
      * (a timer's deadline, or now_ms) */
@@ -190,6 +191,7 @@ static const char *const type_names[CORE_T__COUNT] = {
     "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
     "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed", "zone_disarmed",
     "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused", "journal_fault",
+    "state_lost", "journal_damaged",
 };
 
 const char *core_type_name(enum core_alarm_type t)
@@ -472,6 +474,7 @@ static struct core_event *emit_event(struct core *c, int ai, enum core_alarm_typ
     const struct point *p = point_of(c, a);
 
     ev->seq = c->next_seq++;
+    ev->epoch = c->epoch;
     ev->wall_ms = c->wall_ms;
     ev->alarm = ai;
     ev->type = type;
@@ -1559,6 +1562,15 @@ size_t core_step(struct core *c, const struct core_input *in, struct core_output
     c->op = CORE_CMD_ACK;
     c->text = "";
     c->t_ms = now;
+    /* Numbering first, before any timer of this step emits: a floor is a
+     * seq the shell may already have handed out, and a new lineage's first
+     * event carries its epoch. */
+    if (in->type == CORE_IN_SYSTEM) {
+        if (in->u.sys.epoch)
+            c->epoch = in->u.sys.epoch;
+        if (in->u.sys.seq_floor > c->next_seq)
+            c->next_seq = in->u.sys.seq_floor;
+    }
     fire_due(c, now);
     switch (in->type) {
     case CORE_IN_SAMPLE:
@@ -1823,21 +1835,20 @@ static void init_point(struct core *c, int pi)
 }
 
 /* Builds the alarm table: point alarms, comm_loss, system, zone events. */
-/* System kinds without a lifecycle: events that happened, not conditions that hold. */
-static bool sys_one_shot(int kind)
-{
-    return kind < CORE_SYS_SPOOL_FULL || kind == CORE_SYS_COMMAND_REFUSED;
-}
-
 static void build_alarms(struct core *c)
 {
     const struct cfg_site *s = c->site;
     static const enum core_alarm_type sys_types[] = {CORE_T_GATEWAY_RESTARTED, CORE_T_CONFIG_REJECTED,
                                                      CORE_T_SELF_TEST, CORE_T_SPOOL_FULL, CORE_T_PATH_FAULT,
-                                                     CORE_T_STORAGE_LOW, CORE_T_COMMAND_REFUSED, CORE_T_JOURNAL_FAULT};
+                                                     CORE_T_STORAGE_LOW, CORE_T_COMMAND_REFUSED, CORE_T_JOURNAL_FAULT,
+                                                     CORE_T_STATE_LOST, CORE_T_JOURNAL_DAMAGED};
     /* journal_fault is critical: alarms still go out, but none would survive a restart */
-    static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH, CFG_PRIO_LOW,  CFG_PRIO_HIGH,
-                                                 CFG_PRIO_HIGH,   CFG_PRIO_HIGH, CFG_PRIO_HIGH, CFG_PRIO_CRITICAL};
+    static const enum cfg_priority sys_prio[] = {CFG_PRIO_MEDIUM, CFG_PRIO_HIGH,     CFG_PRIO_LOW,
+                                                 CFG_PRIO_HIGH,   CFG_PRIO_HIGH,     CFG_PRIO_HIGH,
+                                                 CFG_PRIO_HIGH,   CFG_PRIO_CRITICAL, CFG_PRIO_CRITICAL,
+                                                 CFG_PRIO_CRITICAL};
+    /* events that happened, not conditions that hold: no lifecycle */
+    static const bool sys_one_shot[] = {true, true, true, false, false, false, true, false, true, true};
 
     for (int i = 0; i < s->n_points; i++)
         init_point(c, i);
@@ -1852,8 +1863,9 @@ static void build_alarms(struct core *c)
     c->a_sys0 = c->n_alarms;
     _Static_assert(sizeof(sys_types) / sizeof(sys_types[0]) == CORE_SYS__COUNT, "one alarm per system kind");
     _Static_assert(sizeof(sys_prio) / sizeof(sys_prio[0]) == CORE_SYS__COUNT, "one priority per system kind");
+    _Static_assert(sizeof(sys_one_shot) / sizeof(sys_one_shot[0]) == CORE_SYS__COUNT, "one role per system kind");
     for (int k = CORE_SYS_GATEWAY_RESTARTED; k < CORE_SYS__COUNT; k++)
-        add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], sys_one_shot(k) ? ROLE_ONE_SHOT : ROLE_SYSTEM);
+        add_alarm(c, "system", sys_types[k], NULL, sys_prio[k], sys_one_shot[k] ? ROLE_ONE_SHOT : ROLE_SYSTEM);
     c->a_flood = add_alarm(c, "system", CORE_T_ALARM_FLOOD, NULL, CFG_PRIO_MEDIUM, ROLE_FLOOD);
     c->a_zone0 = c->n_alarms;
     for (int z = 0; z < s->n_zones; z++) {
@@ -2004,6 +2016,11 @@ size_t core_alarm_bound(const struct cfg_site *site)
     return (size_t)site->n_points * 5 + (size_t)site->n_devices + CORE_SYS__COUNT + 1 + (size_t)site->n_zones;
 }
 
+uint64_t core_epoch(const struct core *c)
+{
+    return c->epoch;
+}
+
 size_t core_alarm_count(const struct core *c)
 {
     return (size_t)c->n_alarms;
@@ -2064,7 +2081,7 @@ bool core_point_walked(const struct core *c, int point)
 
 /* ---- snapshot -------------------------------------------------------------
  *
- * Layout (version 2), every integer little-endian, doubles as their IEEE-754 bits:
+ * Layout (version 4), every integer little-endian, doubles as their IEEE-754 bits:
  *   "VGLS" u32 version u64 now_ms u64 next_seq
  *   u32 n_zones   { id, u8 armed, u64 exit_at, str disarmed_by, i64 disarmed_wall_ms }
  *   u32 n_points  { id, u8 raw, u8 cls, u8 flags(1 stale, 2 chattering, 4 bad), f64 value,
@@ -2077,6 +2094,7 @@ bool core_point_walked(const struct core *c, int point)
  *   u32 retries } in ascending seq (the receipt tracker)
  *   version 4: u32 n_zones { id, u64 test_end_at, str test_by, i64 started_wall_ms, i64 until_wall_ms }
  *   u32 n_points { id, i64 tested_wall_ms, u8 walked } (walk tests)
+ *   version 5: u64 epoch (the numbering lineage; 0 restores from older versions)
  * An id is u8 length + bytes, a str the same but possibly empty. Timers are
  * absolute mono_ms, UINT64_MAX for none. Version 1 has none of the zone
  * fields after armed, no cross, no flood section, flags up to 3, eol classes
@@ -2232,6 +2250,7 @@ static void snap_write(const struct core *c, struct wbuf *w)
     put_ring(w, &c->flood);
     snap_receipts(c, w);
     snap_walk_tests(c, w);
+    put_uint(w, c->epoch, 8);
 }
 
 size_t core_snapshot(const struct core *c, void *buf, size_t cap)
@@ -2509,6 +2528,11 @@ static bool restore_pass(struct core *c, const void *buf, size_t len, bool apply
         restore_receipts(c, &r, apply && !r.bad);
     if (r.version >= 4)
         restore_walk_tests(c, &r, apply && !r.bad);
+    if (r.version >= 5) {
+        uint64_t epoch = get_uint(&r, 8);
+        if (apply && !r.bad)
+            c->epoch = epoch;
+    }
     return !r.bad && r.off == r.len;
 }
 

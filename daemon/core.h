@@ -84,6 +84,8 @@ enum core_alarm_type {
     CORE_T_DOOR_CLOSED,       /* one-shot record: ... and closed */
     CORE_T_COMMAND_REFUSED,   /* one-shot security record: the command gate refused a command */
     CORE_T_JOURNAL_FAULT,     /* system: the journal cannot be opened or written */
+    CORE_T_STATE_LOST,        /* one-shot: the shell found no earlier state; a new epoch starts */
+    CORE_T_JOURNAL_DAMAGED,   /* one-shot: recovery stopped at damage; a new epoch starts */
     CORE_T__COUNT
 };
 
@@ -153,6 +155,8 @@ enum core_sys_kind {
     CORE_SYS_STORAGE_LOW,       /* active/clear: state_dir near its size budget */
     CORE_SYS_COMMAND_REFUSED,   /* one-shot, text says which command and why (docs/commands.md) */
     CORE_SYS_JOURNAL_FAULT,     /* active/clear: the journal cannot be opened or written */
+    CORE_SYS_STATE_LOST,        /* one-shot, critical: no state found; text says what that means */
+    CORE_SYS_JOURNAL_DAMAGED,   /* one-shot, critical: text says where and what was lost */
     CORE_SYS__COUNT
 };
 
@@ -170,7 +174,16 @@ struct core_input {
         struct { int point; double value; double raw; } sample;
         struct { int device; bool up; } comm;
         struct core_cmd cmd;
-        struct { enum core_sys_kind kind; bool active; char text[CORE_ERROR_MAX]; } sys;
+        /* epoch: non-zero starts a new numbering lineage (the shell draws it at random);
+         * seq_floor: the next event gets at least this seq (the shell's high-water mark).
+         * Both are journaled with the input, so a replay numbers events the same way. */
+        struct {
+            enum core_sys_kind kind;
+            bool active;
+            char text[CORE_ERROR_MAX];
+            uint64_t epoch;
+            uint64_t seq_floor;
+        } sys;
         struct { uint8_t n; uint64_t seqs[CORE_RECEIPT_SEQS]; } receipt; /* the station confirmed these events */
     } u;
 };
@@ -181,7 +194,8 @@ struct core_input {
  * are looked up with core_alarm_info().
  */
 struct core_event {
-    uint64_t seq;             /* per site, strictly increasing, never reused */
+    uint64_t seq;             /* per site and epoch, strictly increasing, never reused */
+    uint64_t epoch;           /* the numbering lineage seq belongs to; 0 before the shell set one */
     int64_t wall_ms;
     int alarm;                /* index for core_alarm_info() */
     enum core_alarm_type type;
@@ -295,6 +309,9 @@ int core_receipt_pending(const struct core *c, uint64_t seq);
 
 /* The seq the next event will get. */
 uint64_t core_next_seq(const struct core *c);
+
+/* The epoch the core numbers events in: set by a system input's epoch, kept in snapshots; 0 if never set. */
+uint64_t core_epoch(const struct core *c);
 
 /* Fills in a system input (restart, rejected config, spool, path) for the
  * shell to feed; text is cut to fit. */

@@ -18,7 +18,9 @@
 #include "corethread.h"
 #include "influx.h"
 #include "journal.h"
+#include "lineage.h"
 #include "log.h"
+#include "message.h"
 #include "mqtt_sink.h"
 #include "points_sink.h"
 #include "poller.h"
@@ -85,6 +87,9 @@ struct corethread {
     uint64_t core_progress;
     uint64_t inputs_since_snapshot;
     uint64_t last_delivered_seq;  /* of the last event handed to the sinks by this process */
+    uint64_t hwm_next_seq;        /* <state_dir>/seq.hwm: every seq handed to a sink is below it */
+    bool journal_behind;          /* the journal misses inputs whose events went out (lineage.h) */
+    struct log_complaint hwm_complaint;
     uint64_t next_status_mono_ms;
     uint64_t next_devices_mono_ms; /* when every device record is refreshed next */
     uint64_t next_self_test_mono_ms; /* 0: not scheduled (self tests off, or not started yet) */
@@ -146,8 +151,73 @@ static void deliver_local_output(struct corethread *ct, const struct core_local_
     deliver(ct);
 }
 
+/* --- numbering: the seq high-water mark and the epoch (lineage.h) ------- */
+
+/*
+ * Moves the high-water mark past seq before seq reaches any sink, a block
+ * at a time. A mark that cannot be written (full disk) is logged and the
+ * event still goes out: an alarm held back is worse than a number that a
+ * restart might repeat within the same epoch.
+ */
+static void reserve_seq(struct corethread *ct, uint64_t seq)
+{
+    char err[1200];
+
+    if (seq < ct->hwm_next_seq)
+        return;
+    if (lin_hwm_write(ct->state_dir, seq + 1 + LIN_HWM_BLOCK, ct->journal_behind, err, sizeof(err)) < 0) {
+        log_complain(&ct->hwm_complaint, clock_mono_ms(), LOG_LVL_ERR,
+                     "state: seq high-water mark not written: %s; a restart may number from below seq=%llu", err,
+                     (unsigned long long)seq);
+        return;
+    }
+    log_release(&ct->hwm_complaint, LOG_LVL_NOTICE, "state: seq high-water mark written again");
+    ct->hwm_next_seq = seq + 1 + LIN_HWM_BLOCK;
+}
+
+/*
+ * An append or sync failed (or recovery met damage): the journal's next
+ * seq may now fall short of what the sinks got, so the mark is renamed to
+ * say a restart must number on from it. A rename needs no free blocks.
+ * The next snapshot that can be written makes the journal complete again.
+ */
+static void journal_fell_behind(struct corethread *ct)
+{
+    char err[1200];
+
+    ct->inputs_since_snapshot = SNAPSHOT_EVERY_INPUTS;
+    if (ct->journal_behind)
+        return;
+    ct->journal_behind = true;
+    if (lin_hwm_set_behind(ct->state_dir, true, err, sizeof(err)) == 0)
+        return;
+    /* No mark yet: nothing was handed out beyond the journal's next seq. */
+    if (ct->hwm_next_seq == 0 &&
+        lin_hwm_write(ct->state_dir, core_next_seq(ct->cfg.core) + LIN_HWM_BLOCK, true, err, sizeof(err)) == 0) {
+        ct->hwm_next_seq = core_next_seq(ct->cfg.core) + LIN_HWM_BLOCK;
+        return;
+    }
+    log_err("state: %s; a restart may number from below events already sent", err);
+}
+
+/* A snapshot was written: the journal knows the core's next seq again. */
+static void journal_caught_up(struct corethread *ct)
+{
+    char err[1200];
+
+    if (!ct->journal_behind)
+        return;
+    if (lin_hwm_set_behind(ct->state_dir, false, err, sizeof(err)) < 0) {
+        log_warn("state: %s; the next restart numbers from the mark (a gap, no reuse)", err);
+        return;
+    }
+    ct->journal_behind = false;
+    log_notice("journal: complete again at next_seq=%llu", (unsigned long long)core_next_seq(ct->cfg.core));
+}
+
 static void deliver_event(struct corethread *ct, const struct core_event *ev)
 {
+    reserve_seq(ct, ev->seq);
     if (rec_event(&ct->rec, ct->cfg.site, ct->cfg.core, ev) < 0)
         log_err("core: event seq=%llu does not fit the message buffer; sinks get it without a payload",
                 (unsigned long long)ev->seq);
@@ -312,6 +382,7 @@ static void journal_append(struct corethread *ct, const struct core_input *in)
                      "journal: append failed: %s; the input was applied but is not durable",
                      jrnl_error(ct->journal));
         ct->journal_failed = true;
+        journal_fell_behind(ct);
     } else {
         log_release(&ct->journal_complaint, LOG_LVL_NOTICE, "journal: appends work again");
     }
@@ -400,13 +471,18 @@ static size_t feed_schedule(struct corethread *ct, size_t *n_pending, size_t roo
  * core thread is the only one that empties it, so a blocking push there
  * would deadlock it whenever the pollers had filled the queue.
  */
-static void feed_system(struct corethread *ct, enum core_sys_kind kind, bool active, const char *text)
+static struct core_input *feed_system(struct corethread *ct, enum core_sys_kind kind, bool active,
+                                      const char *text)
 {
+    struct core_input *in = &ct->sys_pending[ct->n_sys_pending];
+
     if (ct->n_sys_pending == SYS_PENDING_MAX) {
         log_err("core: %d system inputs already waiting; \"%s\" not raised", SYS_PENDING_MAX, text);
-        return;
+        return NULL;
     }
-    core_system_input(&ct->sys_pending[ct->n_sys_pending++], kind, active, text, 0, 0); /* stamped when fed */
+    ct->n_sys_pending++;
+    core_system_input(in, kind, active, text, 0, 0); /* stamped when fed */
+    return in;
 }
 
 /* Feeds the system inputs feed_system() kept, while the batch has room. */
@@ -419,6 +495,86 @@ static size_t feed_pending_system(struct corethread *ct, size_t *n_pending, size
     memmove(ct->sys_pending, ct->sys_pending + fed, (ct->n_sys_pending - fed) * sizeof(ct->sys_pending[0]));
     ct->n_sys_pending -= (int)fed;
     return fed;
+}
+
+/* --- numbering: where this run's events start (lineage.h) ------------- */
+
+/*
+ * Queues a system input that carries the numbering: epoch (0 keeps the
+ * core's) and the high-water mark as the floor of the next seq. Journaled
+ * with the input, so a replay numbers as this run does.
+ */
+static void feed_numbered_system(struct corethread *ct, enum core_sys_kind kind, const char *text, uint64_t epoch)
+{
+    struct core_input *in = feed_system(ct, kind, true, text);
+
+    if (in) {
+        in->u.sys.epoch = epoch;
+        in->u.sys.seq_floor = ct->journal_behind ? ct->hwm_next_seq : 0;
+    }
+}
+
+/* "journal-0000000000000003.vj offset 4096" out of a reader's problem "DIR/FILE offset N: why". */
+static void damage_place(const char *problem, char *out, size_t cap)
+{
+    const char *base = strrchr(problem, '/');
+
+    base = base ? base + 1 : problem;
+    snprintf(out, cap, "%.*s", (int)strcspn(base, ":"), base);
+}
+
+/*
+ * Decides, after recovery, whether this run continues the numbering or
+ * starts a new epoch, and queues the input that says so ahead of
+ * gateway_restarted: state_lost when nothing was recovered (a first start
+ * looks the same as a deleted state directory from inside it),
+ * journal_damaged when recovery stopped at damage, a bare epoch for a
+ * journal written before epochs. hwm_ok false: the mark was unreadable, so
+ * no number handed out before can be ruled out.
+ */
+static void begin_numbering(struct corethread *ct, const struct jrnl_replay_info *info, bool hwm_ok)
+{
+    char text[CORE_ERROR_MAX], hex[17], place[64], when[MSG_TS_LEN + 1];
+    uint64_t epoch = lin_new_epoch();
+
+    lin_epoch_hex(epoch, hex);
+    if (info->problem[0]) {
+        journal_fell_behind(ct);
+        damage_place(info->problem, place, sizeof(place));
+        msg_ts(info->last_wall_ms, when);
+        snprintf(text, sizeof(text), "journal damaged at %s: inputs after %s lost; new epoch %s", place,
+                 info->last_wall_ms ? when : "its start", hex);
+        feed_numbered_system(ct, CORE_SYS_JOURNAL_DAMAGED, text, epoch);
+    } else if (!info->restored || !hwm_ok) {
+        snprintf(text, sizeof(text), "%s: events before this one are unknown to the gateway; new epoch %s",
+                 hwm_ok ? "no earlier state (first start, or the state directory was lost)"
+                        : "seq high-water mark unreadable", hex);
+        feed_numbered_system(ct, CORE_SYS_STATE_LOST, text, epoch);
+    } else if (core_epoch(ct->cfg.core) == 0) {
+        feed_numbered_system(ct, CORE_SYS_GATEWAY_RESTARTED, "journal from before epochs: numbering goes on", epoch);
+        return;
+    } else {
+        return;
+    }
+    log_err("state: %s", text);
+}
+
+/*
+ * Reads the high-water mark before recovery re-delivers anything. A mark
+ * left behind asks for a snapshot soon: it makes the journal complete.
+ * Returns false if it is unreadable.
+ */
+static bool load_hwm(struct corethread *ct)
+{
+    char err[1200];
+
+    if (lin_hwm_read(ct->state_dir, &ct->hwm_next_seq, &ct->journal_behind, err, sizeof(err)) >= 0) {
+        if (ct->journal_behind)
+            ct->inputs_since_snapshot = SNAPSHOT_EVERY_INPUTS;
+        return true;
+    }
+    log_err("state: %s; a new epoch starts", err);
+    return false;
 }
 
 /*
@@ -454,6 +610,7 @@ static void journal_sync_batch(struct corethread *ct)
     if (jrnl_sync(ct->journal) < 0) {
         log_err("journal: %s; events are delivered but may not survive a power cut", jrnl_error(ct->journal));
         ct->journal_failed = true;
+        journal_fell_behind(ct);
     }
     if (ct->journal_failed != ct->journal_fault) {
         if (ct->journal_failed)
@@ -518,8 +675,10 @@ static void maybe_snapshot(struct corethread *ct)
     jrnl_maybe_rotate(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core, clock_wall_ms());
     if (ct->inputs_since_snapshot < SNAPSHOT_EVERY_INPUTS)
         return;
-    if (jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) == 0)
+    if (jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) == 0) {
         ct->inputs_since_snapshot = 0;
+        journal_caught_up(ct);
+    }
 }
 
 /* A one-line summary for systemctl status, refreshed every few seconds. */
@@ -726,9 +885,10 @@ static int start_points(struct corethread *ct)
     char err[512];
     void *p = points_sink_start(ct->cfg.site, ct->state_dir, err, sizeof(err));
 
+    /* An engineer's view: without it (a read-only state directory) the site is still watched. */
     if (!p) {
-        log_err("%s", err);
-        return -1;
+        log_err("%s; vigilctl points and walktest report are unavailable", err);
+        return 0;
     }
     sink_set_add(&ct->sinks, &points_sink_ops, p);
     return 0;
@@ -771,6 +931,7 @@ static void deliver_resume(struct corethread *ct)
     ct->rec.rec.kind = SINK_RESUME;
     ct->rec.rec.wall_ms = clock_wall_ms();
     ct->rec.rec.u.resume.next_seq = core_next_seq(ct->cfg.core);
+    ct->rec.rec.u.resume.epoch = core_epoch(ct->cfg.core);
     deliver(ct);
 }
 
@@ -809,18 +970,21 @@ static void run_without_journal(struct corethread *ct, const char *why)
 static int open_journal(struct corethread *ct, bool dir_ok, const char *dir_err)
 {
     char dir[CFG_PATH_MAX + 16], err[512];
+    struct jrnl_replay_info info;
+    bool hwm_ok = load_hwm(ct);
     long replayed;
     uint64_t last_mono;
     int64_t last_wall;
 
     snprintf(dir, sizeof(dir), "%s/journal", ct->state_dir);
     /* Recovery replays what the journal holds after its newest snapshot and
-     * re-delivers it: at-least-once, a station drops duplicates by seq. */
-    replayed = jrnl_recover(dir, ct->cfg.site, ct->cfg.core, deliver_recovered, ct, err, sizeof(err));
+     * re-delivers it: at-least-once, a station drops duplicates by (epoch, seq). */
+    replayed = jrnl_recover(dir, ct->cfg.site, ct->cfg.core, deliver_recovered, ct, &info, err, sizeof(err));
     if (replayed < 0) {
         log_err("journal: recovery failed: %s", err);
         return -1;
     }
+    begin_numbering(ct, &info, hwm_ok);
     if (replayed > 0)
         log_notice("journal: recovered state from %s inputs=%ld next_seq=%llu", dir, replayed,
                    (unsigned long long)core_next_seq(ct->cfg.core));
@@ -882,7 +1046,7 @@ static int start(struct corethread *ct)
     deliver_zones(ct, NULL);
     deliver_tested(ct);
     snprintf(text, sizeof(text), "vigild %s started", ct->opt.version);
-    feed_system(ct, CORE_SYS_GATEWAY_RESTARTED, true, text);
+    feed_numbered_system(ct, CORE_SYS_GATEWAY_RESTARTED, text, 0);
     if (start_pollers(ct) < 0)
         return -1;
     svc_watchdog_init(&ct->watchdog);
@@ -1222,8 +1386,9 @@ void ct_stop(struct corethread *ct)
          * had not acknowledged stays in the MQTT client's store; only what
          * a sink held in memory alone is not there, and then the next
          * start re-delivers from the journal instead. */
-        if (ct->cfg.core && durable)
-            jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core);
+        if (ct->cfg.core && durable &&
+            jrnl_begin(ct->journal, ct->cfg.site, ct->opt.config_path, ct->cfg.core) == 0)
+            journal_caught_up(ct);
         jrnl_sync(ct->journal);
         jrnl_close(ct->journal);
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "lineage.h"
 
 static void put(struct ilp *l, const char *s, size_t n)
 {
@@ -153,6 +154,8 @@ size_t ilp_event(char *buf, size_t cap, const char *site, const struct sink_even
                  const struct ilp_alarm_extra *x, int64_t ts_ms)
 {
     struct ilp l;
+    char epoch[17];
+
     ilp_start(&l, buf, cap, "vigil_alarm");
     ilp_tag(&l, "device", e->device);
     ilp_tag(&l, "point", e->point);
@@ -162,8 +165,10 @@ size_t ilp_event(char *buf, size_t cap, const char *site, const struct sink_even
     ilp_tag(&l, "state", core_state_name(e->state));
     ilp_tag(&l, "type", core_type_name(e->type));
     ilp_tag(&l, "zone", e->zone);
-    /* seq, the alarm id, the operator and the text are unbounded: fields, never tags */
+    /* seq, its epoch, the alarm id, the operator and the text are unbounded: fields, never tags */
     ilp_int(&l, "seq", (int64_t)e->seq);
+    lin_epoch_hex(e->epoch, epoch);
+    ilp_str(&l, "epoch", epoch);
     ilp_str(&l, "alarm", e->alarm);
     /* the alarm's latest attention and unacked, per (site, point, type), are what a console lists */
     ilp_int(&l, "attention", e->needs_attention);

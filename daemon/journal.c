@@ -307,6 +307,8 @@ static void encode_input_body(struct wbuf *b, const struct cfg_site *site, const
         put_u8(b, (unsigned)in->u.sys.kind);
         put_u8(b, in->u.sys.active);
         put_str(b, in->u.sys.text);
+        put_u64(b, in->u.sys.epoch);
+        put_u64(b, in->u.sys.seq_floor);
         break;
     case CORE_IN_RECEIPT:
         put_u8(b, in->u.receipt.n);
@@ -360,6 +362,11 @@ static int decode_input(const unsigned char *p, size_t len, struct jrnl_input *j
         in->u.sys.kind = (enum core_sys_kind)get_enum(&r, CORE_SYS__COUNT - 1);
         in->u.sys.active = get_enum(&r, 1);
         get_str(&r, in->u.sys.text, sizeof(in->u.sys.text));
+        /* Journals written before epochs end here: no epoch, no floor. */
+        if (r.pos < r.len) {
+            in->u.sys.epoch = get_u64(&r);
+            in->u.sys.seq_floor = get_u64(&r);
+        }
         break;
     case CORE_IN_RECEIPT:
         in->u.receipt.n = (uint8_t)get_enum(&r, CORE_RECEIPT_SEQS);
@@ -1426,8 +1433,11 @@ static long replay_records(struct jrnl_reader *r, uint64_t skip, const struct cf
 /*
  * Finds the newest snapshot: the segment holding it and its index among
  * that segment's records. Returns 1 if found, 0 if none, -1 on error.
+ * Segments exist but none holds a readable snapshot: that is damage, and
+ * info->problem says so (an empty directory is a new journal, no problem).
  */
-static int find_newest_snapshot(const char *dir, uint64_t *seg, uint64_t *index, char *err, size_t errlen)
+static int find_newest_snapshot(const char *dir, uint64_t *seg, uint64_t *index, struct jrnl_replay_info *info,
+                                char *err, size_t errlen)
 {
     uint64_t *nos;
     size_t n;
@@ -1454,6 +1464,8 @@ static int find_newest_snapshot(const char *dir, uint64_t *seg, uint64_t *index,
         jrnl_reader_close(r);
     }
     free(nos);
+    if (!found && n > 0)
+        snprintf(info->problem, sizeof(info->problem), "%s: no readable snapshot in %zu segments", dir, n);
     return found;
 }
 
@@ -1473,29 +1485,30 @@ static int read_prepare(const char *path, struct jrnl_replay_info *info, char *e
 }
 
 long jrnl_recover(const char *dir, const struct cfg_site *site, struct core *core,
-                  void (*on_output)(const struct core_output *, void *), void *arg, char *err, size_t errlen)
+                  void (*on_output)(const struct core_output *, void *), void *arg,
+                  struct jrnl_replay_info *found_info, char *err, size_t errlen)
 {
-    struct jrnl_replay_info info;
+    struct jrnl_replay_info local, *info_p = found_info ? found_info : &local;
     struct jrnl_reader *r;
     uint64_t seg = 0, index = 0;
     long n;
     int found;
 
-    if (read_prepare(dir, &info, err, errlen) < 0)
+    if (read_prepare(dir, info_p, err, errlen) < 0)
         return -1;
-    found = find_newest_snapshot(dir, &seg, &index, err, errlen);
+    found = find_newest_snapshot(dir, &seg, &index, info_p, err, errlen);
     if (found <= 0)
         return found;
     if (!(r = reader_open_dir(dir, seg, err, errlen)))
         return -1;
-    n = replay_records(r, index, site, core, on_output, arg, &info, err, errlen);
+    n = replay_records(r, index, site, core, on_output, arg, info_p, err, errlen);
     jrnl_reader_close(r);
-    if (n >= 0 && info.problem[0])
+    if (n >= 0 && info_p->problem[0])
         log_err("journal: recovery stopped early at damage: %s (state is as of the record before it)",
-                info.problem);
-    if (n >= 0 && info.skipped)
+                info_p->problem);
+    if (n >= 0 && info_p->skipped)
         log_warn("journal: recovery skipped %ld inputs whose point or device is no longer configured",
-                 info.skipped);
+                 info_p->skipped);
     return n;
 }
 

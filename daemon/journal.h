@@ -140,10 +140,14 @@ struct jrnl_replay_info {
  * error log line, and inputs whose point or device is no longer configured
  * are skipped with a warning. A missing or empty directory restores nothing
  * and returns 0. Returns the number of inputs re-fed, or -1 with err set if
- * the snapshot does not restore or the directory cannot be read.
+ * the snapshot does not restore or the directory cannot be read. info (may
+ * be NULL) receives what was read: info->problem is non-empty when damage
+ * ended recovery early (or segments exist with no readable snapshot), and
+ * info->last_wall_ms is the wall time of the last input recovered.
  */
 long jrnl_recover(const char *dir, const struct cfg_site *site, struct core *core,
-                  void (*on_output)(const struct core_output *, void *), void *arg, char *err, size_t errlen);
+                  void (*on_output)(const struct core_output *, void *), void *arg,
+                  struct jrnl_replay_info *info, char *err, size_t errlen);
 
 /*
  * Replay for vigilctl and tests: restores the FIRST snapshot of path (a

@@ -12,6 +12,7 @@
  * Nothing here reads a clock or does I/O; jansson allocates while a payload
  * is built and frees before returning.
  */
+#include "lineage.h"
 #include "message.h"
 
 #include <jansson.h>
@@ -61,6 +62,8 @@ static const char *const type_phrase[CORE_T__COUNT] = {
     [CORE_T_DOOR_OPENED] = "opened",
     [CORE_T_DOOR_CLOSED] = "closed",
     [CORE_T_JOURNAL_FAULT] = "journal fault",
+    [CORE_T_STATE_LOST] = "earlier state not found",
+    [CORE_T_JOURNAL_DAMAGED] = "journal damaged",
 };
 
 /* The state in words, indexed by enum core_alarm_state; one-shot events have none. */
@@ -333,12 +336,24 @@ void msg_event_text(const struct cfg_site *site, const struct core_alarm_info *i
         append(text, cap, " (walk test)");
 }
 
+/* An epoch as 16 lowercase hex digits (a JSON number would lose bits in JavaScript); null before one is set. */
+static json_t *jepoch(uint64_t epoch)
+{
+    char hex[17];
+
+    if (!epoch)
+        return json_null();
+    lin_epoch_hex(epoch, hex);
+    return json_string(hex);
+}
+
 int msg_event(const char *site_id, const struct sink_record *rec, char *buf, size_t cap)
 {
     const struct sink_event *ev = &rec->u.event;
     struct obj b = { json_object(), false };
 
     put(&b, "seq", json_integer((json_int_t)ev->seq));
+    put(&b, "epoch", jepoch(ev->epoch));
     put(&b, "ts", jts(rec->wall_ms));
     put(&b, "site", jstr(site_id));
     put(&b, "alarm", ref(ev->alarm));
@@ -423,6 +438,7 @@ int msg_status(const struct msg_status *st, char *buf, size_t cap)
     put(&b, "ts", jts(st->now_wall_ms));
     put(&b, "heartbeat_s", json_integer(st->heartbeat_s));
     put(&b, "seq", json_integer((json_int_t)st->seq));
+    put(&b, "epoch", jepoch(st->epoch));
     return finish(&b, buf, cap);
 }
 

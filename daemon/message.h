@@ -62,7 +62,7 @@ void msg_event_text(const struct cfg_site *site, const struct core_alarm_info *i
 
 /*
  * One alarm state change for vigil/<site>/events, from its record alone:
- *   {"seq","ts","site","alarm","type","priority","state","zone","point",
+ *   {"seq","epoch","ts","site","alarm","type","priority","state","zone","point",
  *    "device","value","text"} and "operator" when a person caused it.
  * zone/point/device are config ids or null; value is a JSON real (1.0,
  * 23.1) or null when the point had no value. While the alarm needs
@@ -93,11 +93,12 @@ struct msg_status {
     int64_t now_wall_ms;        /* when this status was built */
     int heartbeat_s;            /* refresh period: a station declares the site silent after missing it */
     uint64_t seq;               /* seq of the last event handed to the publisher; 0 before the first */
+    uint64_t epoch;             /* the epoch that seq belongs to; 0 (null) before one is known */
 };
 
 /*
  * The retained vigil/<site>/status payload (and the MQTT Will):
- * {"site","state","version","started","ts","heartbeat_s","seq"}.
+ * {"site","state","version","started","ts","heartbeat_s","seq","epoch"}.
  */
 int msg_status(const struct msg_status *st, char *buf, size_t cap);
 

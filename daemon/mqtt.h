@@ -91,8 +91,9 @@ int pub_publish_to(struct pub *p, unsigned paths, const char *suffix, const void
  */
 unsigned pub_take_connected(struct pub *p);
 
-/* The seq of the last event handed to pub_publish(), for the status payload. */
-void pub_set_last_seq(struct pub *p, uint64_t seq);
+/* The epoch and seq of the last event handed to pub_publish(), for the status payload. */
+void pub_set_last_seq(struct pub *p, uint64_t epoch, uint64_t seq);
+
 
 /*
  * Refreshes the retained status (a new "ts", the last seq) on connected

@@ -86,7 +86,7 @@ struct pub {
     struct pub_path paths[CFG_MAX_BROKERS];
     int n_paths;
     uint64_t next_heartbeat_ms;
-    atomic_uint_fast64_t delivered, refused, progress, last_seq;
+    atomic_uint_fast64_t delivered, refused, progress, last_seq, last_epoch;
     atomic_uint connected_paths; /* bit i: path i connected since pub_take_connected() last looked */
     atomic_bool stopping;
     pthread_mutex_t lock;       /* command ids, the command ring, connect complaints */

@@ -256,8 +256,12 @@ unsigned pub_take_connected(struct pub *p)
     return atomic_exchange(&p->connected_paths, 0u);
 }
 
-void pub_set_last_seq(struct pub *p, uint64_t seq)
+void pub_set_last_seq(struct pub *p, uint64_t epoch, uint64_t seq)
 {
+    /* Two stores: a status built between them pairs a seq with the epoch
+     * before; the next heartbeat corrects it, and a station reads epochs
+     * from events, not from the status alone. */
+    atomic_store(&p->last_epoch, epoch);
     atomic_store(&p->last_seq, seq);
 }
 
@@ -267,6 +271,7 @@ int mqtt_build_status(struct pub *p, const char *state, int64_t now_wall_ms, cha
     struct msg_status st = {
         .site = p->site_id, .state = state, .version = p->version, .started_wall_ms = p->started_wall_ms,
         .now_wall_ms = now_wall_ms, .heartbeat_s = p->mqtt.heartbeat_s, .seq = atomic_load(&p->last_seq),
+        .epoch = atomic_load(&p->last_epoch),
     };
     char plain[MSG_MAX];
     int n = msg_status(&st, plain, sizeof(plain));

@@ -135,7 +135,7 @@ static void deliver_event(struct mqtt_sink *s, const struct sink_record *rec)
 
     pub_publish(s->pub, MQTT_TOPIC_EVENTS, rec->json, rec->json_len, 1, false);
     s->last_seq = ev->seq;
-    pub_set_last_seq(s->pub, ev->seq);
+    pub_set_last_seq(s->pub, ev->epoch, ev->seq);
     if (s->kept)
         keep_payload(s, rec);
     if (ev->state != CORE_S_EVENT)
@@ -176,7 +176,7 @@ static void mqtt_deliver(void *self, const struct sink_record *rec)
             pub_publish(s->pub, MQTT_TOPIC_CMD_RESULT, rec->json, rec->json_len, 1, false);
         break;
     case SINK_RETIRE: retire(s, &rec->u.retire); break;
-    case SINK_RESUME: pub_set_last_seq(s->pub, rec->u.resume.next_seq - 1); break;
+    case SINK_RESUME: pub_set_last_seq(s->pub, rec->u.resume.epoch, rec->u.resume.next_seq - 1); break;
     case SINK_RETRY:
         if (s->kept)
             retry_event(s, &rec->u.retry);

@@ -39,6 +39,7 @@ int rec_event(struct rec_buf *b, const struct cfg_site *site, const struct core 
 
     begin(b, SINK_EVENT, ev->wall_ms);
     e->seq = ev->seq;
+    e->epoch = ev->epoch;
     e->type = ev->type;
     e->priority = ev->priority;
     e->state = ev->state;

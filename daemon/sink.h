@@ -62,7 +62,8 @@ enum sink_kind {
 enum sink_object { SINK_OBJ_ALARM, SINK_OBJ_ZONE, SINK_OBJ_DEVICE };
 
 struct sink_event {
-    uint64_t seq;                       /* per site, strictly increasing */
+    uint64_t seq;                       /* per site and epoch, strictly increasing */
+    uint64_t epoch;                     /* numbering lineage (lineage.h); 0 before one is set */
     char alarm[CORE_ALARM_ID_MAX];      /* "" for none */
     enum core_alarm_type type;
     enum cfg_priority priority;
@@ -140,6 +141,7 @@ struct sink_retry {
 
 struct sink_resume {
     uint64_t next_seq;                  /* next_seq - 1 is the last seq an earlier process handed out */
+    uint64_t epoch;                     /* ... in this epoch */
 };
 
 struct sink_record {

@@ -162,3 +162,57 @@ size_t statedir_segment_bytes(uint64_t max_bytes)
 
     return max_bytes && seg < JRNL_SEGMENT_BYTES_DEFAULT ? (size_t)seg : JRNL_SEGMENT_BYTES_DEFAULT;
 }
+
+/* Writes all of data to fd and makes it durable. Returns 0 or -1 (errno set). */
+static int write_synced(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return fdatasync(fd);
+}
+
+int statedir_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd < 0 ? -1 : fsync(fd);
+
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int statedir_replace_file(const char *dir, const char *name, const void *data, size_t len, char *err,
+                          size_t errlen)
+{
+    char path[1024], tmp[1040];
+    int fd, rc;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    rc = write_synced(fd, data, len);
+    if (close(fd) < 0)
+        rc = -1;
+    if (rc < 0 || rename(tmp, path) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (statedir_sync_dir(dir) < 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

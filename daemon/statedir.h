@@ -73,4 +73,15 @@ int statedir_enforce(struct statedir_budget *b, const char *dir, struct jrnl *j,
  * budget, so that trimming can meet it in steps smaller than the slack. */
 size_t statedir_segment_bytes(uint64_t max_bytes);
 
+/*
+ * Replaces <dir>/<name> with len bytes of data so that after a crash it
+ * holds either the old content or the new: writes <name>.tmp, fdatasyncs
+ * it, renames it over name and fsyncs dir. Returns 0, or -1 with err
+ * naming the file.
+ */
+int statedir_replace_file(const char *dir, const char *name, const void *data, size_t len, char *err,
+                          size_t errlen);
+
+/* fsync()s directory dir, so a created, renamed or removed entry survives a power cut. 0, or -1 (errno). */
+int statedir_sync_dir(const char *dir);
 #endif

@@ -3,7 +3,9 @@
 # small tmpfs that the test fills up completely. vigild must not crash, must
 # raise a system fault alarm (spool_full, then journal_fault) and must keep
 # delivering events to the broker from memory; once space is back it goes
-# on as before. Needs root for the mount; otherwise it is skipped (exit 77).
+# on as before, and a restart never numbers below an event that went out
+# while the journal could not be written. Needs root for the mount;
+# otherwise it is skipped (exit 77).
 set -u
 . "$(dirname "$0")/../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -92,5 +94,27 @@ wait_for "$WORK/station.json" '"alarm":"system.journal_fault".*"state":"normal"'
 check "once space is back journal_fault clears" $?
 kill -0 "$VIGILD_PID" 2>/dev/null
 check "vigild is still running once space is back" $?
+
+# --- a restart never numbers below an event that went out ------------------------
+# The journal missed the inputs of the full disk, so it alone would number
+# the next events with seqs the station already has; the high-water mark
+# (seq.hwm, renamed .behind when the appends failed) keeps them above.
+restarted() { grep -c '"type":"gateway_restarted"' "$WORK/station.json"; }
+last_sent=$(station_seqs | sort -n | tail -n 1)
+epoch=$(tail -n 1 "$WORK/station.json" | jq -r .epoch)
+if grep -q 'journal: append failed' "$WORK/vigild.log"; then
+    [ -e "$WORK/state/seq.hwm.behind" ]
+    check "the failed appends left the mark as seq.hwm.behind" $?
+else
+    echo "# the journal's preallocated segment took every append on the full disk"
+fi
+kill_vigild
+start_vigild "$WORK/site.conf"
+wait_until 10 at_least 2 restarted
+first=$(grep '"type":"gateway_restarted"' "$WORK/station.json" | tail -n 1)
+[ "$(printf '%s' "$first" | jq -r .seq)" -gt "$last_sent" ] && [ "$(printf '%s' "$first" | jq -r .epoch)" = "$epoch" ]
+check "after the restart numbering goes on above #$last_sent in the same epoch (#$(printf '%s' "$first" | jq -r .seq))" $?
+[ "$(grep -c '"type":"state_lost"' "$WORK/station.json")" -eq 1 ] && ! grep -q '"type":"journal_damaged"' "$WORK/station.json"
+check "a full disk loses no state: no journal_damaged, no state_lost but the first start's" $?
 
 finish

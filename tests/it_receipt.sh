@@ -73,6 +73,11 @@ receipt() {
 
 wait_retained '^1 vigil/test-depot/status .*"state":"online"' 10 || bail "vigild did not come online"
 wait_event '"type":"gateway_restarted"' 10 || bail "no gateway_restarted event"
+# A first start raises state_lost (critical, a new epoch); a station
+# receipts it at once, so only the events below concern the siren.
+lseq=$(last_event '"type":"state_lost"' | jq -r .seq)
+receipt "{\"seq\":$lseq}"
+wait_for "$WORK/vigild.log" "receipt: event seq=$lseq receipted\$" 5 || bail "state_lost (seq $lseq) not receipted"
 
 # A verified intrusion (critical) that the station does not receipt.
 sim set fence-z1 1

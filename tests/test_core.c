@@ -1173,6 +1173,8 @@ static const struct table_row alarm_table[] = {
     {"system.gateway_restarted", CORE_T_GATEWAY_RESTARTED, CFG_PRIO_MEDIUM, false, true},
     {"system.config_rejected", CORE_T_CONFIG_REJECTED, CFG_PRIO_HIGH, false, true},
     {"system.self_test", CORE_T_SELF_TEST, CFG_PRIO_LOW, false, true},
+    {"system.state_lost", CORE_T_STATE_LOST, CFG_PRIO_CRITICAL, false, true},
+    {"system.journal_damaged", CORE_T_JOURNAL_DAMAGED, CFG_PRIO_CRITICAL, false, true},
     {"store1.arming", CORE_T_ZONE_ARMED, CFG_PRIO_LOW, false, true},
 };
 
@@ -1232,7 +1234,7 @@ static void test_names(void)
         "analog_high", "analog_low", "sensor_fault", "comm_loss", "chattering", "spool_full",
         "path_fault", "storage_low", "gateway_restarted", "config_rejected", "self_test", "zone_armed",
         "zone_disarmed", "wire_cut", "wire_short", "alarm_flood", "door_opened", "door_closed", "command_refused",
-        "journal_fault"};
+        "journal_fault", "state_lost", "journal_damaged"};
     static const char *const states[] = {"normal", "active_unacked", "active_acked", "rtn_unacked",
                                          "shelved", "suppressed", "event", "out_of_service"};
     static const char *const ops[] = {"ack", "shelve", "unshelve", "arm", "disarm", "out_of_service", "in_service"};
@@ -1506,7 +1508,7 @@ static void test_restore_version_1(void)
     b[4] = 2;
     EXPECT(core_restore(c, b, n) == -1, "version 1 bytes labelled version 2 accepted");
     snap = snapshot(c, &len);
-    EXPECT(len > 8 && ((uint8_t *)snap)[4] == 4, "rewritten as the current version, 4");
+    EXPECT(len > 8 && ((uint8_t *)snap)[4] == 5, "rewritten as the current version, 5");
     free(snap);
     core_free(c);
     fixture_free(s);
@@ -1597,6 +1599,54 @@ static void test_late_ticks(void)
     fixture_free(s);
 }
 
+/* Feeds a system input carrying numbering; returns its one event. */
+static struct core_event numbered(struct core *c, enum core_sys_kind kind, uint64_t epoch, uint64_t floor,
+                                  uint64_t mono_ms)
+{
+    struct core_output out[64];
+    struct core_input in;
+
+    core_system_input(&in, kind, true, "x", mono_ms, 1000);
+    in.u.sys.epoch = epoch;
+    in.u.sys.seq_floor = floor;
+    EXPECT_INT(core_step(c, &in, out), 1);
+    return out[0].u.event;
+}
+
+/*
+ * Numbers are never reused: a new epoch starts with the state_lost or
+ * journal_damaged event itself, a high-water mark above the core's next
+ * seq makes numbering jump (never go back), and the epoch survives a
+ * snapshot, so a restart numbers on in the same lineage.
+ */
+static void test_epochs(void)
+{
+    struct cfg_site *s = store_site();
+    struct core *a = core_new(s), *b = core_new(s);
+    struct core_event ev;
+    size_t len;
+    void *snap;
+
+    EXPECT(core_epoch(a) == 0, "a new core has no epoch until the shell gives one");
+    ev = numbered(a, CORE_SYS_STATE_LOST, 0x5f3a, 0, 10);
+    EXPECT(ev.epoch == 0x5f3a && ev.seq == 1, "state_lost is the first event of its epoch: %llx #%llu",
+           (unsigned long long)ev.epoch, (unsigned long long)ev.seq);
+    EXPECT(ev.type == CORE_T_STATE_LOST && ev.priority == CFG_PRIO_CRITICAL && ev.state == CORE_S_EVENT,
+           "state_lost is a critical one-shot event");
+    snap = snapshot(a, &len);
+    EXPECT(core_restore(b, snap, len) == 0 && core_epoch(b) == 0x5f3a, "the epoch is kept in the snapshot");
+    ev = numbered(b, CORE_SYS_GATEWAY_RESTARTED, 0, 1001, 20);
+    EXPECT(ev.epoch == 0x5f3a && ev.seq == 1001, "a high-water mark of 1001 numbers on at 1001, same epoch: #%llu",
+           (unsigned long long)ev.seq);
+    ev = numbered(b, CORE_SYS_JOURNAL_DAMAGED, 0x77, 500, 30);
+    EXPECT(ev.epoch == 0x77 && ev.seq == 1002 && ev.priority == CFG_PRIO_CRITICAL,
+           "a floor below the next seq never moves it back; journal_damaged starts epoch 77: %llx #%llu",
+           (unsigned long long)ev.epoch, (unsigned long long)ev.seq);
+    free(snap);
+    core_free(a), core_free(b);
+    fixture_free(s);
+}
+
 int main(void)
 {
     RUN(test_intrusion);
@@ -1624,5 +1674,6 @@ int main(void)
     RUN(test_restore_version_1);
     RUN(test_restore_into_24_hour_zone);
     RUN(test_late_ticks);
+    RUN(test_epochs);
     HARNESS_EXIT();
 }

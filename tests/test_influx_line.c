@@ -131,14 +131,14 @@ static void a_sample_is_a_point_line(void)
 
 static void an_alarm_keeps_seq_operator_and_text_out_of_the_tags(void)
 {
-    struct sink_event e = {.seq = 812, .alarm = "door-7.intrusion", .type = CORE_T_INTRUSION,
+    struct sink_event e = {.seq = 812, .epoch = 0x5f3a00c0ffee0001ULL, .alarm = "door-7.intrusion", .type = CORE_T_INTRUSION,
                            .priority = CFG_PRIO_CRITICAL, .state = CORE_S_ACTIVE_ACKED, .needs_attention = true,
                            .zone = "store-7", .point = "door-7", .device = "io-1", .value = NAN,
                            .operator_name = "sgt-miller", .text = "Intrusion, store 7: \"door\" open"};
     struct ilp_alarm_extra x = {.ack_s = 42.5, .shift = "22:00"};
     ilp_event(buf, sizeof buf, "depot-north", &e, &x, 1700000000000);
     EXPECT_STR(buf, "vigil_alarm,device=io-1,point=door-7,priority=critical,shift=22:00,site=depot-north,"
-                    "state=active_acked,type=intrusion,zone=store-7 seq=812i,alarm=\"door-7.intrusion\","
+                    "state=active_acked,type=intrusion,zone=store-7 seq=812i,epoch=\"5f3a00c0ffee0001\",alarm=\"door-7.intrusion\","
                     "attention=1i,unacked=0i,operator=\"sgt-miller\",text=\"Intrusion, store 7: \\\"door\\\" open\","
                     "ack_s=42.5 1700000000000\n");
     /* "A temperature read before the sensor went silent is not drawn as today's." */

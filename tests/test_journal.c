@@ -431,7 +431,8 @@ static int same_input(const struct core_input *a, const struct core_input *b)
         return 1;
     case CORE_IN_SYSTEM:
         return a->u.sys.kind == b->u.sys.kind && a->u.sys.active == b->u.sys.active &&
-               strcmp(a->u.sys.text, b->u.sys.text) == 0;
+               strcmp(a->u.sys.text, b->u.sys.text) == 0 && a->u.sys.epoch == b->u.sys.epoch &&
+               a->u.sys.seq_floor == b->u.sys.seq_floor;
     case CORE_IN_RECEIPT:
         return a->u.receipt.n == b->u.receipt.n &&
                memcmp(a->u.receipt.seqs, b->u.receipt.seqs, a->u.receipt.n * sizeof(uint64_t)) == 0;
@@ -460,7 +461,8 @@ static int every_input(const struct cfg_site *site, struct core_input *in)
     in[n].type = CORE_IN_TICK; n++;
     in[n].type = CORE_IN_SYSTEM; in[n].u.sys.kind = CORE_SYS_CONFIG_REJECTED; in[n].u.sys.active = true;
     snprintf(in[n].u.sys.text, sizeof(in[n].u.sys.text), "site.conf:12: bad \"key\"\n"); n++;
-    in[n].type = CORE_IN_SYSTEM; in[n].u.sys.kind = CORE_SYS_PATH_FAULT; n++;
+    in[n].type = CORE_IN_SYSTEM; in[n].u.sys.kind = CORE_SYS_JOURNAL_DAMAGED; in[n].u.sys.active = true;
+    in[n].u.sys.epoch = 0x5f3a00c0ffee0001ULL; in[n].u.sys.seq_floor = 1001; n++;
     in[n].type = CORE_IN_RECEIPT; in[n].u.receipt.n = 3;
     in[n].u.receipt.seqs[0] = 7; in[n].u.receipt.seqs[1] = 8; in[n].u.receipt.seqs[2] = UINT64_MAX; n++;
     for (int i = 0; i < n; i++) {
@@ -713,6 +715,26 @@ static void zero_filled_tail_is_torn(void)
     fx_teardown(&f);
 }
 
+/*
+ * Recovery of a journal damaged at record offset `at` tells the caller
+ * where (for the journal_damaged event) and the wall time of the last input
+ * it could use: the shell starts a new epoch and says what was lost.
+ */
+static void recovery_reports_damage(struct fx *f, uint64_t at)
+{
+    struct jrnl_replay_info info;
+    struct core *c = core_new(f->site);
+    char err[JRNL_ERR_MAX], want[64];
+    long n;
+
+    snprintf(want, sizeof(want), "journal-0000000000000001.vj offset %llu:", (unsigned long long)at);
+    n = jrnl_recover(f->jdir, f->site, c, NULL, NULL, &info, err, sizeof(err)); /* logs the damage on stderr */
+    EXPECT(n > 0, "recovered %ld inputs before the damage: %s", n, err);
+    EXPECT(strstr(info.problem, want) != NULL, "problem \"%s\" does not name %s", info.problem, want);
+    EXPECT(info.last_wall_ms > 0, "no wall time of the last good input");
+    core_free(c);
+}
+
 static void damaged_newest_segment_set_aside(void)
 {
     struct fx f;
@@ -726,6 +748,7 @@ static void damaged_newest_segment_set_aside(void)
     write_inputs(&f, 100, file, sizeof(file));
     record_offsets(file, offs, 300);
     flip_byte(file, (long)offs[40] + 10);
+    recovery_reports_damage(&f, offs[40]);
     log = capture_log(&f, do_open, &oa);
     EXPECT(oa.j != NULL, "the daemon must still run");
     EXPECT(strstr(log, "level=error") && strstr(log, "chain hash mismatch"), "log: %s", log);
@@ -975,7 +998,7 @@ static void recovery_restores_exact_state(void)
     fx_setup(&f);
     c = core_new(f.site);
     fresh = core_new(f.site);
-    EXPECT_INT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, err, sizeof(err)), 0);
+    EXPECT_INT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, NULL, err, sizeof(err)), 0);
     EXPECT(same_state(c, fresh), "a missing journal restores nothing");
     core_free(fresh);
     core_free(c);
@@ -983,7 +1006,7 @@ static void recovery_restores_exact_state(void)
     EXPECT_INT(live_feed(&l, &g, 700), 0);
     /* crash: no close; a fresh core recovers from the directory */
     c = core_new(f.site);
-    n = jrnl_recover(f.jdir, f.site, c, count_output, &outputs, err, sizeof(err));
+    n = jrnl_recover(f.jdir, f.site, c, count_output, &outputs, NULL, err, sizeof(err));
     EXPECT(n > 0, "recovered %ld: %s", n, err);
     EXPECT(outputs > 0, "the re-fed inputs produced outputs");
     EXPECT(same_state(c, l.core), "recovered core differs from the live one");
@@ -999,7 +1022,7 @@ static void recovery_restores_exact_state(void)
     EXPECT_INT(jrnl_begin(l.j, f.site, f.conf, l.core), 0);
     EXPECT_INT(live_feed(&l, &g, 300), 0);
     c = core_new(f.site);
-    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
+    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
     EXPECT(same_state(c, l.core), "second recovery differs");
     EXPECT(core_next_seq(c) == core_next_seq(l.core), "seq");
     EXPECT(core_next_seq(c) > 1, "the run produced events");
@@ -1046,7 +1069,7 @@ static void replay_matches_live_events(void)
     /* restart in the middle: recover (its re-published events are not new) and go on */
     jrnl_close(l.j);
     c = core_new(f.site);
-    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
+    EXPECT(jrnl_recover(f.jdir, f.site, c, NULL, NULL, NULL, err, sizeof(err)) > 0, "%s", err);
     core_free(l.core);
     l.core = c;
     l.j = open_journal(&f, 32768);

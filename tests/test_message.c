@@ -72,8 +72,8 @@ static struct cfg_site *load_site(void)
 static struct core_event event(const char *alarm, enum core_alarm_type type, enum cfg_priority prio,
                                enum core_alarm_state state, double value)
 {
-    struct core_event ev = { .seq = 42, .wall_ms = T_WALL_MS, .type = type, .priority = prio,
-                             .state = state, .value = value };
+    struct core_event ev = { .seq = 42, .epoch = 0x5f3a00c0ffee0001ULL, .wall_ms = T_WALL_MS, .type = type,
+                             .priority = prio, .state = state, .value = value };
 
     ev.alarm = core_find_alarm(core, alarm);
     EXPECT(ev.alarm >= 0, "no alarm \"%s\" in the core", alarm);
@@ -95,7 +95,7 @@ static void event_door_intrusion(void)
     struct core_event ev = event("store1-door.intrusion", CORE_T_INTRUSION, CFG_PRIO_CRITICAL,
                                  CORE_S_ACTIVE_UNACKED, 1.0);
 
-    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+    expect_event(&ev, "{\"seq\":42,\"epoch\":\"5f3a00c0ffee0001\",\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-door.intrusion\",\"type\":\"intrusion\",\"priority\":\"critical\","
                       "\"state\":\"active_unacked\",\"zone\":\"store1\",\"point\":\"store1-door\","
                       "\"device\":\"store1-io\",\"value\":1.0,\"quality\":\"good\","
@@ -108,7 +108,7 @@ static void event_operator_only_when_set(void)
                                  CORE_S_ACTIVE_ACKED, 0.0);
 
     snprintf(ev.operator_name, sizeof(ev.operator_name), "jsmith");
-    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+    expect_event(&ev, "{\"seq\":42,\"epoch\":\"5f3a00c0ffee0001\",\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-door.intrusion\",\"type\":\"intrusion\",\"priority\":\"critical\","
                       "\"state\":\"active_acked\",\"zone\":\"store1\",\"point\":\"store1-door\","
                       "\"device\":\"store1-io\",\"value\":0.0,\"quality\":\"good\","
@@ -122,7 +122,7 @@ static void event_analog_value_and_no_zone(void)
     struct core_event ev = event("store1-temp.temperature_high", CORE_T_TEMPERATURE_HIGH, CFG_PRIO_HIGH,
                                  CORE_S_RTN_UNACKED, 231 * 0.1);
 
-    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+    expect_event(&ev, "{\"seq\":42,\"epoch\":\"5f3a00c0ffee0001\",\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-temp.temperature_high\",\"type\":\"temperature_high\","
                       "\"priority\":\"high\",\"state\":\"rtn_unacked\",\"zone\":null,\"point\":\"store1-temp\","
                       "\"device\":\"store1-th\",\"value\":23.1,\"quality\":\"good\","
@@ -134,7 +134,7 @@ static void event_nan_value_is_null(void)
     struct core_event ev = event("store1-th.comm_loss", CORE_T_COMM_LOSS, CFG_PRIO_HIGH,
                                  CORE_S_ACTIVE_UNACKED, NAN);
 
-    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+    expect_event(&ev, "{\"seq\":42,\"epoch\":\"5f3a00c0ffee0001\",\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1-th.comm_loss\",\"type\":\"comm_loss\",\"priority\":\"high\","
                       "\"state\":\"active_unacked\",\"zone\":null,\"point\":null,\"device\":\"store1-th\","
                       "\"value\":null,\"quality\":null,\"text\":\"store1-th: communication lost (active, unacknowledged)\"}");
@@ -146,7 +146,7 @@ static void event_system_text_verbatim(void)
                                  CORE_S_EVENT, NAN);
 
     snprintf(ev.text, sizeof(ev.text), "site.conf:3: unknown key \"colour\"");
-    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+    expect_event(&ev, "{\"seq\":42,\"epoch\":\"5f3a00c0ffee0001\",\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"system.config_rejected\",\"type\":\"config_rejected\",\"priority\":\"high\","
                       "\"state\":\"event\",\"zone\":null,\"point\":null,\"device\":null,\"value\":null,\"quality\":null,"
                       "\"text\":\"site.conf:3: unknown key \\\"colour\\\"\"}");
@@ -157,7 +157,7 @@ static void event_zone_disarmed_by_operator(void)
     struct core_event ev = event("store1.arming", CORE_T_ZONE_DISARMED, CFG_PRIO_LOW, CORE_S_EVENT, NAN);
 
     snprintf(ev.operator_name, sizeof(ev.operator_name), "jsmith");
-    expect_event(&ev, "{\"seq\":42,\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
+    expect_event(&ev, "{\"seq\":42,\"epoch\":\"5f3a00c0ffee0001\",\"ts\":\"2026-11-25T10:00:00.123Z\",\"site\":\"depot-7\","
                       "\"alarm\":\"store1.arming\",\"type\":\"zone_disarmed\",\"priority\":\"low\","
                       "\"state\":\"event\",\"zone\":\"store1\",\"point\":null,\"device\":null,\"value\":null,\"quality\":null,"
                       "\"text\":\"Ammunition store 1: zone disarmed by jsmith\",\"operator\":\"jsmith\"}");
@@ -364,13 +364,13 @@ static void status_payload(void)
 {
     struct msg_status st = { .site = "depot-7", .state = "online", .version = "1.2.3",
                              .started_wall_ms = T_WALL_MS, .now_wall_ms = T_WALL_MS + 60000,
-                             .heartbeat_s = 20, .seq = 42 };
+                             .heartbeat_s = 20, .seq = 42, .epoch = 0x5f3a00c0ffee0001ULL };
     int n = msg_status(&st, buf, sizeof(buf));
 
     EXPECT(n > 0, "status not built");
     EXPECT_STR(buf, "{\"site\":\"depot-7\",\"state\":\"online\",\"version\":\"1.2.3\","
                     "\"started\":\"2026-11-25T10:00:00.123Z\",\"ts\":\"2026-11-25T10:01:00.123Z\","
-                    "\"heartbeat_s\":20,\"seq\":42}");
+                    "\"heartbeat_s\":20,\"seq\":42,\"epoch\":\"5f3a00c0ffee0001\"}");
 }
 
 /* A device's retained comm state: the name falls back to the id, and no round trip while down. */

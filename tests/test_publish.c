@@ -334,7 +334,7 @@ static void heartbeat_refreshes_status(void)
     c = broker_client_new(&f.b, NULL, T_STATUS);
     f.pub = start_pub(&f);
     if (f.pub)
-        pub_set_last_seq(f.pub, 42);
+        pub_set_last_seq(f.pub, 0x5f3a, 42);
     deadline = clock_mono_ms() + WAIT_MS;
     while (c && f.pub && !refreshed && clock_mono_ms() < deadline) {
         uint64_t now_ms = clock_mono_ms();
@@ -344,7 +344,7 @@ static void heartbeat_refreshes_status(void)
             if (!strstr(m->payload, "\"state\":\"online\""))
                 continue;
             refreshed = first && strcmp(m->payload, first->payload) != 0 &&
-                        strstr(m->payload, "\"heartbeat_s\":1,\"seq\":42}") != NULL;
+                        strstr(m->payload, "\"heartbeat_s\":1,\"seq\":42,\"epoch\":\"0000000000005f3a\"}") != NULL;
             first = first ? first : m;
         }
         broker_client_wait(c, seen + 1, 50);

@@ -8,7 +8,8 @@
  * system inputs and operator commands at odd moments (on a timer's exact
  * deadline, on unknown targets, without an operator). After every step the
  * outputs are checked against the lifecycle invariants and against what the
- * alarms mean to a guard (the oracles in check_meaning()); then the history is
+ * alarms mean to a guard (the oracles in check_meaning(), and "no (epoch,
+ * seq) is reused" in check_numbering()); then the history is
  * replayed into a fresh core and into one restored from a mid-run snapshot,
  * and both must give byte-identical outputs and snapshots.
  *
@@ -297,12 +298,20 @@ static void random_input(struct gen *g, const struct core *c, struct core_input 
         in->u.sys.kind = (enum core_sys_kind)below(r, CORE_SYS__COUNT);
         in->u.sys.active = chance(r, 50);
         snprintf(in->u.sys.text, sizeof(in->u.sys.text), "sys-%" PRIu64, g->mono);
+        /* as the shell numbers a restart: sometimes a new epoch, sometimes a
+         * high-water mark, above or below the core's next seq */
+        if (chance(r, 25))
+            in->u.sys.epoch = rng_next(r) | 1;
+        if (chance(r, 25))
+            in->u.sys.seq_floor = below(r, (uint32_t)core_next_seq(c) + 40);
     }
 }
 
 /* ---- invariants ------------------------------------------------------------- */
 
 enum { CHAT_NO, CHAT_YES, CHAT_UNKNOWN };
+
+#define LINEAGES_MAX 1024 /* epochs the reuse oracle remembers; later ones are checked for order only */
 
 struct checker {
     const struct core *core;
@@ -315,6 +324,9 @@ struct checker {
     enum core_quality *quality;    /* alarm -> quality of its last event */
     bool *cond;                    /* alarm -> condition after the previous step */
     uint64_t next_seq;
+    uint64_t epoch;                /* as the system inputs set it */
+    struct { uint64_t epoch, last_seq; } lineages[LINEAGES_MAX]; /* every epoch seen, oldest first */
+    int n_lineages;
     char why[256];
 };
 
@@ -346,6 +358,7 @@ static void checker_init(struct checker *k, const struct core *c, const struct c
     k->core = c;
     k->site = s;
     k->next_seq = core_next_seq(c);
+    k->epoch = core_epoch(c);
     k->seen = calloc(n, sizeof(*k->seen));
     k->chatter_of = calloc(n, sizeof(*k->chatter_of));
     k->chatter = calloc(n, sizeof(*k->chatter));
@@ -434,6 +447,37 @@ static void note_comm(struct checker *k, const struct core_input *in, const stru
         k->down[info->device] = !in->u.comm.up;
 }
 
+/* What a system input tells the numbering, before its event. */
+static void note_numbering(struct checker *k, const struct core_input *in)
+{
+    if (in->type != CORE_IN_SYSTEM)
+        return;
+    if (in->u.sys.epoch)
+        k->epoch = in->u.sys.epoch;
+    if (in->u.sys.seq_floor > k->next_seq)
+        k->next_seq = in->u.sys.seq_floor;
+}
+
+/* The oracle "no (epoch, seq) is reused": within an epoch seqs only grow, whatever epochs came between. */
+static bool check_numbering(struct checker *k, const struct core_event *e)
+{
+    int i = 0;
+
+    if (e->epoch != k->epoch)
+        return fail(k, "seq %" PRIu64 " in epoch %" PRIx64 " where the inputs set %" PRIx64, e->seq, e->epoch,
+                    k->epoch);
+    while (i < k->n_lineages && k->lineages[i].epoch != e->epoch)
+        i++;
+    if (i < k->n_lineages && e->seq <= k->lineages[i].last_seq)
+        return fail(k, "(epoch %" PRIx64 ", seq %" PRIu64 ") reused after seq %" PRIu64, e->epoch, e->seq,
+                    k->lineages[i].last_seq);
+    if (i == k->n_lineages && k->n_lineages < LINEAGES_MAX)
+        k->lineages[k->n_lineages++].epoch = e->epoch;
+    if (i < k->n_lineages)
+        k->lineages[i].last_seq = e->seq;
+    return true;
+}
+
 static bool check_event(struct checker *k, const struct core_input *in, const struct core_event *e)
 {
     const struct core_alarm_info *info = core_alarm_info(k->core, e->alarm);
@@ -442,6 +486,8 @@ static bool check_event(struct checker *k, const struct core_input *in, const st
 
     if (e->seq != k->next_seq)
         return fail(k, "seq %" PRIu64 " where %" PRIu64 " was due", e->seq, k->next_seq);
+    if (!check_numbering(k, e))
+        return false;
     k->next_seq++;
     if (!info)
         return fail(k, "event for alarm index %d", e->alarm);
@@ -608,6 +654,7 @@ static bool check_step(struct checker *k, const struct core_input *in, const str
 
     if (n > core_max_outputs(k->core))
         return fail(k, "%zu outputs, bound %zu", n, core_max_outputs(k->core));
+    note_numbering(k, in);
     for (size_t i = 0; i < n; i++) {
         bool by_cmd = out[i].type != CORE_OUT_EVENT || out[i].u.event.operator_name[0];
         if (by_cmd && !cmd_acting) {

@@ -70,13 +70,13 @@ wait_station_count() {
     wait_until "$2" at_least "$1" station_count
 }
 
-# launch_station_site STATION-ID SIM-CONF: the simulator serving SIM-CONF,
-# a station (start_station STATION-ID) and vigild on $WORK/site.conf; waits
-# until the station has vigild's gateway_restarted. Calls the caller's
-# bail MESSAGE when a step fails.
+# launch_station_site STATION-ID SIM-CONF [WATCH-ARGS...]: the simulator
+# serving SIM-CONF, a station (start_station STATION-ID WATCH-ARGS...) and
+# vigild on $WORK/site.conf; waits until the station has vigild's
+# gateway_restarted. Calls the caller's bail MESSAGE when a step fails.
 launch_station_site() {
     start_sim "$2" || bail "vigil-sim did not get ready: $(cat "$WORK/sim.out")"
-    start_station "$1" || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
+    start_station "$1" "${@:3}" || bail "vigilctl watch did not subscribe: $(cat "$WORK/station.err")"
     start_vigild "$WORK/site.conf"
     wait_for "$WORK/station.json" '"type":"gateway_restarted"' 10 ||
         bail "vigild did not start: $(tail -5 "$WORK/vigild.log")"
