@@ -40,6 +40,7 @@
 
 #include "config.h"
 #include "core.h"
+#include "lecodec.h"
 #include "receipt.h"
 
 #define NEVER UINT64_MAX
@@ -2108,11 +2109,9 @@ struct wbuf {
 
 static void put_uint(struct wbuf *w, uint64_t v, int bytes)
 {
-    for (int i = 0; i < bytes; i++, v >>= 8) {
-        if (w->p)
-            w->p[w->len] = (uint8_t)v;
-        w->len++;
-    }
+    if (w->p)
+        le_store(w->p + w->len, v, bytes);
+    w->len += (size_t)bytes;
 }
 
 static void put_f64(struct wbuf *w, double d)
@@ -2275,14 +2274,13 @@ struct rbuf {
 
 static uint64_t get_uint(struct rbuf *r, int bytes)
 {
-    uint64_t v = 0;
+    uint64_t v;
 
     if (r->bad || r->len - r->off < (size_t)bytes) {
         r->bad = true;
         return 0;
     }
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)r->p[r->off + (size_t)i] << (8 * i);
+    v = le_load(r->p + r->off, bytes);
     r->off += (size_t)bytes;
     return v;
 }

@@ -21,6 +21,7 @@
  * the file was changed behind vigild's back, and that evidence is kept.
  */
 #include "journal.h"
+#include "lecodec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -203,8 +204,7 @@ static void put_le(struct wbuf *b, uint64_t v, int bytes)
 {
     unsigned char tmp[8];
 
-    for (int i = 0; i < bytes; i++)
-        tmp[i] = (unsigned char)(v >> (8 * i));
+    le_store(tmp, v, bytes);
     put_bytes(b, tmp, (size_t)bytes);
 }
 
@@ -234,14 +234,13 @@ struct rbuf {
 
 static uint64_t get_le(struct rbuf *r, int bytes)
 {
-    uint64_t v = 0;
+    uint64_t v;
 
     if (r->bad || (size_t)bytes > r->len - r->pos) {
         r->bad = true;
         return 0;
     }
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)r->p[r->pos + (size_t)i] << (8 * i);
+    v = le_load(r->p + r->pos, bytes);
     r->pos += (size_t)bytes;
     return v;
 }
@@ -411,11 +410,6 @@ int jrnl_input_resolve(const struct jrnl_input *ji, const struct cfg_site *site,
     if (out->type == CORE_IN_COMM)
         return (out->u.comm.device = cfg_find_device(site, ji->ref)) < 0 ? -1 : 0;
     return 0;
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* ---- chain -------------------------------------------------------------- */
@@ -619,7 +613,7 @@ static bool chained_record_after(struct jrnl_reader *r, uint64_t off)
         return true;        /* cannot tell: keep the evidence */
     }
     for (size_t p = REC_OVERHEAD; !found && p + REC_OVERHEAD <= n; p++) {
-        uint32_t len = le32(tail + p);
+        uint32_t len = (uint32_t)le_load(tail + p, 4);
         if (len > n - p - REC_OVERHEAD)
             continue;
         chain_hash(tail + p - JRNL_HASH_LEN, tail + p, REC_FRAME_LEN + len, hash);
@@ -654,7 +648,7 @@ static int reader_record(struct jrnl_reader *r, struct jrnl_record *rec)
         return reader_incomplete(r, r->off);
     if (fread(r->buf, 1, REC_FRAME_LEN, r->f) != REC_FRAME_LEN)
         return reader_fail(r, "%s offset %" PRIu64 ": read error", r->file, r->off);
-    len = le32(r->buf);
+    len = (uint32_t)le_load(r->buf, 4);
     if (len > JRNL_RECORD_MAX)
         return tail_is_zero(r, r->off) ? reader_torn(r, r->off)
             : reader_fail(r, "%s offset %" PRIu64 ": bad record length %" PRIu32 " (record edited?)",
@@ -966,8 +960,7 @@ static int write_record(struct jrnl *j, unsigned type, size_t payload_len)
 
     if (payload_len > JRNL_RECORD_MAX || grow_buf(j, framed + JRNL_HASH_LEN) < 0)
         return jrnl_fail(j, "%s: record of %zu bytes too large", j->path, payload_len);
-    for (int i = 0; i < 4; i++)
-        j->buf[i] = (unsigned char)(payload_len >> (8 * i));
+    le_store(j->buf, payload_len, 4);
     j->buf[4] = (unsigned char)type;
     chain_hash(j->chain, j->buf, framed, hash);
     memcpy(j->buf + framed, hash, JRNL_HASH_LEN);
