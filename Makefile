@@ -4,7 +4,7 @@
 #   make check      install missing packages, build (plain and ASan+UBSan), run every test
 #   make demo       run the daemon on a simulated site with a real broker
 #   make sim        many seeds of the core simulation test (SEEDS=N)
-#   make bench      benchmarks under bench/
+#   make bench      benchmarks under bench/ (bench-peers: only vigild beside collectd and Node-RED)
 #   make install    DESTDIR= PREFIX= (default /usr/local)
 #   make deb        a Debian package (dpkg-buildpackage) in the parent directory
 #
@@ -61,7 +61,7 @@ SHIM_SO   := $(patsubst tests/shim/%.c,$(BUILD)/tests/shim/%.so,$(wildcard tests
 # Objects are kept: make would otherwise delete the test and bench objects as
 # intermediates and rebuild them on every run (and in every `make install`).
 .SECONDARY:
-.PHONY: all check demo sim bench deb install uninstall clean deps tests
+.PHONY: all check demo sim bench bench-peers deb install uninstall clean deps tests
 all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO)
 
 $(BUILD)/%.o: %.c
@@ -125,6 +125,11 @@ sim: deps
 bench: deps
 	$(MAKE) all
 	bench/run.sh $(BUILD)
+
+# vigild beside collectd and Node-RED on one site (also the last part of `make bench`)
+bench-peers: deps
+	$(MAKE) all
+	bench/peers/run.sh $(BUILD)
 
 # A Debian package of what `make install PREFIX=/usr` installs (debian/rules),
 # written to the parent directory, as dpkg-buildpackage does.
