@@ -40,6 +40,9 @@ PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs))$(PKG_LIBS)
 COMPILE = $(CC) $(VIGIL_CPPFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(VIGIL_CFLAGS)
 LINK    = $(CC) $(LDFLAGS) $(VIGIL_LDFLAGS)
 LIBS    = $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm $(LDLIBS)
+# The programs load libcurl only when an InfluxDB sink starts (daemon/curlload.h);
+# the tests also call it directly (tests/influxd.c).
+PROG_LIBS = $(filter-out -lcurl,$(LIBS))
 
 # Every daemon module except vigild's main goes into one archive that
 # vigild, vigilctl (ctl/), vigil-sim (sensors/sim/) and the tests link.
@@ -75,13 +78,13 @@ $(BUILD)/libvigil.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/vigild: $(BUILD)/daemon/main.o $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/vigilctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/vigil-sim: $(SIM_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
 	$(LINK) -o $@ $^ $(LIBS)
@@ -94,7 +97,7 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
 
 # vigild with a test's own sink added: it links the daemon like vigild does.
 $(BUILD)/tests/tools/vigild_recorder: $(BUILD)/tests/tools/vigild_recorder.o $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 # Never sanitized: ASan wants its runtime first in a process, and the shim
 # is preloaded before it (the test sets verify_asan_link_order=0).
