@@ -17,6 +17,10 @@
 #             package-lock.json (npm ci on first use, into bench/peers/
 #             node_modules), flow from flows.js
 #
+# BENCH_BEFORE=BUILD2 adds the gateway "before": the vigild of another build
+# (an older tree), measured the same way, for before/after figures taken
+# in one interleaved run.
+#
 # A gateway that is not installed is reported and left out. Environment as
 # bench/latency.sh (BENCH_RATE, BENCH_WARMUP_S, BENCH_IDLE_S [15],
 # BENCH_FLIP_S [30], BENCH_SEED) plus BENCH_ROUNDS [3]. Exits 1 if a run
@@ -32,6 +36,7 @@ BENCH_TABLE=input
 N=${BENCH_POINTS:-1000}
 ROUNDS=${BENCH_ROUNDS:-3}
 PEERS=${BENCH_PEERS:-vigild collectd nodered}
+[ -n "${BENCH_BEFORE:-}" ] && PEERS="before $PEERS"
 PER=$(((N + DEVICES - 1) / DEVICES))
 NODE_RED=$here/node_modules/node-red/red.js
 
@@ -39,6 +44,7 @@ NODE_RED=$here/node_modules/node-red/red.js
 have_peer() {
     case $1 in
     vigild) return 0 ;;
+    before) [ -x "$BENCH_BEFORE/vigild" ] ;;
     collectd) command -v collectd >/dev/null || [ -x /usr/sbin/collectd ] ;;
     nodered)
         [ -f "$NODE_RED" ] && return 0
@@ -101,6 +107,7 @@ start_peer() {
     local name=$1 dir=$2
     case $name in
     vigild) spawn "$dir/vigild.log" "$VIGIL_BUILD/vigild" --config "$dir/site.conf" ;;
+    before) spawn "$dir/before.log" "$BENCH_BEFORE/vigild" --config "$dir/site.conf" ;;
     collectd)
         mkdir -p "$dir/collectd"
         gen_collectd "$dir" >"$dir/collectd.conf"
@@ -135,7 +142,7 @@ run_peer() {
     start_peer "$name" "$dir"
     t0=$(date +%s.%N)
     q0=$(sim_requests "$dir")
-    spawn "$dir/latency.out" "$VIGIL_BUILD/bench/latency" --peer "$name" --broker-port "$BROKER_PORT" \
+    spawn "$dir/latency.out" "$VIGIL_BUILD/bench/latency" --peer "${name/before/vigild}" --broker-port "$BROKER_PORT" \
         --broker-pid "$BROKER_PID" --site "bench-n$N" --control "$dir/sim.ctl" --points "$N" --pid "$PEER_PID" \
         --poll-ms "$POLL_MS" --rate "${BENCH_RATE:-20}" --warmup-s "${BENCH_WARMUP_S:-3}" \
         --idle-s "${BENCH_IDLE_S:-15}" --flip-s "${BENCH_FLIP_S:-30}" --seed "${BENCH_SEED:-1}"
