@@ -263,7 +263,7 @@ static int mqtt_start(struct run *r)
     snprintf(client_id, sizeof(client_id), "vigil-bench-%d", (int)getpid());
     snprintf(r->events_topic, sizeof(r->events_topic), "vigil/%s/events", r->opt.site_id);
     snprintf(r->status_topic, sizeof(r->status_topic), "vigil/%s/status", r->opt.site_id);
-    snprintf(r->peer_topic, sizeof(r->peer_topic), "%s/#", r->opt.peer == PEER_COLLECTD ? "collectd" : "nodered");
+    snprintf(r->peer_topic, sizeof(r->peer_topic), "%s/#", peer_name(r->opt.peer)); /* the peers' topic prefix */
     if (MQTTAsync_create(&r->client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
         return -1;
     MQTTAsync_setCallbacks(r->client, r, NULL, on_message, NULL);
