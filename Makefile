@@ -4,7 +4,7 @@
 #   make check      install missing packages, build (plain and ASan+UBSan), run every test
 #   make demo       run the daemon on a simulated site with a real broker
 #   make sim        many seeds of the core simulation test (SEEDS=N)
-#   make bench      benchmarks under bench/
+#   make bench      benchmarks under bench/ (bench-peers: only vigild beside collectd and Node-RED)
 #   make install    DESTDIR= PREFIX= (default /usr/local)
 #   make deb        a Debian package (dpkg-buildpackage) in the parent directory
 #
@@ -40,6 +40,9 @@ PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs))$(PKG_LIBS)
 COMPILE = $(CC) $(VIGIL_CPPFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(VIGIL_CFLAGS)
 LINK    = $(CC) $(LDFLAGS) $(VIGIL_LDFLAGS)
 LIBS    = $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm $(LDLIBS)
+# The programs load libcurl only when an InfluxDB sink starts (daemon/curlload.h);
+# the tests also call it directly (tests/influxd.c).
+PROG_LIBS = $(filter-out -lcurl,$(LIBS))
 
 # Every daemon module except vigild's main goes into one archive that
 # vigild, vigilctl (ctl/), vigil-sim (sensors/sim/) and the tests link.
@@ -61,7 +64,7 @@ SHIM_SO   := $(patsubst tests/shim/%.c,$(BUILD)/tests/shim/%.so,$(wildcard tests
 # Objects are kept: make would otherwise delete the test and bench objects as
 # intermediates and rebuild them on every run (and in every `make install`).
 .SECONDARY:
-.PHONY: all check demo sim bench deb install uninstall clean deps tests
+.PHONY: all check demo sim bench bench-peers deb install uninstall clean deps tests
 all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO)
 
 $(BUILD)/%.o: %.c
@@ -75,13 +78,13 @@ $(BUILD)/libvigil.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/vigild: $(BUILD)/daemon/main.o $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/vigilctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/vigil-sim: $(SIM_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
 	$(LINK) -o $@ $^ $(LIBS)
@@ -94,7 +97,7 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
 
 # vigild with a test's own sink added: it links the daemon like vigild does.
 $(BUILD)/tests/tools/vigild_recorder: $(BUILD)/tests/tools/vigild_recorder.o $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 # Never sanitized: ASan wants its runtime first in a process, and the shim
 # is preloaded before it (the test sets verify_asan_link_order=0).
@@ -125,6 +128,11 @@ sim: deps
 bench: deps
 	$(MAKE) all
 	bench/run.sh $(BUILD)
+
+# vigild beside collectd and Node-RED on one site (also the last part of `make bench`)
+bench-peers: deps
+	$(MAKE) all
+	bench/peers/run.sh $(BUILD)
 
 # A Debian package of what `make install PREFIX=/usr` installs (debian/rules),
 # written to the parent directory, as dpkg-buildpackage does.

@@ -28,9 +28,24 @@
  * splits each latency into the wait for the next poll and vigild's own
  * path: queue, core, journal fsync, MQTT publish, broker, subscriber.
  *
+ * With --peer collectd or --peer nodered the same hand times another
+ * gateway on the same site (bench/peers/run.sh): the station then reads
+ * "<peer>/#", where the last topic level names the point (".../gauge-pt0007"
+ * from collectd's mqtt plugin, ".../pt0007" from the Node-RED flow) and the
+ * payload is "<epoch seconds>:<value>"; a value of 1 matches a flip to 1,
+ * 0 a flip to 0. collectd publishes every value at every poll, so most of
+ * its messages repeat a value and match nothing. The first message of any
+ * point stands for vigild's "online".
+ *
+ * --broker-pid adds the broker's CPU over the flip window; the wake-ups
+ * are the gateway's context switches (every thread's voluntary and
+ * involuntary, /proc/PID/task/.../status) per second of the idle window,
+ * a figure the load of other processes on the machine barely moves.
+ *
  * Prints one line; exits 1 if a flip got no event or the setup failed.
  * Figures are printed, never asserted: the machine decides them.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -68,8 +83,12 @@ struct arrival {
     int64_t ts_ms;       /* the event's own "ts", or 0 */
 };
 
+/* Whose messages the station reads (see the top of the file). */
+enum peer { PEER_VIGILD, PEER_COLLECTD, PEER_NODERED };
+
 struct options {
-    int broker_port;
+    enum peer peer;
+    int broker_port, broker_pid;
     const char *site_id;
     const char *control;
     int points;
@@ -90,7 +109,7 @@ struct run {
     struct options opt;
     struct queue arrivals;
     MQTTAsync client;
-    char events_topic[160], status_topic[160];
+    char events_topic[160], status_topic[160], peer_topic[32];
     int ctl_fd;
     struct point *pts;
     double *lat_ms;      /* flip -> arrival, one per matched flip */
@@ -120,6 +139,11 @@ static uint64_t rnd(struct run *r)
 static double rnd_unit(struct run *r)
 {
     return ((double)(rnd(r) >> 11) + 1.0) / 9007199254740992.0;
+}
+
+static const char *peer_name(enum peer p)
+{
+    return p == PEER_COLLECTD ? "collectd" : p == PEER_NODERED ? "nodered" : "vigild";
 }
 
 /* --- the subscriber (paho's threads) ------------------------------------ */
@@ -159,6 +183,26 @@ static void classify_event(const char *payload, int len, struct arrival *a)
     json_decref(o);
 }
 
+/* Classifies a peer's "<epoch s>:<value>" on a topic whose last level ends in ptNNNN. */
+static void classify_value(const char *topic, int topic_len, const char *payload, int len, struct arrival *a)
+{
+    char buf[64], name[96];
+    size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    const char *last = memrchr(topic, '/', tl), *pt;
+    double t_s, v;
+    int idx;
+
+    last = last ? last + 1 : topic;
+    snprintf(name, sizeof(name), "%.*s", (int)(topic + tl - last), last);
+    snprintf(buf, sizeof(buf), "%.*s", len, payload);
+    a->kind = ARR_OTHER;
+    if (!(pt = strstr(name, "pt")) || sscanf(pt, "pt%d", &idx) != 1 || sscanf(buf, "%lf:%lf", &t_s, &v) != 2)
+        return;
+    a->point = idx;
+    a->ts_ms = (int64_t)(t_s * 1000.0);
+    a->kind = v != 0 ? ARR_ACTIVE : ARR_NORMAL;
+}
+
 /* True if the topic (paho may give its length or 0 with a C string) ends with suffix. */
 static bool topic_ends(const char *topic, int topic_len, const char *suffix)
 {
@@ -177,7 +221,10 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     struct run *r = ctx;
     struct arrival a = {.kind = ARR_OTHER, .point = -1, .t_ns = now_ns()};
 
-    if (topic_ends(topic, topic_len, "/events")) {
+    if (r->opt.peer != PEER_VIGILD) {
+        classify_value(topic, topic_len, m->payload, m->payloadlen, &a);
+        queue_push(&r->arrivals, &a);
+    } else if (topic_ends(topic, topic_len, "/events")) {
         classify_event(m->payload, m->payloadlen, &a);
         queue_push(&r->arrivals, &a);
     } else if (memmem(m->payload, (size_t)m->payloadlen, "\"state\":\"online\"", 16)) {
@@ -197,6 +244,11 @@ static void on_connected(void *ctx, char *cause)
     int qos[2] = {1, 1};
 
     (void)cause;
+    if (r->opt.peer != PEER_VIGILD) {
+        if (MQTTAsync_subscribe(r->client, r->peer_topic, 1, NULL) != MQTTASYNC_SUCCESS)
+            fprintf(stderr, "latency: subscribe to %s failed\n", r->peer_topic);
+        return;
+    }
     if (MQTTAsync_subscribeMany(r->client, 2, topics, qos, NULL) != MQTTASYNC_SUCCESS)
         fprintf(stderr, "latency: subscribe to %s failed\n", r->events_topic);
 }
@@ -211,6 +263,7 @@ static int mqtt_start(struct run *r)
     snprintf(client_id, sizeof(client_id), "vigil-bench-%d", (int)getpid());
     snprintf(r->events_topic, sizeof(r->events_topic), "vigil/%s/events", r->opt.site_id);
     snprintf(r->status_topic, sizeof(r->status_topic), "vigil/%s/status", r->opt.site_id);
+    snprintf(r->peer_topic, sizeof(r->peer_topic), "%s/#", peer_name(r->opt.peer)); /* the peers' topic prefix */
     if (MQTTAsync_create(&r->client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
         return -1;
     MQTTAsync_setCallbacks(r->client, r, NULL, on_message, NULL);
@@ -245,24 +298,53 @@ static long long proc_cpu_ticks(int pid)
     return (long long)(ut + st);
 }
 
-/* A "KEY:  N kB" line of /proc/PID/FILE (status, smaps_rollup), in kB, or -1. */
-static long proc_kb(int pid, const char *file, const char *key)
+/* The number after "KEY:" in a /proc file of "KEY: N [kB]" lines, or -1. */
+static long proc_field(const char *path, const char *key)
 {
-    char path[64], line[256];
+    char line[256];
     size_t klen = strlen(key);
-    long kb = -1;
+    long v = -1;
     FILE *f;
 
-    snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
     if (!(f = fopen(path, "r")))
         return -1;
     while (fgets(line, sizeof(line), f))
         if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            kb = strtol(line + klen + 1, NULL, 10);
+            v = strtol(line + klen + 1, NULL, 10);
             break;
         }
     fclose(f);
-    return kb;
+    return v;
+}
+
+/* A "KEY:  N kB" line of /proc/PID/FILE (status, smaps_rollup), in kB, or -1. */
+static long proc_kb(int pid, const char *file, const char *key)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+    return proc_field(path, key);
+}
+
+/* Context switches of every thread of pid (voluntary and involuntary), or -1. */
+static long long proc_switches(int pid)
+{
+    char path[64], sub[400];
+    struct dirent *e;
+    long long sum = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    if (!(d = opendir(path)))
+        return -1;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            snprintf(sub, sizeof(sub), "%s/%s/status", path, e->d_name);
+            long v = proc_field(sub, "voluntary_ctxt_switches"), n = proc_field(sub, "nonvoluntary_ctxt_switches");
+            sum += (v > 0 ? v : 0) + (n > 0 ? n : 0);
+        }
+    closedir(d);
+    return sum;
 }
 
 /* CPU% of one core between two tick readings taken wall_ns apart. */
@@ -375,9 +457,10 @@ static int wait_online(struct run *r)
     bool online = false;
 
     while (!online && now_ns() < deadline)
-        online = queue_pop(&r->arrivals, &a, 100) == 1 && a.kind == ARR_ONLINE;
+        online = queue_pop(&r->arrivals, &a, 100) == 1 &&
+                 (a.kind == ARR_ONLINE || (r->opt.peer != PEER_VIGILD && a.kind != ARR_OTHER));
     if (!online) {
-        fprintf(stderr, "latency: vigild did not report online within %d s\n", STATUS_WAIT_S);
+        fprintf(stderr, "latency: %s did not report online within %d s\n", peer_name(r->opt.peer), STATUS_WAIT_S);
         return -1;
     }
     drain_until(r, now_ns() + (int64_t)(r->opt.warmup_s * NS_PER_S), false);
@@ -417,25 +500,31 @@ static size_t sort_finite(double *v, size_t n)
     return k;
 }
 
-/* The memory figures: peak RSS, and now RSS and PSS (shared library pages divided among their users). */
-struct mem {
+/* The process figures: CPU over both windows, the broker's over the flip
+ * window, wake-ups per second of the idle window, peak RSS, and now RSS and
+ * PSS (shared library pages divided among their users). */
+struct figs {
+    double cpu_idle, cpu_flip, broker_cpu, wakeups_s;
     long hwm_kb, rss_kb, pss_kb;
 };
 
-static void report(struct run *r, double cpu_flip, double cpu_idle, const struct mem *m)
+static void report(struct run *r, const struct figs *m)
 {
     size_t n = r->n_matched, np;
 
     qsort(r->lat_ms, n, sizeof(*r->lat_ms), cmp_double);
     np = sort_finite(r->path_ms, n);
     printf("latency N=%d P=%dms flips=%zu lost=%zu  p50=%.1fms p99=%.1fms max=%.1fms  "
-           "(vigild path p50=%.0fms p99=%.0fms max=%.0fms)  cpu=%.1f%% (idle %.1f%%)  "
-           "rss_peak=%.1fMiB (now rss %.1fMiB pss %.1fMiB)",
+           "(%s path p50=%.0fms p99=%.0fms max=%.0fms)  cpu=%.2f%% (idle %.2f%%)  "
+           "rss_peak=%.1fMiB (now rss %.1fMiB pss %.1fMiB)  wakeups=%.0f/s",
            r->opt.points, r->opt.poll_ms, r->n_flips, r->n_pending, percentile(r->lat_ms, n, 50),
-           percentile(r->lat_ms, n, 99), n ? r->lat_ms[n - 1] : NAN, percentile(r->path_ms, np, 50),
-           percentile(r->path_ms, np, 99), np ? r->path_ms[np - 1] : NAN, cpu_flip, cpu_idle,
-           (double)m->hwm_kb / 1024.0, (double)m->rss_kb / 1024.0, (double)m->pss_kb / 1024.0);
-    if (r->n_other || r->n_unmatched || r->n_skipped)
+           percentile(r->lat_ms, n, 99), n ? r->lat_ms[n - 1] : NAN, peer_name(r->opt.peer),
+           percentile(r->path_ms, np, 50), percentile(r->path_ms, np, 99), np ? r->path_ms[np - 1] : NAN,
+           m->cpu_flip, m->cpu_idle, (double)m->hwm_kb / 1024.0, (double)m->rss_kb / 1024.0,
+           (double)m->pss_kb / 1024.0, m->wakeups_s);
+    if (r->opt.broker_pid > 0)
+        printf("  broker_cpu=%.1f%%", m->broker_cpu);
+    if (r->opt.peer == PEER_VIGILD && (r->n_other || r->n_unmatched || r->n_skipped))
         printf("  other_events=%zu unmatched=%zu skipped=%zu", r->n_other, r->n_unmatched, r->n_skipped);
     printf("\n");
     fflush(stdout);
@@ -447,7 +536,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: latency --broker-port PORT --site ID --control FIFO --points N --pid VIGILD_PID\n"
                     "               --poll-ms P [--rate PER_S] [--warmup-s S] [--idle-s S] [--flip-s S]"
-                    " [--seed N]\n");
+                    " [--seed N]\n"
+                    "               [--peer vigild|collectd|nodered] [--broker-pid PID]\n");
 }
 
 /* Parses argv into o; returns 0, or -1 on misuse. */
@@ -459,7 +549,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"pid", required_argument, NULL, 'p'},         {"poll-ms", required_argument, NULL, 'P'},
         {"rate", required_argument, NULL, 'r'},        {"warmup-s", required_argument, NULL, 'w'},
         {"idle-s", required_argument, NULL, 'i'},      {"flip-s", required_argument, NULL, 'f'},
-        {"seed", required_argument, NULL, 'S'},        {NULL, 0, NULL, 0}};
+        {"seed", required_argument, NULL, 'S'},        {"peer", required_argument, NULL, 'g'},
+        {"broker-pid", required_argument, NULL, 'B'},  {NULL, 0, NULL, 0}};
     int c;
 
     *o = (struct options){.rate = 20, .warmup_s = 3, .idle_s = 15, .flip_s = 60, .seed = 1};
@@ -476,6 +567,15 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'i': o->idle_s = atof(optarg); break;
         case 'f': o->flip_s = atof(optarg); break;
         case 'S': o->seed = strtoull(optarg, NULL, 10); break;
+        case 'B': o->broker_pid = atoi(optarg); break;
+        case 'g':
+            if (strcmp(optarg, "collectd") == 0)
+                o->peer = PEER_COLLECTD;
+            else if (strcmp(optarg, "nodered") == 0)
+                o->peer = PEER_NODERED;
+            else if (strcmp(optarg, "vigild") != 0)
+                return -1;
+            break;
         default: return -1;
         }
     }
@@ -507,27 +607,33 @@ static int run_init(struct run *r)
 /* Idle window, flip window, drain; then the report. Returns the exit status. */
 static int measure(struct run *r)
 {
-    long long c0, c1, c2;
+    int pid = r->opt.vigild_pid;
+    long long c0, c1, c2, b1, b2, w0, w1;
     int64_t t0, t1, t2;
-    double cpu_idle, cpu_flip;
-    struct mem m;
+    struct figs m;
 
     t0 = now_ns();
-    c0 = proc_cpu_ticks(r->opt.vigild_pid);
+    c0 = proc_cpu_ticks(pid);
+    w0 = proc_switches(pid);
     drain_until(r, t0 + (int64_t)(r->opt.idle_s * NS_PER_S), false);
     t1 = now_ns();
-    c1 = proc_cpu_ticks(r->opt.vigild_pid);
+    c1 = proc_cpu_ticks(pid);
+    w1 = proc_switches(pid);
+    b1 = r->opt.broker_pid > 0 ? proc_cpu_ticks(r->opt.broker_pid) : -1;
     if (flip_window(r) < 0)
         return 1;
     t2 = now_ns();
-    c2 = proc_cpu_ticks(r->opt.vigild_pid);
+    c2 = proc_cpu_ticks(pid);
+    b2 = r->opt.broker_pid > 0 ? proc_cpu_ticks(r->opt.broker_pid) : -1;
     drain_until(r, t2 + (DRAIN_MIN_MS + 10LL * r->opt.poll_ms) * NS_PER_MS, true);
-    cpu_idle = cpu_percent(c0, c1, t1 - t0);
-    cpu_flip = cpu_percent(c1, c2, t2 - t1);
+    m.cpu_idle = cpu_percent(c0, c1, t1 - t0);
+    m.cpu_flip = cpu_percent(c1, c2, t2 - t1);
+    m.broker_cpu = cpu_percent(b1, b2, t2 - t1);
+    m.wakeups_s = w0 >= 0 && w1 >= 0 && t1 > t0 ? (double)(w1 - w0) / ((double)(t1 - t0) / NS_PER_S) : NAN;
     m.hwm_kb = proc_kb(r->opt.vigild_pid, "status", "VmHWM");
     m.rss_kb = proc_kb(r->opt.vigild_pid, "status", "VmRSS");
     m.pss_kb = proc_kb(r->opt.vigild_pid, "smaps_rollup", "Pss");
-    report(r, cpu_flip, cpu_idle, &m);
+    report(r, &m);
     return r->n_pending == 0 && r->n_flips > 0 ? 0 : 1;
 }
 

@@ -20,74 +20,9 @@
 set -u
 VIGIL_BUILD=$(cd "${1:-build}" && pwd) || exit 1
 . "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/site.sh"
 
 POINTS=${BENCH_POINTS:-100 1000}
-DEVICES=${BENCH_DEVICES:-20}
-POLL_MS=${BENCH_POLL_MS:-100}
-
-# gen_profile DIR PER_DEVICE: a din16-like module with PER_DEVICE contacts di1..diK.
-gen_profile() {
-    mkdir -p "$1"
-    cat >"$1/bench-din.conf" <<CONF
-profile = {
-  name = "bench-din";
-  description = "generated: $2 dry-contact inputs";
-  inputs = ( { name = "di"; table = "discrete"; address = 0; count = $2; } );
-};
-CONF
-}
-
-# gen_site DIR N PER_DEVICE: the site config on stdout. Points are pt0000..,
-# the names bench/latency.c flips. Chatter detection stays on with its
-# default count (3, which also sizes its memory) but a 1 s window: the
-# driver flips a point at most once per 600 ms, so it never chatters.
-gen_site() {
-    local dir=$1 n=$2 per=$3 d i
-    cat <<CONF
-site = { id = "bench-n$n"; state_dir = "$dir/state"; profile_dir = "$dir/profiles"; };
-mqtt = { brokers = ( { uri = "tcp://127.0.0.1:$BROKER_PORT"; } ); heartbeat_s = 60; };
-rules = { chatter_count = 3; chatter_window_s = 1; };
-zones = ( { id = "always"; name = "24-hour"; always_armed = true; } );
-CONF
-    echo "buses = ("
-    for d in $(seq 1 "$DEVICES"); do
-        printf '  { id = "bus%02d"; type = "tcp"; host = "127.0.0.1"; port = %d; }%s\n' \
-            "$d" "$(free_port)" "$([ "$d" -lt "$DEVICES" ] && echo ,)"
-    done
-    echo ");"
-    echo "devices = ("
-    for d in $(seq 1 "$DEVICES"); do
-        printf '  { id = "io%02d"; bus = "bus%02d"; unit = 1; profile = "bench-din"; poll_ms = %d; }%s\n' \
-            "$d" "$d" "$POLL_MS" "$([ "$d" -lt "$DEVICES" ] && echo ,)"
-    done
-    echo ");"
-    echo "points = ("
-    for i in $(seq 0 $((n - 1))); do
-        printf '  { id = "pt%04d"; device = "io%02d"; input = "di%d"; kind = "digital"; zone = "always"; }%s\n' \
-            "$i" $((i / per + 1)) $((i % per + 1)) "$([ "$i" -lt $((n - 1)) ] && echo ,)"
-    done
-    echo ");"
-}
-
-# start_sim_site DIR N PER_DEVICE: generates the site and starts vigil-sim on
-# it; sets SIM_PID. A port picked free can be taken before the simulator
-# binds it (an outgoing connection's ephemeral port), so a bind failure
-# regenerates the site on other ports, up to three times.
-start_sim_site() {
-    local dir=$1 n=$2 per=$3
-    for _ in 1 2 3; do
-        gen_site "$dir" "$n" "$per" >"$dir/site.conf"
-        spawn "$dir/sim.out" "$VIGIL_BUILD/vigil-sim" --config "$dir/site.conf" --profiles "$dir/profiles" \
-            --control "$dir/sim.ctl"
-        SIM_PID=$LAST_PID
-        wait_for "$dir/sim.out" '^ready' 10 && return 0
-        stop_pid "$SIM_PID"
-        grep -q 'Address already in use' "$dir/sim.out" || break
-    done
-    echo "latency N=$n: vigil-sim did not start:" >&2
-    tail -n 20 "$dir/sim.out" >&2
-    return 1
-}
 
 # flood_commands SITE RATE: command lines for mosquitto_pub -l, RATE a second, until stopped.
 flood_commands() {
@@ -129,13 +64,7 @@ run_one() {
     [ -z "$flood" ] || stop_pid "$flood"
     [ "${BENCH_CMD_RATE:-0}" -eq 0 ] || echo "latency N=$n: during a flood of ${BENCH_CMD_RATE} commands/s"
     cat "$dir/latency.out"
-    if [ $rc -ne 0 ]; then
-        echo "latency N=$n: failed; vigild log (last 20 lines):" >&2
-        tail -n 20 "$dir/vigild.log" >&2
-    fi
-    stop_pid "$vigild_pid"
-    stop_pid "$SIM_PID"
-    return $rc
+    finish_run $rc "latency N=$n" "$dir/vigild.log" "$vigild_pid"
 }
 
 site_setup

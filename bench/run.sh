@@ -7,6 +7,8 @@
 #                        simulated site, for N=100 and N=1000 points
 #   bench/influx.sh      sustained points/s through the InfluxDB sink into a
 #                        local influxd, and the CPU it costs
+#   bench/peers/run.sh   vigild beside collectd and Node-RED on one site, 3
+#                        interleaved rounds (about 10 minutes)
 #
 # Figures are printed, never asserted. Exits 1 if a benchmark failed to run
 # or the latency benchmark lost a flip (an input with no event is a defect).
@@ -19,4 +21,5 @@ echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: 
 "$build/bench/core" || status=1
 "$top/bench/latency.sh" "$build" || status=1
 "$top/bench/influx.sh" "$build" || status=1
+"$top/bench/peers/run.sh" "$build" || status=1
 exit $status

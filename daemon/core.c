@@ -107,10 +107,24 @@ struct alarm {
     uint64_t last_seq;   /* seq of its last event (within a step only: not in snapshots) */
 };
 
-/* Times of the last `cap` occurrences of something, oldest at head. */
+/* Times of the last `cap` occurrences of something, oldest at head.
+ * Up to RING_EXACT slots, one occurrence per slot: exact. A larger cap
+ * (chatter_count runs to 1000, flood_count to 10000) would make memory grow
+ * with a tuning knob rather than with the site, so the ring keeps
+ * RING_EXACT slots instead, each counting the occurrences that began within
+ * span_ms of its first one. With span_ms = window / (RING_EXACT - 1) the
+ * slots span at least a window, so a full ring only drops occurrences that
+ * have already left it; the count in the window then misses at most the
+ * later occurrences of the slot whose first one has just left (it errs
+ * towards not flagging, never towards hiding an alarm early). */
+#define RING_EXACT 16
+
 struct ring {
-    uint64_t *t;
-    uint32_t cap, n, head;
+    uint64_t *t;         /* first occurrence of each slot */
+    uint32_t *n;         /* occurrences in each slot */
+    uint32_t cap;        /* occurrences the rule needs: chatter_count, flood_count + 1 */
+    uint32_t slots, len, head;
+    uint64_t span_ms;    /* 0: one occurrence per slot */
 };
 
 struct point {
@@ -161,7 +175,8 @@ struct core {
     struct zone_disarm *zone_disarm;
     struct zone_test *zone_test;
     int *rev;
-    uint64_t *ring_store;
+    uint64_t *ring_t;    /* every point's ring slots, in one block */
+    uint32_t *ring_n;
     struct ring flood;   /* times of the last flood_count + 1 new alarms */
     /* timers: deadline per slot, and a heap of the pending slots */
     uint64_t *at;
@@ -393,38 +408,79 @@ static struct point *point_of(struct core *c, const struct alarm *a)
     return a->info.point >= 0 ? &c->points[a->info.point] : NULL;
 }
 
-/* Occurrences in r within the window ending at now. */
+/* Occurrences in r within the window ending at now: those of the slots
+ * whose first occurrence is within it. */
 static uint32_t ring_in_window(const struct ring *r, uint64_t now, uint64_t window)
 {
     uint32_t n = 0;
 
-    for (uint32_t i = 0; i < r->n; i++)
-        if (now - r->t[i] < window)
-            n++;
+    for (uint32_t i = 0; i < r->len; i++) {
+        uint32_t k = (r->head + i) % r->slots;
+        if (now - r->t[k] < window)
+            n += r->n[k];
+    }
     return n;
 }
 
-/* Records an occurrence, dropping the oldest when the ring is full. */
+/* Records an occurrence: in the newest slot if it began within span_ms,
+ * else in a new slot, dropping the oldest when the ring is full. */
 static void ring_push(struct ring *r, uint64_t t)
 {
-    if (r->n < r->cap) {
-        r->t[(r->head + r->n++) % r->cap] = t;
-    } else {
-        r->t[r->head] = t;
-        r->head = (r->head + 1) % r->cap;
+    uint32_t k;
+
+    if (r->len > 0) {
+        k = (r->head + r->len - 1) % r->slots;
+        if (t - r->t[k] < r->span_ms) {
+            r->n[k]++;
+            return;
+        }
     }
+    if (r->len < r->slots) {
+        k = (r->head + r->len++) % r->slots;
+    } else {
+        k = r->head;
+        r->head = (r->head + 1) % r->slots;
+    }
+    r->t[k] = t;
+    r->n[k] = 1;
 }
 
-/* Records an occurrence at now. Returns when the burst it completes ends
- * (the oldest of the last cap occurrences leaves the window), or NEVER if
- * the last cap occurrences do not all fall within the window. */
+/* The first occurrence of the oldest slot still in the window. */
+static uint64_t ring_oldest_in_window(const struct ring *r, uint64_t now, uint64_t window)
+{
+    for (uint32_t i = 0; i < r->len; i++) {
+        uint32_t k = (r->head + i) % r->slots;
+        if (now - r->t[k] < window)
+            return r->t[k];
+    }
+    return now;
+}
+
+/* When the burst in r ends (the oldest of the last cap occurrences leaves
+ * the window), or NEVER if fewer than cap occurrences fall within it. An
+ * exact ring's burst is always over when that time comes; a counting one's
+ * may still hold cap occurrences in its later slots, hence the re-check. */
+static uint64_t ring_burst_end(const struct ring *r, uint64_t now, uint64_t window)
+{
+    if (ring_in_window(r, now, window) < r->cap)
+        return NEVER;
+    return ring_oldest_in_window(r, now, window) + window;
+}
+
+/* Records an occurrence at now; returns ring_burst_end(). */
 static uint64_t ring_burst(struct ring *r, uint64_t now, uint64_t window)
 {
-    uint64_t oldest;
-
     ring_push(r, now);
-    oldest = r->t[r->head];
-    return r->n < r->cap || now - oldest >= window ? NEVER : oldest + window;
+    return ring_burst_end(r, now, window);
+}
+
+/* Sizes r for a rule of cap occurrences within window_ms (see struct ring). */
+static void ring_size(struct ring *r, uint32_t cap, uint64_t window_ms)
+{
+    r->cap = cap;
+    r->slots = cap <= RING_EXACT ? cap : RING_EXACT;
+    r->span_ms = cap <= RING_EXACT ? 0 : window_ms / (RING_EXACT - 1) + 1;
+    r->len = r->head = 0;
 }
 
 static bool in_test(const struct core *c, int z)
@@ -632,6 +688,12 @@ static void flood_note(struct core *c)
 static void flood_expired(struct core *c)
 {
     struct alarm *f = &c->alarms[c->a_flood];
+    uint64_t until = ring_burst_end(&c->flood, c->t_ms, (uint64_t)c->site->rules.flood_window_ms);
+
+    if (until != NEVER) {
+        timer_set(c, flood_slot(c), until);
+        return;
+    }
 
     f->in = f->cond = false;
     lc_follow(c, f, false);
@@ -829,6 +891,12 @@ static void chatter_rise(struct core *c, struct point *p, uint64_t now)
 static void chatter_expired(struct core *c, struct point *p)
 {
     struct alarm *ca = &c->alarms[p->a_chatter];
+    uint64_t until = ring_burst_end(&p->ring, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+
+    if (until != NEVER) {
+        timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), until);
+        return;
+    }
 
     p->chattering = false;
     ca->in = ca->cond = false;
@@ -1796,29 +1864,37 @@ static bool build_reverse_verify(struct core *c)
 }
 
 /* Gives every chattering-capable point its ring of activation times, and
- * the site its ring of new-alarm times for the flood rule. */
+ * the site its ring of new-alarm times for the flood rule. At most
+ * RING_EXACT slots each: memory grows with the points, not with the counts. */
 static bool build_rings(struct core *c)
 {
-    uint32_t cap = c->site->rules.chatter_count > 0 ? (uint32_t)c->site->rules.chatter_count : 0;
+    const struct cfg_rules *ru = &c->site->rules;
+    uint32_t cap = ru->chatter_count > 0 ? (uint32_t)ru->chatter_count : 0;
+    struct ring proto;
     size_t n = 0;
 
+    ring_size(&proto, cap, (uint64_t)ru->chatter_window_ms);
     for (int i = 0; i < c->n_points; i++)
         if (c->points[i].a_chatter >= 0)
-            n += cap;
-    c->ring_store = malloc((n ? n : 1) * sizeof(*c->ring_store));
-    if (!c->ring_store)
+            n += proto.slots;
+    ring_size(&c->flood, (uint32_t)ru->flood_count + 1, (uint64_t)ru->flood_window_ms);
+    n += c->flood.slots;
+    c->ring_t = malloc(n * sizeof(*c->ring_t));
+    c->ring_n = malloc(n * sizeof(*c->ring_n));
+    if (!c->ring_t || !c->ring_n)
         return false;
-    n = 0;
+    c->flood.t = c->ring_t;
+    c->flood.n = c->ring_n;
+    n = c->flood.slots;
     for (int i = 0; i < c->n_points; i++) {
         if (c->points[i].a_chatter < 0)
             continue;
-        c->points[i].ring.t = c->ring_store + n;
-        c->points[i].ring.cap = cap;
-        n += cap;
+        c->points[i].ring = proto;
+        c->points[i].ring.t = c->ring_t + n;
+        c->points[i].ring.n = c->ring_n + n;
+        n += proto.slots;
     }
-    c->flood.cap = (uint32_t)c->site->rules.flood_count + 1;
-    c->flood.t = malloc(c->flood.cap * sizeof(*c->flood.t));
-    return c->flood.t != NULL;
+    return true;
 }
 
 static void init_point(struct core *c, int pi)
@@ -1973,8 +2049,8 @@ void core_free(struct core *c)
     free(c->zone_disarm);
     free(c->zone_test);
     free(c->rev);
-    free(c->ring_store);
-    free(c->flood.t);
+    free(c->ring_t);
+    free(c->ring_n);
     free(c->at);
     free(c->heap);
     free(c->pos);
@@ -2132,11 +2208,24 @@ static void put_id(struct wbuf *w, const char *id)
     w->len += n;
 }
 
+/* Writes the times of the last cap occurrences, oldest first; a counting
+ * slot's occurrences all carry its first time, which puts them back in one
+ * slot on restore. */
 static void put_ring(struct wbuf *w, const struct ring *r)
 {
-    put_uint(w, r->n, 4);
-    for (uint32_t i = 0; i < r->n; i++)
-        put_uint(w, r->t[(r->head + i) % r->cap], 8);
+    uint64_t total = 0, skip;
+
+    for (uint32_t i = 0; i < r->len; i++)
+        total += r->n[(r->head + i) % r->slots];
+    skip = total > r->cap ? total - r->cap : 0;
+    put_uint(w, total - skip, 4);
+    for (uint32_t i = 0; i < r->len; i++) {
+        uint32_t k = (r->head + i) % r->slots;
+        uint64_t drop = skip < r->n[k] ? skip : r->n[k];
+        skip -= drop;
+        for (uint64_t j = drop; j < r->n[k]; j++)
+            put_uint(w, r->t[k], 8);
+    }
 }
 
 static void snap_zone(const struct core *c, struct wbuf *w, int z)
@@ -2330,10 +2419,10 @@ static void get_ring(struct rbuf *r, struct ring *dst)
     uint32_t n = (uint32_t)get_uint(r, 4);
 
     if (dst)
-        dst->n = dst->head = 0;
+        dst->len = dst->head = 0;
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         uint64_t t = get_uint(r, 8);
-        if (dst && dst->cap > 0)
+        if (dst && dst->slots > 0)
             ring_push(dst, t);
     }
 }

@@ -24,7 +24,6 @@
  */
 #include "influx.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
@@ -39,8 +38,13 @@
 #include <zlib.h>
 
 #include "clock.h"
+#include "curlload.h"
 #include "influx_line.h"
 #include "log.h"
+
+/* libcurl's functions (curlload.h); set by the first influx_start(), the
+ * same table every time, before any writer thread exists. */
+static const struct curl_api *cu;
 
 #define BATCH_BYTES_MAX (1u << 20)   /* one request's body before gzip */
 #define RESPONSE_MAX 1024            /* bytes of an error body kept for the log */
@@ -421,18 +425,18 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 /* Appends key=<value, URL-escaped> to the URL. */
 static void url_param(struct influx *ix, const char *key, const char *value)
 {
-    char *esc = curl_easy_escape(ix->curl, value, 0);
+    char *esc = cu->easy_escape(ix->curl, value, 0);
     size_t n = strlen(ix->url);
     snprintf(ix->url + n, sizeof ix->url - n, "%c%s=%s", strchr(ix->url, '?') ? '&' : '?', key,
              esc ? esc : "");
-    curl_free(esc);
+    cu->free_str(esc);
 }
 
 /* The one easy handle: URL, headers, credentials and timeouts, set once. */
 static int http_setup(struct influx *ix, char *err, size_t errlen)
 {
     const struct cfg_influx *c = &ix->cfg;
-    ix->curl = curl_easy_init();
+    ix->curl = cu->easy_init();
     if (!ix->curl) {
         snprintf(err, errlen, "influx: cannot create a libcurl handle");
         return -1;
@@ -447,30 +451,30 @@ static int http_setup(struct influx *ix, char *err, size_t errlen)
         url_param(ix, "bucket", c->bucket);
     }
     url_param(ix, "precision", "ms");
-    ix->headers = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
-    ix->headers = curl_slist_append(ix->headers, "Expect:");
+    ix->headers = cu->slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
+    ix->headers = cu->slist_append(ix->headers, "Expect:");
     if (c->gzip)
-        ix->headers = curl_slist_append(ix->headers, "Content-Encoding: gzip");
+        ix->headers = cu->slist_append(ix->headers, "Content-Encoding: gzip");
     if (c->api == CFG_INFLUX_V2) {
         char auth[sizeof c->token + 32];
         snprintf(auth, sizeof auth, "Authorization: Token %s", c->token);
-        ix->headers = curl_slist_append(ix->headers, auth);
+        ix->headers = cu->slist_append(ix->headers, auth);
     } else if (c->username[0]) {
-        curl_easy_setopt(ix->curl, CURLOPT_USERNAME, c->username);
-        curl_easy_setopt(ix->curl, CURLOPT_PASSWORD, c->password);
+        cu->easy_setopt(ix->curl, CURLOPT_USERNAME, c->username);
+        cu->easy_setopt(ix->curl, CURLOPT_PASSWORD, c->password);
     }
-    curl_easy_setopt(ix->curl, CURLOPT_URL, ix->url);
-    curl_easy_setopt(ix->curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(ix->curl, CURLOPT_HTTPHEADER, ix->headers);
-    curl_easy_setopt(ix->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(ix->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(ix->curl, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-    curl_easy_setopt(ix->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(ix->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(ix->curl, CURLOPT_WRITEDATA, ix);
-    curl_easy_setopt(ix->curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(ix->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(ix->curl, CURLOPT_XFERINFODATA, ix);
+    cu->easy_setopt(ix->curl, CURLOPT_URL, ix->url);
+    cu->easy_setopt(ix->curl, CURLOPT_POST, 1L);
+    cu->easy_setopt(ix->curl, CURLOPT_HTTPHEADER, ix->headers);
+    cu->easy_setopt(ix->curl, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(ix->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+    cu->easy_setopt(ix->curl, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    cu->easy_setopt(ix->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    cu->easy_setopt(ix->curl, CURLOPT_WRITEFUNCTION, on_body);
+    cu->easy_setopt(ix->curl, CURLOPT_WRITEDATA, ix);
+    cu->easy_setopt(ix->curl, CURLOPT_NOPROGRESS, 0L);
+    cu->easy_setopt(ix->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    cu->easy_setopt(ix->curl, CURLOPT_XFERINFODATA, ix);
     return ix->headers ? 0 : -1;
 }
 
@@ -499,17 +503,17 @@ static long http_post(struct influx *ix, const char *body, size_t len, long *ret
         snprintf(ix->response, sizeof ix->response, "gzip failed");
         return 0;
     }
-    curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDS, ix->cfg.gzip ? ix->gz : body);
-    curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(ix->cfg.gzip ? zlen : len));
+    cu->easy_setopt(ix->curl, CURLOPT_POSTFIELDS, ix->cfg.gzip ? ix->gz : body);
+    cu->easy_setopt(ix->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(ix->cfg.gzip ? zlen : len));
     ix->response_len = 0;
     ix->response[0] = '\0';
-    CURLcode rc = curl_easy_perform(ix->curl);
+    CURLcode rc = cu->easy_perform(ix->curl);
     if (rc != CURLE_OK) {
-        snprintf(ix->response, sizeof ix->response, "%s", curl_easy_strerror(rc));
+        snprintf(ix->response, sizeof ix->response, "%s", cu->easy_strerror(rc));
         return 0;
     }
-    curl_easy_getinfo(ix->curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(ix->curl, CURLINFO_RETRY_AFTER, &retry);
+    cu->easy_getinfo(ix->curl, CURLINFO_RESPONSE_CODE, &status);
+    cu->easy_getinfo(ix->curl, CURLINFO_RETRY_AFTER, &retry);
     *retry_after_s = (long)retry;
     return status;
 }
@@ -822,9 +826,9 @@ static void *writer_main(void *arg)
 
 static void ix_free(struct influx *ix)
 {
-    curl_slist_free_all(ix->headers);
+    cu->slist_free_all(ix->headers);
     if (ix->curl)
-        curl_easy_cleanup(ix->curl);
+        cu->easy_cleanup(ix->curl);
     if (ix->gz)
         deflateEnd(&ix->zs);
     free(ix->gz);
@@ -836,7 +840,7 @@ static void ix_free(struct influx *ix)
     pthread_cond_destroy(&ix->cv);
     pthread_mutex_destroy(&ix->mu);
     free(ix);
-    curl_global_cleanup(); /* balances influx_start's curl_global_init */
+    cu->global_cleanup(); /* balances influx_start's curl_global_init */
 }
 
 /* Memory and locks; everything here is freed by ix_free. */
@@ -872,14 +876,16 @@ struct influx *influx_start(const struct influx_options *o, char *err, size_t er
         snprintf(err, errlen, "influx: no influx group, or too many gauges");
         return NULL;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (!(cu = curlload(err, errlen)))
+        return NULL;
+    if (cu->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(err, errlen, "influx: libcurl failed to initialise");
         return NULL;
     }
     struct influx *ix = calloc(1, sizeof *ix);
     if (!ix) {
         snprintf(err, errlen, "influx: out of memory");
-        curl_global_cleanup();
+        cu->global_cleanup();
         return NULL;
     }
     ix->cfg = site->influx;

@@ -38,6 +38,8 @@ prepare_site "$VIGIL_TOP/tests/sites/spine.conf" \
     "  username = \"vigil\"; password = \"s3cret-influx\"; };"
 launch_site "$WORK/site.conf"
 wait_retained '^1 vigil/test-depot/status .*"state":"online"' 10 || bail "vigild did not come online"
+grep -q libcurl "/proc/$VIGILD_PID/maps"
+check "with an influx group, vigild has loaded libcurl" $?
 
 wait_influx 10 "SELECT count(armed) FROM vigil_zone WHERE site = 'test-depot'" '^[1-9]'
 check "zone arm states reach InfluxDB" $?

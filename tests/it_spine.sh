@@ -12,6 +12,8 @@ start_site "$VIGIL_TOP/tests/sites/spine.conf"
 
 wait_retained '^1 vigil/test-depot/status .*"state":"online"' 10
 check "status online is retained" $?
+! grep -q libcurl "/proc/$VIGILD_PID/maps"
+check "with no influx group, vigild has not loaded libcurl (3.8 MiB it would cost)" $?
 
 wait_event '"type":"gateway_restarted"' 10
 check "a gateway_restarted event announces the start" $?
