@@ -23,16 +23,11 @@ fi
 [ -d "$VIGIL_TOP/tests/console/node_modules/playwright-core" ] ||
     bail "tests/console has no node_modules: run scripts/deps.sh"
 
-# The command gate decides whether the site checks signatures: until it is
-# in the tree, the site config has no operators group and the browser's key
-# is removed again (vigild would refuse the unknown "sig" key).
-GATE=0
-[ -f "$VIGIL_TOP/daemon/cmdgate.c" ] && GATE=1
 OPERATOR=off-kovac
 SITE=test-depot
 
 site_setup
-export WORK CHROMIUM SITE OPERATOR GATE
+export WORK CHROMIUM SITE OPERATOR
 export PROFILE="$WORK/chromium-profile" KEYLINE_FILE="$WORK/keyline" SHOTS_COPY="$VIGIL_TOP/build/console-screenshots"
 
 # The page and its config: the site to show, its heartbeat. Mosquitto
@@ -58,15 +53,20 @@ run_node() {
     return "$rc"
 }
 
-KEEP_KEY=$GATE run_node enrol.mjs
+export VECTORS="$VIGIL_TOP/tests/cmdgate_vectors.txt"
+run_node enrol.mjs
 [ -s "$KEYLINE_FILE" ] || bail "the enrolment page gave no key line"
 
 prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$NO_CHATTER"
-[ "$GATE" -eq 1 ] && printf 'operators = ( %s );\n' "$(sed 's/,$//' "$KEYLINE_FILE")" >>"$WORK/site.conf"
+# The site knows the operator by the key the browser made: it accepts only signed commands.
+printf 'operators = ( %s );\n' "$(sed 's/,$//' "$KEYLINE_FILE")" >>"$WORK/site.conf"
 launch_site "$WORK/site.conf"
 export SIM_CTL="$WORK/sim.ctl" VIGILD_PID
 wait_retained "^1 vigil/$SITE/status .*\"state\":\"online\"" 10 || bail "vigild did not come online"
 wait_retained "^1 vigil/$SITE/zones/store1 " 10 || bail "vigild published no zones"
 
+# The browser test kills vigild (SIGKILL): disowned, bash does not print a
+# "Killed" notice for it (cleanup still stops it by PID if it lives).
+disown "$VIGILD_PID"
 run_node console.mjs
 finish

@@ -15,7 +15,8 @@ let failed = 0;
 export const failures = () => failed;
 
 export function check(name, cond, detail) {
-    console.log(`${cond ? "ok" : "not ok"} - ${name}${detail ? ` (${detail})` : ""}`);
+    const more = detail ? ` (${String(detail).replace(/\s+/g, " ")})` : "";     // one TAP line, whatever the page wrote
+    console.log(`${cond ? "ok" : "not ok"} - ${name}${more}`);
     if (!cond) failed += 1;
     return cond;
 }
