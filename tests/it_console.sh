@@ -43,7 +43,7 @@ protocol websockets
 http_dir $WORK/www"
 start_broker || bail "mosquitto did not start: $(cat "$WORK/mosquitto.log")"
 wait_port "$WS_PORT" 10 || bail "mosquitto's websockets listener did not open: $(cat "$WORK/mosquitto.log")"
-export CONSOLE_URL="http://127.0.0.1:$WS_PORT" BROKER_PORT
+export CONSOLE_URL="http://127.0.0.1:$WS_PORT" BROKER_PORT BROKER_PID
 
 # run_node SCRIPT: one browser script, bounded; its TAP lines are this test's.
 run_node() {
@@ -65,8 +65,8 @@ export SIM_CTL="$WORK/sim.ctl" VIGILD_PID
 wait_retained "^1 vigil/$SITE/status .*\"state\":\"online\"" 10 || bail "vigild did not come online"
 wait_retained "^1 vigil/$SITE/zones/store1 " 10 || bail "vigild published no zones"
 
-# The browser test kills vigild (SIGKILL): disowned, bash does not print a
-# "Killed" notice for it (cleanup still stops it by PID if it lives).
-disown "$VIGILD_PID"
+# The browser test kills vigild (SIGKILL) and stops the broker: disowned,
+# bash prints no "Killed" notice (cleanup still stops them by PID if they live).
+disown "$VIGILD_PID" "$BROKER_PID"
 run_node console.mjs
 finish

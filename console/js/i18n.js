@@ -10,10 +10,12 @@
     let lang = "en";
     const LANGS = ["en", "bs"];
 
+    /* Loads the texts of WANT (English if unknown); throws, keeping the current ones, if they cannot be had. */
     async function load(want) {
-        lang = LANGS.includes(want) ? want : "en";
-        const res = await fetch(`i18n/${lang}.json`, { cache: "no-cache" });
+        const code = LANGS.includes(want) ? want : "en";
+        const res = await fetch(`i18n/${code}.json`, { cache: "no-cache" });
         texts = await res.json();
+        lang = code;
         document.documentElement.lang = lang;
         for (const el of document.querySelectorAll("[data-t]"))
             el.textContent = t(el.dataset.t);

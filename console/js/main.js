@@ -37,7 +37,7 @@
     function render() {
         S.renderQueued = false;
         const now = Date.now();
-        const actions = { ack, shelve, arm, canArm };
+        const actions = { ack, shelve, unshelve, arm, canArm };
         vigil.view.renderSites(S.model, now, actions);
         vigil.view.renderAlarms(S.model, now, actions, S.rows);
         vigil.view.renderEvents(S.model);
@@ -120,6 +120,7 @@
 
     /* ---- commands --------------------------------------------------------------------- */
 
+    /* Arm, disarm and unshelve are an officer's (docs/commands.md); without a key the site decides. */
     function canArm() {
         return !S.key || S.key.role === "officer";
     }
@@ -187,6 +188,11 @@
         if (a) await send(site, "shelve", { alarm }, { duration_s: a.duration_s, comment: a.comment }, a.operator);
     }
 
+    async function unshelve(site, alarm) {
+        const a = await ask(t("unshelve_title"), `${site}: ${(alarmOf(site, alarm) || {}).text || alarm}`, {});
+        if (a) await send(site, "unshelve", { alarm }, { comment: a.comment }, a.operator);
+    }
+
     async function arm(site, zone, arming) {
         const a = await ask(t(arming ? "arm_title" : "disarm_title"), `${site}: ${zone}`, { force: arming });
         if (a) await send(site, arming ? "arm" : "disarm", { zone }, { force: a.force, comment: a.comment }, a.operator);
@@ -222,8 +228,13 @@
         const lang = document.getElementById("lang");
         lang.value = vigil.i18n.current();
         lang.addEventListener("change", async () => {
+            try {
+                await vigil.i18n.load(lang.value);
+            } catch (e) {
+                lang.value = vigil.i18n.current();      /* texts not reachable (the server is away): keep these */
+                return;
+            }
             localStorage.setItem("vigil-lang", lang.value);
-            await vigil.i18n.load(lang.value);
             S.rows.clear();
             document.getElementById("alarm-rows").replaceChildren();
             render();

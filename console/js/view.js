@@ -110,12 +110,13 @@
         }
         const act = el("td", "c-actions");
         act.append(button(t("ack"), () => actions.ack(tr.dataset.site, tr.dataset.alarm), "ack"),
-            button(t("shelve"), () => actions.shelve(tr.dataset.site, tr.dataset.alarm), "shelve"));
+            button(t("shelve"), () => actions.shelve(tr.dataset.site, tr.dataset.alarm), "shelve"),
+            button(t("unshelve"), () => actions.unshelve(tr.dataset.site, tr.dataset.alarm), "unshelve"));
         tr.append(act);
         return tr;
     }
 
-    function fillAlarmRow(tr, site, ev, nowMs) {
+    function fillAlarmRow(tr, site, ev, nowMs, actions) {
         const unacked = vigil.model.UNACKED.has(ev.state);
         tr.dataset.site = site.id;
         tr.dataset.alarm = ev.alarm;
@@ -129,7 +130,8 @@
         };
         CELLS.forEach((c, i) => { if (tr.cells[i].textContent !== vals[c]) tr.cells[i].textContent = vals[c]; });
         tr.querySelector("button.ack").disabled = !unacked;
-        tr.querySelector("button.shelve").disabled = ev.state === "shelved";
+        tr.querySelector("button.shelve").hidden = ev.state === "shelved";
+        tr.querySelector("button.unshelve").hidden = ev.state !== "shelved" || !actions.canArm();
     }
 
     /* A silent or offline site is itself an alarm, at the top of the list. */
@@ -157,7 +159,7 @@
             const key = site.id + "/" + ev.alarm;
             live.add(key);
             if (!rows.has(key)) rows.set(key, alarmRow(key, actions));
-            fillAlarmRow(rows.get(key), site, ev, nowMs);
+            fillAlarmRow(rows.get(key), site, ev, nowMs, actions);
             wanted.push(rows.get(key));
         }
         for (const key of [...rows.keys()]) if (!live.has(key)) rows.delete(key);

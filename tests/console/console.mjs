@@ -113,6 +113,37 @@ async function keyboard(page) {
     await page.keyboard.press("m");
 }
 
+// An officer shelves an alarm for a chosen time and disarms a zone from the page.
+async function shelveAndDisarm(page) {
+    await page.click(`${DOOR} button.shelve`);
+    await page.waitForSelector("#action-dialog[open]");
+    const choices = await page.$$eval("#dlg-duration option", (os) => os.map((o) => Number(o.value)));
+    check("shelving offers durations within the priority's maximum (high: 4 h)",
+        choices.length > 0 && Math.max(...choices) === 14400, choices.join(" "));
+    await page.selectOption("#dlg-duration", "300");
+    await page.fill("#dlg-comment", "contact faulty, technician called");
+    await page.click("#dlg-ok");
+    const shelved = new RegExp(`"alarm":"store1-door.intrusion".*"state":"shelved".*"operator":"${OPERATOR}"`);
+    check("shelve from the page shelves the alarm in vigild and on the page",
+        await vigildSays(shelved, 5000) && await appears(page, `${DOOR}[data-state="shelved"]`, 5000));
+
+    await page.click('.site li[data-zone="perimeter"] button.zone-action');
+    await page.waitForSelector("#action-dialog[open]");
+    await page.fill("#dlg-comment", "patrol on the fence");
+    await page.click("#dlg-ok");
+    const disarmed = new RegExp(`"type":"zone_disarmed".*"zone":"perimeter".*"operator":"${OPERATOR}"`);
+    check("an officer disarms a zone from the page: vigild disarms it and the page shows it",
+        await vigildSays(disarmed, 5000) && await appears(page, '.site li[data-zone="perimeter"].disarmed', 5000));
+}
+
+// The broker goes away: the console must say that its screen is no longer current.
+async function brokerLost(page) {
+    process.kill(Number(env("BROKER_PID")), "SIGTERM");
+    check("the console shows a banner when it loses the broker",
+        await appears(page, '#banner:not([hidden]):has-text("lost the connection to the broker")', 10000));
+    await shot(page, "broker-lost");
+}
+
 async function offline(page) {
     const t0 = Date.now();
     process.kill(Number(env("VIGILD_PID")), "SIGKILL");
@@ -158,6 +189,8 @@ async function layouts(page) {
     check("on a phone the page fits the screen's width", await fitsWidth(page));
     await shot(page, "phone");
     await page.selectOption("#lang", "en");
+    await appears(page, '#alarms-h:has-text("Alarms needing attention")', 3000);
+    await page.setViewportSize({ width: 1366, height: 768 });
 }
 
 const ctx = await launch(env("PROFILE"));
@@ -170,10 +203,12 @@ await page.click("h1");     // the guard's first click: browsers play sound only
 await shot(page, "start");
 await alarmAndAck(page);
 await keyboard(page);
+await shelveAndDisarm(page);
 await refusals(ctx, page);
 await offline(page);
 await history(page);
 await layouts(page);
+await brokerLost(page);
 check("the page raised no script errors", pageErrors.length === 0, pageErrors.join("; "));
 await ctx.close();
 process.exit(failures() ? 1 : 0);
