@@ -27,7 +27,7 @@ OPERATOR=off-kovac
 SITE=test-depot
 
 site_setup
-export WORK CHROMIUM SITE OPERATOR
+export WORK CHROMIUM SITE OPERATOR VIGIL_TOP
 export PROFILE="$WORK/chromium-profile" KEYLINE_FILE="$WORK/keyline" SHOTS_COPY="$VIGIL_TOP/build/console-screenshots"
 
 # The page and its config: the site to show, its heartbeat. Mosquitto
@@ -45,7 +45,7 @@ start_broker || bail "mosquitto did not start: $(cat "$WORK/mosquitto.log")"
 wait_port "$WS_PORT" 10 || bail "mosquitto's websockets listener did not open: $(cat "$WORK/mosquitto.log")"
 export CONSOLE_URL="http://127.0.0.1:$WS_PORT" BROKER_PORT BROKER_PID
 
-# run_node SCRIPT: one browser script, bounded; its TAP lines are this test's.
+# run_node SCRIPT: one script of tests/console, bounded; its TAP lines are this test's.
 run_node() {
     (cd "$VIGIL_TOP/tests/console" && timeout -k 5 55 node "$1") 2>&1
     local rc=${PIPESTATUS[0]}
@@ -53,6 +53,7 @@ run_node() {
     return "$rc"
 }
 
+run_node model.mjs
 export VECTORS="$VIGIL_TOP/tests/cmdgate_vectors.txt"
 run_node enrol.mjs
 [ -s "$KEYLINE_FILE" ] || bail "the enrolment page gave no key line"

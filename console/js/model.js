@@ -60,6 +60,8 @@
      * Events without an epoch (older vigild) are compared by seq alone.
      */
     function trackSeq(site, ev) {
+        if (site.epoch === undefined && ev.epoch !== undefined && site.mark !== null)
+            site.epoch = ev.epoch;  /* an upgraded vigild starts to send its epoch: the same history */
         if (site.mark !== null && ev.epoch !== undefined && site.epoch !== undefined && ev.epoch !== site.epoch) {
             pushRecent(site, { notice: "epoch", ts: ev.ts, epoch: ev.epoch });
             site.gaps = [];

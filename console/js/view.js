@@ -163,8 +163,9 @@
             wanted.push(rows.get(key));
         }
         for (const key of [...rows.keys()]) if (!live.has(key)) rows.delete(key);
-        const same = wanted.length === body.children.length &&
-            wanted.every((r, i) => body.children[i] === r || (r.dataset.siteAlarm && body.children[i].dataset.siteAlarm === r.dataset.siteAlarm && body.children[i].textContent === r.textContent));
+        /* Site rows are made afresh each time: equal text counts as the same row. */
+        const sameRow = (r, old) => old === r || (r.dataset.siteAlarm && old.textContent === r.textContent);
+        const same = wanted.length === body.children.length && wanted.every((r, i) => sameRow(r, body.children[i]));
         if (!same) body.replaceChildren(...wanted);
         document.getElementById("alarm-count").textContent = String(list.length);
         document.getElementById("no-alarms").hidden = wanted.length > 0;
