@@ -2,6 +2,7 @@
 #
 #   make            build vigild, vigilctl and vigil-sim into build/
 #   make check      install missing packages, build (plain and ASan+UBSan), run every test
+#   make console    the guard console (static files) into build/console/
 #   make demo       run the daemon on a simulated site with a real broker
 #   make sim        many seeds of the core simulation test (SEEDS=N)
 #   make bench      benchmarks under bench/ (bench-peers: only vigild beside collectd and Node-RED)
@@ -64,7 +65,7 @@ SHIM_SO   := $(patsubst tests/shim/%.c,$(BUILD)/tests/shim/%.so,$(wildcard tests
 # Objects are kept: make would otherwise delete the test and bench objects as
 # intermediates and rebuild them on every run (and in every `make install`).
 .SECONDARY:
-.PHONY: all check demo sim bench bench-peers deb install uninstall clean deps tests
+.PHONY: all check demo sim bench bench-peers deb install uninstall clean deps tests console
 all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO)
 
 $(BUILD)/%.o: %.c
@@ -115,7 +116,20 @@ deps:
 check: deps
 	$(MAKE) all
 	$(MAKE) all BUILD=build/san SAN=1
+	$(MAKE) console BUILD=build/san
 	tests/run.sh build/san
+
+# The guard console (console/, docs/console.md): static files, with the MQTT
+# client from npm (pinned by console/package-lock.json) copied beside them.
+# Not part of `all`: it needs npm, which a package build does not have.
+CONSOLE_FILES := index.html enrol.html console.css console.json js i18n
+console:
+	@scripts/deps.sh npm
+	@rm -rf $(BUILD)/console
+	@mkdir -p $(BUILD)/console/vendor
+	cp -r $(addprefix console/,$(CONSOLE_FILES)) $(BUILD)/console/
+	cp console/node_modules/mqtt/dist/mqtt.min.js $(BUILD)/console/vendor/
+	cp console/node_modules/mqtt/LICENSE.md $(BUILD)/console/vendor/mqtt.LICENSE.md
 
 demo: deps
 	$(MAKE) all

@@ -37,7 +37,7 @@ static const char *failure_text(const MQTTAsync_failureData *resp)
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
     struct ctl_mqtt *m = ctx;
-    struct ctl_mqtt_item it = {.kind = CTL_MQTT_MESSAGE, .len = (size_t)msg->payloadlen};
+    struct ctl_mqtt_item it = {.kind = CTL_MQTT_MESSAGE, .retained = msg->retained, .len = (size_t)msg->payloadlen};
 
     (void)topic_len;
     if (!m->o.retained_only || (msg->retained && msg->payloadlen > 0)) {

@@ -24,7 +24,7 @@
 #include "mqtt_tls.h"
 #include "queue.h"
 
-#define CTL_MQTT_FILTERS_MAX 3
+#define CTL_MQTT_FILTERS_MAX 4
 #define CTL_MQTT_TOPIC_MAX 256
 #define CTL_MQTT_PAYLOAD_MAX 4096
 
@@ -45,6 +45,7 @@ enum ctl_mqtt_kind {
 struct ctl_mqtt_item {
     enum ctl_mqtt_kind kind;
     bool refused_locally;       /* SUBSCRIBE_FAILED: paho refused to send the request */
+    bool retained;              /* MESSAGE: the broker's stored copy, not a live publish */
     size_t len;                 /* MESSAGE: the payload's real length */
     char topic[CTL_MQTT_TOPIC_MAX];
     /* MESSAGE: the first min(len, CTL_MQTT_PAYLOAD_MAX) bytes, not terminated;

@@ -5,10 +5,12 @@
  *                  [--state FILE] [--json] [--utc] [--count N] [--timeout S]
  *                  [--heartbeat-s S]
  *
- * It subscribes to a site's events, status and command results with a
- * persistent MQTT session, keeps the epoch and the highest seq it has
- * processed per site, drops duplicates by (epoch, seq), reports a new epoch
- * as lost site history, gaps and silent sites, and prints each alarm for
+ * It subscribes to a site's events, status, command results and retained
+ * alarm states with a persistent MQTT session, prints the alarms that need
+ * attention as the broker holds them (so a guard starting it sees them before
+ * any live event), keeps the epoch and the highest seq it has processed per
+ * site, drops duplicates by (epoch, seq), reports a new epoch as lost site
+ * history, gaps and silent sites, and prints each alarm for
  * people (or, with --json, each new event as the JSON line vigild
  * published). docs/mqtt.md describes the rule it applies.
  *
@@ -38,7 +40,7 @@
 #include "ctl_mqtt.h"
 #include "mqtt_topics.h"
 
-#define WATCH_FILTERS 3             /* events, status, cmd/result */
+#define WATCH_FILTERS 4             /* events, status, cmd/result, alarms/# */
 #define WATCH_SITES_MAX 256
 #define WATCH_QUEUE_CAP 1024
 #define WATCH_WAIT_MS 200           /* longest sleep: deadlines and silence checks */
@@ -226,8 +228,8 @@ static const char *watch_state_words(const char *state)
     return state;
 }
 
-/* One alarm line for people. */
-static void watch_print_alarm(const struct watch *w, json_t *ev, uint64_t seq)
+/* One alarm line for people; LEAD (may be "") comes first. */
+static void watch_print_alarm(const struct watch *w, const char *lead, json_t *ev, uint64_t seq)
 {
     char when[64], prio[16];
     const char *p = ctl_jstr(ev, "priority", "");
@@ -237,7 +239,7 @@ static void watch_print_alarm(const struct watch *w, json_t *ev, uint64_t seq)
     for (i = 0; p[i] && i + 1 < sizeof(prio); i++)
         prio[i] = (char)(p[i] >= 'a' && p[i] <= 'z' ? p[i] - 'a' + 'A' : p[i]);
     prio[i] = '\0';
-    printf("%s  #%" PRIu64 "  %-8s  %-17s  %s  [%s]\n", when, seq, prio, watch_state_words(ctl_jstr(ev, "state", "")),
+    printf("%s%s  #%" PRIu64 "  %-8s  %-17s  %s  [%s]\n", lead, when, seq, prio, watch_state_words(ctl_jstr(ev, "state", "")),
            ctl_jstr(ev, "text", ""), ctl_jstr(ev, "alarm", ""));
     fflush(stdout);
 }
@@ -353,7 +355,7 @@ static void watch_event(struct watch *w, struct watch_site *s, const struct ctl_
         if (w->o.json)
             printf("%.*s\n", (int)m->len, m->payload);
         else
-            watch_print_alarm(w, ev, seq);
+            watch_print_alarm(w, "", ev, seq);
         fflush(stdout);
     }
     json_decref(ev);
@@ -420,6 +422,32 @@ static void watch_result(struct watch *w, struct watch_site *s, const struct ctl
     json_decref(r);
 }
 
+/*
+ * A retained alarms/<alarm> state: an alarm that needs attention now. The
+ * broker hands these over on every subscribe, before anything live, so they
+ * are what a guard starting the watcher sees first. Live copies (and the
+ * empty payloads that clear them) are left to the events stream, which
+ * carries the same changes with their seq; with --json the line goes to
+ * stderr, as stdout carries only events.
+ */
+static void watch_retained_alarm(struct watch *w, const struct ctl_mqtt_item *m)
+{
+    json_t *ev;
+    json_t *jseq;
+
+    if (!m->retained || m->len == 0)
+        return;
+    ev = json_loadb(m->payload, m->len, 0, NULL);
+    jseq = json_object_get(ev, "seq");
+    if (!json_is_object(ev))
+        watch_say(w, "BAD ALARM STATE on %s: %.*s", m->topic, (int)m->len, m->payload);
+    else if (w->o.json)
+        fprintf(stderr, "NEEDS ATTENTION: %.*s\n", (int)m->len, m->payload);
+    else
+        watch_print_alarm(w, "NEEDS ATTENTION  ", ev, json_is_integer(jseq) ? (uint64_t)json_integer_value(jseq) : 0);
+    json_decref(ev);
+}
+
 /* Splits "<prefix>/<site>/<suffix>"; returns the suffix and copies the site, or NULL. */
 static const char *watch_split(const struct watch *w, const char *topic, char *site, size_t cap)
 {
@@ -455,6 +483,8 @@ static void watch_message(struct watch *w, const struct ctl_mqtt_item *m)
         watch_status(w, s, m);
     else if (strcmp(suffix, MQTT_TOPIC_CMD_RESULT) == 0)
         watch_result(w, s, m);
+    else if (strncmp(suffix, MQTT_TOPIC_ALARMS, strlen(MQTT_TOPIC_ALARMS)) == 0)
+        watch_retained_alarm(w, m);
 }
 
 /*
@@ -484,8 +514,8 @@ static bool watch_handle(struct watch *w, const struct ctl_mqtt_item *m)
         fprintf(stderr, "vigilctl: broker %s: connect failed: %s; retrying\n", w->o.broker,
                 watch_failure(w, m->payload));
         break;
-    case CTL_MQTT_SUBSCRIBED: fprintf(stderr, "vigilctl: subscribed to %s, %s, %s\n", w->filters[0], w->filters[1],
-                                   w->filters[2]); break;
+    case CTL_MQTT_SUBSCRIBED: fprintf(stderr, "vigilctl: subscribed to %s, %s, %s, %s\n", w->filters[0],
+                                   w->filters[1], w->filters[2], w->filters[3]); break;
     case CTL_MQTT_SUBSCRIBE_FAILED: fprintf(stderr, "vigilctl: subscribe failed: %s\n", m->payload); break;
     case CTL_MQTT_DISCONNECTED: return true;
     }
@@ -512,7 +542,7 @@ static int watch_connect(struct watch *w)
 {
     struct ctl_mqtt_opts mo = {
         .broker = w->o.broker, .client_id = w->o.client_id,
-        .filters = {w->filters[0], w->filters[1], w->filters[2]}, .n_filters = WATCH_FILTERS, .qos = 1,
+        .filters = {w->filters[0], w->filters[1], w->filters[2], w->filters[3]}, .n_filters = WATCH_FILTERS, .qos = 1,
         .persistent = true, .reconnect_max_s = WATCH_RETRY_MAX_S,
     };
     char err[256];
@@ -617,10 +647,11 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
     return 0;
 }
 
-/* Builds the three topic filters and the default client id, loads --state, catches SIGINT and SIGTERM. */
+/* Builds the four topic filters and the default client id, loads --state, catches SIGINT and SIGTERM. */
 static int watch_init(struct watch *w, char *client_id, size_t cap)
 {
-    static const char *const suffix[WATCH_FILTERS] = {MQTT_TOPIC_EVENTS, MQTT_TOPIC_STATUS, MQTT_TOPIC_CMD_RESULT};
+    static const char *const suffix[WATCH_FILTERS] = {MQTT_TOPIC_EVENTS, MQTT_TOPIC_STATUS, MQTT_TOPIC_CMD_RESULT,
+                                                      MQTT_TOPIC_ALARMS "#"};
     struct sigaction sa = {.sa_handler = watch_on_signal};
 
     for (int i = 0; i < WATCH_FILTERS; i++)

@@ -97,13 +97,15 @@ seq_gaps() {
 }
 
 # start_broker: a real mosquitto on a free loopback port; sets BROKER_PORT, BROKER_PID.
+# BROKER_EXTRA, if set, is appended to its config (another listener).
 start_broker() {
     BROKER_PORT=${BROKER_PORT:-$(free_port)}
     cat >"$WORK/mosquitto.conf" <<EOF
-listener $BROKER_PORT 127.0.0.1
 allow_anonymous true
 persistence false
 log_dest stderr
+listener $BROKER_PORT 127.0.0.1
+${BROKER_EXTRA:-}
 EOF
     spawn "$WORK/mosquitto.log" mosquitto -c "$WORK/mosquitto.conf"
     BROKER_PID=$LAST_PID

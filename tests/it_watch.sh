@@ -67,6 +67,18 @@ check "a restarted watcher gets what arrived meanwhile, once, and remembers its 
 check "a gap still open at the end is a failure (exit $STATION_RC)" $?
 
 # --- for people -----------------------------------------------------------------------
+# Two alarms already need attention when the guard starts the watcher: the
+# broker holds them retained (one cleared since: its empty payload deletes it).
+retain_alarm() {
+    mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -r -t "vigil/test-depot/alarms/$1" -m "$2"
+}
+retain_alarm store1-tamper.tamper \
+    '{"seq":40,"ts":"2026-11-25T09:59:00.000Z","site":"test-depot","alarm":"store1-tamper.tamper","priority":"high","state":"active_acked","text":"Store 1 detector tamper: tamper (active, acknowledged by guard1)"}'
+retain_alarm fence-z1.perimeter \
+    '{"seq":41,"ts":"2026-11-25T09:59:30.000Z","site":"test-depot","alarm":"fence-z1.perimeter","priority":"critical","state":"active_unacked","text":"Fence zone 1: perimeter"}'
+retain_alarm fence-z1.perimeter ''
+retain_alarm store1-temp.temperature_high \
+    '{"seq":39,"ts":"2026-11-25T09:58:00.000Z","site":"test-depot","alarm":"store1-temp.temperature_high","priority":"medium","state":"rtn_unacked","text":"Store 1 temperature: temperature high (cleared, unacknowledged)"}'
 "$VIGIL_BUILD/vigilctl" watch --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot --client-id watch-3 \
     --utc --heartbeat-s 1 --timeout 6 >"$WORK/human.txt" 2>"$WORK/human.err" &
 HUMAN_PID=$!
@@ -81,6 +93,12 @@ wait "$HUMAN_PID"
 grep -qF '2026-11-25 10:00:00.123  #1  HIGH      ACTIVE (unacked)   Store 1 door: intrusion  [store1-door.intrusion]' \
     "$WORK/human.txt"
 check "an alarm is printed as one line for people" $?
+[ "$(grep -c '^NEEDS ATTENTION' "$WORK/human.txt")" -eq 2 ] &&
+    grep -qF 'NEEDS ATTENTION  2026-11-25 09:59:00.000  #40  HIGH      ACTIVE (acked)     Store 1 detector tamper: tamper (active, acknowledged by guard1)  [store1-tamper.tamper]' "$WORK/human.txt" &&
+    grep -q 'NEEDS ATTENTION .*CLEARED (unacked) .*\[store1-temp.temperature_high\]' "$WORK/human.txt" &&
+    [ "$(grep -n 'NEEDS ATTENTION' "$WORK/human.txt" | tail -n 1 | cut -d: -f1)" -lt "$(grep -n '  #1  ' "$WORK/human.txt" | cut -d: -f1)" ]
+rc=$?
+check "at start the retained alarms that need attention are printed, before live events" $rc
 grep -q '^SITE ONLINE test-depot (vigild 9.9 started 2026-11-25 09:00:00.000)' "$WORK/human.txt"
 check "the site's status is printed" $?
 
