@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "clock.h"
 #include "config.h"
@@ -39,6 +40,7 @@
 #include "message.h"
 #include "ctl_mqtt.h"
 #include "mqtt_topics.h"
+#include "paysign.h"
 
 #define WATCH_FILTERS 4             /* events, status, cmd/result, alarms/# */
 #define WATCH_SITES_MAX 256
@@ -49,6 +51,9 @@
 #define WATCH_RESULTS_SEEN 64       /* command results remembered to drop repeats */
 #define WATCH_GAPS_MAX 16           /* open gaps remembered per site, to take late events */
 
+#define WATCH_MAX_HEARTBEAT_S 3600  /* a status claiming longer is judged by this */
+#define WATCH_SEQ_JUMP_MAX 1000000  /* a seq further ahead is shown but not trusted as the mark */
+
 static volatile sig_atomic_t watch_stop;
 
 struct watch_opts {
@@ -58,6 +63,8 @@ struct watch_opts {
     long count;                 /* stop after this many new events; 0: never */
     long timeout_s;             /* stop after this long; 0: never */
     long heartbeat_s;           /* for status payloads that do not carry heartbeat_s */
+    bool check_signatures;      /* --site-key: only what the site signed counts */
+    unsigned char site_pk[32];
 };
 
 /* Events first..last of a site have not arrived (yet). */
@@ -344,6 +351,10 @@ static void watch_event(struct watch *w, struct watch_site *s, const struct ctl_
         if (s->has_mark && seq <= s->mark) {
             w->late++;
             watch_say(w, "LATE: site %s event %" PRIu64 " arrived after %" PRIu64, s->id, seq, s->mark);
+        } else if (s->has_mark && seq > s->mark + WATCH_SEQ_JUMP_MAX) {
+            /* A forged huge seq would make every later real event a "duplicate": not taken as the mark. */
+            watch_say(w, "SUSPICIOUS: site %s event %" PRIu64 " is far beyond %" PRIu64 "; shown, not trusted", s->id,
+                      seq, s->mark);
         } else {
             if (s->has_mark && seq > s->mark + 1)
                 watch_open_gap(w, s, s->mark + 1, seq - 1);
@@ -374,7 +385,8 @@ static void watch_status(struct watch *w, struct watch_site *s, const struct ctl
         return;
     }
     if (json_is_integer(hb) && json_integer_value(hb) > 0)
-        s->heartbeat_s = (long)json_integer_value(hb);
+        s->heartbeat_s = json_integer_value(hb) < WATCH_MAX_HEARTBEAT_S ? (long)json_integer_value(hb)
+                                                                      : WATCH_MAX_HEARTBEAT_S;
     s->last_status_ms = clock_mono_ms();
     if (online != s->online || s->silent) {
         watch_format_ts(w, json_string_value(json_object_get(st, "started")), started, sizeof(started));
@@ -463,6 +475,26 @@ static const char *watch_split(const struct watch *w, const char *topic, char *s
     return slash + 1;
 }
 
+/*
+ * With --site-key only what the site signed counts (docs/mqtt.md, "Signed
+ * payloads"): anything else on its topics is an alarm of its own. A cleared
+ * retained topic (empty) cannot carry a signature.
+ */
+static bool watch_genuine(struct watch *w, const struct ctl_mqtt_item *m, const char *site, const char *suffix)
+{
+    size_t plain;
+    enum psig_verdict v;
+
+    if (!w->o.check_signatures || m->len == 0)
+        return true;
+    v = psig_verify(w->o.site_pk, site, suffix, m->payload, m->len, &plain);
+    if (v == PSIG_GOOD)
+        return true;
+    watch_say(w, "FORGED: message on %s is %s; ignored", m->topic,
+              v == PSIG_UNSIGNED ? "not signed by the site" : "signed wrongly");
+    return false;
+}
+
 /* Routes a message to its site by topic: events, status or a command result. */
 static void watch_message(struct watch *w, const struct ctl_mqtt_item *m)
 {
@@ -477,6 +509,8 @@ static void watch_message(struct watch *w, const struct ctl_mqtt_item *m)
                   CTL_MQTT_PAYLOAD_MAX - 1);
         return;
     }
+    if (!watch_genuine(w, m, id, suffix))
+        return;
     if (strcmp(suffix, MQTT_TOPIC_EVENTS) == 0)
         watch_event(w, s, m);
     else if (strcmp(suffix, MQTT_TOPIC_STATUS) == 0 && m->len > 0)
@@ -609,7 +643,9 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
         {"state", required_argument, NULL, 'S'},     {"json", no_argument, NULL, 'j'},
         {"utc", no_argument, NULL, 'u'},             {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},   {"heartbeat-s", required_argument, NULL, 'H'},
-        CTL_MQTT_AUTH_LONGOPTS,                      {NULL, 0, NULL, 0}};
+        {"site-key", required_argument, NULL, 'k'},  CTL_MQTT_AUTH_LONGOPTS,
+        {NULL, 0, NULL, 0}};
+    size_t len = 0;
     char *end;
     long *num;
     int c;
@@ -623,6 +659,14 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
         case 'S': o->state_path = optarg; break;
         case 'j': o->json = true; break;
         case 'u': o->utc = true; break;
+        case 'k':
+            if (sodium_base642bin(o->site_pk, sizeof(o->site_pk), optarg, strlen(optarg), NULL, &len, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) != 0 || len != sizeof(o->site_pk)) {
+                fprintf(stderr, "vigilctl: --site-key wants the site's public key (base64, 32 bytes)\n");
+                return -1;
+            }
+            o->check_signatures = true;
+            break;
         case 'n': case 't': case 'H':
             num = c == 'n' ? &o->count : c == 't' ? &o->timeout_s : &o->heartbeat_s;
             *num = strtol(optarg, &end, 10);

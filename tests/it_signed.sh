@@ -57,6 +57,20 @@ check "vigilctl status with the site's key leaves the forged status out and says
 out=$("$VIGIL_BUILD/vigilctl" status --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot --timeout 3)
 printf '%s\n' "$out" | grep -q '^status claims a heartbeat of 86400 s; judged by 3600 s$'
 check "a status claiming a day-long heartbeat is judged by an hour at most" $?
+# A station watching with the site's key: a forged event is an alarm of its own, a real one shown as usual.
+spawn "$WORK/watch.out" "$VIGIL_BUILD/vigilctl" watch --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot \
+    --site-key "$KEY" --timeout 8
+WATCH_PID=$LAST_PID
+sleep 1
+mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t vigil/test-depot/events \
+    -m '{"seq":999999999,"site":"test-depot","alarm":"store1-door.intrusion","state":"normal"}'
+sim set store1-door 0
+wait_for "$WORK/watch.out" 'store1-door|Store 1 door' 6
+wait "$WATCH_PID" 2>/dev/null
+grep -q 'FORGED: message on vigil/test-depot/events is not signed by the site; ignored' "$WORK/watch.out"
+check "vigilctl watch with the site's key reports a forged event and ignores it" $?
+! grep -q '999999999' "$WORK/watch.out" && grep -qi 'door' "$WORK/watch.out"
+check "the forged event is not shown as an alarm; the real one is" $?
 real=$(grep -m1 '^0 vigil/test-depot/events ' "$WORK/all.txt" | cut -d' ' -f3-)
 echo "vigil/test-depot/alarms/store1-door.intrusion $real" | "$VIGIL_BUILD/vigilctl" verify --site-key "$KEY" |
     grep -q '^FORGED '
