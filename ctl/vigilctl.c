@@ -70,7 +70,7 @@ static const struct command commands[] = {
      ctl_cmd_replay},
     {{"watch", NULL},
      "watch --broker URI --site ID|+ [--prefix P] [--client-id ID] [--state FILE] [--json] [--utc] [--count N]"
-     " [--timeout S] [--heartbeat-s S] [CONNECTION]",
+     " [--timeout S] [--heartbeat-s S] [--site-key KEY] [CONNECTION]",
      ctl_cmd_watch},
     {{"status", NULL}, "status --broker URI --site ID [--prefix P] [--timeout S] [--site-key KEY] [CONNECTION] | status --config "
      "SITE.conf [--profiles DIR] [--timeout S]", ctl_cmd_status},
