@@ -33,6 +33,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
@@ -2409,6 +2410,48 @@ static int own_file_names(struct cfg_site *s, const config_t *c)
     return 0;
 }
 
+/* ---- secrets ------------------------------------------------------------ */
+
+/*
+ * Refuses a secret (what, e.g. "mqtt password") kept in a file that users
+ * other than its owner and vigild's own group can open: anyone who reads
+ * the broker password can publish as the site. Files without secrets may
+ * stay world-readable (docs/config.md, "Secrets").
+ */
+static void check_secret_file(struct loader *L, const config_setting_t *s, const char *dir, const char *what)
+{
+    const char *secret = s ? config_setting_get_string(s) : NULL;
+    const char *file = secret && secret[0] ? config_setting_source_file(s) : NULL;
+    const struct group *gr;
+    char path[2 * CFG_PATH_MAX];
+    struct stat st;
+
+    if (!file)
+        return;
+    /* libconfig names an include as written: relative to the include directory */
+    snprintf(path, sizeof path, "%s%s%s", file[0] == '/' ? "" : dir, file[0] == '/' ? "" : "/", file);
+    if (stat(path, &st) < 0)
+        return; /* a file just read that vanished: the next load says so */
+    if (!(st.st_mode & S_IRWXO) && (!(st.st_mode & S_IRWXG) || st.st_gid == getegid()))
+        return;
+    gr = getgrgid(getegid());
+    fail(L, s, "%s is a secret, but this file is open to %s (mode %04o); expected chmod 600 %s (or chmod 640 and group %s)",
+         what, st.st_mode & S_IRWXO ? "every user" : "another group", (unsigned)(st.st_mode & 07777), path,
+         gr ? gr->gr_name : "of vigild");
+}
+
+/* Checks the files holding the MQTT passwords and the InfluxDB password or token. */
+static void check_secret_files(struct loader *L, const config_t *c, const char *dir)
+{
+    const config_setting_t *brokers = config_lookup(c, "mqtt.brokers");
+
+    for (int i = 0; brokers && i < config_setting_length(brokers); i++)
+        check_secret_file(L, config_setting_get_member(config_setting_get_elem(brokers, (unsigned)i), "password"),
+                          dir, "mqtt password");
+    check_secret_file(L, config_lookup(c, "influx.password"), dir, "influx password");
+    check_secret_file(L, config_lookup(c, "influx.token"), dir, "influx token");
+}
+
 /* Parses the file and loads it into L->site; errors go to L. */
 static void parse_and_load(struct loader *L, const char *path, const char *profile_dir)
 {
@@ -2437,6 +2480,7 @@ static void parse_and_load(struct loader *L, const char *path, const char *profi
                     "%s; expected valid libconfig syntax", config_error_text(&c));
     } else {
         load_root(L, config_root_setting(&c), dir, profile_dir);
+        check_secret_files(L, &c, dir);
         if (L->n_errors == 0 && own_file_names(L->site, &c) < 0)
             fail_plain(L, "%s: out of memory", path);
     }
