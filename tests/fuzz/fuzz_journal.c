@@ -107,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size == 0)
         return 0;
-    /* A record takes at least 5 bytes of input (the last one may take fewer) and adds its hash. */
-    seg = malloc(HEADER_LEN + size + (size / 5 + 1) * crypto_generichash_BYTES);
+    /* A record takes 5 bytes of input or more (the last one may take fewer) and adds at most its frame and hash. */
+    seg = malloc(HEADER_LEN + size + (size / 5 + 1) * (5 + crypto_generichash_BYTES));
     if (!seg)
         abort();
     if (data[0] & 1)

@@ -11,6 +11,8 @@ set -u
 BUILD=$1
 SECONDS_EACH=${2:-60}
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# The leaks make check tolerates (libraries' own) are tolerated here too.
+export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 status=0
 for bin in "$BUILD"/tests/fuzz/fuzz_*; do
     case "$bin" in *.o|*.d) continue ;; esac
