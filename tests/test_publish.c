@@ -499,7 +499,7 @@ static void malformed_command_answered(void)
                      "disarm, walktest_start or walktest_stop\"}");
 }
 
-/* A 64 KiB command is answered from its size alone: it never reaches the JSON parser, let alone the core. */
+/* A 64 KiB command is answered by the gate from its size alone: it never reaches the JSON parser, let alone the core. */
 static void oversized_command_answered(void)
 {
     static char big[65536 + 1];
@@ -508,7 +508,7 @@ static void oversized_command_answered(void)
     memset(big + n, 'a', sizeof(big) - 1 - (size_t)n - 2);
     memcpy(big + sizeof(big) - 3, "\"}", 2);
     expect_rejection(big, "at most 4096",
-                     "{\"id\":null,\"op\":null,\"ok\":false,\"error\":\"payload is 65536 bytes; at most 4096 accepted\"}");
+                     "{\"id\":null,\"op\":null,\"ok\":false,\"error\":\"command of 65536 bytes; at most 4096\"}");
 }
 
 /* A valid command becomes CORE_IN_CMD once; the same id again (a redelivery, the other path) does not. */

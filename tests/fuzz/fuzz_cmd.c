@@ -1,7 +1,8 @@
 /*
- * fuzz_cmd.c - an MQTT payload on <prefix>/<site>/cmd, as paho hands it to
- * mqtt_inbound.c: parsed, age-checked against a fixed "now", and a rejected
- * one answered with the cmd/result reply built from whatever was readable.
+ * fuzz_cmd.c - an MQTT payload on <prefix>/<site>/cmd, through the parser
+ * alone: parsed, age-checked against a fixed "now", and a rejected one
+ * answered with the cmd/result reply built from whatever was readable
+ * (fuzz_cmdgate.c runs the whole gate around it).
  * Checked beyond "no crash": every rejection carries a reason.
  */
 #include <stdlib.h>
@@ -15,11 +16,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct core_cmd cmd;
-    int64_t ts_wall_ms;
+    struct msg_cmd_auth auth;
     char err[CORE_ERROR_MAX] = "", reply[MSG_MAX];
-    int rc = msg_parse_cmd((const char *)data, size, &cmd, &ts_wall_ms, err, sizeof(err));
+    int rc = msg_parse_cmd((const char *)data, size, &cmd, &auth, err, sizeof(err));
 
-    if (rc == MSG_CMD_OK && msg_cmd_fresh(ts_wall_ms, NOW_WALL_MS, MAX_AGE_S, err, sizeof(err)) < 0)
+    if (rc == MSG_CMD_OK && msg_cmd_fresh(auth.ts_wall_ms, NOW_WALL_MS, MAX_AGE_S, err, sizeof(err)) < 0)
         rc = MSG_CMD_BAD_ARGS;
     if (rc != MSG_CMD_OK) {
         if (!err[0])
