@@ -178,6 +178,7 @@ enum key_type {
 };
 
 #define KEY_REQUIRED 1u
+#define KEY_SECRET 2u   /* never shown in a message; its file must be private */
 
 /* One key of a group. Ranges (min..max, in the key's own unit) apply when
  * min < max. Numeric defaults are applied unconditionally, so an omitted
@@ -261,7 +262,7 @@ static const struct key broker_keys[] = {
     { "client_id", K_STR, 0, AT(struct cfg_broker, client_id) },
     { "keepalive_s", K_INT, 0, AT(struct cfg_broker, keepalive_s), .min = 2, .max = 3600, .dflt = 10 },
     { "username", K_STR, 0, AT(struct cfg_broker, username) },
-    { "password", K_STR, 0, AT(struct cfg_broker, password) },
+    { "password", K_STR, KEY_SECRET, AT(struct cfg_broker, password) },
     { "password_file", K_STR, 0, AT(struct cfg_broker, password_file) },
     /* TLS: load_broker_tls() checks what a table cannot (which keys a URI needs, the files) */
     { "ca_file", K_STR, 0, AT(struct cfg_broker, ca_file) },
@@ -315,10 +316,10 @@ static const struct key influx_keys[] = {
     { "database", K_STR, 0, AT(struct cfg_influx, database) },
     { "retention_policy", K_STR, 0, AT(struct cfg_influx, retention_policy) },
     { "username", K_STR, 0, AT(struct cfg_influx, username) },
-    { "password", K_STR, 0, AT(struct cfg_influx, password) },
+    { "password", K_STR, KEY_SECRET, AT(struct cfg_influx, password) },
     { "org", K_STR, 0, AT(struct cfg_influx, org) },
     { "bucket", K_STR, 0, AT(struct cfg_influx, bucket) },
-    { "token", K_STR, 0, AT(struct cfg_influx, token) },
+    { "token", K_STR, KEY_SECRET, AT(struct cfg_influx, token) },
     { "gzip", K_BOOL, 0, AT(struct cfg_influx, gzip), .dflt = 1 },
     { "batch_lines", K_INT, 0, AT(struct cfg_influx, batch_lines), .min = 1, .max = 100000, .dflt = 5000 },
     { "batch_age_s", K_SEC, 0, AT(struct cfg_influx, batch_ms), .min = 0.01, .max = 60, .dflt = 1 },
@@ -805,6 +806,36 @@ static void fail_range(struct loader *L, const struct key *k, const config_setti
     fail(L, s, "%s %s is out of range; expected %s", k->name, value, range_text(k, buf, sizeof buf));
 }
 
+/* ---- secrets ------------------------------------------------------------ */
+
+/*
+ * Refuses a secret (a KEY_SECRET key) kept in a file that users other than
+ * its owner and vigild's own group can open: anyone who reads the broker
+ * password can publish as the site. Files without secrets may stay
+ * world-readable (docs/config.md, "Secrets").
+ */
+static void check_secret_file(struct loader *L, const config_setting_t *s, const char *what)
+{
+    const char *file = config_setting_source_file(s);
+    const struct group *gr;
+    char dir[CFG_PATH_MAX], path[2 * CFG_PATH_MAX];
+    struct stat st;
+
+    if (!file || !config_setting_get_string(s)[0])
+        return;
+    /* libconfig names an include as written: relative to the site file's directory */
+    dir_of(L->path, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s%s%s", file[0] == '/' ? "" : dir, file[0] == '/' ? "" : "/", file);
+    if (stat(path, &st) < 0)
+        return; /* a file just read that vanished: the next load says so */
+    if (!(st.st_mode & S_IRWXO) && (!(st.st_mode & S_IRWXG) || st.st_gid == getegid()))
+        return;
+    gr = getgrgid(getegid());
+    fail(L, s, "%s is a secret, but this file is open to %s (mode %04o); expected chmod 600 %s (or chmod 640 and group %s)",
+         what, st.st_mode & S_IRWXO ? "every user" : "another group", (unsigned)(st.st_mode & 07777), path,
+         gr ? gr->gr_name : "of vigild");
+}
+
 /* K_ID, K_REF, K_STR: a string, checked and (unless K_REF) copied. */
 static void read_string_key(struct loader *L, const struct key *k, const config_setting_t *s, void *obj)
 {
@@ -833,12 +864,18 @@ static void read_string_key(struct loader *L, const struct key *k, const config_
     }
     if (k->type == K_REF)
         return;
+    if (strlen(v) >= k->size && (k->flags & KEY_SECRET)) {
+        fail(L, s, "%s is too long; expected at most %zu characters", k->name, k->size - 1);
+        return;
+    }
     if (strlen(v) >= k->size) {
         fail(L, s, "%s \"%s...\" is too long; expected at most %zu characters", k->name,
              shown(v, buf, sizeof buf), k->size - 1);
         return;
     }
     memcpy((char *)obj + k->off, v, strlen(v) + 1);
+    if (k->flags & KEY_SECRET)
+        check_secret_file(L, s, k->name);
 }
 
 /* K_INT, K_SEC, K_DBL: a number, range-checked. */
@@ -2410,48 +2447,6 @@ static int own_file_names(struct cfg_site *s, const config_t *c)
     return 0;
 }
 
-/* ---- secrets ------------------------------------------------------------ */
-
-/*
- * Refuses a secret (what, e.g. "mqtt password") kept in a file that users
- * other than its owner and vigild's own group can open: anyone who reads
- * the broker password can publish as the site. Files without secrets may
- * stay world-readable (docs/config.md, "Secrets").
- */
-static void check_secret_file(struct loader *L, const config_setting_t *s, const char *dir, const char *what)
-{
-    const char *secret = s ? config_setting_get_string(s) : NULL;
-    const char *file = secret && secret[0] ? config_setting_source_file(s) : NULL;
-    const struct group *gr;
-    char path[2 * CFG_PATH_MAX];
-    struct stat st;
-
-    if (!file)
-        return;
-    /* libconfig names an include as written: relative to the include directory */
-    snprintf(path, sizeof path, "%s%s%s", file[0] == '/' ? "" : dir, file[0] == '/' ? "" : "/", file);
-    if (stat(path, &st) < 0)
-        return; /* a file just read that vanished: the next load says so */
-    if (!(st.st_mode & S_IRWXO) && (!(st.st_mode & S_IRWXG) || st.st_gid == getegid()))
-        return;
-    gr = getgrgid(getegid());
-    fail(L, s, "%s is a secret, but this file is open to %s (mode %04o); expected chmod 600 %s (or chmod 640 and group %s)",
-         what, st.st_mode & S_IRWXO ? "every user" : "another group", (unsigned)(st.st_mode & 07777), path,
-         gr ? gr->gr_name : "of vigild");
-}
-
-/* Checks the files holding the MQTT passwords and the InfluxDB password or token. */
-static void check_secret_files(struct loader *L, const config_t *c, const char *dir)
-{
-    const config_setting_t *brokers = config_lookup(c, "mqtt.brokers");
-
-    for (int i = 0; brokers && i < config_setting_length(brokers); i++)
-        check_secret_file(L, config_setting_get_member(config_setting_get_elem(brokers, (unsigned)i), "password"),
-                          dir, "mqtt password");
-    check_secret_file(L, config_lookup(c, "influx.password"), dir, "influx password");
-    check_secret_file(L, config_lookup(c, "influx.token"), dir, "influx token");
-}
-
 /* Parses the file and loads it into L->site; errors go to L. */
 static void parse_and_load(struct loader *L, const char *path, const char *profile_dir)
 {
@@ -2480,7 +2475,6 @@ static void parse_and_load(struct loader *L, const char *path, const char *profi
                     "%s; expected valid libconfig syntax", config_error_text(&c));
     } else {
         load_root(L, config_root_setting(&c), dir, profile_dir);
-        check_secret_files(L, &c, dir);
         if (L->n_errors == 0 && own_file_names(L->site, &c) < 0)
             fail_plain(L, "%s: out of memory", path);
     }

@@ -23,8 +23,8 @@ grep -q "password = \"$MQTT_PW\"" "$WORK/site.conf" || bail "no password in the 
 chmod 644 "$WORK/site.conf"
 run_tool "$WORK/check.txt" "$VIGIL_BUILD/vigild" --check-config "$WORK/site.conf" --profiles "$VIGIL_TOP/sensors/profiles"
 expect_output "a world-readable config holding the broker password is refused with the fix" 1 \
-    "site.conf:[0-9]+: mqtt password is a secret, but this file is open to every user \(mode 0644\); expected chmod 600 .*site.conf"
-grep -q 'influx token is a secret' "$WORK/check.txt"
+    "site.conf:[0-9]+: mqtt broker #1: password is a secret, but this file is open to every user \(mode 0644\); expected chmod 600 .*site.conf"
+grep -q 'influx: token is a secret' "$WORK/check.txt"
 check "the InfluxDB token's file is refused too" $?
 ! grep -qE "$MQTT_PW|$TOKEN" "$WORK/check.txt"
 check "the refusal does not show the secrets" $?

@@ -718,7 +718,7 @@ static void secrets_need_private_files(void)
     EXPECT(loads_with_mode(plain, 0644), "a config without secrets, mode 0644, refused:\n%s", err);
     EXPECT(!loads_with_mode(secret, 0644), "a password in a world-readable file loaded");
     snprintf(want, sizeof want,
-             "%s:2: mqtt password is a secret, but this file is open to every user (mode 0644); expected chmod 600 %s "
+             "%s:2: mqtt broker #1: password is a secret, but this file is open to every user (mode 0644); expected chmod 600 %s "
              "(or chmod 640 and group %s)",
              secret, secret, getgrgid(getegid()) ? getgrgid(getegid())->gr_name : "of vigild");
     EXPECT(strstr(err, want) != NULL, "got:\n%s\nwant:\n%s", err, want);
@@ -730,11 +730,17 @@ static void secrets_need_private_files(void)
                "mode 0640 in another group: %s", err);
     chmod(inc, 0604);
     EXPECT(!loads_with_mode(site, 0604), "a token in a world-readable include loaded");
-    EXPECT(strstr(err, "influx-secret.inc:2: influx token is a secret") != NULL, "%s", err);
+    EXPECT(strstr(err, "influx-secret.inc:2: influx: token is a secret") != NULL, "%s", err);
     EXPECT(strstr(err, "tok-123") == NULL, "the refusal shows the token:\n%s", err);
     chmod(inc, 0600);
     EXPECT(loads_with_mode(site, 0644), "a world-readable site with its token in a private include refused:\n%s",
            err);
+    secret = write_temp("long-secret.conf", SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; password = \""
+        "hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-"
+        "hunter2-hunter2-hunter2-hunter2\"; } ); };\n" BUS DEVS ZONES POINT(" } );\n"));
+    EXPECT(!loads_with_mode(secret, 0600), "a 135-character password loaded");
+    EXPECT(strstr(err, "password is too long; expected at most 127 characters") && !strstr(err, "hunter2"),
+           "an overlong password is refused without showing it: %s", err);
 }
 
 /* A minimal config gets every documented default. */
