@@ -1428,11 +1428,12 @@ static void check_state_dir(struct loader *L, const config_setting_t *site_group
 static void check_signing_key(struct loader *L, const config_setting_t *g)
 {
     const char *path = L->site->signing_key;
-    const config_setting_t *m = config_setting_get_member(g, "signing_key");
+    const config_setting_t *m;
     struct stat st;
 
     if (!path[0])
-        return;
+        return; /* also when the site group is missing: g is NULL then */
+    m = config_setting_get_member(g, "signing_key");
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
         fail(L, m, "signing_key %s is not a readable file; expected the key file `vigilctl key new` writes", path);
     else if (st.st_mode & 077)
