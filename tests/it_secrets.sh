@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Secrets stay secret: a site whose broker has a password and whose influx
-# group has a token (InfluxDB unreachable, so its errors are logged) runs at
-# debug log level with a real mosquitto and the simulator; neither secret
+# Secrets stay secret: a site whose broker has a password, whose influx
+# group has a token (InfluxDB unreachable, so its errors are logged) and
+# which signs what it publishes with its own key runs at debug log level with a real mosquitto and the simulator; neither secret
 # may appear in vigild's log, on any topic of the site, in `vigilctl status`
 # output or in the state directory. The file holding them must be private:
 # world-readable it is refused with the chmod that fixes it. vigild is not
@@ -19,6 +19,10 @@ prepare_site "$VIGIL_TOP/tests/sites/spine.conf" \
 # mosquitto allows anonymous clients here and ignores the credentials.
 sed -i "s#\(uri = \"tcp://[^\"]*\";\)#\1 username = \"depot\"; password = \"$MQTT_PW\";#" "$WORK/site.conf"
 grep -q "password = \"$MQTT_PW\"" "$WORK/site.conf" || bail "no password in the test site"
+"$VIGIL_BUILD/vigilctl" key new gateway --dir "$WORK" >/dev/null || bail "vigilctl key new failed"
+SIGNING_KEY=$(head -c 40 "$WORK/gateway.key")
+[ ${#SIGNING_KEY} -eq 40 ] || bail "no secret key in $WORK/gateway.key"
+sed -i "s|^site = {|site = { signing_key = \"$WORK/gateway.key\";|" "$WORK/site.conf"
 
 chmod 644 "$WORK/site.conf"
 run_tool "$WORK/check.txt" "$VIGIL_BUILD/vigild" --check-config "$WORK/site.conf" --profiles "$VIGIL_TOP/sensors/profiles"
@@ -43,15 +47,16 @@ run_tool "$WORK/status.txt" "$VIGIL_BUILD/vigilctl" status --config "$WORK/site.
 grep -q '^site test-depot: online' "$WORK/status.txt"
 check "vigilctl status, with the credentials from the config, reaches the site" $?
 
-for what in "broker password=$MQTT_PW" "InfluxDB token=$TOKEN"; do
+# The first 40 base64 characters of the key file: 30 bytes of its seed, the secret half.
+for what in "broker password=$MQTT_PW" "InfluxDB token=$TOKEN" "site's signing key=$SIGNING_KEY"; do
     secret=${what#*=} what=${what%%=*}
-    ! grep -q -- "$secret" "$WORK/vigild.log"
+    ! grep -qF -- "$secret" "$WORK/vigild.log"
     check "vigild's debug log never shows the $what" $?
-    ! grep -q -- "$secret" "$WORK/all.txt"
+    ! grep -qF -- "$secret" "$WORK/all.txt"
     check "no topic of the site carries the $what" $?
-    ! grep -q -- "$secret" "$WORK/status.txt"
+    ! grep -qF -- "$secret" "$WORK/status.txt"
     check "vigilctl status never prints the $what" $?
-    ! grep -rqa -- "$secret" "$WORK/state"
+    ! grep -rqaF -- "$secret" "$WORK/state"
     check "the state directory (journal, outbox) never holds the $what" $?
 done
 
