@@ -1116,6 +1116,18 @@ static void set_origin(const config_setting_t *g, int *line, const char **file)
 /* Site, MQTT, rules                                                   */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Whether a URL carries user:password@ before its host: that would put a
+ * secret into every log line that names the server, so brokers and InfluxDB
+ * take them in their own keys (KEY_SECRET) instead.
+ */
+static bool url_has_credentials(const char *url)
+{
+    const char *host = strstr(url, "://");
+
+    return host && strcspn(host + 3, "/") > strcspn(host + 3, "@");
+}
+
 static bool uri_valid(const char *uri)
 {
     for (size_t i = 0; i < sizeof uri_schemes / sizeof *uri_schemes; i++) {
@@ -1285,7 +1297,9 @@ static void load_broker(struct loader *L, const config_setting_t *g, struct cfg_
     set_origin(g, &b->line, &b->file);
     load_broker_security(L, g, b);
     const config_setting_t *uri = config_setting_get_member(g, "uri");
-    if (uri && b->uri[0] && !uri_valid(b->uri))
+    if (uri && url_has_credentials(b->uri))
+        fail(L, uri, "uri has credentials in it; expected them in username and password, which are never logged");
+    else if (uri && b->uri[0] && !uri_valid(b->uri))
         fail(L, uri, "uri \"%s\" is not a broker URI; expected tcp://host:port, ssl://host:port, "
              "ws://... or wss://...", b->uri);
     else if (uri && b->uri[0] && !uri_port_valid(b->uri))
@@ -2328,9 +2342,7 @@ static void load_influx(struct loader *L, const config_setting_t *root)
     if (strncmp(x->url, "http://", 7) != 0 && strncmp(x->url, "https://", 8) != 0)
         fail(L, config_setting_get_member(g, "url"), "url \"%s\" is not an HTTP URL; expected "
              "\"http://host:8086\" or \"https://host:8086\"", x->url);
-    /* user:password@ in the URL would put a secret into every log line that names the server */
-    const char *host = strstr(x->url, "://");
-    if (host && strcspn(host + 3, "/") > strcspn(host + 3, "@"))
+    if (url_has_credentials(x->url))
         fail(L, config_setting_get_member(g, "url"), "url has credentials in it; expected them in username and "
              "password (v1) or token (v2), which are never logged");
     size_t n = strlen(x->url);

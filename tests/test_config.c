@@ -294,6 +294,9 @@ static const struct bad_case bad_cases[] = {
       HEAD "influx = { database = \"vigil\";\n"
       "  url = \"tcp://127.0.0.1:8086\"; };  #<\n",
       "influx: url \"tcp://127.0.0.1:8086\" is not an HTTP URL; expected \"http://host:8086\"" },
+    { "broker uri with credentials",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://depot:pw@127.0.0.1:1883\"; } ); };  #<\n" BUS DEVS ZONES POINT(" } );\n"),
+      "mqtt broker #1: uri has credentials in it; expected them in username and password, which are never logged" },
     { "influx url with credentials",
       HEAD "influx = { database = \"vigil\";\n"
       "  url = \"http://vigil:pw@127.0.0.1:8086\"; };  #<\n",
