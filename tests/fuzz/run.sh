@@ -3,7 +3,8 @@
 # 60), starting from its seed corpus tests/fuzz/corpus/<name>/ (read only).
 # New inputs go to BUILD/fuzz-corpus/<name>/, crash, leak and timeout
 # reproducers to BUILD/fuzz-crashes/<name>/. Prints one line per target:
-# executions, crashes, new corpus inputs. Exits 1 if any target crashed.
+# executions, crashes, and the size of the corpus grown in BUILD (it is kept
+# between runs, so each run goes on from the last). Exits 1 on any crash.
 #
 # Reproduce a crash with the target and the file: BUILD/tests/fuzz/fuzz_<name> FILE;
 # once fixed, copy the file into tests/fuzz/corpus/<name>/ so `make check` replays it.
@@ -27,7 +28,7 @@ for bin in "$BUILD"/tests/fuzz/fuzz_*; do
         -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$top/tests/fuzz/corpus/$name" >"$log" 2>&1
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     found=$(find "$crashes" -type f | wc -l)
-    echo "fuzz_$name: ${execs:-0} executions, $found crashes, $(find "$corpus" -type f | wc -l) new corpus inputs (log: $log)"
+    echo "fuzz_$name: ${execs:-0} executions, $found crashes, corpus $(find "$corpus" -type f | wc -l) inputs beyond the seeds (log: $log)"
     [ "$found" -eq 0 ] || status=1
 done
 exit $status
