@@ -6,6 +6,7 @@
 #   make demo       run the daemon on a simulated site with a real broker
 #   make sim        many seeds of the core simulation test (SEEDS=N)
 #   make bench      benchmarks under bench/ (bench-peers: only vigild beside collectd and Node-RED)
+#   make fuzz       each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS (clang)
 #   make install    DESTDIR= PREFIX= (default /usr/local)
 #   make deb        a Debian package (dpkg-buildpackage) in the parent directory
 #
@@ -18,6 +19,8 @@ DESTDIR ?=
 BUILD   ?= build
 SAN     ?= 0
 SEEDS   ?= 2000
+FUZZ    ?= 0
+FUZZ_SECONDS ?= 60
 
 PKGS    := libmodbus libconfig jansson libsystemd libsodium libcurl zlib openssl
 CFLAGS  ?= -O2 -g
@@ -27,6 +30,20 @@ VIGIL_LDFLAGS  :=
 ifeq ($(SAN),1)
 VIGIL_CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 VIGIL_LDFLAGS  += -fsanitize=address,undefined
+endif
+# The libFuzzer build (make fuzz, clang): everything instrumented for
+# coverage and sanitized; only the fuzz targets link libFuzzer's main.
+# -Wno-error: gcc's plain build is the judge of warnings; clang's own
+# (a deliberate "" format, bitwise | on booleans) are shown, not fatal.
+ifeq ($(FUZZ),1)
+VIGIL_CFLAGS   += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+VIGIL_CFLAGS   += -Wno-error
+VIGIL_LDFLAGS  += -fsanitize=address,undefined
+FUZZ_LDFLAGS   := -fsanitize=fuzzer
+FUZZ_MAIN      :=
+else
+FUZZ_LDFLAGS   :=
+FUZZ_MAIN      := $(BUILD)/tests/fuzz/replay_main.o
 endif
 
 # The packages' flags are asked of pkg-config the first time a recipe needs
@@ -54,6 +71,10 @@ SIM_SRC   := $(wildcard sensors/sim/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_HELP := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+# Fuzz targets: with libFuzzer in `make fuzz`, else with replay_main.c, which
+# `make check` runs over each target's corpus (tests/fuzz/replay.sh).
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 PROGS     := $(BUILD)/vigild $(BUILD)/vigilctl $(BUILD)/vigil-sim
@@ -65,8 +86,8 @@ SHIM_SO   := $(patsubst tests/shim/%.c,$(BUILD)/tests/shim/%.so,$(wildcard tests
 # Objects are kept: make would otherwise delete the test and bench objects as
 # intermediates and rebuild them on every run (and in every `make install`).
 .SECONDARY:
-.PHONY: all check demo sim bench bench-peers deb install uninstall clean deps tests console
-all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO)
+.PHONY: all check demo sim bench bench-peers fuzz fuzz-bin deb install uninstall clean deps tests console
+all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO) $(FUZZ_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,6 +113,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP:%.c=$(BUILD)/%.o) $(BUILD)/libv
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libvigil.a
 	$(LINK) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_MAIN) $(BUILD)/tests/fuzz/scratch.o $(BUILD)/libvigil.a
+	$(LINK) $(FUZZ_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
 	$(LINK) -o $@ $^
@@ -150,6 +174,14 @@ bench-peers: deps
 
 # A Debian package of what `make install PREFIX=/usr` installs (debian/rules),
 # written to the parent directory, as dpkg-buildpackage does.
+# clang and its libFuzzer runtime are needed here only, never by `make check`.
+fuzz:
+	@scripts/deps.sh fuzz
+	$(MAKE) fuzz-bin BUILD=build/fuzz FUZZ=1 CC=clang
+	tests/fuzz/run.sh build/fuzz $(FUZZ_SECONDS)
+
+fuzz-bin: $(FUZZ_BIN)
+
 deb:
 	@scripts/deps.sh deb
 	dpkg-buildpackage -b -us -uc

@@ -30,7 +30,7 @@
 #include "core.h"
 #include "message.h"
 
-#define GATE_PAYLOAD_MAX 4096      /* a longer command is refused unread */
+#define GATE_PAYLOAD_MAX MSG_CMD_MAX_BYTES /* a longer command is refused unread */
 #define GATE_RESULT_MAX 512
 
 enum gate_verdict {

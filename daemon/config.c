@@ -33,6 +33,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
@@ -177,6 +178,7 @@ enum key_type {
 };
 
 #define KEY_REQUIRED 1u
+#define KEY_SECRET 2u   /* never shown in a message; its file must be private */
 
 /* One key of a group. Ranges (min..max, in the key's own unit) apply when
  * min < max. Numeric defaults are applied unconditionally, so an omitted
@@ -260,7 +262,7 @@ static const struct key broker_keys[] = {
     { "client_id", K_STR, 0, AT(struct cfg_broker, client_id) },
     { "keepalive_s", K_INT, 0, AT(struct cfg_broker, keepalive_s), .min = 2, .max = 3600, .dflt = 10 },
     { "username", K_STR, 0, AT(struct cfg_broker, username) },
-    { "password", K_STR, 0, AT(struct cfg_broker, password) },
+    { "password", K_STR, KEY_SECRET, AT(struct cfg_broker, password) },
     { "password_file", K_STR, 0, AT(struct cfg_broker, password_file) },
     /* TLS: load_broker_tls() checks what a table cannot (which keys a URI needs, the files) */
     { "ca_file", K_STR, 0, AT(struct cfg_broker, ca_file) },
@@ -314,10 +316,10 @@ static const struct key influx_keys[] = {
     { "database", K_STR, 0, AT(struct cfg_influx, database) },
     { "retention_policy", K_STR, 0, AT(struct cfg_influx, retention_policy) },
     { "username", K_STR, 0, AT(struct cfg_influx, username) },
-    { "password", K_STR, 0, AT(struct cfg_influx, password) },
+    { "password", K_STR, KEY_SECRET, AT(struct cfg_influx, password) },
     { "org", K_STR, 0, AT(struct cfg_influx, org) },
     { "bucket", K_STR, 0, AT(struct cfg_influx, bucket) },
-    { "token", K_STR, 0, AT(struct cfg_influx, token) },
+    { "token", K_STR, KEY_SECRET, AT(struct cfg_influx, token) },
     { "gzip", K_BOOL, 0, AT(struct cfg_influx, gzip), .dflt = 1 },
     { "batch_lines", K_INT, 0, AT(struct cfg_influx, batch_lines), .min = 1, .max = 100000, .dflt = 5000 },
     { "batch_age_s", K_SEC, 0, AT(struct cfg_influx, batch_ms), .min = 0.01, .max = 60, .dflt = 1 },
@@ -804,6 +806,36 @@ static void fail_range(struct loader *L, const struct key *k, const config_setti
     fail(L, s, "%s %s is out of range; expected %s", k->name, value, range_text(k, buf, sizeof buf));
 }
 
+/* ---- secrets ------------------------------------------------------------ */
+
+/*
+ * Refuses a secret (a KEY_SECRET key) kept in a file that users other than
+ * its owner and vigild's own group can open: anyone who reads the broker
+ * password can publish as the site. Files without secrets may stay
+ * world-readable (docs/config.md, "Secrets").
+ */
+static void check_secret_file(struct loader *L, const config_setting_t *s, const char *what)
+{
+    const char *file = config_setting_source_file(s);
+    const struct group *gr;
+    char dir[CFG_PATH_MAX], path[2 * CFG_PATH_MAX];
+    struct stat st;
+
+    if (!file || !config_setting_get_string(s)[0])
+        return;
+    /* libconfig names an include as written: relative to the site file's directory */
+    dir_of(L->path, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s%s%s", file[0] == '/' ? "" : dir, file[0] == '/' ? "" : "/", file);
+    if (stat(path, &st) < 0)
+        return; /* a file just read that vanished: the next load says so */
+    if (!(st.st_mode & S_IRWXO) && (!(st.st_mode & S_IRWXG) || st.st_gid == getegid()))
+        return;
+    gr = getgrgid(getegid());
+    fail(L, s, "%s is a secret, but this file is open to %s (mode %04o); expected chmod 600 %s (or chmod 640 and group %s)",
+         what, st.st_mode & S_IRWXO ? "every user" : "another group", (unsigned)(st.st_mode & 07777), path,
+         gr ? gr->gr_name : "of vigild");
+}
+
 /* K_ID, K_REF, K_STR: a string, checked and (unless K_REF) copied. */
 static void read_string_key(struct loader *L, const struct key *k, const config_setting_t *s, void *obj)
 {
@@ -832,12 +864,18 @@ static void read_string_key(struct loader *L, const struct key *k, const config_
     }
     if (k->type == K_REF)
         return;
+    if (strlen(v) >= k->size && (k->flags & KEY_SECRET)) {
+        fail(L, s, "%s is too long; expected at most %zu characters", k->name, k->size - 1);
+        return;
+    }
     if (strlen(v) >= k->size) {
         fail(L, s, "%s \"%s...\" is too long; expected at most %zu characters", k->name,
              shown(v, buf, sizeof buf), k->size - 1);
         return;
     }
     memcpy((char *)obj + k->off, v, strlen(v) + 1);
+    if (k->flags & KEY_SECRET)
+        check_secret_file(L, s, k->name);
 }
 
 /* K_INT, K_SEC, K_DBL: a number, range-checked. */
@@ -1078,6 +1116,18 @@ static void set_origin(const config_setting_t *g, int *line, const char **file)
 /* Site, MQTT, rules                                                   */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Whether a URL carries user:password@ before its host: that would put a
+ * secret into every log line that names the server, so brokers and InfluxDB
+ * take them in their own keys (KEY_SECRET) instead.
+ */
+static bool url_has_credentials(const char *url)
+{
+    const char *host = strstr(url, "://");
+
+    return host && strcspn(host + 3, "/") > strcspn(host + 3, "@");
+}
+
 static bool uri_valid(const char *uri)
 {
     for (size_t i = 0; i < sizeof uri_schemes / sizeof *uri_schemes; i++) {
@@ -1247,7 +1297,9 @@ static void load_broker(struct loader *L, const config_setting_t *g, struct cfg_
     set_origin(g, &b->line, &b->file);
     load_broker_security(L, g, b);
     const config_setting_t *uri = config_setting_get_member(g, "uri");
-    if (uri && b->uri[0] && !uri_valid(b->uri))
+    if (uri && url_has_credentials(b->uri))
+        fail(L, uri, "uri has credentials in it; expected them in username and password, which are never logged");
+    else if (uri && b->uri[0] && !uri_valid(b->uri))
         fail(L, uri, "uri \"%s\" is not a broker URI; expected tcp://host:port, ssl://host:port, "
              "ws://... or wss://...", b->uri);
     else if (uri && b->uri[0] && !uri_port_valid(b->uri))
@@ -1390,11 +1442,12 @@ static void check_state_dir(struct loader *L, const config_setting_t *site_group
 static void check_signing_key(struct loader *L, const config_setting_t *g)
 {
     const char *path = L->site->signing_key;
-    const config_setting_t *m = config_setting_get_member(g, "signing_key");
+    const config_setting_t *m;
     struct stat st;
 
     if (!path[0])
-        return;
+        return; /* also when the site group is missing: g is NULL then */
+    m = config_setting_get_member(g, "signing_key");
     if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
         fail(L, m, "signing_key %s is not a readable file; expected the key file `vigilctl key new` writes", path);
     else if (st.st_mode & 077)
@@ -2289,9 +2342,7 @@ static void load_influx(struct loader *L, const config_setting_t *root)
     if (strncmp(x->url, "http://", 7) != 0 && strncmp(x->url, "https://", 8) != 0)
         fail(L, config_setting_get_member(g, "url"), "url \"%s\" is not an HTTP URL; expected "
              "\"http://host:8086\" or \"https://host:8086\"", x->url);
-    /* user:password@ in the URL would put a secret into every log line that names the server */
-    const char *host = strstr(x->url, "://");
-    if (host && strcspn(host + 3, "/") > strcspn(host + 3, "@"))
+    if (url_has_credentials(x->url))
         fail(L, config_setting_get_member(g, "url"), "url has credentials in it; expected them in username and "
              "password (v1) or token (v2), which are never logged");
     size_t n = strlen(x->url);

@@ -470,6 +470,86 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return MSG_CMD_BAD;
 }
 
+/* --- hostile payloads ---------------------------------------------------------- */
+
+/*
+ * Length of the UTF-8 sequence starting at p (at most n bytes available),
+ * or 0 if it is not a valid one: overlong forms, surrogates and code points
+ * past U+10FFFF are refused (RFC 3629), as are NUL bytes, which a C string
+ * would silently cut.
+ */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0], min, len, cp;
+
+    if (c >= 0x01 && c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c < 0xe0)
+        len = 2, min = 0x80, cp = c & 0x1f;
+    else if (c >= 0xe0 && c < 0xf0)
+        len = 3, min = 0x800, cp = c & 0x0f;
+    else if (c >= 0xf0 && c < 0xf5)
+        len = 4, min = 0x10000, cp = c & 0x07;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (unsigned i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : len;
+}
+
+/*
+ * How deep the JSON text nests objects and arrays (brackets inside strings
+ * do not count). Stops counting past MSG_JSON_DEPTH: the answer only has to
+ * say "too deep".
+ */
+static int json_depth(const char *p, size_t len)
+{
+    int depth = 0, max = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len && max <= MSG_JSON_DEPTH; i++) {
+        if (in_string) {
+            if (p[i] == '\\')
+                i++;
+            else if (p[i] == '"')
+                in_string = false;
+        } else if (p[i] == '"') {
+            in_string = true;
+        } else if (p[i] == '{' || p[i] == '[') {
+            max = ++depth > max ? depth : max;
+        } else if (p[i] == '}' || p[i] == ']') {
+            depth--;
+        }
+    }
+    return max;
+}
+
+/*
+ * Refuses, before the JSON parser sees it, a payload no honest console or
+ * station sends: larger than max bytes, with a NUL byte or invalid UTF-8
+ * (names and ids end up in logs, journal and payloads), or nested deeper
+ * than MSG_JSON_DEPTH. 0, or MSG_CMD_BAD with the reason in err.
+ */
+static int check_payload(const char *p, size_t len, size_t max, char *err, size_t errlen)
+{
+    size_t n;
+
+    if (len > max)
+        return fail(err, errlen, "payload is %zu bytes; at most %zu accepted", len, max);
+    for (size_t i = 0; i < len; i += n)
+        if ((n = utf8_len((const unsigned char *)p + i, len - i)) == 0)
+            return fail(err, errlen, "payload has %s at byte %zu; expected UTF-8 text without NUL bytes",
+                        p[i] ? "invalid UTF-8" : "a NUL byte", i + 1);
+    if (json_depth(p, len) > MSG_JSON_DEPTH)
+        return fail(err, errlen, "payload nests JSON deeper than %d levels", MSG_JSON_DEPTH);
+    return 0;
+}
+
 /* Reads the required string key into dst (1 .. cap-1 bytes). */
 static int get_string(json_t *root, const char *key, char *dst, size_t cap, char *err, size_t errlen)
 {
@@ -750,6 +830,8 @@ int msg_parse_cmd(const char *payload, size_t len, struct core_cmd *out, struct 
     memset(out, 0, sizeof(*out));
     memset(auth, 0, sizeof(*auth));
     auth->ts_wall_ms = MSG_NO_TS;
+    if (check_payload(payload, len, MSG_CMD_MAX_BYTES, err, errlen) < 0)
+        return MSG_CMD_BAD;
     root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return fail(err, errlen, "payload is not JSON: %s at column %d", jerr.text, jerr.column);
@@ -807,9 +889,12 @@ static int receipt_keys(json_t *root, char *err, size_t errlen)
 int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen)
 {
     json_error_t jerr;
-    json_t *root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root;
     int rc;
 
+    if (check_payload(payload, len, MSG_RECEIPT_MAX_BYTES, err, errlen) < 0)
+        return -1;
+    root = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return fail(err, errlen, "payload is not JSON: %s at column %d", jerr.text, jerr.column);
     if (!json_is_object(root))

@@ -29,6 +29,16 @@
 #define MSG_TS_LEN 24   /* "2026-11-25T10:00:00.123Z" */
 
 /*
+ * Bounds on what arrives from the broker, checked before any JSON parsing:
+ * a command is a flat object of a few short strings, a receipt at most
+ * MSG_RECEIPT_SEQS numbers (about 2.6 KB); anything far larger, nested
+ * deeper, or not UTF-8 text without NUL bytes is refused with a reason.
+ */
+#define MSG_CMD_MAX_BYTES 4096
+#define MSG_RECEIPT_MAX_BYTES 16384
+#define MSG_JSON_DEPTH 4
+
+/*
  * Formats wall_ms (UTC epoch milliseconds) as RFC 3339 with milliseconds
  * into ts (MSG_TS_LEN + 1 bytes). Times before 1970 are formatted as such;
  * times outside the years 0000..9999 are clamped to the nearest end, so a
@@ -139,7 +149,9 @@ struct msg_cmd_auth {
  * accepts "force" (boolean). "ts", "comment" and "sig" are optional here;
  * the command gate (cmdgate.h) decides what a site requires, from *auth.
  * Unknown keys, wrong types and missing keys are rejected with a message
- * naming the problem in err. Returns MSG_CMD_OK with *out and *auth
+ * naming the problem in err, as are payloads over MSG_CMD_MAX_BYTES, nested
+ * deeper than MSG_JSON_DEPTH, or with invalid UTF-8 or a NUL byte (unparsed:
+ * no id). Returns MSG_CMD_OK with *out and *auth
  * filled, or a negative enum msg_cmd_parse value saying how much of *out
  * is usable for the reply.
  */
@@ -167,7 +179,9 @@ int msg_cmd_rejected(const struct core_cmd *cmd, int rc, const char *error, char
  * Parses a receipt from <prefix>/<site>/receipt: {"seq":N} or {"seqs":[N,...]}, optionally with
  * "station":"name". Seqs are integers >= 1. Writes up to cap seqs into out
  * and returns how many; -1 with a reason in err for anything else (not
- * JSON, unknown keys, both or neither of seq/seqs, more than cap seqs).
+ * JSON, unknown keys, both or neither of seq/seqs, more than cap seqs,
+ * over MSG_RECEIPT_MAX_BYTES, nested deeper than MSG_JSON_DEPTH, invalid
+ * UTF-8 or a NUL byte).
  */
 int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen);
 

@@ -5,11 +5,13 @@
  * runs afterwards is the core thread's (corethread.h), which the main
  * thread becomes until SIGTERM.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cfgcheck.h"
 #include "config.h"
@@ -130,6 +132,22 @@ static void print_warnings(const struct cfg_site *site, bool to_log)
     }
 }
 
+/*
+ * Keeps the secrets out of core dumps. The MQTT and InfluxDB passwords and
+ * token are copied into paho's, libcurl's and the TLS library's own memory,
+ * where MADV_DONTDUMP on vigil's buffers cannot follow them, so the whole
+ * process is made non-dumpable, before the config is read: no core file, and
+ * no ptrace or /proc/PID/mem reading by other processes of the vigil user.
+ * A crash is still logged (journald records the signal); the journal, not a
+ * core, is what reconstructs what vigild was doing.
+ */
+static void protect_secrets(void)
+{
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        log_warn("vigild: cannot turn core dumps off (%s); a core file could hold the broker password",
+                 strerror(errno));
+}
+
 /* Loads the site config; every error goes to stderr and logs as file:line. */
 static struct cfg_site *load_site(const struct options *o)
 {
@@ -166,6 +184,7 @@ int vigild_main(int argc, char **argv, const struct sink *extra_sinks, int n_ext
 
     if (rc != 0)
         return rc < 0 ? 2 : 0;
+    protect_secrets();
     site = load_site(&opt);
     if (!site)
         return 1;

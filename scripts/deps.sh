@@ -4,6 +4,7 @@
 #   deps.sh        the Debian packages, chromium for the console's browser
 #                  test, and the npm packages of console/ and tests/console/
 #   deps.sh deb    also the tools that build the Debian package (make deb)
+#   deps.sh fuzz   also clang and its libFuzzer runtime (make fuzz)
 #   deps.sh npm    only the npm packages (make console)
 # npm packages come from each directory's package-lock.json (npm ci).
 set -eu
@@ -39,6 +40,7 @@ fi
 PKGS="build-essential pkg-config libmodbus-dev libpaho-mqtt-dev libconfig-dev libjansson-dev
       libsystemd-dev libcurl4-openssl-dev zlib1g-dev libsodium-dev libssl-dev mosquitto mosquitto-clients influxdb jq systemd man-db"
 [ "${1:-}" = deb ] && PKGS="$PKGS dpkg-dev debhelper"
+[ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-dev"
 # shellcheck disable=SC2086
 apt_missing $PKGS
 # On a line of its own: a machine that cannot get chromium still gets

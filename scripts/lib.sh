@@ -144,9 +144,11 @@ EOF
 
 # make_site TEMPLATE OUT: a copy of a site config with every Modbus port
 # replaced by a free one, the broker on $BROKER_PORT and the state under $WORK.
+# OUT is private (0600), as vigild wants a file that holds a password or token.
 make_site() {
     local tmpl=$1 out=$2 line p
     : >"$out"
+    chmod 600 "$out"
     while IFS= read -r line; do
         case "$line" in
         *"port = "[0-9]*";"*)

@@ -14,7 +14,7 @@ export VIGIL_TOP="$top"
 export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 passed=0; failed=0; skipped=0
 log=$(mktemp)
-for t in "$BUILD"/tests/test_* "$top"/tests/it_*.sh; do
+for t in "$BUILD"/tests/test_* "$top"/tests/fuzz/replay.sh "$top"/tests/it_*.sh; do
     [ -x "$t" ] || continue
     case "$t" in *.o|*.d) continue ;; esac
     name=$(basename "$t")

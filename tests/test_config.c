@@ -13,6 +13,7 @@
 #include "config.h"
 #include "harness.h"
 
+#include <grp.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -293,6 +294,9 @@ static const struct bad_case bad_cases[] = {
       HEAD "influx = { database = \"vigil\";\n"
       "  url = \"tcp://127.0.0.1:8086\"; };  #<\n",
       "influx: url \"tcp://127.0.0.1:8086\" is not an HTTP URL; expected \"http://host:8086\"" },
+    { "broker uri with credentials",
+      SITE "mqtt = { brokers = ( { uri = \"tcp://depot:pw@127.0.0.1:1883\"; } ); };  #<\n" BUS DEVS ZONES POINT(" } );\n"),
+      "mqtt broker #1: uri has credentials in it; expected them in username and password, which are never logged" },
     { "influx url with credentials",
       HEAD "influx = { database = \"vigil\";\n"
       "  url = \"http://vigil:pw@127.0.0.1:8086\"; };  #<\n",
@@ -685,6 +689,63 @@ static void shipped_configs_have_no_warnings(void)
     }
 }
 
+/* Loads path after chmod(mode); true if it loaded. err holds the refusal. */
+static bool loads_with_mode(const char *path, mode_t mode)
+{
+    struct cfg_site *s;
+
+    chmod(path, mode);
+    err[0] = '\0';
+    s = cfg_load(path, profiles, err, sizeof err);
+    cfg_free(s);
+    return s != NULL;
+}
+
+/*
+ * A file holding a secret (MQTT password, InfluxDB password or token), the
+ * site file or an include, must be private: refused with the chmod that fixes
+ * it while other users, or a group that is not vigild's, can open it. A
+ * config without secrets may stay world-readable.
+ */
+static void secrets_need_private_files(void)
+{
+    const char *plain = write_temp("nosecret.conf", HEAD POINT(" } );\n"));
+    const char *secret = write_temp("secret.conf",
+        SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; username = \"u\"; password = \"hunter2\"; } ); };\n"
+        BUS DEVS ZONES POINT(" } );\n"));
+    const char *inc = write_temp("influx-secret.inc", "influx = { url = \"http://127.0.0.1:8086\"; api = \"v2\";\n"
+                                                      "  org = \"o\"; bucket = \"b\"; token = \"tok-123\"; };\n");
+    const char *site = write_temp("site-inc.conf", HEAD POINT(" } );\n") "@include \"influx-secret.inc\"\n");
+    char want[PATH_MAX_T * 2];
+
+    EXPECT(loads_with_mode(plain, 0644), "a config without secrets, mode 0644, refused:\n%s", err);
+    EXPECT(!loads_with_mode(secret, 0644), "a password in a world-readable file loaded");
+    snprintf(want, sizeof want,
+             "%s:2: mqtt broker #1: password is a secret, but this file is open to every user (mode 0644); expected chmod 600 %s "
+             "(or chmod 640 and group %s)",
+             secret, secret, getgrgid(getegid()) ? getgrgid(getegid())->gr_name : "of vigild");
+    EXPECT(strstr(err, want) != NULL, "got:\n%s\nwant:\n%s", err, want);
+    EXPECT(strstr(err, "hunter2") == NULL, "the refusal shows the password:\n%s", err);
+    EXPECT(loads_with_mode(secret, 0600), "mode 0600 refused:\n%s", err);
+    EXPECT(loads_with_mode(secret, 0640), "mode 0640 in vigild's own group refused:\n%s", err);
+    if (geteuid() == 0 && chown(secret, (uid_t)-1, getegid() + 1) == 0)
+        EXPECT(!loads_with_mode(secret, 0640) && strstr(err, "open to another group (mode 0640)"),
+               "mode 0640 in another group: %s", err);
+    chmod(inc, 0604);
+    EXPECT(!loads_with_mode(site, 0604), "a token in a world-readable include loaded");
+    EXPECT(strstr(err, "influx-secret.inc:2: influx: token is a secret") != NULL, "%s", err);
+    EXPECT(strstr(err, "tok-123") == NULL, "the refusal shows the token:\n%s", err);
+    chmod(inc, 0600);
+    EXPECT(loads_with_mode(site, 0644), "a world-readable site with its token in a private include refused:\n%s",
+           err);
+    secret = write_temp("long-secret.conf", SITE "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; password = \""
+        "hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-hunter2-"
+        "hunter2-hunter2-hunter2-hunter2\"; } ); };\n" BUS DEVS ZONES POINT(" } );\n"));
+    EXPECT(!loads_with_mode(secret, 0600), "a 135-character password loaded");
+    EXPECT(strstr(err, "password is too long; expected at most 127 characters") && !strstr(err, "hunter2"),
+           "an overlong password is refused without showing it: %s", err);
+}
+
 /* A minimal config gets every documented default. */
 static void minimal_config_gets_defaults(void)
 {
@@ -960,6 +1021,7 @@ int main(void)
     RUN(names_and_lookups);
     RUN(tls_files_are_checked);
     RUN(small_error_buffer_stays_terminated);
+    RUN(secrets_need_private_files);
 
     for (int i = n_temp_files - 1; i >= 0; i--)
         if (unlink(temp_files[i]) < 0)

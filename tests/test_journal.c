@@ -28,34 +28,11 @@
 #include "log.h"
 #include "message.h"
 #include "record.h"
+#include "jtest_site.h"
 
 #define WALL_BASE_MS 1764000000000LL /* 2025-11-24T16:00:00Z */
 #define DAY_MS (24LL * 3600 * 1000)
 
-static const char profile_text[] =
-    "profile = {\n"
-    "  name = \"jio\";\n"
-    "  inputs = (\n"
-    "    { name = \"di\"; table = \"discrete\"; address = 0; count = 4; },\n"
-    "    { name = \"temp\"; table = \"input\"; address = 0; format = \"s16\"; scale = 0.1; }\n"
-    "  );\n"
-    "};\n";
-
-/* %s: the high temperature threshold, so a second config can differ. */
-static const char site_fmt[] =
-    "site = { id = \"jtest\"; name = \"Journal test\"; profile_dir = \".\"; };\n"
-    "mqtt = { brokers = ( { uri = \"tcp://127.0.0.1:1883\"; } ); };\n"
-    "buses = ( { id = \"lan\"; type = \"tcp\"; host = \"127.0.0.1\"; } );\n"
-    "devices = ( { id = \"io\"; bus = \"lan\"; unit = 1; profile = \"jio\"; },\n"
-    "            { id = \"io2\"; bus = \"lan\"; unit = 2; profile = \"jio\"; } );\n"
-    "zones = ( { id = \"store\"; armed = true; }, { id = \"always\"; always_armed = true; } );\n"
-    "points = (\n"
-    "  { id = \"door\"; device = \"io\"; input = \"di1\"; kind = \"door\"; zone = \"store\"; held_open_s = 5; },\n"
-    "  { id = \"pir\"; device = \"io\"; input = \"di2\"; kind = \"motion\"; zone = \"store\"; },\n"
-    "  { id = \"tamper\"; device = \"io\"; input = \"di3\"; kind = \"tamper\"; zone = \"always\"; },\n"
-    "  { id = \"temp\"; device = \"io2\"; input = \"temp\"; kind = \"temperature\"; zone = \"store\";\n"
-    "    high = %s; low = 5.0; }\n"
-    ");\n";
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -81,10 +58,10 @@ static void write_text(const char *path, const char *text)
 /* Writes site.conf (with the given high threshold) next to the profile. */
 static void write_site(const char *dir, const char *name, const char *high, char *path, size_t cap)
 {
-    char text[sizeof(site_fmt) + 32];
+    char text[sizeof(jtest_site_fmt) + 32];
 
     snprintf(path, cap, "%s/%s", dir, name);
-    snprintf(text, sizeof(text), site_fmt, high);
+    snprintf(text, sizeof(text), jtest_site_fmt, high);
     write_text(path, text);
 }
 
@@ -112,7 +89,7 @@ static void fx_setup(struct fx *f)
     }
     snprintf(f->jdir, sizeof(f->jdir), "%s/journal", f->dir);
     snprintf(profile, sizeof(profile), "%s/jio.conf", f->dir);
-    write_text(profile, profile_text);
+    write_text(profile, jtest_profile_text);
     write_site(f->dir, "site.conf", "30.0", f->conf, sizeof(f->conf));
     f->site = load_site(f->conf);
 }

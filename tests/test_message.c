@@ -590,6 +590,82 @@ static void command_freshness(void)
     EXPECT_STR(err, "command issued at 2026-11-25T11:00:00.123Z, more than 120 s in the future; check the clocks");
 }
 
+/* Fills buf (cap > 64) with a command of exactly len bytes: a valid ack padded inside its "alarm". */
+static size_t padded_command(char *pbuf, size_t len)
+{
+    int head = snprintf(pbuf, len, "{\"id\":\"c-1\",\"op\":\"ack\",\"operator\":\"o\",\"alarm\":\"");
+
+    memset(pbuf + head, 'a', len - (size_t)head - 2);
+    memcpy(pbuf + len - 2, "\"}", 2);
+    return len;
+}
+
+/*
+ * What no honest console sends is refused before it is parsed, with a reason
+ * the cmd/result reply carries: more than 4 KiB, JSON nested deeper than a
+ * flat command needs, invalid UTF-8, a NUL byte. Ids are never read from it.
+ */
+static void hostile_commands_refused(void)
+{
+    static const struct { const char *payload; size_t len; const char *error; } cases[] = {
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":[[[[[\"a\"]]]]],\"operator\":\"o\"}", 0,
+          "payload nests JSON deeper than 4 levels" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a\xff.b\",\"operator\":\"o\"}", 0,
+          "payload has invalid UTF-8 at byte 34; expected UTF-8 text without NUL bytes" },
+        { "{\"id\":\"c-\xc0\xaf\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"o\"}", 0, /* overlong "/" */
+          "payload has invalid UTF-8 at byte 10; expected UTF-8 text without NUL bytes" },
+        { "{\"id\":\"c-1\",\"op\":\"ack\",\"alarm\":\"a\0.b\",\"operator\":\"o\"}", 53,
+          "payload has a NUL byte at byte 34; expected UTF-8 text without NUL bytes" },
+    };
+    static const char utf8_names[] = /* welcome: "c-é" by "€" */
+        "{\"id\":\"c-\xc3\xa9\",\"op\":\"ack\",\"alarm\":\"a.b\",\"operator\":\"\xe2\x82\xac\"}";
+    static char big[MSG_CMD_MAX_BYTES + 2];
+    struct core_cmd cmd;
+    char err[CORE_ERROR_MAX];
+    struct msg_cmd_auth auth;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].payload);
+
+        EXPECT_INT(msg_parse_cmd(cases[i].payload, len, &cmd, &auth, err, sizeof(err)), MSG_CMD_BAD);
+        EXPECT_STR(err, cases[i].error);
+        EXPECT_STR(cmd.id, "");
+    }
+    EXPECT_INT(msg_parse_cmd(big, padded_command(big, MSG_CMD_MAX_BYTES), &cmd, &auth, err, sizeof(err)),
+               MSG_CMD_BAD_ARGS); /* 4 KiB passes the bound; the alarm id is then too long */
+    EXPECT_INT(msg_parse_cmd(big, padded_command(big, MSG_CMD_MAX_BYTES + 1), &cmd, &auth, err, sizeof(err)),
+               MSG_CMD_BAD);
+    EXPECT_STR(err, "payload is 4097 bytes; at most 4096 accepted");
+    msg_cmd_rejected(&cmd, MSG_CMD_BAD, err, buf, sizeof(buf));
+    EXPECT_STR(buf, "{\"id\":null,\"op\":null,\"ok\":false,\"error\":\"payload is 4097 bytes; at most 4096 accepted\"}");
+    EXPECT_INT(msg_parse_cmd(utf8_names, strlen(utf8_names), &cmd, &auth, err, sizeof(err)), MSG_CMD_OK);
+}
+
+/* Receipts: the same refusals before parsing, at 16 KiB. */
+static void hostile_receipts_refused(void)
+{
+    static char big[MSG_RECEIPT_MAX_BYTES + 1];
+    uint64_t seqs[MSG_RECEIPT_SEQS];
+    char err[160];
+    int n = snprintf(big, sizeof(big), "{\"seq\":1,\"station\":\"");
+
+    memset(big + n, 's', sizeof(big) - (size_t)n - 2);
+    memcpy(big + sizeof(big) - 2, "\"}", 2);
+    EXPECT_INT(msg_parse_receipt(big, sizeof(big), seqs, MSG_RECEIPT_SEQS, err, sizeof(err)), -1);
+    EXPECT_STR(err, "payload is 16385 bytes; at most 16384 accepted");
+    EXPECT_INT(msg_parse_receipt(big + 1, sizeof(big) - 1, seqs, MSG_RECEIPT_SEQS, err, sizeof(err)), -1);
+    EXPECT(strstr(err, "not JSON") != NULL, "16 KiB passes the bound, then the parser: %s", err);
+    EXPECT_INT(msg_parse_receipt("{\"seqs\":[[[[1]]]]}", 18, seqs, MSG_RECEIPT_SEQS, err, sizeof(err)), -1);
+    EXPECT_STR(err, "payload nests JSON deeper than 4 levels");
+    EXPECT_INT(msg_parse_receipt("{\"seq\":1,\"station\":\"\xed\xa0\x80\"}", 25, seqs, MSG_RECEIPT_SEQS, err,
+                                 sizeof(err)),
+               -1); /* a UTF-16 surrogate encoded as UTF-8 */
+    EXPECT_STR(err, "payload has invalid UTF-8 at byte 21; expected UTF-8 text without NUL bytes");
+    EXPECT_INT(msg_parse_receipt("{\"seq\":7,\"station\":\"[{\\\"}\"}", 27, seqs, MSG_RECEIPT_SEQS, err,
+                                 sizeof(err)),
+               1); /* brackets and escaped quotes inside strings are not nesting */
+}
+
 int main(void)
 {
     site = load_site();
@@ -622,6 +698,8 @@ int main(void)
     RUN(rejection_payloads);
     RUN(parse_command_ts);
     RUN(command_freshness);
+    RUN(hostile_commands_refused);
+    RUN(hostile_receipts_refused);
     core_free(core);
     cfg_free(site);
     HARNESS_EXIT();

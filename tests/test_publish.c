@@ -464,7 +464,11 @@ static int await_rejection(struct broker_client *sender, struct broker_client *r
     return i;
 }
 
-static void malformed_command_answered(void)
+/*
+ * Sends payload as a command through the real broker and checks that its
+ * rejection, found by needle, is want, and that nothing reached the core.
+ */
+static void expect_rejection(const char *payload, const char *needle, const char *want)
 {
     struct fixture f;
     struct broker_client *results, *sender;
@@ -477,18 +481,34 @@ static void malformed_command_answered(void)
     results = broker_client_new(&f.b, NULL, T_RESULT);
     sender = broker_client_new(&f.b, NULL, NULL);
     f.pub = start_pub(&f);
-    i = results && sender ? await_rejection(sender, results, "{\"id\":\"c-7\",\"op\":\"explode\",\"operator\":\"jsmith\"}",
-                                            "\"id\":\"c-7\"") : -1;
+    i = results && sender ? await_rejection(sender, results, payload, needle) : -1;
     EXPECT(i >= 0, "no result for a malformed command");
     if (i >= 0)
-        EXPECT_STR(broker_client_msg(results, (size_t)i)->payload,
-                   "{\"id\":\"c-7\",\"op\":null,\"ok\":false,"
-                   "\"error\":\"unknown op \\\"explode\\\"; expected ack, shelve, unshelve, out_of_service, in_service, arm, "
-                   "disarm, walktest_start or walktest_stop\"}");
+        EXPECT_STR(broker_client_msg(results, (size_t)i)->payload, want);
     EXPECT(!pop_command(&f.inputs, &(struct core_input){ 0 }, 0), "a malformed command reached the core's queue");
     broker_client_free(results);
     broker_client_free(sender);
     fixture_stop(&f);
+}
+
+static void malformed_command_answered(void)
+{
+    expect_rejection("{\"id\":\"c-7\",\"op\":\"explode\",\"operator\":\"jsmith\"}", "\"id\":\"c-7\"",
+                     "{\"id\":\"c-7\",\"op\":null,\"ok\":false,"
+                     "\"error\":\"unknown op \\\"explode\\\"; expected ack, shelve, unshelve, out_of_service, in_service, arm, "
+                     "disarm, walktest_start or walktest_stop\"}");
+}
+
+/* A 64 KiB command is answered by the gate from its size alone: it never reaches the JSON parser, let alone the core. */
+static void oversized_command_answered(void)
+{
+    static char big[65536 + 1];
+    int n = snprintf(big, sizeof(big), "{\"id\":\"c-8\",\"op\":\"ack\",\"operator\":\"o\",\"alarm\":\"");
+
+    memset(big + n, 'a', sizeof(big) - 1 - (size_t)n - 2);
+    memcpy(big + sizeof(big) - 3, "\"}", 2);
+    expect_rejection(big, "at most 4096",
+                     "{\"id\":null,\"op\":null,\"ok\":false,\"error\":\"command of 65536 bytes; at most 4096\"}");
 }
 
 /* A valid command becomes CORE_IN_CMD once; the same id again (a redelivery, the other path) does not. */
@@ -966,6 +986,7 @@ int main(int argc, char **argv)
     RUN(heartbeat_refreshes_status);
     RUN(will_sent_when_process_dies);
     RUN(malformed_command_answered);
+    RUN(oversized_command_answered);
     RUN(command_reaches_core_queue_once);
     RUN(empty_retained_clears_alarm_topic);
     RUN(buffered_while_broker_down);
