@@ -306,9 +306,9 @@ static void refuse(struct cmdgate *g, enum core_cmd_source src, const struct cor
     if (!out->raise)
         return;
     /* Never the signature, and the names as claimed: this is what was attempted. */
-    snprintf(text, sizeof(text), "command %.40s %s %.48s by \"%.32s\" refused: %s%s", cmd->id[0] ? cmd->id : "?",
-             parse_rc == MSG_CMD_BAD ? "?" : core_op_name(cmd->op), cmd->target, cmd->operator_name, out->reason,
-             held ? " (and more refused before it)" : "");
+    snprintf(text, sizeof(text), "command %.40s %s%s%.48s by \"%.32s\" refused: %s%s", cmd->id[0] ? cmd->id : "?",
+             parse_rc == MSG_CMD_BAD ? "?" : core_op_name(cmd->op), cmd->target[0] ? " " : "", cmd->target,
+             cmd->operator_name, out->reason, held ? " (and more refused before it)" : "");
     core_system_input(&out->refusal, CORE_SYS_COMMAND_REFUSED, true, text, 0, 0);
 }
 
