@@ -76,10 +76,21 @@ for i in $(seq 200); do
     sim set store1-door "$v"
     sleep 0.05
 done
-wait_until 5 journal_fault
-check "journal appends failing on the full disk raise the critical journal_fault" $?
-grep '"alarm":"system.journal_fault"' "$WORK/station.json" | head -n 1 | grep -q '"priority":"critical"'
-check "journal_fault is critical" $?
+# Whether the appends fail at all depends on the space the journal's segment
+# already holds when the disk fills; when they never fail, there is no fault
+# to see, and the checks say so as skipped rather than passed.
+appends_failed() { grep -q 'journal: append failed\|journal: .*No space' "$WORK/vigild.log"; }
+wait_until 5 journal_fault || wait_until 1 appends_failed
+if journal_fault || appends_failed; then
+    journal_fault
+    check "journal appends failing on the full disk raise the critical journal_fault" $?
+    grep '"alarm":"system.journal_fault"' "$WORK/station.json" | head -n 1 | grep -q '"priority":"critical"'
+    check "journal_fault is critical" $?
+    FAULT_SEEN=1
+else
+    echo "ok - journal appends failing on the full disk raise journal_fault # SKIP the journal's segment took every append"
+    FAULT_SEEN=0
+fi
 sim set store1-door 1
 sleep 0.3
 
@@ -90,8 +101,10 @@ sim set store1-door 0
 wait_door_events $((n + 1)) 5
 [ "$(door_events)" -eq $((n + 1)) ] && grep '"alarm":"store1-door.intrusion"' "$WORK/station.json" | tail -n 1 | grep -q '"state":"rtn_unacked"'
 check "once space is back the next change is delivered as usual" $?
-wait_for "$WORK/station.json" '"alarm":"system.journal_fault".*"state":"normal"' 5
-check "once space is back journal_fault clears" $?
+if [ "$FAULT_SEEN" -eq 1 ]; then
+    wait_for "$WORK/station.json" '"alarm":"system.journal_fault".*"state":"normal"' 5
+    check "once space is back journal_fault clears" $?
+fi
 kill -0 "$VIGILD_PID" 2>/dev/null
 check "vigild is still running once space is back" $?
 
