@@ -36,4 +36,7 @@ void ctl_usage(FILE *out);
 /* The string member key of obj, or dflt if there is none (obj may be NULL). */
 const char *ctl_jstr(const json_t *obj, const char *key, const char *dflt);
 
+/* Decodes --site-key (the site's Ed25519 public key, base64) into pk; -1 after saying why on stderr. */
+int ctl_site_key(const char *b64, unsigned char pk[32]);
+
 #endif

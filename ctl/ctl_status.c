@@ -372,7 +372,6 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
         {"prefix", required_argument, NULL, 'P'}, {"config", required_argument, NULL, 'c'},
         {"profiles", required_argument, NULL, 'p'}, {"timeout", required_argument, NULL, 't'},
         {"site-key", required_argument, NULL, 'k'}, CTL_MQTT_AUTH_LONGOPTS, {NULL, 0, NULL, 0}};
-    size_t len = 0;
     char *end;
     int c;
 
@@ -386,11 +385,8 @@ static int parse_status(int argc, char **argv, struct status_opts *o)
         case 'c': o->config = optarg; break;
         case 'p': o->profiles = optarg; break;
         case 'k':
-            if (sodium_base642bin(o->site_pk, sizeof(o->site_pk), optarg, strlen(optarg), NULL, &len, NULL,
-                                  sodium_base64_VARIANT_ORIGINAL) != 0 || len != sizeof(o->site_pk)) {
-                fprintf(stderr, "vigilctl: --site-key wants the site's public key (base64, 32 bytes)\n");
+            if (ctl_site_key(optarg, o->site_pk) < 0)
                 return -1;
-            }
             o->check_signatures = true;
             break;
         case 't':

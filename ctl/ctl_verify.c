@@ -66,7 +66,6 @@ int ctl_cmd_verify(int argc, char **argv)
         {"site-key", required_argument, NULL, 'k'}, {"prefix", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
     const char *key = NULL, *prefix = "vigil";
     unsigned char pk[32];
-    size_t len = 0;
     char line[8192];
     bool all_good = true;
     int c;
@@ -79,13 +78,13 @@ int ctl_cmd_verify(int argc, char **argv)
         else
             break;
     }
-    if (!key || optind != argc || sodium_init() < 0 ||
-        sodium_base642bin(pk, sizeof(pk), key, strlen(key), NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        len != sizeof(pk)) {
+    if (!key || optind != argc) {
         fprintf(stderr, "vigilctl: verify needs --site-key with the site's public key (base64, 32 bytes)\n");
         ctl_usage(stderr);
         return CTL_EXIT_USAGE;
     }
+    if (ctl_site_key(key, pk) < 0)
+        return CTL_EXIT_USAGE;
     while (fgets(line, sizeof(line), stdin))
         all_good &= verify_line(line, pk, prefix);
     return all_good ? CTL_EXIT_OK : CTL_EXIT_PROBLEM;

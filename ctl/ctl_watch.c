@@ -31,7 +31,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <sodium.h>
 
 #include "clock.h"
 #include "config.h"
@@ -645,7 +644,6 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
         {"timeout", required_argument, NULL, 't'},   {"heartbeat-s", required_argument, NULL, 'H'},
         {"site-key", required_argument, NULL, 'k'},  CTL_MQTT_AUTH_LONGOPTS,
         {NULL, 0, NULL, 0}};
-    size_t len = 0;
     char *end;
     long *num;
     int c;
@@ -660,11 +658,8 @@ static int watch_parse(int argc, char **argv, struct watch_opts *o)
         case 'j': o->json = true; break;
         case 'u': o->utc = true; break;
         case 'k':
-            if (sodium_base642bin(o->site_pk, sizeof(o->site_pk), optarg, strlen(optarg), NULL, &len, NULL,
-                                  sodium_base64_VARIANT_ORIGINAL) != 0 || len != sizeof(o->site_pk)) {
-                fprintf(stderr, "vigilctl: --site-key wants the site's public key (base64, 32 bytes)\n");
+            if (ctl_site_key(optarg, o->site_pk) < 0)
                 return -1;
-            }
             o->check_signatures = true;
             break;
         case 'n': case 't': case 'H':
