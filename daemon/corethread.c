@@ -39,6 +39,7 @@
 #define STORAGE_CHECK_MS 10000 /* how often the state_dir budget is measured */
 #define JOURNAL_RETRY_MS 10000 /* how often a journal that could not be opened is tried again */
 #define RELOAD_TIMEOUT_MS 10000 /* the longest a reload may read its config; VIGIL_RELOAD_TIMEOUT_MS overrides */
+#define RELOAD_DURABLE_WAIT_MS 3000 /* the longest a read config waits for the sinks to be durable */
 
 /* A device's comm state as the core thread last saw it, for its device record. */
 struct dev_state {
@@ -79,6 +80,8 @@ struct corethread {
     uint64_t next_journal_retry_mono_ms; /* while journal is NULL: when to try to open it again */
     struct cfgreload *reload;     /* a config being read off this thread (SIGHUP); NULL for none */
     uint64_t reload_timeout_ms, reload_deadline_mono_ms;
+    struct cfg_site *reload_ready; /* read and valid, waiting for the sinks to be durable; NULL for none */
+    uint64_t reload_ready_deadline_mono_ms;
     struct statedir_budget budget; /* state_max_mb and whether storage_low is raised */
     uint64_t next_storage_mono_ms;
     uint64_t last_mono_ms;
@@ -1289,8 +1292,9 @@ void ct_reload(struct corethread *ct)
 {
     char err[256];
 
-    if (ct->reload) {
-        log_notice("reload: config=%s is still being read; this request is ignored", ct->opt.config_path);
+    if (ct->reload || ct->reload_ready) {
+        log_notice("reload: config=%s is still being read or applied; this request is ignored",
+                   ct->opt.config_path);
         return;
     }
     svc_reloading();
@@ -1315,6 +1319,41 @@ static void reject_slow_reload(struct corethread *ct)
 }
 
 /*
+ * The switch writes a journal snapshot of the new config, after which
+ * recovery re-feeds nothing older: an event a sink still held in memory
+ * alone would not be sent again after a crash. So a read config waits for
+ * every lossless sink to be durable (the broker usually acknowledges within
+ * milliseconds), at most RELOAD_DURABLE_WAIT_MS: an engineer fixing the
+ * broker address during an outage must still be able to reload.
+ */
+static int apply_when_durable(struct corethread *ct, uint64_t now_ms)
+{
+    struct cfg_site *site = ct->reload_ready;
+
+    if (ct->journal && !sinks_durable(ct) && now_ms < ct->reload_ready_deadline_mono_ms)
+        return 0;
+    if (ct->journal && !sinks_durable(ct))
+        log_warn("reload: the station has not acknowledged the events after seq %llu (up to %llu) within %d s; "
+                    "switching anyway: until the broker takes them they are kept by the MQTT client, no longer "
+                    "by the journal's recovery",
+                    (unsigned long long)sink_set_durable_seq(&ct->sinks),
+                    (unsigned long long)ct->last_delivered_seq, RELOAD_DURABLE_WAIT_MS / 1000);
+    ct->reload_ready = NULL;
+    return apply_reload(ct, site);
+}
+
+/* A valid config was read: switched to at once, or once the sinks are durable. */
+static int reload_read(struct corethread *ct, struct cfg_site *site, uint64_t now_ms)
+{
+    ct->reload_ready = site;
+    ct->reload_ready_deadline_mono_ms = now_ms + RELOAD_DURABLE_WAIT_MS;
+    if (ct->journal && !sinks_durable(ct))
+        log_info("reload: config=%s is valid; switching once the station has acknowledged the events up to "
+                 "seq %llu", ct->opt.config_path, (unsigned long long)ct->last_delivered_seq);
+    return apply_when_durable(ct, now_ms);
+}
+
+/*
  * Each round while a config is being read: a valid one is switched to, an
  * invalid one changes nothing and raises config_rejected, and one that
  * took longer than the time bound is abandoned (or, finished but late,
@@ -1328,6 +1367,8 @@ static int check_reload(struct corethread *ct, uint64_t now_ms)
     struct cfg_site *site;
     uint64_t took_ms;
 
+    if (ct->reload_ready)
+        return apply_when_durable(ct, now_ms);
     if (!ct->reload)
         return 0;
     if (cfgreload_poll(ct->reload, &site, &took_ms, err, sizeof(err)) == 1) {
@@ -1336,7 +1377,7 @@ static int check_reload(struct corethread *ct, uint64_t now_ms)
             cfg_free(site);
             reject_slow_reload(ct);
         } else if (site) {
-            return apply_reload(ct, site);
+            return reload_read(ct, site, now_ms);
         } else {
             reject_config(ct, err);
         }
@@ -1374,6 +1415,7 @@ void ct_stop(struct corethread *ct)
     svc_stopping();
     if (ct->reload)
         cfgreload_abandon(ct->reload);
+    cfg_free(ct->reload_ready);
     /* Closed first: a poller blocked on a full queue then returns at once. */
     queue_close(&ct->inputs);
     if (ct->pollers)
