@@ -36,6 +36,7 @@
 #include "config.h"
 #include "core.h"
 #include "ctl.h"
+#include "lineage.h"
 #include "message.h"
 #include "ctl_mqtt.h"
 #include "mqtt_topics.h"
@@ -137,18 +138,6 @@ static struct watch_site *watch_site(struct watch *w, const char *id)
     return &w->sites[w->n_sites++];
 }
 
-/* An epoch as events carry it (16 hex digits); 0 if absent, null or not one. */
-static uint64_t watch_epoch(const char *hex)
-{
-    char *end;
-    uint64_t e;
-
-    if (!hex || strlen(hex) != 16)
-        return 0;
-    e = strtoull(hex, &end, 16);
-    return *end ? 0 : e;
-}
-
 /* Reads "site seq epoch" lines written by watch_save_state() ("site seq" from before epochs);
  * a missing file is a first run. */
 static int watch_load_state(struct watch *w)
@@ -164,7 +153,7 @@ static int watch_load_state(struct watch *w)
         if (sscanf(line, "%48s %llu %16s", id, &seq, epoch) >= 2 && (s = watch_site(w, id)) != NULL) {
             s->has_mark = true;
             s->mark = seq;
-            s->epoch = watch_epoch(epoch);
+            s->epoch = lin_epoch_parse(epoch);
             epoch[0] = '\0';
         }
     fclose(f);
@@ -336,7 +325,7 @@ static void watch_event(struct watch *w, struct watch_site *s, const struct ctl_
     json_t *ev = json_loadb(m->payload, m->len, 0, NULL);
     json_t *jseq = json_object_get(ev, "seq");
     uint64_t seq = json_is_integer(jseq) && json_integer_value(jseq) > 0 ? (uint64_t)json_integer_value(jseq) : 0;
-    uint64_t epoch = watch_epoch(json_string_value(json_object_get(ev, "epoch")));
+    uint64_t epoch = lin_epoch_parse(json_string_value(json_object_get(ev, "epoch")));
 
     if (seq != 0 && epoch != 0 && epoch != s->epoch && epoch != s->old_epoch)
         watch_new_epoch(w, s, ev, epoch, seq);

@@ -184,7 +184,9 @@ struct core_input {
             uint64_t epoch;
             uint64_t seq_floor;
         } sys;
-        struct { uint8_t n; uint64_t seqs[CORE_RECEIPT_SEQS]; } receipt; /* the station confirmed these events */
+        /* the station confirmed these events; epoch: the one its receipt named, 0 if none (checked
+         * by the shell before the core sees the input, never journaled) */
+        struct { uint8_t n; uint64_t epoch; uint64_t seqs[CORE_RECEIPT_SEQS]; } receipt;
     } u;
 };
 

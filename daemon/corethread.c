@@ -93,6 +93,7 @@ struct corethread {
     uint64_t hwm_next_seq;        /* <state_dir>/seq.hwm: every seq handed to a sink is below it */
     bool journal_behind;          /* the journal misses inputs whose events went out (lineage.h) */
     struct log_complaint hwm_complaint;
+    struct log_complaint epoch_complaint; /* receipts naming another epoch */
     uint64_t next_status_mono_ms;
     uint64_t next_devices_mono_ms; /* when every device record is refreshed next */
     uint64_t next_self_test_mono_ms; /* 0: not scheduled (self tests off, or not started yet) */
@@ -346,6 +347,26 @@ static void log_receipts(const struct corethread *ct, const struct core_input *i
     }
 }
 
+/*
+ * A receipt that names an epoch other than the core's is for events of an
+ * earlier lineage (the state was lost since): its seqs mean other events
+ * now, and taking it would end the retries and the siren of an alarm the
+ * station never got. It is logged and never reaches the core or journal.
+ */
+static bool receipt_of_this_epoch(struct corethread *ct, const struct core_input *in)
+{
+    char got[17], want[17];
+
+    if (!in->u.receipt.epoch || in->u.receipt.epoch == core_epoch(ct->cfg.core))
+        return true;
+    lin_epoch_hex(in->u.receipt.epoch, got);
+    lin_epoch_hex(core_epoch(ct->cfg.core), want);
+    log_complain(&ct->epoch_complaint, clock_mono_ms(), LOG_LVL_WARN,
+                 "receipt: %u seqs from %llu ignored: they name epoch %s; this site numbers its events in epoch %s",
+                 (unsigned)in->u.receipt.n, (unsigned long long)in->u.receipt.seqs[0], got, want);
+    return false;
+}
+
 /* --- the core loop ------------------------------------------------------ */
 
 /* The core's monotonic clock: this boot's CLOCK_MONOTONIC moved past the
@@ -400,6 +421,8 @@ static void feed(struct corethread *ct, struct core_input *in, size_t *n_pending
 {
     size_t n;
 
+    if (in->type == CORE_IN_RECEIPT && !receipt_of_this_epoch(ct, in))
+        return;
     stamp(ct, in);
     if (in->type == CORE_IN_COMM)
         note_comm(ct, in->u.comm.device, in->u.comm.up);

@@ -94,3 +94,14 @@ void lin_epoch_hex(uint64_t epoch, char buf[17])
 {
     snprintf(buf, 17, "%016" PRIx64, epoch);
 }
+
+uint64_t lin_epoch_parse(const char *hex)
+{
+    char *end;
+    uint64_t e;
+
+    if (!hex || strlen(hex) != 16 || strspn(hex, "0123456789abcdefABCDEF") != 16)
+        return 0;
+    e = strtoull(hex, &end, 16);
+    return *end ? 0 : e;
+}

@@ -61,4 +61,7 @@ uint64_t lin_new_epoch(void);
 /* Formats an epoch as events carry it: 16 lowercase hex digits. buf holds 17 bytes. */
 void lin_epoch_hex(uint64_t epoch, char buf[17]);
 
+/* Reads an epoch as events carry it (16 hex digits); 0 if hex is NULL or not one. */
+uint64_t lin_epoch_parse(const char *hex);
+
 #endif

@@ -878,15 +878,19 @@ static int receipt_keys(json_t *root, char *err, size_t errlen)
     json_object_foreach(root, key, v) {
         if (strcmp(key, "station") == 0 && !json_is_string(v))
             return fail(err, errlen, "\"station\" must be a string");
-        if (strcmp(key, "seq") != 0 && strcmp(key, "seqs") != 0 && strcmp(key, "station") != 0)
-            return fail(err, errlen, "unknown key \"%.40s\"; expected seq or seqs, and station", key);
+        if (strcmp(key, "epoch") == 0 && !lin_epoch_parse(json_string_value(v)))
+            return fail(err, errlen, "\"epoch\" must be the events' epoch, 16 hex digits as they carry it");
+        if (strcmp(key, "seq") != 0 && strcmp(key, "seqs") != 0 && strcmp(key, "station") != 0 &&
+            strcmp(key, "epoch") != 0)
+            return fail(err, errlen, "unknown key \"%.40s\"; expected seq or seqs, station and epoch", key);
     }
     if (!json_object_get(root, "seq") == !json_object_get(root, "seqs"))
         return fail(err, errlen, "expected exactly one of \"seq\" and \"seqs\"");
     return 0;
 }
 
-int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen)
+int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, uint64_t *epoch, char *err,
+                      size_t errlen)
 {
     json_error_t jerr;
     json_t *root;
@@ -905,6 +909,7 @@ int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap
                  : fail(err, errlen, "\"seq\" must be an event seq (an integer >= 1)");
     else if (rc == 0)
         rc = receipt_seqs(json_object_get(root, "seqs"), out, cap, err, errlen);
+    *epoch = rc > 0 ? lin_epoch_parse(json_string_value(json_object_get(root, "epoch"))) : 0;
     json_decref(root);
     return rc;
 }

@@ -177,12 +177,13 @@ int msg_cmd_rejected(const struct core_cmd *cmd, int rc, const char *error, char
 
 /*
  * Parses a receipt from <prefix>/<site>/receipt: {"seq":N} or {"seqs":[N,...]}, optionally with
- * "station":"name". Seqs are integers >= 1. Writes up to cap seqs into out
- * and returns how many; -1 with a reason in err for anything else (not
- * JSON, unknown keys, both or neither of seq/seqs, more than cap seqs,
- * over MSG_RECEIPT_MAX_BYTES, nested deeper than MSG_JSON_DEPTH, invalid
- * UTF-8 or a NUL byte).
+ * "station":"name" and "epoch":"<16 hex digits>" (the epoch of the events). Seqs are integers
+ * >= 1. Writes up to cap seqs into out, the epoch into *epoch (0 if the receipt names none),
+ * and returns how many seqs; -1 with a reason in err for anything else (not JSON, unknown
+ * keys, both or neither of seq/seqs, more than cap seqs, an epoch that is not 16 hex digits,
+ * over MSG_RECEIPT_MAX_BYTES, nested deeper than MSG_JSON_DEPTH, invalid UTF-8 or a NUL byte).
  */
-int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, char *err, size_t errlen);
+int msg_parse_receipt(const void *payload, size_t len, uint64_t *out, size_t cap, uint64_t *epoch, char *err,
+                      size_t errlen);
 
 #endif

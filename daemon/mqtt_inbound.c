@@ -110,9 +110,9 @@ static void handle_command(struct pub_path *path, const char *payload, size_t le
  */
 static bool handle_receipt(struct pub *p, const char *payload, size_t len)
 {
-    uint64_t seqs[MSG_RECEIPT_SEQS];
+    uint64_t seqs[MSG_RECEIPT_SEQS], epoch;
     char err[160];
-    int n = msg_parse_receipt(payload, len, seqs, MSG_RECEIPT_SEQS, err, sizeof(err));
+    int n = msg_parse_receipt(payload, len, seqs, MSG_RECEIPT_SEQS, &epoch, err, sizeof(err));
     bool room;
 
     pthread_mutex_lock(&p->lock);
@@ -124,7 +124,7 @@ static bool handle_receipt(struct pub *p, const char *payload, size_t len)
     log_release(&p->bad_receipt, LOG_LVL_NOTICE, "mqtt: receipts are well-formed again");
     room = p->rcpt_count + (size_t)n <= RCPT_RING;
     for (int i = 0; room && i < n; i++)
-        p->rcpts[(p->rcpt_head + p->rcpt_count++) % RCPT_RING] = seqs[i];
+        p->rcpts[(p->rcpt_head + p->rcpt_count++) % RCPT_RING] = (struct rcpt_seq){seqs[i], epoch};
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     return room;

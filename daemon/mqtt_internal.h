@@ -94,7 +94,7 @@ struct pub {
     struct cmdgate *gate;       /* the command gate (cmdgate.h), the core thread's */
     struct core_input cmds[CMD_RING];
     size_t cmd_head, cmd_count;
-    uint64_t rcpts[RCPT_RING];  /* receipted seqs, oldest at rcpt_head */
+    struct rcpt_seq { uint64_t seq, epoch; } rcpts[RCPT_RING]; /* receipted seqs, oldest at rcpt_head */
     size_t rcpt_head, rcpt_count;
     struct log_complaint bad_receipt;
     struct log_complaint flood_complaint; /* commands refused unanswered by the gate's rate limit */

@@ -65,8 +65,8 @@ static bool forward_commands(struct pub *p)
 
 /*
  * Moves receipted seqs to the core's queue as CORE_IN_RECEIPT inputs of up
- * to CORE_RECEIPT_SEQS each, oldest first; never blocks. Returns true if
- * some had to stay in the ring because the queue is full.
+ * to CORE_RECEIPT_SEQS each of one epoch, oldest first; never blocks.
+ * Returns true if some had to stay in the ring because the queue is full.
  */
 static bool forward_receipts(struct pub *p)
 {
@@ -75,9 +75,13 @@ static bool forward_receipts(struct pub *p)
     pthread_mutex_lock(&p->lock);
     while (p->rcpt_count > 0 && rc > 0) {
         struct core_input in = {.type = CORE_IN_RECEIPT};
+        const struct rcpt_seq *r = &p->rcpts[p->rcpt_head];
 
-        for (size_t i = 0; i < CORE_RECEIPT_SEQS && i < p->rcpt_count; i++)
-            in.u.receipt.seqs[in.u.receipt.n++] = p->rcpts[(p->rcpt_head + i) % RCPT_RING];
+        in.u.receipt.epoch = r->epoch;
+        for (size_t i = 0; i < CORE_RECEIPT_SEQS && i < p->rcpt_count && r->epoch == in.u.receipt.epoch; i++) {
+            in.u.receipt.seqs[in.u.receipt.n++] = r->seq;
+            r = &p->rcpts[(p->rcpt_head + i + 1) % RCPT_RING];
+        }
         rc = queue_try_push(p->inputs, &in);
         if (rc != 0) { /* taken, or shutting down: either way they leave the ring */
             p->rcpt_head = (p->rcpt_head + in.u.receipt.n) % RCPT_RING;

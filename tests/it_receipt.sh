@@ -10,7 +10,8 @@
 #  - its receipt stops the retries and the coil goes back to 0;
 #  - a high event receipted at once is published once;
 #  - a low event is never tracked, so never re-published;
-#  - a malformed receipt is logged and changes nothing.
+#  - a malformed receipt is logged and changes nothing;
+#  - a receipt naming an earlier epoch does not silence an event of the same seq.
 set -u
 . "$(dirname "$0")/../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -111,7 +112,17 @@ receipt 'not a receipt'
 wait_for "$WORK/vigild.log" 'mqtt: receipt ignored: payload is not JSON' 5
 check "a malformed receipt is logged" $?
 
-receipt "{\"seqs\":[$vseq],\"station\":\"test-station\"}"
+# A receipt of the same seq from an earlier lineage (before the state was
+# lost) means another event: it must not silence this one.
+vepoch=$(last_event '"alarm":"fence-z1.verified_intrusion"' | jq -r .epoch)
+receipt "{\"seq\":$vseq,\"epoch\":\"0123456789abcdef\"}"
+wait_for "$WORK/vigild.log" "receipt: 1 seqs from $vseq ignored: they name epoch 0123456789abcdef; this site numbers its events in epoch $vepoch" 5
+check "a receipt naming another epoch is logged and ignored" $?
+sleep 1
+coil_is 1
+check "a receipt of the same seq from an earlier epoch does not switch the siren off" $?
+
+receipt "{\"seqs\":[$vseq],\"station\":\"test-station\",\"epoch\":\"$vepoch\"}"
 wait_coil 0 5
 check "the receipt of the critical event switches the siren coil off" $?
 vcopies=$(copies "$vseq")

@@ -645,23 +645,23 @@ static void hostile_commands_refused(void)
 static void hostile_receipts_refused(void)
 {
     static char big[MSG_RECEIPT_MAX_BYTES + 1];
-    uint64_t seqs[MSG_RECEIPT_SEQS];
+    uint64_t seqs[MSG_RECEIPT_SEQS], epoch;
     char err[160];
     int n = snprintf(big, sizeof(big), "{\"seq\":1,\"station\":\"");
 
     memset(big + n, 's', sizeof(big) - (size_t)n - 2);
     memcpy(big + sizeof(big) - 2, "\"}", 2);
-    EXPECT_INT(msg_parse_receipt(big, sizeof(big), seqs, MSG_RECEIPT_SEQS, err, sizeof(err)), -1);
+    EXPECT_INT(msg_parse_receipt(big, sizeof(big), seqs, MSG_RECEIPT_SEQS, &epoch, err, sizeof(err)), -1);
     EXPECT_STR(err, "payload is 16385 bytes; at most 16384 accepted");
-    EXPECT_INT(msg_parse_receipt(big + 1, sizeof(big) - 1, seqs, MSG_RECEIPT_SEQS, err, sizeof(err)), -1);
+    EXPECT_INT(msg_parse_receipt(big + 1, sizeof(big) - 1, seqs, MSG_RECEIPT_SEQS, &epoch, err, sizeof(err)), -1);
     EXPECT(strstr(err, "not JSON") != NULL, "16 KiB passes the bound, then the parser: %s", err);
-    EXPECT_INT(msg_parse_receipt("{\"seqs\":[[[[1]]]]}", 18, seqs, MSG_RECEIPT_SEQS, err, sizeof(err)), -1);
+    EXPECT_INT(msg_parse_receipt("{\"seqs\":[[[[1]]]]}", 18, seqs, MSG_RECEIPT_SEQS, &epoch, err, sizeof(err)), -1);
     EXPECT_STR(err, "payload nests JSON deeper than 4 levels");
-    EXPECT_INT(msg_parse_receipt("{\"seq\":1,\"station\":\"\xed\xa0\x80\"}", 25, seqs, MSG_RECEIPT_SEQS, err,
+    EXPECT_INT(msg_parse_receipt("{\"seq\":1,\"station\":\"\xed\xa0\x80\"}", 25, seqs, MSG_RECEIPT_SEQS, &epoch, err,
                                  sizeof(err)),
                -1); /* a UTF-16 surrogate encoded as UTF-8 */
     EXPECT_STR(err, "payload has invalid UTF-8 at byte 21; expected UTF-8 text without NUL bytes");
-    EXPECT_INT(msg_parse_receipt("{\"seq\":7,\"station\":\"[{\\\"}\"}", 27, seqs, MSG_RECEIPT_SEQS, err,
+    EXPECT_INT(msg_parse_receipt("{\"seq\":7,\"station\":\"[{\\\"}\"}", 27, seqs, MSG_RECEIPT_SEQS, &epoch, err,
                                  sizeof(err)),
                1); /* brackets and escaped quotes inside strings are not nesting */
 }

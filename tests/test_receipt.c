@@ -214,35 +214,42 @@ struct parse_case {
     int n;
     uint64_t seqs[3];
     const char *error; /* a part of the reason, for -1 */
+    uint64_t epoch;    /* the epoch the receipt names, 0 for none */
 };
 
 static void receipt_payloads_parse_or_are_refused(void)
 {
     static const struct parse_case cases[] = {
-        {"{\"seq\":5}", 1, {5}, NULL},
-        {"{\"seqs\":[1,2,3],\"station\":\"cs-1\"}", 3, {1, 2, 3}, NULL},
-        {"{\"station\":\"cs-1\",\"seq\":42}", 1, {42}, NULL},
-        {"ack 5", -1, {0}, "not JSON"},
-        {"[5]", -1, {0}, "not a JSON object"},
-        {"{}", -1, {0}, "exactly one of"},
-        {"{\"seq\":1,\"seqs\":[2]}", -1, {0}, "exactly one of"},
-        {"{\"seq\":0}", -1, {0}, "integer >= 1"},
-        {"{\"seq\":\"5\"}", -1, {0}, "integer >= 1"},
-        {"{\"seqs\":[]}", -1, {0}, "non-empty"},
-        {"{\"seqs\":[1,-2]}", -1, {0}, "entry 2"},
-        {"{\"seqs\":[1,2,3,4]}", -1, {0}, "at most 3"},
-        {"{\"seq\":1,\"ack\":true}", -1, {0}, "unknown key \"ack\""},
-        {"{\"seq\":1,\"station\":7}", -1, {0}, "\"station\" must be a string"},
-        {"{\"seq\":1,\"seq\":2}", -1, {0}, "not JSON"},
+        {"{\"seq\":5}", 1, {5}, NULL, 0},
+        {"{\"seqs\":[1,2,3],\"station\":\"cs-1\"}", 3, {1, 2, 3}, NULL, 0},
+        {"{\"station\":\"cs-1\",\"seq\":42}", 1, {42}, NULL, 0},
+        {"ack 5", -1, {0}, "not JSON", 0},
+        {"[5]", -1, {0}, "not a JSON object", 0},
+        {"{}", -1, {0}, "exactly one of", 0},
+        {"{\"seq\":1,\"seqs\":[2]}", -1, {0}, "exactly one of", 0},
+        {"{\"seq\":0}", -1, {0}, "integer >= 1", 0},
+        {"{\"seq\":\"5\"}", -1, {0}, "integer >= 1", 0},
+        {"{\"seqs\":[]}", -1, {0}, "non-empty", 0},
+        {"{\"seqs\":[1,-2]}", -1, {0}, "entry 2", 0},
+        {"{\"seqs\":[1,2,3,4]}", -1, {0}, "at most 3", 0},
+        {"{\"seq\":1,\"ack\":true}", -1, {0}, "unknown key \"ack\"", 0},
+        {"{\"seq\":1,\"station\":7}", -1, {0}, "\"station\" must be a string", 0},
+        {"{\"seq\":1,\"seq\":2}", -1, {0}, "not JSON", 0},
+        {"{\"seq\":9,\"epoch\":\"5f3a00c0ffee0001\"}", 1, {9}, NULL, 0x5f3a00c0ffee0001ull},
+        {"{\"seq\":9,\"epoch\":\"5f3a00c0ffee001\"}", -1, {0}, "16 hex digits", 0},
+        {"{\"seq\":9,\"epoch\":\"5f3a00c0ffee000g\"}", -1, {0}, "16 hex digits", 0},
+        {"{\"seq\":9,\"epoch\":6861}", -1, {0}, "16 hex digits", 0},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct parse_case *c = &cases[i];
-        uint64_t seqs[3] = {0};
+        uint64_t seqs[3] = {0}, epoch = 1;
         char err[160] = "";
-        int n = msg_parse_receipt(c->payload, strlen(c->payload), seqs, 3, err, sizeof(err));
+        int n = msg_parse_receipt(c->payload, strlen(c->payload), seqs, 3, &epoch, err, sizeof(err));
 
         EXPECT(n == c->n, "%s: got %d (%s), want %d", c->payload, n, err, c->n);
+        EXPECT(n < 0 || epoch == c->epoch, "%s: epoch %llx, want %llx", c->payload, (unsigned long long)epoch,
+               (unsigned long long)c->epoch);
         for (int k = 0; k < c->n && n == c->n; k++)
             EXPECT(seqs[k] == c->seqs[k], "%s: seq %d", c->payload, k);
         if (c->error)

@@ -11,9 +11,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint64_t seqs[MSG_RECEIPT_SEQS];
+    uint64_t seqs[MSG_RECEIPT_SEQS], epoch;
     char err[160] = "";
-    int n = msg_parse_receipt(data, size, seqs, MSG_RECEIPT_SEQS, err, sizeof(err));
+    int n = msg_parse_receipt(data, size, seqs, MSG_RECEIPT_SEQS, &epoch, err, sizeof(err));
 
     if (n < 0 && !err[0])
         abort();
