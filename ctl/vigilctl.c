@@ -49,9 +49,11 @@
  *       Makes an operator's key pair: NAME.key (secret, mode 0600) and the
  *       public key line for the site's operators list.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "ctl.h"
 
@@ -126,6 +128,10 @@ int main(int argc, char **argv)
     const struct command *c;
     int words = 0;
 
+    /* vigilctl reads an operator's signing key and broker passwords: like
+     * vigild (protect_secrets()), no core file or ptrace may carry them. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        fprintf(stderr, "vigilctl: cannot turn core dumps off (%s); a core file could hold a key\n", strerror(errno));
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         ctl_usage(stdout);
         return CTL_EXIT_OK;

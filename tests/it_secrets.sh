@@ -68,4 +68,15 @@ else
     [ "$(stat -c %u "/proc/$VIGILD_PID/environ")" -eq 0 ]
     check "vigild is not dumpable: no core file can hold the secrets" $?
 fi
+# vigilctl holds operators' signing keys: run as another user than the
+# test (setpriv as root), its /proc files are root's only if it is not dumpable.
+as_other=()
+[ "$(id -u)" -ne 0 ] || as_other=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+"${as_other[@]}" "$VIGIL_BUILD/vigilctl" watch --broker "tcp://127.0.0.1:$BROKER_PORT" --site test-depot \
+    >/dev/null 2>"$WORK/ctl-watch.err" &
+CTL_PID=$!
+SPAWNED="$CTL_PID ${SPAWNED:-}"
+wait_for "$WORK/ctl-watch.err" 'subscribed' 10
+[ "$(stat -c %u "/proc/$CTL_PID/environ")" -eq 0 ] && [ "$(stat -c %u "/proc/$CTL_PID")" -ne 0 ]
+check "vigilctl is not dumpable: no core file can hold an operator's key" $?
 finish
