@@ -173,6 +173,26 @@ async function forgeries(page) {
         await appears(page, "#alarm-rows:not(:has(tr.forgery))", 2000) && await appears(page, '#sound[data-state="quiet"]', 2000));
 }
 
+// The page with another console.json: the site without its key, then with a key that is not one.
+async function keyConfigs(ctx) {
+    const page = await ctx.newPage();
+    const serve = (site) => page.route("**/console.json", (r) => r.fulfill({ contentType: "application/json",
+        body: JSON.stringify({ prefix: "vigil", sites: [site], language: "en", heartbeat_s: 20 }) }));
+    const card = `.site[data-site="${SITE}"]`;
+    await serve(SITE);
+    await page.goto(URL);
+    check("a site without a key in console.json is shown as before, marked NOT VERIFIED",
+        await appears(page, `${card}[data-health="online"] .trust-none:has-text("NOT VERIFIED")`, 5000));
+    await page.unroute("**/console.json");
+    await serve({ id: SITE, public_key: "not-a-key" });
+    await page.goto(URL);
+    const warned = await appears(page, `${card} .trust-bad-key:has-text("SITE KEY UNUSABLE")`, 5000);
+    await page.waitForTimeout(500);     /* the site's retained state has arrived by now, and must have been left out */
+    check("a site whose key cannot be used says so and shows nothing unchecked",
+        warned && await page.getAttribute(card, "data-health") === "unknown" && !await page.$(`${card} li[data-zone]`));
+    await page.close();
+}
+
 // vigild is gone: a forged retained status claims it online for a day; then the page is opened afresh on the retained topics.
 async function forgedRetained(page) {
     const forged = { site: SITE, state: "online", version: "0.1.0", heartbeat_s: 86400, ts: new Date().toISOString() };
@@ -252,6 +272,7 @@ const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(String(e)));
 check("the console connects to the broker over WebSockets and shows the site online", await openConsole(page));
 check("the site's zones and their arm state are shown", await appears(page, '.site li[data-zone="store1"].armed', 5000));
+await keyConfigs(ctx);
 await page.click("h1");     // the guard's first click: browsers play sound only after one
 await shot(page, "start");
 await alarmAndAck(page);
