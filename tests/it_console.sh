@@ -30,13 +30,22 @@ site_setup
 export WORK CHROMIUM SITE OPERATOR VIGIL_TOP
 export PROFILE="$WORK/chromium-profile" KEYLINE_FILE="$WORK/keyline" SHOTS_COPY="$VIGIL_TOP/build/console-screenshots"
 
-# The page and its config: the site to show, its heartbeat. Mosquitto
+# The site signs what it publishes (docs/mqtt.md, "Signed payloads"); the
+# console has its public key, and the test its secret key, to publish
+# hand-made events as the site would (tests/console/console.mjs).
+"$VIGIL_BUILD/vigilctl" key new gateway --dir "$WORK" >"$WORK/gateway.txt" || bail "vigilctl key new failed"
+SITE_KEY=$(sed -n 's/.*key = "\([^"]*\)".*/\1/p' "$WORK/gateway.txt")
+[ -n "$SITE_KEY" ] || bail "vigilctl key new printed no public key: $(cat "$WORK/gateway.txt")"
+export SITE_SECRET_FILE="$WORK/gateway.key"
+
+# The page and its config: the site to show with its public key, its heartbeat. Mosquitto
 # started as root reads http_dir as its own user: the work directory must
 # let it through.
 cp -r "$VIGIL_BUILD/console" "$WORK/www"
 chmod 711 "$WORK"
 chmod -R a+rX "$WORK/www"
-printf '{"prefix":"vigil","sites":["%s"],"language":"en","heartbeat_s":20}\n' "$SITE" >"$WORK/www/console.json"
+printf '{"prefix":"vigil","sites":[{"id":"%s","public_key":"%s"}],"language":"en","heartbeat_s":20}\n' \
+    "$SITE" "$SITE_KEY" >"$WORK/www/console.json"
 WS_PORT=$(free_port)
 BROKER_EXTRA="listener $WS_PORT
 protocol websockets
@@ -59,6 +68,8 @@ run_node enrol.mjs
 [ -s "$KEYLINE_FILE" ] || bail "the enrolment page gave no key line"
 
 prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$NO_CHATTER"
+sed -i "s|^site = {|site = { signing_key = \"$SITE_SECRET_FILE\";|" "$WORK/site.conf"
+grep -q signing_key "$WORK/site.conf" || bail "could not add signing_key to the site config"
 # The site knows the operator by the key the browser made: it accepts only signed commands.
 printf 'operators = ( %s );\n' "$(sed 's/,$//' "$KEYLINE_FILE")" >>"$WORK/site.conf"
 launch_site "$WORK/site.conf"

@@ -6,6 +6,10 @@
  * The broker is the page's own origin unless console.json names one: a
  * Mosquitto websockets listener with http_dir serves the page and speaks
  * MQTT on the same port, so a site needs no other server.
+ *
+ * A site with a public key in console.json has every payload checked
+ * against it (verify.js) before the model sees it; what the site did not
+ * sign raises the console's own alarm instead of changing the screen.
  */
 "use strict";
 (function (vigil) {
@@ -18,13 +22,20 @@
     const S = {
         cfg: null, model: null, client: null, key: null, connected: false,
         rows: new Map(), results: [], renderQueued: false, healthSeen: new Map(),
+        siteKeys: new Map(), chains: new Map(),
     };
+
+    /* A "sites" entry: a site id, or {id, public_key} for a site whose signatures are checked. */
+    function siteEntry(s) {
+        return typeof s === "string" ? { id: s } : { id: String((s && s.id) || ""), public_key: s && s.public_key };
+    }
 
     async function loadConfig() {
         const res = await fetch("console.json", { cache: "no-cache" });
         const cfg = await res.json();
         cfg.prefix = cfg.prefix || "vigil";
-        cfg.sites = Array.isArray(cfg.sites) ? cfg.sites : [];
+        cfg.sites = Array.isArray(cfg.sites) ? cfg.sites.map(siteEntry) : [];
+        cfg.siteIds = cfg.sites.map((s) => s.id);
         cfg.heartbeat_s = cfg.heartbeat_s || 60;
         cfg.max_shelve_s = { ...DEFAULT_MAX_SHELVE_S, ...(cfg.max_shelve_s || {}) };
         if (!cfg.broker)
@@ -32,12 +43,31 @@
         return cfg;
     }
 
+    /*
+     * Imports each site's public key into S.siteKeys; returns the model's
+     * trust map: "verified", or "bad-key" for a key WebCrypto cannot take
+     * (mistyped, or a page not in a secure context), whose site is then shown
+     * with nothing but that warning rather than unchecked.
+     */
+    async function loadSiteKeys(sites) {
+        const trust = new Map();
+        for (const s of sites.filter((x) => x.public_key !== undefined)) {
+            try {
+                S.siteKeys.set(s.id, await vigil.verify.importKey(s.public_key));
+                trust.set(s.id, "verified");
+            } catch (e) {
+                trust.set(s.id, "bad-key");
+            }
+        }
+        return trust;
+    }
+
     /* ---- drawing -------------------------------------------------------------------- */
 
     function render() {
         S.renderQueued = false;
         const now = Date.now();
-        const actions = { ack, shelve, unshelve, arm, canArm };
+        const actions = { ack, shelve, unshelve, arm, canArm, ackForgery };
         vigil.view.renderSites(S.model, now, actions);
         vigil.view.renderAlarms(S.model, now, actions, S.rows);
         vigil.view.renderEvents(S.model);
@@ -78,14 +108,46 @@
             S.healthSeen.set(site.id, h);
             siteDown = siteDown || h === "offline" || h === "silent";
         }
-        vigil.alert.setWanted(siteDown || S.model.soundingAlarms().length > 0);
+        vigil.alert.setWanted(siteDown || S.model.soundingAlarms().length > 0 || S.model.forgeries().length > 0);
+    }
+
+    /* The guard has seen the console's forgery alarm: it stops sounding and leaves the list. */
+    function ackForgery(site, suffix) {
+        vigil.alert.unlock();
+        S.model.ackForgery(site, suffix);
+        scheduleRender();
     }
 
     /* ---- MQTT ----------------------------------------------------------------------- */
 
+    /*
+     * Runs FN after everything queued for site ID: a signature check takes a
+     * while, and a site's messages must reach the model in the order they came
+     * (an older status or alarm state never lands after a newer one). Each
+     * site has its chain, so one site's checks never hold back another's.
+     */
+    function queue(id, fn) {
+        const next = (S.chains.get(id) || Promise.resolve()).then(fn)
+            .catch((e) => console.error(`vigil: site ${id}:`, e));
+        S.chains.set(id, next);
+    }
+
     function onMessage(topic, buf, packet) {
-        const out = S.model.apply(topic, new TextDecoder().decode(buf), packet.retain, Date.now());
+        const nowMs = Date.now();
+        const where = S.model.split(topic);
+        if (!where) return;
+        const [site, suffix] = where;
+        const bytes = new Uint8Array(buf);
+        queue(site.id, () => take(site, topic, suffix, bytes, packet.retain, nowMs));
+    }
+
+    async function take(site, topic, suffix, bytes, retained, nowMs) {
+        if (site.trust === "bad-key") return;       /* its card says that nothing of it can be checked */
+        const verdict = await vigil.verify.judge(S.siteKeys.get(site.id), site.id, suffix, bytes);
+        const out = S.model.apply(topic, new TextDecoder().decode(bytes), retained, nowMs, verdict);
         if (!out) return;
+        if (out.forged && out.forged.count === 1)
+            vigil.alert.notify(t("notify_site", { site: site.id }), t("forged_alarm", { site: site.id, topic: suffix }));
         if (out.result) takeResult(out.site, out.result);
         const ev = out.raised;
         if (ev && vigil.model.UNACKED.has(ev.state) && (ev.priority === "critical" || ev.priority === "high"))
@@ -101,8 +163,9 @@
     function onConnect() {
         S.connected = S.everConnected = true;
         for (const site of S.model.sites.values())
-            for (const m of [site.alarms, site.zones, site.devices, site.outputs]) m.clear();
-        const filters = S.cfg.sites.length ? S.cfg.sites.map((s) => `${S.cfg.prefix}/${s}/#`) : [`${S.cfg.prefix}/+/#`];
+            queue(site.id, () => { for (const m of [site.alarms, site.zones, site.devices, site.outputs]) m.clear(); });
+        const ids = S.cfg.siteIds;
+        const filters = ids.length ? ids.map((s) => `${S.cfg.prefix}/${s}/#`) : [`${S.cfg.prefix}/+/#`];
         S.client.subscribe(filters, { qos: 1 });
         scheduleRender();
     }
@@ -248,7 +311,7 @@
     async function start() {
         S.cfg = await loadConfig();
         await vigil.i18n.load(localStorage.getItem("vigil-lang") || S.cfg.language || "en");
-        S.model = new vigil.model.Model(S.cfg.prefix, S.cfg.sites, S.cfg.heartbeat_s);
+        S.model = new vigil.model.Model(S.cfg.prefix, S.cfg.siteIds, S.cfg.heartbeat_s, await loadSiteKeys(S.cfg.sites));
         try { S.key = await vigil.keys.load(); } catch (e) { S.key = null; }
         wirePage();
         render();

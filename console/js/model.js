@@ -6,7 +6,10 @@
  *
  * docs/mqtt.md is the contract: events carry (epoch, seq); the retained
  * alarms/ tree lists exactly the alarms that need attention; status carries
- * the heartbeat period.
+ * the heartbeat period. A site whose public key the console has (trust
+ * "verified") signs every payload: the caller checks the signature (verify.js) and says
+ * what it found; a payload the site did not sign is never taken as its
+ * state but kept as an alarm of the console's own, as vigilctl watch does.
  */
 "use strict";
 (function (vigil) {
@@ -15,10 +18,18 @@
     const UNACKED = new Set(["active_unacked", "rtn_unacked"]);
     const RECENT_MAX = 60;          /* events kept for the "recent events" list */
     const GAPS_MAX = 16;            /* open gaps remembered per site, to take late events */
+    const FORGERIES_MAX = 16;       /* topics with an unacknowledged forgery kept per site */
+    const MAX_HEARTBEAT_S = 3600;   /* a status claiming longer is judged by this: a forged one cannot buy days */
+    const SEQ_JUMP_MAX = 1000000;   /* an event further ahead is shown, not trusted as the mark */
+    const FORGED = new Set(["unsigned", "forged"]);
+    /* The site's own topics; others under it (cmd, receipt) are the station's and consoles' and not read. */
+    const SITE_KINDS = new Set(["events", "status", "cmd/result", "alarms", "zones", "devices", "outputs"]);
 
-    function newSite(id) {
+    /* trust: "verified" (its signatures are checked), "none" (no key) or "bad-key" (console.json's key is unusable). */
+    function newSite(id, trust) {
         return {
-            id, status: null, statusSeenMs: 0,
+            id, trust, status: null, statusSeenMs: 0,
+            forgeries: new Map(),   /* topic suffix -> {suffix, why, count, firstMs, lastMs}: not yet acknowledged */
             alarms: new Map(), zones: new Map(), devices: new Map(), outputs: new Map(),
             recent: [],             /* newest first: {ev} or {notice} */
             mark: null, epoch: undefined, gaps: [],
@@ -54,7 +65,9 @@
     }
 
     /*
-     * The (epoch, seq) rule of docs/mqtt.md: returns "new", "late" or "dup".
+     * The (epoch, seq) rule of docs/mqtt.md: returns "new", "late", "dup" or
+     * "suspicious" (a seq so far beyond the mark that taking it would make
+     * every later real event a duplicate: shown, the mark kept).
      * A new epoch means the site lost its history (state directory): its seq
      * starts again, so the mark is reset and the guard is told when.
      * Events without an epoch (older vigild) are compared by seq alone.
@@ -67,6 +80,9 @@
             site.gaps = [];
         } else if (site.mark !== null && ev.seq <= site.mark) {
             return fillGap(site, ev.seq) ? "late" : "dup";
+        } else if (site.mark !== null && ev.seq > site.mark + SEQ_JUMP_MAX) {
+            pushRecent(site, { notice: "suspicious", seq: ev.seq, mark: site.mark, ts: ev.ts });
+            return "suspicious";
         } else if (site.mark !== null && ev.seq > site.mark + 1) {
             const gap = { first: site.mark + 1, last: ev.seq - 1 };
             site.gaps.push(gap);
@@ -100,12 +116,30 @@
         }
     }
 
+    /*
+     * Keeps one forgery per topic, newest last, until the guard acknowledges
+     * it: a forger repeating himself counts up one row, not a flood of them.
+     */
+    function recordForgery(site, suffix, why, nowMs) {
+        const f = site.forgeries.get(suffix) || { suffix, why, count: 0, firstMs: nowMs };
+        site.forgeries.delete(suffix);
+        site.forgeries.set(suffix, { ...f, why, count: f.count + 1, lastMs: nowMs });
+        if (site.forgeries.size > FORGERIES_MAX)
+            site.forgeries.delete(site.forgeries.keys().next().value);
+        pushRecent(site, { notice: "forged", suffix, why, ts: new Date(nowMs).toISOString() });
+        return site.forgeries.get(suffix);
+    }
+
     class Model {
-        /* siteIds: the sites to show; empty: every site that appears under prefix. */
-        constructor(prefix, siteIds, defaultHeartbeatS) {
+        /*
+         * siteIds: the sites to show; empty: every site that appears under
+         * prefix. trust: site id -> "verified" or "bad-key"; a site not in it
+         * has no key ("none").
+         */
+        constructor(prefix, siteIds, defaultHeartbeatS, trust = new Map()) {
             this.prefix = prefix;
             this.fixed = siteIds.length > 0;
-            this.sites = new Map(siteIds.map((id) => [id, newSite(id)]));
+            this.sites = new Map(siteIds.map((id) => [id, newSite(id, trust.get(id) || "none")]));
             this.defaultHeartbeatS = defaultHeartbeatS;
         }
 
@@ -120,17 +154,21 @@
             const id = rest.slice(0, slash);
             if (!this.sites.has(id)) {
                 if (this.fixed) return null;
-                this.sites.set(id, newSite(id));
+                this.sites.set(id, newSite(id, "none"));
             }
             return [this.sites.get(id), rest.slice(slash + 1)];
         }
 
         /*
-         * Takes one MQTT message; returns what the screen and the alerts need
-         * to know: {site, event (a new event), raised (an alarm that newly
-         * needs attention), result (a command result)}, or null.
+         * Takes one MQTT message and the verdict on its signature (verify.js
+         * judge(): "none" for a site without a key); returns what the screen
+         * and the alerts need to know: {site, event (a new event), raised (an
+         * alarm that newly needs attention), result (a command result),
+         * forged (a forgery the console raised)}, or null. A payload the site
+         * did not sign, or one naming another site than its topic, changes
+         * nothing of the site's state.
          */
-        apply(topic, text, retained, nowMs) {
+        apply(topic, text, retained, nowMs, verdict = "none") {
             const where = this.split(topic);
             if (!where)
                 return null;
@@ -141,12 +179,20 @@
             const id = slash < 0 ? "" : rest.slice(slash + 1);
             const payload = text === "" ? null : parseJSON(text);
 
-            if (rest === "events" && payload && typeof payload.seq === "number") {
-                if (trackSeq(site, payload) === "dup")
+            if (!SITE_KINDS.has(rest) && !SITE_KINDS.has(kind)) {
+                return out;
+            } else if (FORGED.has(verdict)) {
+                out.forged = recordForgery(site, rest, verdict, nowMs);
+            } else if (payload && payload.site !== undefined && payload.site !== site.id) {
+                out.forged = recordForgery(site, rest, "site", nowMs);
+            } else if (rest === "events" && payload && typeof payload.seq === "number") {
+                const seen = trackSeq(site, payload);
+                if (seen === "dup")
                     return out;
                 pushRecent(site, { ev: payload });
                 out.event = payload;
-                out.raised = applyAlarmState(site, payload.alarm, payload);
+                if (seen !== "suspicious")
+                    out.raised = applyAlarmState(site, payload.alarm, payload);
             } else if (rest === "status" && payload) {
                 site.status = payload;
                 const ts = Date.parse(payload.ts);
@@ -167,7 +213,8 @@
         health(site, nowMs) {
             if (!site.status)
                 return { state: "unknown", ageS: null, heartbeatS: this.defaultHeartbeatS };
-            const hb = site.status.heartbeat_s || this.defaultHeartbeatS;
+            const claimed = Number(site.status.heartbeat_s) > 0 ? Number(site.status.heartbeat_s) : this.defaultHeartbeatS;
+            const hb = Math.min(claimed, MAX_HEARTBEAT_S);
             const ageS = Math.max(0, Math.floor((nowMs - site.statusSeenMs) / 1000));
             let state = site.status.state === "online" ? "online" : "offline";
             if (state === "online" && ageS > 2 * hb)
@@ -184,6 +231,21 @@
             all.sort((a, b) => (PRIORITY_RANK[a.ev.priority] ?? 9) - (PRIORITY_RANK[b.ev.priority] ?? 9) ||
                 (Date.parse(b.ev.ts) || 0) - (Date.parse(a.ev.ts) || 0));
             return all;
+        }
+
+        /* The guard acknowledges the console's forgery alarm for SITEID's topic SUFFIX. */
+        ackForgery(siteId, suffix) {
+            const site = this.sites.get(siteId);
+            if (site) site.forgeries.delete(suffix);
+        }
+
+        /* Every forgery not yet acknowledged, all sites, oldest first: {site, f}. */
+        forgeries() {
+            const all = [];
+            for (const site of this.sites.values())
+                for (const f of site.forgeries.values())
+                    all.push({ site, f });
+            return all.sort((a, b) => a.f.firstMs - b.f.firstMs);
         }
 
         /* Alarms that call for the sound: critical or high, not yet acknowledged. */

@@ -62,6 +62,7 @@
         if (h.state === "unknown") beat = t("no_status");
         else if (h.state === "offline") beat = t("offline_since", { time: fmtTime(site.statusSeenMs) });
         card.append(el("p", "heartbeat", beat));
+        card.append(el("p", "trust trust-" + site.trust, t("trust_" + site.trust)));
         for (const out of site.outputs.values())
             if (out.on)
                 card.append(el("p", "output-on", t("output_on", { output: `${out.device}.${out.output}`, reason: out.reason || "" })));
@@ -134,8 +135,26 @@
         tr.querySelector("button.unshelve").hidden = ev.state !== "shelved" || !actions.canArm();
     }
 
-    /* A silent or offline site is itself an alarm, at the top of the list. */
-    function siteAlarmRows(model, nowMs) {
+    /*
+     * A message the site did not sign is the console's own alarm, one row per
+     * topic, until the guard acknowledges it here (it goes to no site).
+     */
+    function forgeryRow(site, f, actions) {
+        const tr = el("tr", "site-alarm forgery unacked");
+        tr.dataset.forgery = `${site.id}/${f.suffix}`;
+        tr.dataset.site = site.id;
+        const text = t("forged_alarm", { site: site.id, topic: f.suffix }) + " " + t("forged_why_" + f.why) + " " +
+            t("forged_seen", { count: f.count, time: fmtTime(f.lastMs) }) + " " + t("forged_todo");
+        const td = el("td", null, text);
+        td.colSpan = CELLS.length;
+        const act = el("td", "c-actions");
+        act.append(button(t("ack"), () => actions.ackForgery(site.id, f.suffix), "ack"));
+        tr.append(td, act);
+        return tr;
+    }
+
+    /* A silent or offline site is itself an alarm, at the top of the list; forgeries come next. */
+    function siteAlarmRows(model, nowMs, actions) {
         const rows = [];
         for (const s of model.sites.values()) {
             const h = model.health(s, nowMs);
@@ -147,13 +166,15 @@
             tr.append(td);
             rows.push(tr);
         }
+        for (const { site, f } of model.forgeries())
+            rows.push(forgeryRow(site, f, actions));
         return rows;
     }
 
     function renderAlarms(model, nowMs, actions, rows) {
         const body = document.getElementById("alarm-rows");
         const list = model.sortedAlarms();
-        const wanted = siteAlarmRows(model, nowMs);
+        const wanted = siteAlarmRows(model, nowMs, actions);
         const live = new Set();
         for (const { site, ev } of list) {
             const key = site.id + "/" + ev.alarm;
@@ -164,7 +185,7 @@
         }
         for (const key of [...rows.keys()]) if (!live.has(key)) rows.delete(key);
         /* Site rows are made afresh each time: equal text counts as the same row. */
-        const sameRow = (r, old) => old === r || (r.dataset.siteAlarm && old.textContent === r.textContent);
+        const sameRow = (r, old) => old === r || (r.classList.contains("site-alarm") && old.textContent === r.textContent);
         const same = wanted.length === body.children.length && wanted.every((r, i) => sameRow(r, body.children[i]));
         if (!same) body.replaceChildren(...wanted);
         document.getElementById("alarm-count").textContent = String(list.length);
@@ -178,6 +199,10 @@
             return el("li", "notice gap", t("events_missing", { site: site.id, first: item.first, last: item.last }));
         if (item.notice === "epoch")
             return el("li", "notice epoch", t("history_lost", { site: site.id, time: fmtTime(item.ts) }));
+        if (item.notice === "forged")
+            return el("li", "notice forged", t("forged_alarm", { site: site.id, topic: item.suffix }) + " " + t("forged_why_" + item.why));
+        if (item.notice === "suspicious")
+            return el("li", "notice suspicious", t("seq_suspicious", { site: site.id, seq: item.seq, mark: item.mark }));
         const ev = item.ev;
         const li = el("li", `prio-${ev.priority}`);
         li.append(el("span", "ev-time", fmtTime(ev.ts)), el("span", "ev-seq", "#" + ev.seq),

@@ -63,6 +63,13 @@ export async function shot(page, name) {
     }
 }
 
+// JSON as vigild publishes it on SITE's topic SUFFIX, signed with the site's KEY
+// (a CryptoKey): the gsig of docs/mqtt.md "Signed payloads", written from the spec.
+export async function siteSigned(key, site, suffix, json) {
+    const sig = await crypto.subtle.sign("Ed25519", key, new TextEncoder().encode(`vigil-msg-v1\n${site}\n${suffix}\n${json}`));
+    return `${json.slice(0, -1)},"gsig":"${Buffer.from(sig).toString("base64")}"}`;
+}
+
 // Ends the run after MS whatever happens: the test is bounded in time.
 export function deadline(ms) {
     setTimeout(() => {

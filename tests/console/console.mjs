@@ -4,7 +4,7 @@
 // with what the guard clicks.
 import { readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { launch, check, skip, diag, env, appears, shot, failures, deadline } from "./browser.mjs";
+import { launch, check, skip, diag, env, appears, shot, failures, deadline, siteSigned } from "./browser.mjs";
 
 deadline(50000);
 const SITE = env("SITE"), OPERATOR = env("OPERATOR");
@@ -15,8 +15,19 @@ const TAMPER = `#alarm-rows tr[data-alarm="store1-tamper.tamper"]`;
 const sim = (cmd) => writeFileSync(env("SIM_CTL"), cmd + "\n");
 const events = () => readFileSync(`${env("WORK")}/all.txt`, "utf8").split("\n")
     .filter((l) => / vigil\/[^ ]+\/events /.test(l)).map((l) => JSON.parse(l.slice(l.indexOf("{"))));
-const publish = (topic, obj) => execFileSync("mosquitto_pub",
-    ["-h", "127.0.0.1", "-p", env("BROKER_PORT"), "-q", "1", "-t", topic, "-m", JSON.stringify(obj)]);
+// TEXT on TOPIC from another client of the broker (RETAIN: kept as the topic's retained message).
+const publish = (topic, text, retain) => execFileSync("mosquitto_pub",
+    ["-h", "127.0.0.1", "-p", env("BROKER_PORT"), "-q", "1", "-t", topic, "-m", text, ...(retain ? ["-r"] : [])]);
+const FORGERY = (suffix) => `#alarm-rows tr.forgery[data-forgery="${SITE}/${suffix}"]`;
+
+// OBJ as vigild publishes it on SUFFIX: signed with the site's secret key
+// (vigilctl key new: base64 of the seed and the public key), docs/mqtt.md "Signed payloads".
+async function asSite(suffix, obj) {
+    const raw = Buffer.from(readFileSync(env("SITE_SECRET_FILE"), "utf8").trim(), "base64");
+    const jwk = { kty: "OKP", crv: "Ed25519", d: raw.subarray(0, 32).toString("base64url"), x: raw.subarray(32).toString("base64url") };
+    const key = await crypto.subtle.importKey("jwk", jwk, { name: "Ed25519" }, false, ["sign"]);
+    return siteSigned(key, SITE, suffix, JSON.stringify(obj));
+}
 
 // true once vigild has published an event matching RE (as the station's subscriber recorded it).
 async function vigildSays(re, ms) {
@@ -136,6 +147,68 @@ async function shelveAndDisarm(page) {
         await vigildSays(disarmed, 5000) && await appears(page, '.site li[data-zone="perimeter"].disarmed', 5000));
 }
 
+// A critical alarm in the site's name from another client of the broker: retained and unsigned, then as an event with a bad signature.
+const FAKE = { seq: 1, ts: new Date().toISOString(), site: SITE, alarm: "store1-window.intrusion", type: "intrusion",
+    priority: "critical", state: "active_unacked", zone: "store1", point: "store1-window", text: "forged: window broken" };
+const fakeShown = async (page) => await page.$(`#alarm-rows tr[data-alarm="${FAKE.alarm}"]`) !== null ||
+    (await page.textContent("#event-list")).includes(FAKE.text);
+
+async function forgeries(page) {
+    check("a site with its key in console.json is marked as signed and checked",
+        await appears(page, `.site[data-site="${SITE}"] .trust-verified`, 1000));
+    const evs = events();
+    publish(`vigil/${SITE}/alarms/${FAKE.alarm}`, JSON.stringify(FAKE), true);
+    const badSig = `${JSON.stringify({ ...FAKE, seq: evs[evs.length - 1].seq + 1 }).slice(0, -1)},"gsig":"${"A".repeat(86)}=="}`;
+    publish(`vigil/${SITE}/events`, badSig);
+    const raised = await appears(page, FORGERY(`alarms/${FAKE.alarm}`), 3000) && await appears(page, FORGERY("events"), 3000);
+    const text = raised ? await page.textContent(FORGERY("events")) : "";
+    check("an unsigned retained alarm and a wrongly signed event each raise the console's own alarm, naming site and topic",
+        raised && text.includes(`FORGED OR UNSIGNED MESSAGE from site ${SITE} on topic events.`), text);
+    check("the forged critical alarm is not shown as a real alarm", !await fakeShown(page));
+    check("the forgery alarm sounds", await appears(page, '#sound[data-state="sounding"]', 2000));
+    await shot(page, "forged");
+    for (const suffix of ["events", `alarms/${FAKE.alarm}`])
+        await page.click(`${FORGERY(suffix)} button.ack`);
+    check("the guard acknowledges the forgery alarms: they leave the list and the sound stops",
+        await appears(page, "#alarm-rows:not(:has(tr.forgery))", 2000) && await appears(page, '#sound[data-state="quiet"]', 2000));
+}
+
+// The page with another console.json: the site without its key, then with a key that is not one.
+async function keyConfigs(ctx) {
+    const page = await ctx.newPage();
+    const serve = (site) => page.route("**/console.json", (r) => r.fulfill({ contentType: "application/json",
+        body: JSON.stringify({ prefix: "vigil", sites: [site], language: "en", heartbeat_s: 20 }) }));
+    const card = `.site[data-site="${SITE}"]`;
+    await serve(SITE);
+    await page.goto(URL);
+    check("a site without a key in console.json is shown as before, marked NOT VERIFIED",
+        await appears(page, `${card}[data-health="online"] .trust-none:has-text("NOT VERIFIED")`, 5000));
+    await page.unroute("**/console.json");
+    await serve({ id: SITE, public_key: "not-a-key" });
+    await page.goto(URL);
+    const warned = await appears(page, `${card} .trust-bad-key:has-text("SITE KEY UNUSABLE")`, 5000);
+    await page.waitForTimeout(500);     /* the site's retained state has arrived by now, and must have been left out */
+    check("a site whose key cannot be used says so and shows nothing unchecked",
+        warned && await page.getAttribute(card, "data-health") === "unknown" && !await page.$(`${card} li[data-zone]`));
+    await page.close();
+}
+
+// vigild is gone: a forged retained status claims it online for a day; then the page is opened afresh on the retained topics.
+async function forgedRetained(page) {
+    const forged = { site: SITE, state: "online", version: "0.1.0", heartbeat_s: 86400, ts: new Date().toISOString() };
+    publish(`vigil/${SITE}/status`, JSON.stringify(forged), true);
+    const raised = await appears(page, FORGERY("status"), 3000);
+    check("a forged retained status (online, heartbeat 86400) raises the forgery alarm; the site stays offline",
+        raised && await appears(page, `.site[data-site="${SITE}"][data-health="offline"]`, 1000));
+    await page.goto(URL);
+    const again = await appears(page, FORGERY("status"), 5000) && await appears(page, FORGERY(`alarms/${FAKE.alarm}`), 2000);
+    const health = await page.getAttribute(`.site[data-site="${SITE}"]`, "data-health");
+    check("opened afresh, the page raises the forgery alarm for the retained status and alarm", again);
+    check("a forged message is never shown as a real alarm or a normal state", again && health !== "online" && !await fakeShown(page),
+        `site shown ${health}`);
+    await shot(page, "forged-retained");
+}
+
 // The broker goes away: the console must say that its screen is no longer current.
 async function brokerLost(page) {
     process.kill(Number(env("BROKER_PID")), "SIGTERM");
@@ -155,20 +228,20 @@ async function offline(page) {
     await shot(page, "offline");
 }
 
-// Hand-made events after vigild is gone: a seq gap, then a new epoch.
+// Hand-made events after vigild is gone, signed as the site signs: a seq gap, then a new epoch.
 async function history(page) {
     const evs = events();
-    const last = evs[evs.length - 1];
+    const { gsig, ...last } = evs[evs.length - 1];
     const ts = new Date().toISOString();
     const ev = { ...last, seq: last.seq + 5, ts, text: "hand-made event after a gap" };
-    publish(`vigil/${SITE}/events`, ev);
+    publish(`vigil/${SITE}/events`, await asSite("events", ev));
     const gap = `events ${last.seq + 1}–${last.seq + 4} missing`;
     check(`a gap in seq is flagged ("${gap}")`, await appears(page, `#event-list li.gap:text("${gap}")`, 3000));
     const name = "a new epoch is flagged (site history lost)";
     if (last.epoch === undefined)
         return skip(name, "vigild's events carry no epoch yet (being added by another change)");
     const epoch = typeof last.epoch === "number" ? last.epoch + 1 : `${last.epoch}-new`;
-    publish(`vigil/${SITE}/events`, { ...ev, seq: 1, epoch, text: "first event of a new history" });
+    publish(`vigil/${SITE}/events`, await asSite("events", { ...ev, seq: 1, epoch, text: "first event of a new history" }));
     const at = await page.evaluate((t) => vigil.view.fmtTime(t), ts);
     check(name, await appears(page, `#event-list li.epoch:text("site history lost at ${at}")`, 3000));
     await shot(page, "history");
@@ -199,14 +272,17 @@ const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(String(e)));
 check("the console connects to the broker over WebSockets and shows the site online", await openConsole(page));
 check("the site's zones and their arm state are shown", await appears(page, '.site li[data-zone="store1"].armed', 5000));
+await keyConfigs(ctx);
 await page.click("h1");     // the guard's first click: browsers play sound only after one
 await shot(page, "start");
 await alarmAndAck(page);
 await keyboard(page);
 await shelveAndDisarm(page);
+await forgeries(page);
 await refusals(ctx, page);
 await offline(page);
 await history(page);
+await forgedRetained(page);
 await layouts(page);
 await brokerLost(page);
 check("the page raised no script errors", pageErrors.length === 0, pageErrors.join("; "));
