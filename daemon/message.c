@@ -379,7 +379,10 @@ int msg_zone(const struct sink_record *rec, char *buf, size_t cap)
     struct obj b = { json_object(), false };
 
     put(&b, "zone", ref(z->zone));
+    put(&b, "name", jstr(z->name));
     put(&b, "armed", json_boolean(z->armed));
+    if (z->always_armed)
+        put(&b, "always_armed", json_true());
     put(&b, "ts", jts(rec->wall_ms));
     if (z->operator_name[0])
         put(&b, "operator", jstr(z->operator_name));

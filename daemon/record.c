@@ -69,6 +69,7 @@ int rec_zone(struct rec_buf *b, const struct cfg_site *site, const struct core_z
     copy_id(z->zone, sizeof(z->zone), cz->id);
     copy_id(z->name, sizeof(z->name), cz->name[0] ? cz->name : cz->id);
     z->armed = zc->armed;
+    z->always_armed = cz->always_armed;
     z->test = zc->test;
     z->test_started_wall_ms = zc->test_started_wall_ms;
     z->test_until_wall_ms = zc->test_until_wall_ms;

@@ -83,6 +83,7 @@ struct sink_zone {
     char zone[CFG_ID_MAX];
     char name[SINK_NAME_MAX];
     bool armed;
+    bool always_armed;                  /* a 24-hour zone: no one can disarm it */
     char operator_name[CFG_ID_MAX];
     bool test;                          /* in walk test */
     int64_t test_started_wall_ms;       /* of its current or last walk test; 0: never */

@@ -33,7 +33,8 @@ static const char site_conf[] =
     "  { id = \"store1-io\"; name = \"Store 1 I/O module\"; bus = \"io-lan\"; unit = 1; profile = \"din16\"; },\n"
     "  { id = \"store1-th\"; bus = \"io-lan\"; unit = 2; profile = \"th-rs485\"; }\n"
     ");\n"
-    "zones = ( { id = \"store1\"; name = \"Ammunition store 1\"; } );\n"
+    "zones = ( { id = \"store1\"; name = \"Ammunition store 1\"; },\n"
+    "          { id = \"always\"; name = \"24-hour\"; always_armed = true; } );\n"
     "points = (\n"
     "  { id = \"store1-door\"; name = \"Store 1 door\"; device = \"store1-io\"; input = \"di1\";\n"
     "    kind = \"door\"; zone = \"store1\"; },\n"
@@ -341,11 +342,17 @@ static void zone_payloads(void)
     struct core_zone_change zc = { .zone = cfg_find_zone(site, "store1"), .armed = false, .wall_ms = T_WALL_MS };
 
     rec_zone(&rb, site, &zc);
-    EXPECT_STR(rb.json, "{\"zone\":\"store1\",\"armed\":false,\"ts\":\"2026-11-25T10:00:00.123Z\"}");
+    EXPECT_STR(rb.json, "{\"zone\":\"store1\",\"name\":\"Ammunition store 1\",\"armed\":false,"
+                        "\"ts\":\"2026-11-25T10:00:00.123Z\"}");
     zc.armed = true;
     snprintf(zc.operator_name, sizeof(zc.operator_name), "jsmith");
     rec_zone(&rb, site, &zc);
-    EXPECT_STR(rb.json, "{\"zone\":\"store1\",\"armed\":true,\"ts\":\"2026-11-25T10:00:00.123Z\",\"operator\":\"jsmith\"}");
+    EXPECT_STR(rb.json, "{\"zone\":\"store1\",\"name\":\"Ammunition store 1\",\"armed\":true,"
+                        "\"ts\":\"2026-11-25T10:00:00.123Z\",\"operator\":\"jsmith\"}");
+    /* a 24-hour zone says so: a console must not offer to disarm it */
+    zc = (struct core_zone_change){ .zone = cfg_find_zone(site, "always"), .armed = true, .wall_ms = T_WALL_MS };
+    rec_zone(&rb, site, &zc);
+    EXPECT(strstr(rb.json, "\"always_armed\":true") != NULL, "24-hour zone payload: %s", rb.json);
 }
 
 static void result_payloads(void)

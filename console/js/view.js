@@ -78,8 +78,10 @@
         for (const z of [...site.zones.values()].sort((a, b) => String(a.zone).localeCompare(b.zone))) {
             const li = el("li", z.armed ? "armed" : "disarmed");
             li.dataset.zone = z.zone;
-            li.append(el("span", "zone-name", z.zone), el("span", "zone-state", t(z.armed ? "armed" : "disarmed")));
-            if (actions.canArm())
+            li.append(el("span", "zone-name", z.name || z.zone),
+                el("span", "zone-state", t(z.always_armed ? "always_armed" : z.armed ? "armed" : "disarmed")));
+            /* a 24-hour zone cannot be disarmed: vigild would refuse, so the page does not offer it */
+            if (actions.canArm() && !z.always_armed)
                 li.append(button(t(z.armed ? "disarm" : "arm"), () => actions.arm(site.id, z.zone, !z.armed), "zone-action"));
             ul.append(li);
         }

@@ -138,6 +138,10 @@ async function shelveAndDisarm(page) {
     check("shelve from the page shelves the alarm in vigild and on the page",
         await vigildSays(shelved, 5000) && await appears(page, `${DOOR}[data-state="shelved"]`, 5000));
 
+    check("a 24-hour zone is shown by its name as armed around the clock, and the page offers no disarm for it",
+        await page.$('.site li[data-zone="always"] button.zone-action') === null &&
+        (await page.textContent('.site li[data-zone="always"]')).includes("24-hour") &&
+        (await page.textContent('.site li[data-zone="always"]')).includes("armed 24 h"));
     await page.click('.site li[data-zone="perimeter"] button.zone-action');
     await page.waitForSelector("#action-dialog[open]");
     await page.fill("#dlg-comment", "patrol on the fence");
