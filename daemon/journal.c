@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "statedir.h"
 
 #define SEG_MAGIC "VGLJ"
 #define SEG_VERSION 1
@@ -59,36 +60,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* Writes all n bytes, retrying short writes and EINTR. Returns 0 or -1 (errno set). */
-static int write_full(int fd, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync()s a directory so a created, renamed or removed entry survives a power cut. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* mkdir -p: creates dir and any missing parents. */
@@ -933,7 +904,8 @@ static int create_segment(struct jrnl *j, uint64_t no, const unsigned char prev[
     if (fd < 0)
         return jrnl_fail(j, "%s: cannot create segment: %s", path, strerror(errno));
     header_build(h, no, prev);
-    if (write_full(fd, h, sizeof(h)) < 0 || fdatasync(fd) < 0 || fsync_dir(j->dir) < 0 || !(s = push_seg(j, no))) {
+    if (statedir_write_all(fd, h, sizeof(h)) < 0 || fdatasync(fd) < 0 || statedir_sync_dir(j->dir) < 0 ||
+        !(s = push_seg(j, no))) {
         e = errno;
         close(fd);
         unlink(path);
@@ -964,7 +936,7 @@ static int write_record(struct jrnl *j, unsigned type, size_t payload_len)
     j->buf[4] = (unsigned char)type;
     chain_hash(j->chain, j->buf, framed, hash);
     memcpy(j->buf + framed, hash, JRNL_HASH_LEN);
-    if (write_full(j->fd, j->buf, framed + JRNL_HASH_LEN) < 0) {
+    if (statedir_write_all(j->fd, j->buf, framed + JRNL_HASH_LEN) < 0) {
         int e = errno;
         if (ftruncate(j->fd, (off_t)s->bytes) < 0)
             log_err("journal: %s: cannot cut off a failed write at offset %" PRIu64 ": %s", j->path, s->bytes,
@@ -1117,7 +1089,7 @@ static void apply_retention(struct jrnl *j, int64_t now_wall_ms)
         removed = true;
     }
     if (removed)
-        fsync_dir(j->dir);
+        statedir_sync_dir(j->dir);
 }
 
 int jrnl_trim(struct jrnl *j, uint64_t max_bytes, uint64_t keep_from_seg)
@@ -1137,7 +1109,7 @@ int jrnl_trim(struct jrnl *j, uint64_t max_bytes, uint64_t keep_from_seg)
         removed++;
     }
     if (removed)
-        fsync_dir(j->dir);
+        statedir_sync_dir(j->dir);
     return removed;
 }
 

@@ -11,6 +11,7 @@
  * take stays in memory and is still delivered while the process runs.
  */
 #include "mqtt_internal.h"
+#include "statedir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,22 +36,6 @@ static bool store_file(const struct store *st, const char *key, char *file, size
     int n = snprintf(file, cap, "%s/%s" STORE_SUFFIX, st->dir, key);
 
     return n > 0 && (size_t)n < cap;
-}
-
-/* Writes all of buf to fd; false on any error, with errno set. */
-static bool write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return true;
 }
 
 /* The key of a directory entry that is a message file, or NULL. */
@@ -157,7 +142,7 @@ static int store_put(void *handle, char *key, int bufcount, char *buffers[], int
     fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     ok = fd >= 0;
     for (int i = 0; ok && i < bufcount; i++)
-        ok = buflens[i] <= 0 || write_all(fd, buffers[i], (size_t)buflens[i]);
+        ok = buflens[i] <= 0 || statedir_write_all(fd, buffers[i], (size_t)buflens[i]) == 0;
     err = ok ? 0 : errno;
     if (fd >= 0 && close(fd) < 0 && ok) {
         ok = false;
@@ -288,7 +273,7 @@ void mqtt_store_probe(struct pub_path *path)
 
     snprintf(file, sizeof(file), "%s/.write-probe", path->store);
     fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !write_all(fd, block, sizeof(block)))
+    if (fd < 0 || statedir_write_all(fd, block, sizeof(block)) < 0)
         err = errno ? errno : EIO;
     if (fd >= 0 && close(fd) < 0 && !err)
         err = errno;

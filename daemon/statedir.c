@@ -163,20 +163,21 @@ size_t statedir_segment_bytes(uint64_t max_bytes)
     return max_bytes && seg < JRNL_SEGMENT_BYTES_DEFAULT ? (size_t)seg : JRNL_SEGMENT_BYTES_DEFAULT;
 }
 
-/* Writes all of data to fd and makes it durable. Returns 0 or -1 (errno set). */
-static int write_synced(int fd, const char *data, size_t len)
+int statedir_write_all(int fd, const void *data, size_t len)
 {
+    const char *p = data;
+
     while (len > 0) {
-        ssize_t n = write(fd, data, len);
+        ssize_t n = write(fd, p, len);
 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return -1;
-        data += n;
+        p += n;
         len -= (size_t)n;
     }
-    return fdatasync(fd);
+    return 0;
 }
 
 int statedir_sync_dir(const char *dir)
@@ -202,7 +203,7 @@ int statedir_replace_file(const char *dir, const char *name, const void *data, s
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;
     }
-    rc = write_synced(fd, data, len);
+    rc = statedir_write_all(fd, data, len) < 0 ? -1 : fdatasync(fd);
     if (close(fd) < 0)
         rc = -1;
     if (rc < 0 || rename(tmp, path) < 0) {

@@ -84,4 +84,7 @@ int statedir_replace_file(const char *dir, const char *name, const void *data, s
 
 /* fsync()s directory dir, so a created, renamed or removed entry survives a power cut. 0, or -1 (errno). */
 int statedir_sync_dir(const char *dir);
+
+/* Writes all len bytes to fd, retrying short writes and EINTR. 0, or -1 (errno set). */
+int statedir_write_all(int fd, const void *data, size_t len);
 #endif
