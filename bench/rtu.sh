@@ -81,11 +81,6 @@ sim_line() {
     grep '^ok requests=[0-9]* early=' "$1/sim.out" | tail -n 1 | sed 's/^ok //'
 }
 
-# cpu_ticks PID: utime + stime of every thread, in clock ticks.
-cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
 # window SECONDS: measures the line for that long; sets W_DT (s), W_OK (answered
 # requests: every device but the dead one once it is dead), W_DEAD (requests
 # to the dead device) and W_CPU (vigild's % of a core).
@@ -93,15 +88,15 @@ window() {
     local c0 c1 t0 t1 k0 k1
     t0=$(date +%s.%N)
     c0=$(sim_counts "$DIR") || return 1
-    k0=$(cpu_ticks "$VIGILD")
+    k0=$(proc_ticks "$VIGILD")
     sleep "$1"
-    k1=$(cpu_ticks "$VIGILD")
+    k1=$(proc_ticks "$VIGILD")
     c1=$(sim_counts "$DIR") || return 1
     t1=$(date +%s.%N)
     W_DT=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     W_DEAD=$(($(echo "$c1" | tail -n 1) - $(echo "$c0" | tail -n 1)))
     W_OK=$(($(echo "$c1" | awk '{ s += $1 } END { print s }') - $(echo "$c0" | awk '{ s += $1 } END { print s }') - W_DEAD))
-    W_CPU=$(awk -v k=$((k1 - k0)) -v hz="$(getconf CLK_TCK)" -v dt="$W_DT" 'BEGIN { printf "%.1f", 100 * k / hz / dt }')
+    W_CPU=$(cpu_pct $((k1 - k0)) "$W_DT")
 }
 
 # The wire-time arithmetic of daemon/busload.c for one FC2 read of PER bits.
