@@ -15,7 +15,8 @@
 # flips at $BENCH_FLEET_RATE per second, round-robin over the sites (site 1,
 # 2, ... then the next contact of each), each contact 1 then 0 on its next
 # turn, so every flip must become exactly one event (active_unacked, then
-# normal); then a drain of up to 10 s. Lost = flips without their event.
+# normal); then a drain of up to $BENCH_FLEET_DRAIN_S seconds. Lost = flips
+# without their event by then.
 #
 # CPU is utime + stime from /proc over each window, as % of one core, summed
 # over the vigild processes; RSS is VmRSS summed (each process counts every
@@ -24,7 +25,7 @@
 #
 # Environment (defaults in brackets): BENCH_FLEET_SITES [100],
 # BENCH_FLEET_POINTS [10], BENCH_FLEET_POLL_MS [100], BENCH_FLEET_RATE [200],
-# BENCH_FLEET_IDLE_S [20], BENCH_FLEET_FLIP_S [60]. Prints "fleet:" lines;
+# BENCH_FLEET_IDLE_S [20], BENCH_FLEET_FLIP_S [60], BENCH_FLEET_DRAIN_S [10]. Prints "fleet:" lines;
 # exits 1 if the fleet did not start or an event was lost.
 set -u
 VIGIL_BUILD=$(cd "${1:-build}" && pwd) || exit 1
@@ -37,6 +38,7 @@ FLEET_POLL_MS=${BENCH_FLEET_POLL_MS:-100}
 RATE=${BENCH_FLEET_RATE:-200}
 IDLE_S=${BENCH_FLEET_IDLE_S:-20}
 FLIP_S=${BENCH_FLEET_FLIP_S:-60}
+DRAIN_S=${BENCH_FLEET_DRAIN_S:-10}
 VIGILDS=""
 
 site_name() { printf 's%03d' "$1"; }
@@ -125,7 +127,29 @@ flip_driver() {
 
 # sites_online: how many sites the station has seen online.
 sites_online() {
-    grep -o 'SITE ONLINE s[0-9]*' "$WORK/watch.log" | sort -u | wc -l
+    grep -so 'SITE ONLINE s[0-9]*' "$WORK/watch.log" | sort -u | wc -l
+}
+
+# tally FLIPS MARK: "lost extra" over the events after line MARK of the
+# station's output: for every contact, the events each state (active_unacked
+# for a flip to 1, normal for a flip to 0) should have had from the flips
+# flip_driver made, against the ones that came.
+tally() {
+    awk -v flips="$1" -v mark="$2" -v sites="$SITES" -v per="$PER" '
+    BEGIN { for (f = 0; f < flips; f++) want[(f % sites) * per + int(f / sites) % per, 1 - int(f / (sites * per)) % 2]++ }
+    NR > mark && /"type":"digital"/ && match($0, /"point":"pt[0-9]+"/) {
+        pt = substr($0, RSTART + 11, RLENGTH - 12) + 0
+        if (/"state":"active_unacked"/) got[pt, 1]++
+        else if (/"state":"normal"/) got[pt, 0]++ }
+    END { for (k in want) if (want[k] > got[k]) lost += want[k] - got[k]
+          for (k in got) if (got[k] > want[k]) extra += got[k] - want[k]
+          print lost + 0, extra + 0 }' "$WORK/events.jsonl"
+}
+
+# comm_losses MARK: devices the station heard go down after line MARK (a
+# contact that changes while its device is down has no event of its own).
+comm_losses() {
+    tail -n +$(($1 + 1)) "$WORK/events.jsonl" | grep '"type":"comm_loss"' | grep -c '"state":"active_unacked"'
 }
 
 # fleet_events: the contacts' own events (type digital, active_unacked or
@@ -157,12 +181,12 @@ print_window() {
             what, dt, v, v / n, b, w, s }'
 }
 
-# flip_and_drain: the flip window, then up to 10 s for the last events.
+# flip_and_drain: the flip window, then up to DRAIN_S for the last events.
 flip_and_drain() {
     local want
     flip_driver
     want=$(cat "$WORK/flips")
-    wait_until 10 at_least $((EVENTS0 + want)) fleet_events
+    wait_until "$DRAIN_S" at_least $((EVENTS0 + want)) fleet_events
 }
 
 site_setup
@@ -197,19 +221,22 @@ echo "fleet: all $SITES sites online at the station; sockets at the broker: $(ls
 window sleep "$IDLE_S"
 print_window "idle"
 EVENTS0=$(fleet_events)
+MARK=$(wc -l <"$WORK/events.jsonl")
 window flip_and_drain
 FLIPS=$(cat "$WORK/flips")
 EVENTS=$(($(fleet_events) - EVENTS0))
+read -r LOST EXTRA <<<"$(tally "$FLIPS" "$MARK")"
 print_window "$FLIPS flips at $RATE/s"
 # shellcheck disable=SC2086
-awk -v f="$FLIPS" -v e="$EVENTS" -v fs="$FLIP_S" -v dt="$W_DT" -v n="$SITES" \
+awk -v f="$FLIPS" -v e="$EVENTS" -v lost="$LOST" -v extra="$EXTRA" -v dt="$W_DT" -v n="$SITES" \
     -v rss="$(kb sum VmRSS status $VIGILDS)" -v pss="$(kb sum Pss smaps_rollup $VIGILDS)" \
-    -v hwm="$(kb max VmHWM status $VIGILDS)" -v brss="$(kb sum VmRSS status "$BROKER_PID")" 'BEGIN {
-    printf "fleet: events at the station %d of %d flips, lost %d; %.1f events/s end to end (%.1f s from the first flip to the last event)\n",
-        e, f, f - e, e / dt, dt
+    -v hwm="$(kb max VmHWM status $VIGILDS)" -v brss="$(kb sum VmRSS status "$BROKER_PID")" \
+    -v down="$(comm_losses "$MARK")" 'BEGIN {
+    printf "fleet: events at the station %d for %d flips: lost %d, extra %d; %.1f events/s end to end (%.1f s from the first flip to the last event); devices lost meanwhile %d\n",
+        e, f, lost, extra, e / dt, dt, down
     printf "fleet: memory per site: rss %.1f MiB (pss %.1f MiB), largest peak %.1f MiB; all %d: rss %.0f MiB, pss %.0f MiB; broker rss %.1f MiB\n",
         rss / n / 1024, pss / n / 1024, hwm / 1024, n, rss / 1024, pss / 1024, brss / 1024 }'
 echo "# fleet: load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086
 for p in $VIGILDS; do kill -TERM "$p" 2>/dev/null; done
-[ "$EVENTS" -ge "$FLIPS" ]
+[ "$LOST" -eq 0 ]

@@ -122,7 +122,7 @@ wait_for "$DIR/sim.out" '^ready' 10 || { echo "rtu: vigil-sim did not start" >&2
 spawn "$DIR/vigild.log" "$VIGIL_BUILD/vigild" --config "$DIR/site.conf"
 VIGILD=$LAST_PID
 # Warm-up: every device answered once (its first poll sends all its points).
-wait_until 30 at_least "$N_DEV" grep -c 'comm up' "$DIR/vigild.log" ||
+wait_until 30 at_least "$N_DEV" grep -sc 'comm up' "$DIR/vigild.log" ||
     { echo "rtu: not every device came up" >&2; tail "$DIR/vigild.log" >&2; exit 1; }
 
 read -r REQ RSP GAP T_US LIMIT <<<"$(limits)"
