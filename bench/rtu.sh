@@ -130,6 +130,8 @@ echo "rtu: $N_DEV devices on one line at $BAUD baud 8E1 (11 bits a character), $
     "request $REQ B + answer $RSP B + 2 gaps of $(awk -v g="$GAP" 'BEGIN { printf "%.3f", g / 1000 }') ms" \
     "= $(awk -v t="$T_US" 'BEGIN { printf "%.2f", t / 1000 }') ms a transaction; limit $LIMIT transactions/s"
 
+awk -v n="$N_DEV" -v t="$T_US" -v p="$RTU_POLL_MS" 'BEGIN { if (n * t / 1000 < p)
+    printf "rtu: note: %d devices need only %.0f ms of line time per %d ms poll: the poll interval, not the line, sets the rate below\n", n, n * t / 1000, p }'
 window "$WINDOW_S" || exit 1
 RATE_ALL=$(awk -v n=$((W_OK + W_DEAD)) -v dt="$W_DT" 'BEGIN { printf "%.2f", n / dt }')
 awk -v r="$RATE_ALL" -v l="$LIMIT" -v dt="$W_DT" -v n="$N_DEV" -v p="$RTU_POLL_MS" -v cpu="$W_CPU" 'BEGIN {

@@ -300,10 +300,9 @@ static int parse_args(int argc, char **argv, const char **config, const char **p
             continue;
         }
         dst = strcmp(argv[i], "--config") == 0     ? config
-                           : strcmp(argv[i], "--profiles") == 0 ? profiles
-                           : strcmp(argv[i], "--control") == 0  ? control
-                                                                : NULL;
-
+              : strcmp(argv[i], "--profiles") == 0 ? profiles
+              : strcmp(argv[i], "--control") == 0  ? control
+                                                   : NULL;
         if (!dst || i + 1 == argc)
             return -1;
         *dst = argv[++i];
