@@ -5,7 +5,8 @@
 #   make console    the guard console (static files) into build/console/
 #   make demo       run the daemon on a simulated site with a real broker
 #   make sim        many seeds of the core simulation test (SEEDS=N)
-#   make bench      benchmarks under bench/ (bench-peers: only vigild beside collectd and Node-RED)
+#   make bench      benchmarks under bench/ (bench-peers: only vigild beside collectd and Node-RED;
+#                   bench-rtu: one RS-485 line against its wire-time limit; bench-fleet: 100 sites, one broker)
 #   make fuzz       each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS (clang)
 #   make install    DESTDIR= PREFIX= (default /usr/local)
 #   make deb        a Debian package (dpkg-buildpackage) in the parent directory
@@ -86,7 +87,7 @@ SHIM_SO   := $(patsubst tests/shim/%.c,$(BUILD)/tests/shim/%.so,$(wildcard tests
 # Objects are kept: make would otherwise delete the test and bench objects as
 # intermediates and rebuild them on every run (and in every `make install`).
 .SECONDARY:
-.PHONY: all check demo sim bench bench-peers fuzz fuzz-bin deb install uninstall clean deps tests console
+.PHONY: all check demo sim bench bench-peers bench-rtu bench-fleet fuzz fuzz-bin deb install uninstall clean deps tests console
 all: $(PROGS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN) $(SHIM_SO) $(FUZZ_BIN)
 
 $(BUILD)/%.o: %.c
@@ -171,6 +172,16 @@ bench: deps
 bench-peers: deps
 	$(MAKE) all
 	bench/peers/run.sh $(BUILD)
+
+# 32 RTU devices on one 19,200-baud line against the line's wire-time limit (also in `make bench`)
+bench-rtu: deps
+	$(MAKE) all
+	bench/rtu.sh $(BUILD)
+
+# 100 small sites against one broker with one deduplicating station (also in `make bench`)
+bench-fleet: deps
+	$(MAKE) all
+	bench/fleet.sh $(BUILD)
 
 # A Debian package of what `make install PREFIX=/usr` installs (debian/rules),
 # written to the parent directory, as dpkg-buildpackage does.

@@ -7,11 +7,15 @@
 #                        simulated site, for N=100 and N=1000 points
 #   bench/influx.sh      sustained points/s through the InfluxDB sink into a
 #                        local influxd, and the CPU it costs
+#   bench/rtu.sh         32 RTU devices on one 19,200-baud line: transactions/s
+#                        against the wire-time limit, and one dead device's cost
+#   bench/fleet.sh       100 small sites against one broker and one station:
+#                        events/s, loss, broker CPU, CPU and memory per site
 #   bench/peers/run.sh   vigild beside collectd and Node-RED on one site, 3
 #                        interleaved rounds (about 10 minutes)
 #
 # Figures are printed, never asserted. Exits 1 if a benchmark failed to run
-# or the latency benchmark lost a flip (an input with no event is a defect).
+# or the latency or fleet benchmark lost a flip (an input with no event is a defect).
 set -u
 build=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,5 +25,7 @@ echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: 
 "$build/bench/core" || status=1
 "$top/bench/latency.sh" "$build" || status=1
 "$top/bench/influx.sh" "$build" || status=1
+"$top/bench/rtu.sh" "$build" || status=1
+"$top/bench/fleet.sh" "$build" || status=1
 "$top/bench/peers/run.sh" "$build" || status=1
 exit $status

@@ -58,6 +58,17 @@ cleanup() {
     SPAWNED=""
 }
 
+# proc_ticks PID...: utime + stime of the processes (all their threads), summed, in clock ticks.
+proc_ticks() {
+    local p
+    for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $14 + $15 } END { print s + 0 }'
+}
+
+# cpu_pct TICKS SECONDS: clock ticks spent over SECONDS of wall time, as % of one core.
+cpu_pct() {
+    awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v dt="$2" 'BEGIN { printf "%.1f", 100 * t / hz / dt }'
+}
+
 # wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds (true)
 # or SECONDS have passed (false). Every wait below is built on it, so no
 # caller sleeps a fixed time in the hope that something happened.

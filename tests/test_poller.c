@@ -175,7 +175,8 @@ static bool sim_start(struct fixture *f)
         dup2(out[1], STDOUT_FILENO);
         close(in[1]);
         close(out[0]);
-        execl(path, "vigil-sim", "--config", f->conf, (char *)NULL);
+        /* RTU lines take their real wire time (no TCP bus is affected). */
+        execl(path, "vigil-sim", "--config", f->conf, "--wire-time", (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -962,7 +963,8 @@ static void test_dead_device_on_other_bus(void)
 
 /*
  * RTU over a pseudo-terminal: two units on one line, values decoded and
- * scaled; a unit answering with bad CRCs goes down while the other goes on.
+ * scaled; every request waits out the inter-frame gap; a unit answering
+ * with bad CRCs goes down while the other goes on.
  */
 static void test_rtu_over_pty(void)
 {
@@ -993,6 +995,14 @@ static void test_rtu_over_pty(void)
     EXPECT(i3 >= 0 && near(f.log[i3].u.sample.value, 45.6), "h2 first read");
     long ms = set_and_time(&f, "t1", 20.1);
     EXPECT(ms >= 0, "a set on the RTU line arrives");
+    /* Modbus over serial line 2.5.1.1: a frame starts only after 3.5
+     * characters of silence, or the units take it for the tail of the last
+     * answer. The simulator's line (--wire-time) counts the ones that did not. */
+    long requests = -1, early = -1;
+    EXPECT(wait_requests_above(&f, "th2", 5, 3000) > 5, "the line is polled");
+    EXPECT(sscanf(sim_cmd(&f, "line rs485"), "ok requests=%ld early=%ld", &requests, &early) == 2 &&
+               requests > 4 && early == 0,
+           "every request waits out the line's 3.5-character gap (%ld of %ld did not)", early, requests);
 
     int mark = f.n_log;
     SIM_OK(&f, "fail th1 garbage");

@@ -1,7 +1,7 @@
 /*
  * sim.c - vigil-sim: serves every Modbus device of a site config.
  *
- *   vigil-sim --config SITE.conf [--profiles DIR] [--control PATH]
+ *   vigil-sim --config SITE.conf [--profiles DIR] [--control PATH] [--wire-time]
  *
  * Loads the same site config as vigild and answers for every device: TCP
  * buses listen on their host:port, RTU buses get a pseudo-terminal that the
@@ -12,9 +12,14 @@
  *   set POINT VALUE     engineering value of a point      -> ok
  *   fail DEVICE MODE    ok|timeout|exception|garbage|close|wrong-unit|wrong-function -> ok
  *   stats DEVICE        requests received for the device  -> ok requests=N
+ *   line BUS            --wire-time: requests, and those sent inside the gap
+ *                       -> ok requests=N early=M shortest_gap_us=X
  *   get DEVICE TABLE ADDR  raw value in coil|discrete|holding|input -> ok VALUE
  *   get DEVICE INPUT    raw value of a profile input (do1) -> ok VALUE
  *   quit                                                  -> ok, then exit 0
+ *
+ * --wire-time makes every RTU answer take the time a real line would take
+ * (sim_wire.c): benchmarks measure a poller against the line's limit.
  *
  * "ready" is printed once every listener and pty is up. One thread, one
  * select loop over listeners, clients, pty masters and the control input.
@@ -51,7 +56,7 @@ static void on_signal(int sig)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: vigil-sim --config SITE.conf [--profiles DIR] [--control PATH]\n");
+    fprintf(stderr, "usage: vigil-sim --config SITE.conf [--profiles DIR] [--control PATH] [--wire-time]\n");
 }
 
 static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -120,6 +125,25 @@ static void cmd_stats(struct sim *s, const char *device)
     reply("ok requests=%llu", (unsigned long long)s->devs[d].requests);
 }
 
+/* The line's request counts of an RTU bus under --wire-time (sim_wire.c). */
+static void cmd_line(struct sim *s, const char *bus)
+{
+    for (int i = 0; i < s->site->n_buses; i++) {
+        const struct sim_bus *b = &s->buses[i];
+
+        if (strcmp(b->cfg->id, bus) != 0)
+            continue;
+        if (!b->wire) {
+            reply("error bus \"%s\" is not an RTU line under --wire-time", bus);
+            return;
+        }
+        reply("ok requests=%llu early=%llu shortest_gap_us=%.0f", (unsigned long long)b->frames,
+              (unsigned long long)b->early, b->frames > 1 ? b->shortest_gap_ns / 1000.0 : 0.0);
+        return;
+    }
+    reply("error unknown bus \"%s\"", bus);
+}
+
 /* Answers the raw value at one address of a device's map. */
 static void get_raw(struct sim *s, int d, enum cfg_table table, int address)
 {
@@ -186,11 +210,13 @@ static bool run_command(struct sim *s, char *line)
         cmd_fail(s, a, b);
     else if (strcmp(verb, "stats") == 0 && a && !b)
         cmd_stats(s, a);
+    else if (strcmp(verb, "line") == 0 && a && !b)
+        cmd_line(s, a);
     else if (strcmp(verb, "get") == 0 && b && !extra)
         cmd_get(s, a, b, c);
     else
-        reply("error expected: set POINT VALUE | fail DEVICE MODE | stats DEVICE | get DEVICE TABLE ADDR | "
-              "get DEVICE INPUT | quit");
+        reply("error expected: set POINT VALUE | fail DEVICE MODE | stats DEVICE | line BUS | "
+              "get DEVICE TABLE ADDR | get DEVICE INPUT | quit");
     return false;
 }
 
@@ -240,6 +266,7 @@ static int control_open(struct control *c, const char *path)
 static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
 {
     while (!stop_signal) {
+        struct timespec wait, *timeout;
         fd_set ready;
         int maxfd = -1;
 
@@ -249,7 +276,8 @@ static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
             maxfd = c->fd;
         }
         maxfd = sim_links_fdset(s, &ready, maxfd);
-        if (pselect(maxfd + 1, &ready, NULL, NULL, NULL, wait_mask) < 0) {
+        timeout = sim_links_timeout(s, &wait);
+        if (pselect(maxfd + 1, &ready, NULL, NULL, timeout, wait_mask) < 0) {
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "vigil-sim: select: %s\n", strerror(errno));
@@ -261,14 +289,20 @@ static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
     }
 }
 
-static int parse_args(int argc, char **argv, const char **config, const char **profiles, const char **control)
+static int parse_args(int argc, char **argv, const char **config, const char **profiles, const char **control,
+                      bool *wire_time)
 {
     for (int i = 1; i < argc; i++) {
-        const char **dst = strcmp(argv[i], "--config") == 0     ? config
-                           : strcmp(argv[i], "--profiles") == 0 ? profiles
-                           : strcmp(argv[i], "--control") == 0  ? control
-                                                                : NULL;
+        const char **dst;
 
+        if (strcmp(argv[i], "--wire-time") == 0) {
+            *wire_time = true;
+            continue;
+        }
+        dst = strcmp(argv[i], "--config") == 0     ? config
+              : strcmp(argv[i], "--profiles") == 0 ? profiles
+              : strcmp(argv[i], "--control") == 0  ? control
+                                                   : NULL;
         if (!dst || i + 1 == argc)
             return -1;
         *dst = argv[++i];
@@ -304,7 +338,7 @@ int main(int argc, char **argv)
     char err[4096];
     int rc = 1;
 
-    if (parse_args(argc, argv, &config, &profiles, &control_path) != 0) {
+    if (parse_args(argc, argv, &config, &profiles, &control_path, &s.wire_time) != 0) {
         usage();
         return 2;
     }

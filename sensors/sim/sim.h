@@ -3,7 +3,8 @@
  *
  * sim.c runs the single-threaded select loop and the control commands;
  * sim_model.c holds the devices (register maps, fault modes) and answers
- * requests; sim_link.c owns the sockets and pseudo-terminals of the buses.
+ * requests; sim_link.c owns the sockets and pseudo-terminals of the buses;
+ * sim_wire.c holds RTU answers back by their wire time (--wire-time).
  */
 #ifndef VIGIL_SIM_H
 #define VIGIL_SIM_H
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/select.h>
+#include <time.h>
 
 #include <modbus.h>
 
@@ -52,12 +54,24 @@ struct sim_bus {
     bool linked;              /* cfg->device is our symlink to pty_name */
     uint8_t rx[SIM_RTU_BUF];
     size_t rx_len;
+    /* RTU with --wire-time (sim_wire.c) */
+    bool wire;
+    int capture[2];           /* sim_answer() writes the answer here, the line reads it back */
+    uint8_t tx[SIM_RTU_BUF];  /* answer bytes held until their last character would arrive */
+    size_t tx_len;
+    uint64_t tx_due_ns;       /* CLOCK_MONOTONIC */
+    uint64_t line_free_ns;    /* the line is silent, gap included, from then on */
+    uint64_t last_end_ns;     /* when the line's last frame ended */
+    uint64_t frames;          /* requests framed */
+    uint64_t early;           /* of which began before the line had been silent for the gap */
+    uint64_t shortest_gap_ns; /* the shortest silence before a request */
 };
 
 struct sim {
     struct cfg_site *site;
     struct sim_dev *devs;     /* indexed like site->devices */
     struct sim_bus *buses;    /* indexed like site->buses */
+    bool wire_time;           /* --wire-time: RTU answers take their time on the line */
 };
 
 /* sim_model.c */
@@ -79,5 +93,15 @@ void sim_links_close(struct sim *s);
 int sim_links_fdset(const struct sim *s, fd_set *set, int maxfd);
 void sim_links_serve(struct sim *s, const fd_set *ready);
 void sim_bus_drop_clients(struct sim_bus *b);
+/* The time until a held RTU answer is due, or NULL if none is held. */
+struct timespec *sim_links_timeout(const struct sim *s, struct timespec *ts);
+
+/* sim_wire.c */
+uint64_t sim_wire_now_ns(void);
+int sim_wire_open(struct sim_bus *b, char *err, size_t errlen);
+void sim_wire_close(struct sim_bus *b);
+void sim_wire_frame(struct sim_bus *b, size_t req_bytes, uint64_t now_ns);
+void sim_wire_flush(struct sim_bus *b, uint64_t now_ns);
+int64_t sim_wire_wait_ns(const struct sim_bus *b, uint64_t now_ns);
 
 #endif

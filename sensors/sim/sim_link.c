@@ -124,9 +124,10 @@ static int rtu_link(struct sim_bus *b, char *err, size_t errlen)
 /*
  * Creates the pty. The simulator keeps the slave side open itself, in raw
  * mode: otherwise each time the poller closes the port the master would see
- * a hang-up and select() would spin on it.
+ * a hang-up and select() would spin on it. With wire, answers are held back
+ * by their wire time (sim_wire.c).
  */
-static int rtu_open(struct sim_bus *b, char *err, size_t errlen)
+static int rtu_open(struct sim_bus *b, bool wire, char *err, size_t errlen)
 {
     struct termios tio;
 
@@ -149,6 +150,8 @@ static int rtu_open(struct sim_bus *b, char *err, size_t errlen)
         snprintf(err, errlen, "bus \"%s\": %s", b->cfg->id, strerror(errno));
         return -1;
     }
+    if (wire && sim_wire_open(b, err, errlen) != 0)
+        return -1;
     return rtu_link(b, err, errlen);
 }
 
@@ -195,7 +198,12 @@ static void rtu_frames(struct sim *s, struct sim_bus *b)
             b->rx_len = 0;
             return;
         }
-        sim_answer(s, b, b->rx, n, b->master_fd);
+        if (b->wire) {
+            sim_answer(s, b, b->rx, n, b->capture[1]);
+            sim_wire_frame(b, (size_t)n, sim_wire_now_ns());
+        } else {
+            sim_answer(s, b, b->rx, n, b->master_fd);
+        }
         b->rx_len -= (size_t)n;
         memmove(b->rx, b->rx + n, b->rx_len);
     }
@@ -234,7 +242,7 @@ int sim_links_open(struct sim *s, char *err, size_t errlen)
     for (int i = 0; i < s->site->n_buses; i++) {
         struct sim_bus *b = &s->buses[i];
 
-        if ((b->cfg->type == CFG_BUS_TCP ? tcp_open(b, err, errlen) : rtu_open(b, err, errlen)) != 0)
+        if ((b->cfg->type == CFG_BUS_TCP ? tcp_open(b, err, errlen) : rtu_open(b, s->wire_time, err, errlen)) != 0)
             return -1;
     }
     return 0;
@@ -261,6 +269,7 @@ void sim_links_close(struct sim *s)
             close(b->slave_fd);
         if (b->master_fd >= 0)
             close(b->master_fd);
+        sim_wire_close(b);
         if (b->ctx)
             modbus_free(b->ctx);
     }
@@ -297,5 +306,25 @@ void sim_links_serve(struct sim *s, const fd_set *ready)
             tcp_serve(s, &s->buses[i], ready);
         else
             rtu_serve(s, &s->buses[i], ready);
+        if (s->buses[i].wire)
+            sim_wire_flush(&s->buses[i], sim_wire_now_ns());
     }
+}
+
+struct timespec *sim_links_timeout(const struct sim *s, struct timespec *ts)
+{
+    uint64_t now = sim_wire_now_ns();
+    int64_t wait = -1;
+
+    for (int i = 0; i < s->site->n_buses; i++) {
+        int64_t w = s->buses[i].wire ? sim_wire_wait_ns(&s->buses[i], now) : -1;
+
+        if (w >= 0 && (wait < 0 || w < wait))
+            wait = w;
+    }
+    if (wait < 0)
+        return NULL;
+    ts->tv_sec = (time_t)(wait / 1000000000);
+    ts->tv_nsec = (long)(wait % 1000000000);
+    return ts;
 }
