@@ -105,7 +105,7 @@ struct poll_dev {
     int interval_ms;           /* poll_ms, or longer in quarantine */
     struct log_complaint complaint;
     struct log_complaint write_complaint;
-    struct mbreq_answer answer; /* what it answered when the unit or function did not match */
+    struct mbtcp_answer answer; /* what it answered when the unit or function did not match */
     struct poll_device_stats stats; /* guarded by poll_set.stats_lock */
 };
 
@@ -453,9 +453,9 @@ static const char *err_text(int err, char *buf, size_t len)
  */
 static const char *fail_reason(const struct poll_dev *d, int err, char *buf, size_t len)
 {
-    if (err == MBREQ_EBADUNIT)
+    if (err == MBTCP_EBADUNIT)
         snprintf(buf, len, "answered as unit %d, expected %d", d->answer.unit, d->cfg->unit);
-    else if (err == MBREQ_EBADFUNC)
+    else if (err == MBTCP_EBADFUNC)
         snprintf(buf, len, "answered with function code 0x%02x to another request", d->answer.function);
     else
         return err_text(err, buf, len);
@@ -471,8 +471,8 @@ static bool is_exception(int err)
 static bool is_protocol_error(int err)
 {
     return err == ETIMEDOUT || err == EMBBADCRC || err == EMBBADDATA || err == EMBBADEXC ||
-           err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE || err == MBREQ_EBADUNIT ||
-           err == MBREQ_EBADFUNC;
+           err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE || err == MBTCP_EBADUNIT ||
+           err == MBTCP_EBADFUNC;
 }
 
 static void set_timeouts(modbus_t *ctx, int timeout_ms)
