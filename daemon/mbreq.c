@@ -1,5 +1,5 @@
 /*
- * mbreq.c - raw Modbus requests with fully checked answers (see mbreq.h).
+ * mbreq.c - raw Modbus RTU requests with fully checked answers (see mbreq.h).
  */
 #include "mbreq.h"
 
@@ -21,27 +21,25 @@ static int transact(modbus_t *ctx, const struct mbtcp_req *rq, uint16_t *words, 
                     struct mbtcp_answer *got)
 {
     uint8_t req[MBTCP_RAW_LEN], rsp[MODBUS_MAX_ADU_LENGTH];
-    int h = modbus_get_header_length(ctx), rc;
-    bool rtu = h == RTU_HEADER_LEN;
+    int rc;
 
-    if (!rtu)
-        (void)modbus_flush(ctx);
     errno = 0;
     if (modbus_send_raw_request(ctx, req, mbtcp_encode_raw(rq, req)) < 0)
         return fail_errno();
     errno = 0;
     rc = modbus_receive_confirmation(ctx, rsp);
-    /* RTU: 0 means libmodbus saw another slave's address and skipped the CRC. */
-    if (rc == 0 && rtu) {
+    /* 0 means libmodbus saw another slave's address and skipped the CRC. */
+    if (rc == 0) {
         got->unit = rsp[0];
         got->function = rsp[1];
         return MBTCP_EBADUNIT;
     }
-    if (rc <= 0)
+    if (rc < 0)
         return fail_errno();
-    if (rc < h + 1 + (rtu ? RTU_CRC_LEN : 0))
+    if (rc < RTU_HEADER_LEN + 1 + RTU_CRC_LEN)
         return EMBBADDATA;
-    return mbtcp_check_pdu(rq, rsp[h - 1], rsp + h, (size_t)(rc - h - (rtu ? RTU_CRC_LEN : 0)), words, bits, got);
+    return mbtcp_check_pdu(rq, rsp[0], rsp + RTU_HEADER_LEN, (size_t)(rc - RTU_HEADER_LEN - RTU_CRC_LEN), words,
+                           bits, got);
 }
 
 int mbreq_read(modbus_t *ctx, int unit, enum cfg_table table, int addr, int n, uint16_t *words, uint8_t *bits,

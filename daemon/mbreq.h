@@ -1,21 +1,13 @@
 /*
- * mbreq.h - one Modbus request sent raw and its answer checked in full.
+ * mbreq.h - one Modbus RTU request through libmodbus, its answer checked in full.
  *
- * libmodbus 3.1.6 checks a TCP answer's transaction id, function code and
- * length, but not its unit id (the MBAP "unit identifier" byte is never
- * compared with the request's): a gateway that routes a request to the
- * wrong slave, or a device configured with another unit id, would have its
- * values taken as those of the device asked. So the poller sends its reads
- * and writes with modbus_send_raw_request() and reads the answer with
- * modbus_receive_confirmation(), which checks nothing, and checks the answer
- * with mbtcp_check_pdu(): unit id, function code (or an exception for it),
- * byte count or echo.
- * On RTU libmodbus already drops an answer from another slave (the receive
- * returns 0); that is reported the same way.
- *
- * The raw request always carries transaction id 0, so on TCP the socket is
- * flushed before each request: a late answer to an earlier request can
- * never be read as the answer to this one.
+ * The RTU line threads (rtuthread.c) send their reads and writes with
+ * modbus_send_raw_request() and read the answer with
+ * modbus_receive_confirmation(), which checks only the CRC, and check the
+ * answer with the same codec the TCP loop uses (mbtcp_check_pdu()): unit id,
+ * function code (or an exception for it), byte count or echo. libmodbus
+ * drops an RTU answer from another slave (the receive returns 0); that is
+ * reported as MBTCP_EBADUNIT too.
  *
  * Errors: 0 on success, else an errno value: libmodbus's own (ETIMEDOUT,
  * EMBBADCRC, ...) or what mbtcp_check_pdu() found wrong with the answer (an

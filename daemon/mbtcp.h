@@ -6,7 +6,7 @@
  * id 0, length, unit id), and how an answer is checked against the request
  * in full: transaction id, unit id, function code (or an exception for it),
  * byte count or echo. The TCP event loop (tcploop.c) frames and checks its
- * ADUs here; the RTU bus threads (mbreq.c, through libmodbus) and vigilctl
+ * ADUs here; the RTU line threads (mbreq.c, through libmodbus) and vigilctl
  * (ctl_modbus.c) check their answers' PDUs with the same mbtcp_check_pdu().
  *
  * libmodbus 3.1.6 does not compare a TCP answer's unit id with the request's:
