@@ -30,7 +30,8 @@
  * reopened by the next poll without counting a failure.
  *
  * The name is resolved (getaddrinfo) at each connect, as libmodbus did; a
- * host name rather than an address makes that a blocking call in the loop.
+ * host name rather than an address makes that a blocking call that holds
+ * up every TCP bus while the resolver works (docs/config.md says so).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -69,6 +70,7 @@ struct conn {
     uint64_t requests;
     uint64_t deadline_ms;
     uint16_t tid;
+    unsigned addr_pick;        /* which of the host's addresses to connect to */
     struct mbtcp_req req;      /* the request out */
     uint8_t rx[MBTCP_MAX_ADU];
     size_t rx_len;
@@ -250,19 +252,37 @@ static void on_readable(struct tcploop *tl, struct conn *c, uint64_t now)
 /* ------------------------------------------------------------------------ */
 /* Connections                                                              */
 
-/* A non-blocking socket to the bus, connecting; -1 with errno on failure. */
-static int open_socket(const struct cfg_bus *cfg)
+/* Entry `pick` (modulo their number) of the addresses in list. */
+static const struct addrinfo *addr_pick(const struct addrinfo *list, unsigned pick)
+{
+    unsigned n = 0;
+
+    for (const struct addrinfo *a = list; a; a = a->ai_next)
+        n++;
+    for (pick %= n; pick > 0; pick--)
+        list = list->ai_next;
+    return list;
+}
+
+/*
+ * A non-blocking socket to the bus, connecting; -1 with errno on failure.
+ * A host name with several addresses (localhost: ::1 and 127.0.0.1) is
+ * tried one address per connect, `pick` moving on after each failure.
+ */
+static int open_socket(const struct cfg_bus *cfg, unsigned pick)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-    struct addrinfo *ai;
+    struct addrinfo *list;
+    const struct addrinfo *ai;
     char port[16];
     int fd, one = 1, rc;
 
     snprintf(port, sizeof(port), "%d", cfg->port);
-    if ((rc = getaddrinfo(cfg->host, port, &hints, &ai)) != 0) {
+    if ((rc = getaddrinfo(cfg->host, port, &hints, &list)) != 0) {
         errno = rc == EAI_SYSTEM ? errno : EHOSTUNREACH;
         return -1;
     }
+    ai = addr_pick(list, pick);
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd >= 0) {
         /* Requests are 12 bytes: Nagle would hold each for the previous answer's ACK. */
@@ -275,13 +295,14 @@ static int open_socket(const struct cfg_bus *cfg)
             fd = -1;
         }
     }
-    freeaddrinfo(ai);
+    freeaddrinfo(list);
     return fd;
 }
 
 static void connect_failed(struct conn *c, int err)
 {
     conn_close(c);
+    c->addr_pick++;
     poll_bus_connect_failed(c->bus, err, clock_mono_ms());
     cycle_link_down(c);
 }
@@ -309,7 +330,7 @@ static void conn_open(struct tcploop *tl, struct conn *c, uint64_t now)
 {
     struct epoll_event ev = { .events = EPOLLOUT | EPOLLIN, .data.ptr = c };
 
-    c->fd = open_socket(c->bus->cfg);
+    c->fd = open_socket(c->bus->cfg, c->addr_pick);
     if (c->fd < 0 || epoll_ctl(tl->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
         connect_failed(c, errno);
         return;
