@@ -30,7 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 #define CONTROL_LINE_MAX 512
 
@@ -100,7 +103,7 @@ static void cmd_fail(struct sim *s, const char *device, const char *mode_name)
     }
     if (sim_parse_mode(mode_name, &mode) != 0) {
         reply("error unknown mode \"%s\"; expected ok, timeout, exception, garbage, close, "
-              "wrong-unit or wrong-function", mode_name);
+              "wrong-unit, wrong-function or slow", mode_name);
         return;
     }
     s->devs[d].mode = mode;
@@ -242,6 +245,8 @@ static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
     while (!stop_signal) {
         fd_set ready;
         int maxfd = -1;
+        long wait_ms = sim_next_answer_ms(s, clock_mono_ms());
+        struct timespec wait = { .tv_sec = wait_ms / 1000, .tv_nsec = wait_ms % 1000 * 1000000L };
 
         FD_ZERO(&ready);
         if (c->fd >= 0) {
@@ -249,7 +254,7 @@ static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
             maxfd = c->fd;
         }
         maxfd = sim_links_fdset(s, &ready, maxfd);
-        if (pselect(maxfd + 1, &ready, NULL, NULL, NULL, wait_mask) < 0) {
+        if (pselect(maxfd + 1, &ready, NULL, NULL, wait_ms < 0 ? NULL : &wait, wait_mask) < 0) {
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "vigil-sim: select: %s\n", strerror(errno));
@@ -258,6 +263,7 @@ static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
         if (c->fd >= 0 && FD_ISSET(c->fd, &ready) && control_read(s, c))
             return;
         sim_links_serve(s, &ready);
+        sim_answer_due(s, clock_mono_ms());
     }
 }
 
