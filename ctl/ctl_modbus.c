@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "mbtcp.h"
+
 static const char *const table_names[] = { "coil", "discrete", "holding", "input" };
 static const char *const table_words[] = { "coil", "discrete input", "holding register", "input register" };
-static const int table_fc[] = { MODBUS_FC_READ_COILS, MODBUS_FC_READ_DISCRETE_INPUTS,
-                                MODBUS_FC_READ_HOLDING_REGISTERS, MODBUS_FC_READ_INPUT_REGISTERS };
 static const int table_ref[] = { 0, 1, 4, 3 }; /* leading digit of the manuals' numbers */
 
 static bool is_bits(enum cfg_table t)
@@ -192,32 +192,20 @@ modbus_t *ctl_bus_open(const struct cfg_bus *bus, int timeout_ms, char *err, siz
     return ctx;
 }
 
-/* Checks an answer of n bytes against the request; fills ans and the data. */
-static void parse_answer(const uint8_t *rsp, int n, int hdr, const struct ctl_read *rq, uint16_t *words,
-                         uint8_t *bits, struct ctl_answer *ans)
+/* Classifies an answer the codec checked (err: mbtcp_check_pdu()'s result). */
+static void classify(int err, const struct mbtcp_answer *got, struct ctl_answer *ans)
 {
-    int fc = table_fc[rq->table];
-    int want = is_bits(rq->table) ? (rq->count + 7) / 8 : rq->count * 2;
-
-    if (rsp[hdr - 1] != rq->unit) {
-        ans->kind = CTL_ANS_WRONG_UNIT;
-        ans->unit = rsp[hdr - 1];
-    } else if (n > hdr + 1 && rsp[hdr] == (fc | 0x80)) {
+    if (err == 0) {
+        ans->kind = CTL_ANS_OK;
+    } else if (got->exception > 0) {
         ans->kind = CTL_ANS_EXCEPTION;
-        ans->exception = rsp[hdr + 1];
-    } else if (n < hdr + 2 + want || rsp[hdr] != fc || rsp[hdr + 1] != want) {
+        ans->exception = got->exception;
+    } else if (err == MBTCP_EBADUNIT) {
+        ans->kind = CTL_ANS_WRONG_UNIT;
+        ans->unit = got->unit;
+    } else {
         ans->kind = CTL_ANS_BAD;
         ans->err = EMBBADDATA;
-    } else {
-        ans->kind = CTL_ANS_OK;
-        for (int i = 0; i < rq->count; i++) {
-            const uint8_t *d = rsp + hdr + 2;
-
-            if (is_bits(rq->table))
-                bits[i] = (uint8_t)((d[i / 8] >> (i % 8)) & 1);
-            else
-                words[i] = (uint16_t)((d[2 * i] << 8) | d[2 * i + 1]);
-        }
     }
 }
 
@@ -236,16 +224,17 @@ static void recover(modbus_t *ctx, const struct cfg_bus *bus)
 void ctl_read(modbus_t *ctx, const struct cfg_bus *bus, const struct ctl_read *rq, uint16_t *words,
               uint8_t *bits, struct ctl_answer *ans)
 {
-    uint8_t req[6] = { (uint8_t)rq->unit, (uint8_t)table_fc[rq->table], (uint8_t)(rq->address >> 8),
-                       (uint8_t)rq->address, (uint8_t)(rq->count >> 8), (uint8_t)rq->count };
-    uint8_t rsp[MODBUS_TCP_MAX_ADU_LENGTH];
-    int hdr = bus->type == CFG_BUS_TCP ? 7 : 1, n;
+    struct mbtcp_req req = mbtcp_read(rq->unit, rq->table, rq->address, rq->count);
+    struct mbtcp_answer got;
+    uint8_t raw[MBTCP_RAW_LEN], rsp[MODBUS_TCP_MAX_ADU_LENGTH];
+    int hdr = bus->type == CFG_BUS_TCP ? MBTCP_MBAP_LEN : 1, crc = bus->type == CFG_BUS_TCP ? 0 : 2, n;
     double start = now_ms();
 
     memset(ans, 0, sizeof *ans);
     modbus_set_slave(ctx, rq->unit); /* RTU: libmodbus filters answers by it */
     errno = 0;
-    n = modbus_send_raw_request(ctx, req, sizeof req) < 0 ? -1 : modbus_receive_confirmation(ctx, rsp);
+    n = modbus_send_raw_request(ctx, raw, mbtcp_encode_raw(&req, raw)) < 0 ? -1
+                                                                            : modbus_receive_confirmation(ctx, rsp);
     ans->rtt_ms = now_ms() - start;
     if (n == 0 && bus->type == CFG_BUS_RTU) {
         /* libmodbus 3.1.6 hands back an RTU frame from another unit as length 0 */
@@ -256,8 +245,12 @@ void ctl_read(modbus_t *ctx, const struct cfg_bus *bus, const struct ctl_read *r
         ans->kind = ans->err == ETIMEDOUT                               ? CTL_ANS_TIMEOUT
                     : ans->err == EMBBADCRC || ans->err == EMBBADDATA ? CTL_ANS_BAD
                                                                       : CTL_ANS_LINK;
+    } else if (n < hdr + 1 + crc) {
+        ans->kind = CTL_ANS_BAD;
+        ans->err = EMBBADDATA;
     } else {
-        parse_answer(rsp, n, hdr, rq, words, bits, ans);
+        classify(mbtcp_check_pdu(&req, rsp[hdr - 1], rsp + hdr, (size_t)(n - hdr - crc), words, bits, &got), &got,
+                 ans);
     }
     if (ans->kind == CTL_ANS_TIMEOUT || ans->kind == CTL_ANS_BAD || ans->kind == CTL_ANS_WRONG_UNIT)
         recover(ctx, bus);
@@ -313,7 +306,7 @@ static void exception_text(const struct ctl_answer *a, const struct ctl_read *rq
     if (a->exception == 1)
         snprintf(buf, len, "illegal function: unit %d does not support reading %ss (function code %d): the "
                  "device has no such table; read another table (check the manual)", rq->unit, table_words[rq->table],
-                 table_fc[rq->table]);
+                 mbtcp_read(rq->unit, rq->table, rq->address, rq->count).function);
     else if (a->exception == 2)
         snprintf(buf, len, "illegal data address: unit %d has no %s (address %d%s%s, %d %s); check the "
                  "address against the device manual (vigil addresses are 0-based: %s is address %d)",

@@ -731,7 +731,7 @@ static void report_status(struct corethread *ct, uint64_t now_ms)
 }
 
 /*
- * Pings systemd's watchdog only while the bus threads and this loop both
+ * Pings systemd's watchdog only while the poll workers and this loop both
  * cycle. The publisher is left out on purpose: its progress stalls during a
  * broker outage, and restarting vigild then would help nobody.
  */

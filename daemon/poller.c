@@ -1,39 +1,28 @@
 /*
- * poller.c - Modbus polling threads (see poller.h and docs/modbus.md).
+ * poller.c - Modbus polling: the read plan, the poll set and what every
+ * worker shares (see poller.h, poll_internal.h and docs/modbus.md).
  *
- * libmodbus is blocking and a context is not thread-safe, so each bus gets
- * one thread and one modbus_t, and talks to nobody but the input queue. A bus
- * thread keeps its devices ordered by due time: it picks the device whose
- * poll is due first, reads its plan (the few requests poll_plan() computed at
- * start-up), decodes every point and pushes what changed, then moves that
- * device's due time on by exactly one interval. Slots missed because the bus
- * was busy are skipped rather than caught up in a burst.
+ * The workers that move the bytes are rtuthread.c (one libmodbus thread per
+ * RTU line) and tcploop.c (one event loop for every Modbus TCP bus). Here is
+ * what a poll cycle means whichever carried it: decoding the points and
+ * pushing what changed, the comm state (down after fail_count failures or
+ * fail_ms without a good answer), quarantine, reconnect back-off, and the
+ * table of outputs poll_write() asked for.
  *
- * Failures are classified by errno the way LIBRARIES.md describes for 3.1.6:
- *  - an exception (EMBX*) means the device answered: the link is fine;
- *  - a timeout or bad data means the line may still carry a late reply: on
- *    TCP the connection is closed and reopened at once (a late reply would
- *    desync every later read), on RTU the line is flushed;
- *  - an answer from another unit id or with another function code (checked
- *    by mbreq.c: libmodbus 3.1.6 does not look at a TCP answer's unit id)
- *    is bad data too: the poll fails, its values are never used;
- *  - anything else is a link failure: close, and reconnect with back-off
- *    (100 ms doubling to 5 s). While the link is down, every device that
- *    comes due counts a failure without I/O so it still goes down on time.
  * A device that is down on a shared bus is probed with a doubling interval
- * (up to 30 s): each probe costs a whole timeout of line time that the
+ * (up to 30 s): each probe costs a whole timeout of bus time that the
  * healthy devices on the bus would otherwise lose.
  *
  * Outputs (poll_write()) are a small table of desired values shared by the
- * bus threads under out_lock: a bus thread writes the pending outputs of a
- * device right before that device's poll, on the connection the poll uses,
- * and marks them pending again whenever the device comes back up, so a
- * relay module that rebooted gets its outputs back. A write the device
- * refuses with an exception is logged and retried on later polls without
- * counting against the device's comm state (its inputs still read fine);
- * any other write failure is a failed poll like a failed read.
+ * workers under out_lock: a worker writes the pending outputs of a device
+ * right before that device's poll, on the connection the poll uses, and
+ * marks them pending again whenever the device comes back up, so a relay
+ * module that rebooted gets its outputs back. A write the device refuses
+ * with an exception is logged and retried on later polls without counting
+ * against the device's comm state (its inputs still read fine); any other
+ * write failure is a failed poll like a failed read.
  *
- * Everything is allocated in poll_start(); the threads allocate nothing.
+ * Everything is allocated in poll_start(); the workers allocate nothing.
  */
 #include "poller.h"
 
@@ -45,115 +34,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <modbus.h>
-
-#include "busload.h"
 #include "clock.h"
 #include "core.h"
 #include "log.h"
-#include "mbreq.h"
+#include "poll_internal.h"
 #include "regfmt.h"
 
-#define IDLE_SLEEP_MS 100      /* longest sleep: bounds how late a stop is noticed */
 #define BACKOFF_MIN_MS 100     /* first reconnect delay after a link failure */
 #define BACKOFF_MAX_MS 5000
 #define QUARANTINE_MAX_MS 30000
-/* A bus thread's stack. glibc gives every thread 8 MiB of address space by
- * default; a bus thread needs libmodbus's 260-byte frames, a log line and
- * getaddrinfo() (the deepest: name service modules) - well under this, with
- * room for ASan's larger frames. 100 buses then reserve 50 MiB, not 800. */
-#define BUS_STACK_BYTES (512 * 1024)
-
-enum dev_state { DEV_UNKNOWN, DEV_UP, DEV_DOWN };
-
-/* Why a poll failed: the device misbehaved, or the link to the bus is down. */
-enum fail_kind { FAIL_DEVICE, FAIL_LINK };
-
-/* One request of a device's plan and where its answer lands. */
-struct dev_block {
-    struct poll_block req;
-    uint16_t *words;           /* registers, or NULL for a bit table */
-    uint8_t *bits;             /* bits, or NULL for a register table */
-};
-
-struct dev_point {
-    int point;                 /* site point index */
-    const struct cfg_point *cfg;
-    const struct cfg_input *in;
-    const uint16_t *word;      /* where its raw value lands after a read */
-    const uint8_t *bit;
-    double last;               /* last value sent to the core */
-};
-
-struct poll_bus;
-
-struct poll_dev {
-    int index;                 /* site device index */
-    const struct cfg_device *cfg;
-    struct poll_bus *bus;
-    struct dev_block *blocks;
-    int n_blocks;
-    uint16_t *words;
-    uint8_t *bits;
-    struct dev_point *points;
-    int n_points;
-    enum dev_state state;
-    int failures;              /* consecutive failed polls */
-    uint64_t last_ok_ms;       /* last good answer, or the start */
-    uint64_t next_due_ms;
-    int interval_ms;           /* poll_ms, or longer in quarantine */
-    struct log_complaint complaint;
-    struct log_complaint write_complaint;
-    struct mbreq_answer answer; /* what it answered when the unit or function did not match */
-    struct poll_device_stats stats; /* guarded by poll_set.stats_lock */
-};
-
-/* One output poll_write() asked for. */
-struct poll_out {
-    bool used;
-    bool pending;              /* not written since it was asked for or since the device came up */
-    int device;                /* site device index */
-    int input;                 /* profile input index: a coil or a holding register */
-    uint16_t value;
-    unsigned gen;              /* moves on every poll_write(): a write of an older value leaves it pending */
-};
-
-struct poll_bus {
-    struct poll_set *set;
-    const struct cfg_bus *cfg;
-    char where[CFG_PATH_MAX + 16]; /* "host:port" or the serial device */
-    modbus_t *ctx;
-    int gap_us;                /* RTU: the inter-frame gap (busload.c); 0 on TCP */
-    struct timespec quiet_at;  /* RTU: the line has been silent for the gap from then on */
-    bool connected;
-    uint64_t reconnect_at_ms;
-    int backoff_ms;
-    struct poll_dev **devs;
-    int n_devs;
-    atomic_uint_fast64_t loops;
-    uint64_t loops_seen;       /* by poll_progress(), on the watchdog's thread */
-    pthread_t thread;
-    bool started;
-    struct log_complaint complaint;
-};
-
-struct poll_set {
-    const struct cfg_site *site;
-    struct queue *inputs;
-    struct poll_bus *buses;
-    int n_buses;
-    struct poll_dev *devs;     /* indexed like site->devices */
-    int n_devs;
-    struct poll_dev **dev_refs; /* storage behind every bus's devs */
-    pthread_mutex_t stats_lock;
-    pthread_mutex_t push_lock;
-    pthread_mutex_t out_lock;  /* outs */
-    struct poll_out outs[POLL_MAX_OUTPUTS];
-    atomic_bool stop;
-    uint64_t generation;       /* poll_progress(): rounds in which every bus moved */
-};
 
 /* ------------------------------------------------------------------------ */
 /* Read plan                                                                */
@@ -371,33 +261,20 @@ static int dev_build(struct poll_set *ps, int index, uint64_t now)
     return 0;
 }
 
-/* Creates the bus's libmodbus context (not yet connected). */
-static int bus_build(struct poll_set *ps, int index, char *err, size_t errlen)
+/* Names the bus for log lines; its worker makes the rest when it starts. */
+static void bus_build(struct poll_set *ps, int index)
 {
     struct poll_bus *b = &ps->buses[index];
     const struct cfg_bus *cfg = &ps->site->buses[index];
-    char port[16];
 
     b->set = ps;
     b->cfg = cfg;
     b->backoff_ms = BACKOFF_MIN_MS;
     atomic_init(&b->loops, 0);
-    if (cfg->type == CFG_BUS_TCP) {
-        snprintf(port, sizeof(port), "%d", cfg->port);
+    if (cfg->type == CFG_BUS_TCP)
         snprintf(b->where, sizeof(b->where), "%s:%d", cfg->host, cfg->port);
-        b->ctx = modbus_new_tcp_pi(cfg->host, port);
-    } else {
+    else
         snprintf(b->where, sizeof(b->where), "%s", cfg->device);
-        b->gap_us = busload_gap_us(cfg);
-        b->ctx = modbus_new_rtu(cfg->device, cfg->baud, cfg->parity, cfg->data_bits, cfg->stop_bits);
-    }
-    if (!b->ctx) {
-        snprintf(err, errlen, "modbus: bus \"%s\" %s: cannot create context: %s", cfg->id, b->where,
-                 strerror(errno));
-        return -1;
-    }
-    modbus_set_error_recovery(b->ctx, MODBUS_ERROR_RECOVERY_NONE);
-    return 0;
 }
 
 /* Gives each bus the list of its devices, in site order. */
@@ -422,8 +299,7 @@ static int assign_devices(struct poll_set *ps)
 /* ------------------------------------------------------------------------ */
 /* Errors and the link                                                      */
 
-/* Thread-safe text for an errno or a libmodbus error code. */
-static const char *err_text(int err, char *buf, size_t len)
+const char *poll_err_text(int err, char *buf, size_t len)
 {
     static const char *const modbus_text[] = {
         [1] = "Illegal function",
@@ -451,135 +327,61 @@ static const char *err_text(int err, char *buf, size_t len)
 }
 
 /*
- * Why d's last request failed, for its log line. An answer from the wrong
- * unit or with the wrong function code names what came back: a gateway
- * routing to the wrong slave or a device set to another unit id.
+ * An answer from the wrong unit, with the wrong function code or to another
+ * transaction names what came back: a gateway routing to the wrong slave, a
+ * device set to another unit id, or a server that mixes up its answers.
  */
-static const char *fail_reason(const struct poll_dev *d, int err, char *buf, size_t len)
+const char *poll_fail_reason(const struct poll_dev *d, int err, char *buf, size_t len)
 {
-    if (err == MBREQ_EBADUNIT)
+    if (err == MBTCP_EBADUNIT)
         snprintf(buf, len, "answered as unit %d, expected %d", d->answer.unit, d->cfg->unit);
-    else if (err == MBREQ_EBADFUNC)
+    else if (err == MBTCP_EBADFUNC)
         snprintf(buf, len, "answered with function code 0x%02x to another request", d->answer.function);
+    else if (err == MBTCP_EBADTID)
+        snprintf(buf, len, "answered transaction %d to another request", d->answer.tid);
     else
-        return err_text(err, buf, len);
+        return poll_err_text(err, buf, len);
     return buf;
 }
 
-static bool is_exception(int err)
+bool poll_is_exception(int err)
 {
     return err >= EMBXILFUN && err <= EMBXGTAR;
 }
 
-/* Errors after which a late or broken reply may still be on the line. */
-static bool is_protocol_error(int err)
+bool poll_is_protocol_error(int err)
 {
     return err == ETIMEDOUT || err == EMBBADCRC || err == EMBBADDATA || err == EMBBADEXC ||
-           err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE || err == MBREQ_EBADUNIT ||
-           err == MBREQ_EBADFUNC;
+           err == EMBUNKEXC || err == EMBMDATA || err == EMBBADSLAVE || err == MBTCP_EBADUNIT ||
+           err == MBTCP_EBADFUNC || err == MBTCP_EBADTID;
 }
 
-/*
- * RTU: a request may start only once the line has been silent for the
- * 3.5-character gap (Modbus over serial line 2.5.1.1); the units on the line
- * take an earlier one for the tail of the answer before it. libmodbus sends
- * at once: bench/rtu.sh found 99 % of the requests 0.05 ms after the answer.
- */
-static void line_wait_gap(const struct poll_bus *b)
+void poll_bus_link_failed(struct poll_bus *b, uint64_t now)
 {
-    if (b->gap_us > 0)
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &b->quiet_at, NULL);
-}
-
-/* RTU: a frame has just ended (an answer came, or the wait for one ended). */
-static void line_frame_ended(struct poll_bus *b)
-{
-    if (b->gap_us == 0)
-        return;
-    clock_gettime(CLOCK_MONOTONIC, &b->quiet_at);
-    b->quiet_at.tv_nsec += b->gap_us * 1000L;
-    if (b->quiet_at.tv_nsec >= 1000000000L) {
-        b->quiet_at.tv_sec++;
-        b->quiet_at.tv_nsec -= 1000000000L;
-    }
-}
-
-static void set_timeouts(modbus_t *ctx, int timeout_ms)
-{
-    uint32_t sec = (uint32_t)timeout_ms / 1000, usec = (uint32_t)(timeout_ms % 1000) * 1000;
-
-    modbus_set_response_timeout(ctx, sec, usec);
-    modbus_set_byte_timeout(ctx, sec, usec);
-}
-
-/* Closes the link; the next poll reconnects at reconnect_at_ms. */
-static void bus_disconnect(struct poll_bus *b, uint64_t reconnect_at_ms)
-{
-    modbus_close(b->ctx);
     b->connected = false;
-    b->reconnect_at_ms = reconnect_at_ms;
-}
-
-/* A link failure: close and wait the back-off, which doubles up to 5 s. */
-static void bus_link_failed(struct poll_bus *b, uint64_t now)
-{
-    bus_disconnect(b, now + (uint64_t)b->backoff_ms);
+    b->reconnect_at_ms = now + (uint64_t)b->backoff_ms;
     b->backoff_ms = b->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b->backoff_ms * 2;
 }
 
-/*
- * Makes sure the bus is connected before polling d. Returns 0 when it is;
- * -1 when the back-off has not elapsed (no I/O) or the connect failed. The
- * connect uses d's timeout (libmodbus uses the response timeout for it).
- */
-static int bus_connect(struct poll_bus *b, const struct poll_dev *d, uint64_t now)
+void poll_bus_connect_failed(struct poll_bus *b, int err, uint64_t now)
 {
     char buf[128];
 
-    if (b->connected)
-        return 0;
-    if (now < b->reconnect_at_ms)
-        return -1;
-    modbus_close(b->ctx); /* 3.1.6 leaks the old fd if connect comes first */
-    set_timeouts(b->ctx, d->cfg->timeout_ms);
-    if (modbus_connect(b->ctx) != 0) {
-        int e = errno;
-
-        log_complain(&b->complaint, now, LOG_LVL_WARN, "modbus: bus \"%s\" %s: connect failed: %s",
-                     b->cfg->id, b->where, err_text(e, buf, sizeof(buf)));
-        bus_link_failed(b, clock_mono_ms());
-        return -1;
-    }
-    /* RS-485 direction control where the port supports it; a pty or an
-     * adapter with automatic direction control refuses the ioctl, which is fine. */
-    if (b->cfg->type == CFG_BUS_RTU)
-        (void)modbus_rtu_set_serial_mode(b->ctx, MODBUS_RTU_RS485);
-    log_release(&b->complaint, LOG_LVL_NOTICE, "modbus: bus \"%s\" %s: connected", b->cfg->id, b->where);
-    b->connected = true;
-    return 0;
+    log_complain(&b->complaint, now, LOG_LVL_WARN, "modbus: bus \"%s\" %s: connect failed: %s", b->cfg->id,
+                 b->where, poll_err_text(err, buf, sizeof(buf)));
+    poll_bus_link_failed(b, now);
 }
 
-/* Recovers the link after a failed read and says whose fault it was. */
-static enum fail_kind bus_recover(struct poll_bus *b, int err, uint64_t now)
+void poll_bus_connected(struct poll_bus *b)
 {
-    if (is_exception(err))
-        return FAIL_DEVICE;
-    if (is_protocol_error(err)) {
-        if (b->cfg->type == CFG_BUS_RTU)
-            modbus_flush(b->ctx);
-        else
-            bus_disconnect(b, now);
-        return FAIL_DEVICE;
-    }
-    bus_link_failed(b, now);
-    return FAIL_LINK;
+    log_release(&b->complaint, LOG_LVL_NOTICE, "modbus: bus \"%s\" %s: connected", b->cfg->id, b->where);
+    b->connected = true;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Outputs                                                                  */
 
-/* Copies device's pending outputs into todo; returns how many. */
-static int outputs_pending(struct poll_set *ps, int device, struct poll_out *todo)
+int poll_outputs_pending(struct poll_set *ps, int device, struct poll_out *todo)
 {
     int n = 0;
 
@@ -589,6 +391,13 @@ static int outputs_pending(struct poll_set *ps, int device, struct poll_out *tod
             todo[n++] = ps->outs[i];
     pthread_mutex_unlock(&ps->out_lock);
     return n;
+}
+
+const struct cfg_input *poll_output_input(const struct poll_set *ps, const struct poll_out *o)
+{
+    const struct cfg_site *site = ps->site;
+
+    return &site->profiles[site->devices[o->device].profile].inputs[o->input];
 }
 
 /* Marks an output written, unless poll_write() asked for another value meanwhile. */
@@ -602,6 +411,25 @@ static void output_done(struct poll_set *ps, const struct poll_out *o)
     pthread_mutex_unlock(&ps->out_lock);
 }
 
+void poll_output_written(struct poll_bus *b, struct poll_dev *d, const struct poll_out *o)
+{
+    output_done(b->set, o);
+    log_release(&d->write_complaint, LOG_LVL_NOTICE, "modbus: device \"%s\": outputs can be written again",
+                d->cfg->id);
+    log_notice("modbus: device \"%s\" bus \"%s\" %s: output \"%s\" set to %u", d->cfg->id, b->cfg->id, b->where,
+               poll_output_input(b->set, o)->name, (unsigned)o->value);
+}
+
+void poll_output_failed(struct poll_bus *b, struct poll_dev *d, const struct poll_out *o, int err)
+{
+    char buf[128];
+
+    log_complain(&d->write_complaint, clock_mono_ms(), LOG_LVL_ERR,
+                 "modbus: device \"%s\" bus \"%s\" %s: write of output \"%s\" = %u failed: %s; retrying",
+                 d->cfg->id, b->cfg->id, b->where, poll_output_input(b->set, o)->name, (unsigned)o->value,
+                 poll_fail_reason(d, err, buf, sizeof(buf)));
+}
+
 /* A device that came (back) up gets every output it holds written again. */
 static void outputs_reassert(struct poll_set *ps, int device)
 {
@@ -612,76 +440,8 @@ static void outputs_reassert(struct poll_set *ps, int device)
     pthread_mutex_unlock(&ps->out_lock);
 }
 
-/* One FC5/FC6 write; 0 or the errno. */
-static int output_write(struct poll_bus *b, struct poll_dev *d, const struct cfg_input *in, uint16_t value)
-{
-    int err;
-
-    modbus_set_slave(b->ctx, d->cfg->unit);
-    set_timeouts(b->ctx, d->cfg->timeout_ms);
-    line_wait_gap(b);
-    err = mbreq_write(b->ctx, d->cfg->unit, in->table, in->address, value, &d->answer);
-    line_frame_ended(b);
-    return err;
-}
-
-/*
- * Writes d's pending outputs before its poll. Returns 0 (written, or
- * refused with an exception: logged, retried on the next poll), or the
- * errno of a failure that makes this poll fail.
- */
-static int dev_write_outputs(struct poll_bus *b, struct poll_dev *d, uint64_t *requests)
-{
-    struct poll_out todo[POLL_MAX_OUTPUTS];
-    const struct cfg_profile *prof = &b->set->site->profiles[d->cfg->profile];
-    int n = outputs_pending(b->set, d->index, todo);
-    char buf[128];
-
-    for (int i = 0; i < n; i++) {
-        const struct cfg_input *in = &prof->inputs[todo[i].input];
-        int err = output_write(b, d, in, todo[i].value);
-
-        (*requests)++;
-        if (err != 0) {
-            log_complain(&d->write_complaint, clock_mono_ms(), LOG_LVL_ERR,
-                         "modbus: device \"%s\" bus \"%s\" %s: write of output \"%s\" = %u failed: %s; retrying",
-                         d->cfg->id, b->cfg->id, b->where, in->name, (unsigned)todo[i].value,
-                         fail_reason(d, err, buf, sizeof(buf)));
-            if (is_exception(err))
-                continue;
-            return err;
-        }
-        output_done(b->set, &todo[i]);
-        log_release(&d->write_complaint, LOG_LVL_NOTICE, "modbus: device \"%s\": outputs can be written again",
-                    d->cfg->id);
-        log_notice("modbus: device \"%s\" bus \"%s\" %s: output \"%s\" set to %u", d->cfg->id, b->cfg->id,
-                   b->where, in->name, (unsigned)todo[i].value);
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------------------ */
-/* Polling one device                                                       */
-
-/* Sends the requests of d's plan. Returns 0 or the errno of the first failure. */
-static int dev_read(struct poll_bus *b, struct poll_dev *d, uint64_t *requests)
-{
-    modbus_set_slave(b->ctx, d->cfg->unit);
-    set_timeouts(b->ctx, d->cfg->timeout_ms);
-    for (int i = 0; i < d->n_blocks; i++) {
-        const struct dev_block *blk = &d->blocks[i];
-        int err;
-
-        line_wait_gap(b);
-        err = mbreq_read(b->ctx, d->cfg->unit, blk->req.table, blk->req.address, blk->req.count, blk->words,
-                         blk->bits, &d->answer);
-        line_frame_ended(b);
-        (*requests)++;
-        if (err)
-            return err;
-    }
-    return 0;
-}
+/* The end of a poll cycle                                                  */
 
 /* The engineering value of a point from the last read; NaN if impossible
  * (a float register reporting NaN or infinity included). */
@@ -730,10 +490,10 @@ static bool value_changed(const struct cfg_point *c, double last, double v)
 }
 
 /*
- * Counts a finished poll cycle. Called before its inputs are pushed, so a
- * consumer that sees a sample also sees the cycle that produced it counted.
+ * Called before a cycle's inputs are pushed, so a consumer that sees a
+ * sample also sees the cycle that produced it counted.
  */
-static void dev_count(struct poll_set *ps, struct poll_dev *d, uint64_t requests, bool ok, uint64_t start,
+void poll_dev_count(struct poll_set *ps, struct poll_dev *d, uint64_t requests, bool ok, uint64_t start,
                       uint64_t end)
 {
     pthread_mutex_lock(&ps->stats_lock);
@@ -749,7 +509,7 @@ static void dev_count(struct poll_set *ps, struct poll_dev *d, uint64_t requests
 }
 
 /* Changes a device's comm state; stats readers see it through the lock. */
-static void dev_set_state(struct poll_set *ps, struct poll_dev *d, enum dev_state state)
+static void dev_set_state(struct poll_set *ps, struct poll_dev *d, enum poll_dev_state state)
 {
     d->state = state;
     pthread_mutex_lock(&ps->stats_lock);
@@ -759,8 +519,8 @@ static void dev_set_state(struct poll_set *ps, struct poll_dev *d, enum dev_stat
 
 /*
  * Pushes one input (the core thread stamps it when it feeds it),
- * serialised with the other bus threads. Returns false when the queue is
- * closed, which stops every bus thread.
+ * serialised with the other workers. Returns false when the queue is
+ * closed, which stops every worker.
  */
 static bool push_input(struct poll_set *ps, struct core_input *in)
 {
@@ -798,11 +558,10 @@ static bool push_sample(struct poll_set *ps, int point, double value, double raw
 }
 
 /*
- * A good answer: comm up if it was not, then the points. After a (re)start
- * every point is sent, since the core holds no value for a down device;
- * otherwise only the ones whose value changed.
+ * After a (re)start every point is sent, since the core holds no value for
+ * a down device; otherwise only the ones whose value changed.
  */
-static void dev_answered(struct poll_bus *b, struct poll_dev *d, uint64_t now)
+void poll_dev_answered(struct poll_bus *b, struct poll_dev *d, uint64_t now)
 {
     bool fresh = d->state != DEV_UP;
 
@@ -847,18 +606,18 @@ static void dev_quarantine(struct poll_dev *d)
 }
 
 /*
- * A failed poll (err 0: skipped because the link is down). The device goes
- * down once, after fail_count failures in a row or fail_ms without a good
- * answer; on a shared bus a device that keeps failing is quarantined.
+ * The device goes down once, after fail_count failures in a row or fail_ms
+ * without a good answer; on a shared bus a device that keeps failing is
+ * quarantined.
  */
-static void dev_failed(struct poll_bus *b, struct poll_dev *d, enum fail_kind kind, int err, uint64_t now)
+void poll_dev_failed(struct poll_bus *b, struct poll_dev *d, enum poll_fail_kind kind, int err, uint64_t now)
 {
     char buf[128];
 
     d->failures++;
     if (err != 0)
         log_complain(&d->complaint, now, LOG_LVL_WARN, "modbus: device \"%s\" bus \"%s\" %s: read failed: %s",
-                     d->cfg->id, b->cfg->id, b->where, fail_reason(d, err, buf, sizeof(buf)));
+                     d->cfg->id, b->cfg->id, b->where, poll_fail_reason(d, err, buf, sizeof(buf)));
     if (d->state != DEV_DOWN && (d->failures >= d->cfg->fail_count || now - d->last_ok_ms >= (uint64_t)d->cfg->fail_ms)) {
         log_warn("modbus: device \"%s\" bus \"%s\" %s: comm lost failures=%d", d->cfg->id, b->cfg->id, b->where,
                  d->failures);
@@ -870,31 +629,7 @@ static void dev_failed(struct poll_bus *b, struct poll_dev *d, enum fail_kind ki
         dev_quarantine(d);
 }
 
-/* One poll cycle of d: connect if needed, write pending outputs, read its plan, report. */
-static void dev_poll(struct poll_bus *b, struct poll_dev *d)
-{
-    uint64_t start = clock_mono_ms(), requests = 0, end;
-    int err, werr;
-
-    if (bus_connect(b, d, start) != 0) {
-        end = clock_mono_ms();
-        dev_count(b->set, d, 0, false, start, end);
-        dev_failed(b, d, FAIL_LINK, 0, end);
-        return;
-    }
-    werr = dev_write_outputs(b, d, &requests);
-    errno = 0;
-    err = werr ? werr : dev_read(b, d, &requests);
-    end = clock_mono_ms();
-    dev_count(b->set, d, requests, err == 0, start, end);
-    if (err == 0)
-        dev_answered(b, d, end);
-    else /* a failed write was logged already: no second line calling it a read */
-        dev_failed(b, d, bus_recover(b, err, end), werr ? 0 : err, end);
-}
-
-/* Moves d's due time on by one interval, skipping the slots already missed. */
-static void dev_schedule(struct poll_dev *d, uint64_t now)
+void poll_dev_schedule(struct poll_dev *d, uint64_t now)
 {
     uint64_t iv = (uint64_t)d->interval_ms;
 
@@ -903,10 +638,7 @@ static void dev_schedule(struct poll_dev *d, uint64_t now)
         d->next_due_ms += ((now - d->next_due_ms) / iv + 1) * iv;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Bus threads                                                              */
-
-static struct poll_dev *bus_next_device(const struct poll_bus *b)
+struct poll_dev *poll_bus_next_device(const struct poll_bus *b)
 {
     struct poll_dev *next = b->devs[0];
 
@@ -916,39 +648,6 @@ static struct poll_dev *bus_next_device(const struct poll_bus *b)
     return next;
 }
 
-static void sleep_until_ms(uint64_t when_ms)
-{
-    struct timespec ts = { .tv_sec = (time_t)(when_ms / 1000), .tv_nsec = (long)(when_ms % 1000) * 1000000L };
-
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-}
-
-/* The bus thread: poll whichever device is due, sleep in short steps. */
-static void *bus_main(void *arg)
-{
-    struct poll_bus *b = arg;
-
-    while (!atomic_load(&b->set->stop)) {
-        uint64_t now = clock_mono_ms();
-        struct poll_dev *d;
-
-        atomic_fetch_add(&b->loops, 1);
-        if (b->n_devs == 0) {
-            sleep_until_ms(now + IDLE_SLEEP_MS);
-            continue;
-        }
-        d = bus_next_device(b);
-        if (d->next_due_ms > now) {
-            sleep_until_ms(d->next_due_ms < now + IDLE_SLEEP_MS ? d->next_due_ms : now + IDLE_SLEEP_MS);
-            continue;
-        }
-        dev_poll(b, d);
-        dev_schedule(d, clock_mono_ms());
-    }
-    modbus_close(b->ctx);
-    return NULL;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Public API                                                               */
 
@@ -956,7 +655,6 @@ struct poll_set *poll_start(const struct cfg_site *site, struct queue *inputs, c
 {
     struct poll_set *ps = calloc(1, sizeof(*ps));
     uint64_t now = clock_mono_ms();
-    pthread_attr_t attr;
 
     if (!ps) {
         snprintf(err, errlen, "modbus: out of memory");
@@ -975,26 +673,14 @@ struct poll_set *poll_start(const struct cfg_site *site, struct queue *inputs, c
     ps->n_buses = site->n_buses;
     ps->n_devs = site->n_devices;
     for (int i = 0; i < ps->n_buses; i++)
-        if (bus_build(ps, i, err, errlen) != 0)
-            goto fail;
+        bus_build(ps, i);
     for (int i = 0; i < ps->n_devs; i++)
         if (dev_build(ps, i, now) != 0)
             goto oom;
     if (assign_devices(ps) != 0)
         goto oom;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, BUS_STACK_BYTES);
-    for (int i = 0; i < ps->n_buses; i++) {
-        int rc = pthread_create(&ps->buses[i].thread, &attr, bus_main, &ps->buses[i]);
-
-        if (rc != 0) {
-            pthread_attr_destroy(&attr);
-            snprintf(err, errlen, "modbus: bus \"%s\": cannot start thread: %s", site->buses[i].id, strerror(rc));
-            goto fail;
-        }
-        ps->buses[i].started = true;
-    }
-    pthread_attr_destroy(&attr);
+    if (rtu_start(ps, err, errlen) != 0 || tcploop_start(ps, err, errlen) != 0)
+        goto fail;
     return ps;
 oom:
     snprintf(err, errlen, "modbus: out of memory");
@@ -1008,11 +694,9 @@ void poll_stop(struct poll_set *ps)
     if (!ps)
         return;
     atomic_store(&ps->stop, true);
-    for (int i = 0; i < ps->n_buses; i++) {
-        if (ps->buses[i].started)
-            pthread_join(ps->buses[i].thread, NULL);
-        if (ps->buses[i].ctx)
-            modbus_free(ps->buses[i].ctx);
+    if (ps->buses) {
+        rtu_stop(ps);
+        tcploop_stop(ps);
     }
     for (int i = 0; ps->devs && i < ps->n_devs; i++) {
         free(ps->devs[i].blocks);
@@ -1077,8 +761,8 @@ void poll_get_stats(struct poll_set *ps, int device, struct poll_device_stats *o
 
 uint64_t poll_progress(struct poll_set *ps)
 {
-    /* A new generation only once every bus thread has looped since the
-     * last one: a single hung thread freezes it, whatever the others do. */
+    /* A new generation only once every bus has turned since the last one:
+     * a single hung worker freezes it, whatever the others do. */
     for (int i = 0; i < ps->n_buses; i++)
         if (atomic_load(&ps->buses[i].loops) == ps->buses[i].loops_seen)
             return ps->generation;

@@ -1,9 +1,10 @@
 /*
- * poller.h - Modbus polling: one thread per bus feeding the core's input queue.
+ * poller.h - Modbus polling: workers feeding the core's input queue.
  *
  * poll_start() builds, for every device of the site, a read plan (the fewest
- * Modbus requests that cover the inputs its points use) and starts one thread
- * per bus, each with its own libmodbus context. A bus thread polls its devices
+ * Modbus requests that cover the inputs its points use) and starts the
+ * workers: one event-loop thread for every Modbus TCP bus, and one thread per
+ * RTU line with its own libmodbus context. A worker polls each bus's devices
  * in order of due time, decodes the answers into engineering values and pushes
  * CORE_IN_SAMPLE (only on change, and for every point when a device comes up)
  * and CORE_IN_COMM (device up / down) into the caller's queue. Pushes block
@@ -51,7 +52,7 @@ struct poll_set;
 struct poll_set *poll_start(const struct cfg_site *site, struct queue *inputs, char *err, size_t errlen);
 
 /*
- * Stops and joins every bus thread and frees the set (NULL is a no-op).
+ * Stops and joins every worker thread and frees the set (NULL is a no-op).
  * Threads notice the stop within ~100 ms when idle, or when their current
  * request ends (at most the device's timeout_ms). A thread blocked on a full
  * queue only returns once the queue drains or is closed: close the queue
@@ -60,10 +61,10 @@ struct poll_set *poll_start(const struct cfg_site *site, struct queue *inputs, c
 void poll_stop(struct poll_set *ps);
 
 /*
- * Asks the bus thread of site device `device` to write value to profile
+ * Asks the worker of site device `device` to write value to profile
  * input `input` of the device: a coil (FC5, any non-zero value is 1) or a
  * holding register (FC6). Thread-safe and non-blocking: the request lands in
- * a small table of desired outputs that the bus thread writes before the
+ * a small table of desired outputs that the worker writes before the
  * device's next poll, retries on later polls while the write fails, and
  * writes again whenever the device comes back up (a relay module that
  * rebooted has lost its outputs). A later call for the same output replaces

@@ -961,6 +961,89 @@ static void test_dead_device_on_other_bus(void)
     fx_teardown(&f);
 }
 
+/* Polls of site device `device` so far, from the poller's own counters. */
+static long polls_of(struct fixture *f, const char *device)
+{
+    struct poll_device_stats st;
+
+    poll_get_stats(f->ps, device_id(f, device), &st);
+    return (long)st.polls;
+}
+
+/*
+ * Every TCP bus is served by one event loop, so this is what keeps a
+ * misbehaving device from holding up the rest: while one device never
+ * answers (each of its requests waits out a 1.5 s timeout), another drops
+ * every connection and a third answers every request 250 ms late (within
+ * its timeout: it stays up, its values still arrive), three healthy devices
+ * on their own connections keep their 100 ms poll - over two seconds each
+ * is polled at least half as often as its interval allows - and a change on
+ * each still arrives within a few polls.
+ */
+static void test_misbehaving_devices_do_not_delay_others(void)
+{
+    static const char *const healthy[] = { "ok1", "ok2", "ok3" };
+    struct fixture f;
+    struct poll_device_stats st;
+    int p[6];
+
+    for (int i = 0; i < 6; i++)
+        p[i] = free_port();
+    if (!fx_setup(&f, true,
+                  "buses = ( { id = \"a\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; },\n"
+                  "          { id = \"b\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; },\n"
+                  "          { id = \"c\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; },\n"
+                  "          { id = \"d\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; },\n"
+                  "          { id = \"e\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; },\n"
+                  "          { id = \"f\"; type = \"tcp\"; host = \"127.0.0.1\"; port = %d; } );\n"
+                  "devices = ( { id = \"ok1\"; bus = \"a\"; unit = 1; profile = \"din16\"; " DEV_FAST " },\n"
+                  "            { id = \"ok2\"; bus = \"b\"; unit = 1; profile = \"din16\"; " DEV_FAST " },\n"
+                  "            { id = \"ok3\"; bus = \"c\"; unit = 1; profile = \"din16\"; " DEV_FAST " },\n"
+                  "            { id = \"dead\"; bus = \"d\"; unit = 1; profile = \"din16\"; poll_ms = 100;"
+                  " timeout_ms = 1500; },\n"
+                  "            { id = \"drop\"; bus = \"e\"; unit = 1; profile = \"din16\"; " DEV_FAST " },\n"
+                  "            { id = \"slow\"; bus = \"f\"; unit = 1; profile = \"din16\"; poll_ms = 100;"
+                  " timeout_ms = 1000; } );\n"
+                  "points = ( { id = \"ok1_door\"; device = \"ok1\"; input = \"di1\"; kind = \"door\"; zone = \"z\"; },\n"
+                  "           { id = \"ok2_door\"; device = \"ok2\"; input = \"di1\"; kind = \"door\"; zone = \"z\"; },\n"
+                  "           { id = \"ok3_door\"; device = \"ok3\"; input = \"di1\"; kind = \"door\"; zone = \"z\"; },\n"
+                  "           { id = \"dead_door\"; device = \"dead\"; input = \"di1\"; kind = \"door\"; zone = \"z\"; },\n"
+                  "           { id = \"drop_door\"; device = \"drop\"; input = \"di1\"; kind = \"door\"; zone = \"z\"; },\n"
+                  "           { id = \"slow_door\"; device = \"slow\"; input = \"di1\"; kind = \"door\"; zone = \"z\"; } );\n",
+                  p[0], p[1], p[2], p[3], p[4], p[5]) || !fx_poll(&f)) {
+        EXPECT(0, "setup failed");
+        fx_teardown(&f);
+        return;
+    }
+    EXPECT(wait_sample(&f, 0, point_id(&f, "dead_door"), 3000) >= 0, "first read of dead");
+    EXPECT(wait_sample(&f, 0, point_id(&f, "drop_door"), 3000) >= 0, "first read of drop");
+    SIM_OK(&f, "fail dead timeout");
+    SIM_OK(&f, "fail drop close");
+    SIM_OK(&f, "fail slow slow");
+    EXPECT(wait_comm(&f, 0, device_id(&f, "dead"), false, 8000) >= 0, "the silent device goes down");
+    EXPECT(wait_comm(&f, 0, device_id(&f, "drop"), false, 8000) >= 0, "the dropping device goes down");
+
+    long before[3];
+    for (int i = 0; i < 3; i++)
+        before[i] = polls_of(&f, healthy[i]);
+    fx_drain(&f, 2000);
+    for (int i = 0; i < 3; i++) {
+        long polls = polls_of(&f, healthy[i]) - before[i];
+        char point[16];
+
+        EXPECT(polls >= 10, "%s polled %ld times in 2 s at 100 ms beside the misbehaving ones", healthy[i], polls);
+        snprintf(point, sizeof(point), "%s_door", healthy[i]);
+        long ms = set_and_time(&f, point, 1);
+        EXPECT(ms >= 0 && ms < 1000, "%s: a change arrives in %ld ms while the others misbehave", healthy[i], ms);
+    }
+    poll_get_stats(f.ps, device_id(&f, "slow"), &st);
+    EXPECT(st.up && st.last_rtt_ms >= 200, "the slow device is up (%d), its last cycle took %u ms", st.up,
+           (unsigned)st.last_rtt_ms);
+    long ms = set_and_time(&f, "slow_door", 1);
+    EXPECT(ms >= 0, "a change on the slow device arrives too (%ld ms)", ms);
+    fx_teardown(&f);
+}
+
 /*
  * RTU over a pseudo-terminal: two units on one line, values decoded and
  * scaled; every request waits out the inter-frame gap; a unit answering
@@ -1040,6 +1123,7 @@ int main(int argc, char **argv)
     RUN_IF(only, test_unreachable_buses_go_down);
     RUN_IF(only, test_dead_unit_does_not_freeze_shared_bus);
     RUN_IF(only, test_dead_device_on_other_bus);
+    RUN_IF(only, test_misbehaving_devices_do_not_delay_others);
     RUN_IF(only, test_rtu_over_pty);
     HARNESS_EXIT();
 }

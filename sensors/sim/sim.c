@@ -35,7 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
 
 #define CONTROL_LINE_MAX 512
 
@@ -105,7 +108,7 @@ static void cmd_fail(struct sim *s, const char *device, const char *mode_name)
     }
     if (sim_parse_mode(mode_name, &mode) != 0) {
         reply("error unknown mode \"%s\"; expected ok, timeout, exception, garbage, close, "
-              "wrong-unit or wrong-function", mode_name);
+              "wrong-unit, wrong-function or slow", mode_name);
         return;
     }
     s->devs[d].mode = mode;
@@ -262,11 +265,32 @@ static int control_open(struct control *c, const char *path)
     return c->fd < 0 ? -1 : 0;
 }
 
+/*
+ * How long pselect() may wait: until the next answer held for its wire time
+ * (--wire-time) or deferred by a slow device, whichever is first; NULL for
+ * no limit.
+ */
+static struct timespec *next_wait(const struct sim *s, struct timespec *ts)
+{
+    struct timespec wire, *w = sim_links_timeout(s, &wire);
+    long slow_ms = sim_next_answer_ms(s, clock_mono_ms());
+
+    if (slow_ms >= 0 && (!w || slow_ms < w->tv_sec * 1000 + w->tv_nsec / 1000000)) {
+        ts->tv_sec = slow_ms / 1000;
+        ts->tv_nsec = slow_ms % 1000 * 1000000L;
+        return ts;
+    }
+    if (!w)
+        return NULL;
+    *ts = wire;
+    return ts;
+}
+
 /* Serves until quit or a signal. Signals are blocked except inside pselect. */
 static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
 {
     while (!stop_signal) {
-        struct timespec wait, *timeout;
+        struct timespec wait;
         fd_set ready;
         int maxfd = -1;
 
@@ -276,8 +300,7 @@ static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
             maxfd = c->fd;
         }
         maxfd = sim_links_fdset(s, &ready, maxfd);
-        timeout = sim_links_timeout(s, &wait);
-        if (pselect(maxfd + 1, &ready, NULL, NULL, timeout, wait_mask) < 0) {
+        if (pselect(maxfd + 1, &ready, NULL, NULL, next_wait(s, &wait), wait_mask) < 0) {
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "vigil-sim: select: %s\n", strerror(errno));
@@ -286,6 +309,7 @@ static void serve(struct sim *s, struct control *c, const sigset_t *wait_mask)
         if (c->fd >= 0 && FD_ISSET(c->fd, &ready) && control_read(s, c))
             return;
         sim_links_serve(s, &ready);
+        sim_answer_due(s, clock_mono_ms());
     }
 }
 

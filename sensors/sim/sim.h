@@ -21,6 +21,8 @@
 
 #define SIM_MAX_CLIENTS 32    /* TCP connections per bus */
 #define SIM_RTU_BUF 512       /* bytes of unframed RTU input kept per bus */
+#define SIM_SLOW_MS 250       /* how late a device in `slow` mode answers */
+#define SIM_MAX_DEFERRED 16   /* answers a bus can hold back at once */
 
 /* How a device answers: the fault modes of `fail DEVICE MODE`. */
 enum sim_mode {
@@ -31,6 +33,16 @@ enum sim_mode {
     SIM_CLOSE,     /* TCP: the bus drops every connection; RTU: like timeout */
     SIM_WRONG_UNIT, /* a valid answer, but as unit id + 1 (a gateway routing to the wrong slave) */
     SIM_WRONG_FUNC, /* a read answered as the other table of its kind (FC1<->2, FC3<->4) */
+    SIM_SLOW,      /* normal answers, SIM_SLOW_MS late; the other buses are served meanwhile */
+};
+
+/* A request a `slow` device answers later, on the connection it came on. */
+struct sim_deferred {
+    bool used;
+    int fd;
+    uint64_t due_ms;
+    int len;
+    uint8_t req[MODBUS_TCP_MAX_ADU_LENGTH];
 };
 
 struct sim_dev {
@@ -65,6 +77,7 @@ struct sim_bus {
     uint64_t frames;          /* requests framed */
     uint64_t early;           /* of which began before the line had been silent for the gap */
     uint64_t shortest_gap_ns; /* the shortest silence before a request */
+    struct sim_deferred deferred[SIM_MAX_DEFERRED];
 };
 
 struct sim {
@@ -86,6 +99,10 @@ int sim_parse_mode(const char *name, enum sim_mode *mode);
 int sim_get(const struct sim *s, int device, enum cfg_table table, int address, unsigned *value, char *err,
             size_t errlen);
 void sim_answer(struct sim *s, struct sim_bus *b, const uint8_t *req, int len, int fd);
+/* Sends the held-back answers that are due by now_ms. */
+void sim_answer_due(struct sim *s, uint64_t now_ms);
+/* Milliseconds until the next held-back answer is due, or -1 if none is held. */
+long sim_next_answer_ms(const struct sim *s, uint64_t now_ms);
 
 /* sim_link.c */
 int sim_links_open(struct sim *s, char *err, size_t errlen);

@@ -46,6 +46,10 @@ static int tcp_open(struct sim_bus *b, char *err, size_t errlen)
 
 static void tcp_drop_client(struct sim_bus *b, int i)
 {
+    /* Its held-back answers must not reach the next client given its fd number. */
+    for (int k = 0; k < SIM_MAX_DEFERRED; k++)
+        if (b->deferred[k].fd == b->clients[i])
+            b->deferred[k].used = false;
     close(b->clients[i]);
     b->clients[i] = b->clients[--b->n_clients];
 }

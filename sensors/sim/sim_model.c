@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "regfmt.h"
 
 /* One past the highest address the profile uses in `table` (0 if none). */
@@ -111,7 +112,7 @@ int sim_parse_mode(const char *name, enum sim_mode *mode)
     static const struct { const char *name; enum sim_mode mode; } modes[] = {
         { "ok", SIM_OK }, { "timeout", SIM_TIMEOUT }, { "exception", SIM_EXCEPTION },
         { "garbage", SIM_GARBAGE }, { "close", SIM_CLOSE }, { "wrong-unit", SIM_WRONG_UNIT },
-        { "wrong-function", SIM_WRONG_FUNC },
+        { "wrong-function", SIM_WRONG_FUNC }, { "slow", SIM_SLOW },
     };
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -251,6 +252,55 @@ static void answer_altered(struct sim_bus *b, struct sim_dev *d, const uint8_t *
     modbus_reply(b->ctx, alt, len, d->map);
 }
 
+/* Holds a request back for SIM_SLOW_MS; with every slot taken it goes unanswered, like a timeout. */
+static void defer_answer(struct sim_bus *b, const uint8_t *req, int len, int fd)
+{
+    for (int i = 0; i < SIM_MAX_DEFERRED; i++) {
+        struct sim_deferred *q = &b->deferred[i];
+
+        if (q->used || len > (int)sizeof(q->req))
+            continue;
+        *q = (struct sim_deferred){ .used = true, .fd = fd, .due_ms = clock_mono_ms() + SIM_SLOW_MS, .len = len };
+        memcpy(q->req, req, (size_t)len);
+        return;
+    }
+}
+
+void sim_answer_due(struct sim *s, uint64_t now_ms)
+{
+    for (int i = 0; i < s->site->n_buses; i++) {
+        struct sim_bus *b = &s->buses[i];
+
+        for (int k = 0; k < SIM_MAX_DEFERRED; k++) {
+            struct sim_deferred *q = &b->deferred[k];
+            struct sim_dev *d;
+
+            if (!q->used || q->due_ms > now_ms)
+                continue;
+            q->used = false;
+            d = sim_find_unit(s, i, q->req[b->cfg->type == CFG_BUS_TCP ? 6 : 0]);
+            modbus_set_socket(b->ctx, q->fd);
+            if (d)
+                modbus_reply(b->ctx, q->req, q->len, d->map);
+        }
+    }
+}
+
+long sim_next_answer_ms(const struct sim *s, uint64_t now_ms)
+{
+    long next = -1;
+
+    for (int i = 0; i < s->site->n_buses; i++)
+        for (int k = 0; k < SIM_MAX_DEFERRED; k++) {
+            const struct sim_deferred *q = &s->buses[i].deferred[k];
+            long wait = q->due_ms > now_ms ? (long)(q->due_ms - now_ms) : 0;
+
+            if (q->used && (next < 0 || wait < next))
+                next = wait;
+        }
+    return next;
+}
+
 /*
  * Answers one complete request (an ADU as libmodbus frames it for the bus
  * type) on fd, as the unit it addresses would in its current mode.
@@ -279,6 +329,7 @@ void sim_answer(struct sim *s, struct sim_bus *b, const uint8_t *req, int len, i
     case SIM_GARBAGE: answer_garbage(b, req, fd); break;
     case SIM_WRONG_UNIT:
     case SIM_WRONG_FUNC: answer_altered(b, d, req, len); break;
+    case SIM_SLOW: defer_answer(b, req, len, fd); break;
     default: break; /* timeout, and close on a line that cannot be closed */
     }
 }
