@@ -93,19 +93,23 @@ enum chatter_rule {
     CH_HOLD,             /* security alarms: clears are held, new activations raised at once */
 };
 
+/* One alarm: a site has one to five per point, so the table is the core's
+ * largest and its fields are ordered and sized to pack into 64 bytes (the
+ * enums in a byte each, the id in c->ids). */
 struct alarm {
     struct core_alarm_info info;
-    enum role role;
-    bool suppressible;   /* a disarmed zone suppresses it */
-    enum chatter_rule chatter;
-    uint8_t eol_class;   /* ROLE_EOL_FAULT: the loop class it follows */
-    uint32_t on_delay_ms, off_delay_ms;
-    enum core_alarm_state state;
-    bool in;             /* condition the rule asks for, before on/off delay */
-    bool cond;           /* condition after the delays: what the lifecycle follows */
     double cross;        /* ROLE_HIGH / ROLE_LOW: the reading that crossed the limit */
     uint64_t last_seq;   /* seq of its last event (within a step only: not in snapshots) */
+    uint32_t on_delay_ms, off_delay_ms;
+    uint8_t role;        /* enum role */
+    uint8_t chatter;     /* enum chatter_rule */
+    uint8_t state;       /* enum core_alarm_state */
+    uint8_t eol_class;   /* ROLE_EOL_FAULT: the loop class it follows */
+    bool suppressible;   /* a disarmed zone suppresses it */
+    bool in;             /* condition the rule asks for, before on/off delay */
+    bool cond;           /* condition after the delays: what the lifecycle follows */
 };
+_Static_assert(sizeof(struct alarm) <= 64, "an alarm packs into 64 bytes");
 
 /* Times of the last `cap` occurrences of something, oldest at head.
  * Up to RING_EXACT slots, one occurrence per slot: exact. A larger cap
@@ -161,8 +165,9 @@ struct zone_test {
 struct id_index {
     int32_t *slot;       /* entry index, or -1 */
     uint32_t mask;
-    const char *base;    /* the first id */
-    size_t stride;       /* bytes from one id to the next */
+    const char *base;    /* the first entry's id (or pointer to its id) */
+    size_t stride;       /* bytes from one entry to the next */
+    bool by_pointer;     /* entries hold a pointer to the id, not its characters */
 };
 
 struct core {
@@ -170,6 +175,8 @@ struct core {
     struct point *points;
     struct alarm *alarms;
     int n_points, n_alarms;
+    char *ids;           /* every alarm id, one after the other: info.id points in here */
+    size_t ids_len;
     int a_comm0, a_sys0, a_flood, a_zone0; /* first comm_loss, system, flood and zone alarms */
     bool *zone_armed;
     struct zone_disarm *zone_disarm;
@@ -265,11 +272,14 @@ static uint32_t id_hash(const char *s)
 
 static const char *id_key(const struct id_index *ix, int32_t i)
 {
-    return ix->base + (size_t)i * ix->stride;
+    const char *e = ix->base + (size_t)i * ix->stride;
+
+    return ix->by_pointer ? *(const char *const *)(const void *)e : e;
 }
 
-/* Builds a lookup over n ids found at base, base + stride, ... */
-static bool id_index_init(struct id_index *ix, const char *base, size_t stride, int n)
+/* Builds a lookup over n ids found at base, base + stride, ... (or pointed
+ * to from there, when by_pointer). */
+static bool id_index_init(struct id_index *ix, const void *base, size_t stride, bool by_pointer, int n)
 {
     uint32_t size = 16;
 
@@ -282,6 +292,7 @@ static bool id_index_init(struct id_index *ix, const char *base, size_t stride, 
     ix->mask = size - 1;
     ix->base = base;
     ix->stride = stride;
+    ix->by_pointer = by_pointer;
     for (int32_t i = 0; i < n; i++) {
         uint32_t h = id_hash(id_key(ix, i)) & ix->mask;
         while (ix->slot[h] >= 0)
@@ -1685,9 +1696,12 @@ static int add_alarm(struct core *c, const char *owner, enum core_alarm_type typ
 {
     int ai = c->n_alarms++;
     struct alarm *a = &c->alarms[ai];
+    char *id = c->ids + c->ids_len;
 
     memset(a, 0, sizeof(*a));
-    snprintf(a->info.id, sizeof(a->info.id), "%s.%s", owner, suffix ? suffix : core_type_name(type));
+    snprintf(id, CORE_ALARM_ID_MAX, "%s.%s", owner, suffix ? suffix : core_type_name(type));
+    c->ids_len += strlen(id) + 1;
+    a->info.id = id;
     a->info.type = type;
     a->info.priority = prio;
     a->info.point = a->info.device = a->info.zone = -1;
@@ -1704,7 +1718,8 @@ static int add_point_alarm(struct core *c, int pi, enum core_alarm_type type, en
                            enum role role, bool latching, bool suppressible)
 {
     const struct cfg_point *cp = &c->site->points[pi];
-    int ai = add_alarm(c, cp->id, type, NULL, prio, role);
+    /* a door's opened and closed records share one id: "<door>.access" */
+    int ai = add_alarm(c, cp->id, type, type == CORE_T_DOOR_OPENED ? "access" : NULL, prio, role);
     struct alarm *a = &c->alarms[ai];
     bool delayed = role == ROLE_MAIN || role == ROLE_EOL_FAULT || role == ROLE_HIGH || role == ROLE_LOW;
 
@@ -1772,11 +1787,8 @@ static void add_point(struct core *c, int pi)
         p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
         if (cp->held_open_ms > 0)
             p->a_held = add_point_alarm(c, pi, CORE_T_DOOR_HELD, CFG_PRIO_MEDIUM, ROLE_HELD, false, false);
-        if (c->alarms[p->a_main].suppressible) {
+        if (c->alarms[p->a_main].suppressible)
             p->a_access = add_point_alarm(c, pi, CORE_T_DOOR_OPENED, CFG_PRIO_LOW, ROLE_ONE_SHOT, false, false);
-            /* one id for both records: "<door>.access" */
-            snprintf(c->alarms[p->a_access].info.id, sizeof(c->alarms[p->a_access].info.id), "%s.access", cp->id);
-        }
         break;
     case CFG_KIND_MOTION:
         p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
@@ -1951,6 +1963,32 @@ static void build_alarms(struct core *c)
     }
 }
 
+/*
+ * The alarm table and the ids were allocated for the most alarms a site can
+ * have (core_alarm_bound) and filled from the front; this moves both into
+ * blocks of their exact size, so the core holds what the site has, not what
+ * it could have had. False on OOM.
+ */
+static bool fit_alarms(struct core *c)
+{
+    size_t n = (size_t)(c->n_alarms ? c->n_alarms : 1);
+    struct alarm *alarms = realloc(c->alarms, n * sizeof(*alarms));
+    char *ids = malloc(c->ids_len ? c->ids_len : 1);
+
+    if (alarms)
+        c->alarms = alarms;
+    if (!alarms || !ids) {
+        free(ids);
+        return false;
+    }
+    memcpy(ids, c->ids, c->ids_len);
+    for (int i = 0; i < c->n_alarms; i++)
+        c->alarms[i].info.id = ids + (c->alarms[i].info.id - c->ids);
+    free(c->ids);
+    c->ids = ids;
+    return true;
+}
+
 /* The outputs one step can write at most (see EVENTS_PER_ALARM). */
 static size_t output_bound(const struct core *c)
 {
@@ -1985,10 +2023,11 @@ static bool build_indexes(struct core *c)
 {
     const struct cfg_site *s = c->site;
 
-    return id_index_init(&c->alarm_ids, c->alarms[0].info.id, sizeof(struct alarm), c->n_alarms) &&
-           id_index_init(&c->point_ids, s->n_points ? s->points[0].id : NULL, sizeof(struct cfg_point),
+    return id_index_init(&c->alarm_ids, &c->alarms[0].info.id, sizeof(struct alarm), true, c->n_alarms) &&
+           id_index_init(&c->point_ids, s->n_points ? s->points[0].id : NULL, sizeof(struct cfg_point), false,
                          s->n_points) &&
-           id_index_init(&c->zone_ids, s->n_zones ? s->zones[0].id : NULL, sizeof(struct cfg_zone), s->n_zones);
+           id_index_init(&c->zone_ids, s->n_zones ? s->zones[0].id : NULL, sizeof(struct cfg_zone), false,
+                         s->n_zones);
 }
 
 /* The receipt tracker, sized only when the site asks for receipts. */
@@ -2016,18 +2055,19 @@ struct core *core_new(const struct cfg_site *site)
     c->n_points = site->n_points;
     c->next_seq = 1;
     c->alarms = malloc(core_alarm_bound(site) * sizeof(*c->alarms));
+    c->ids = malloc(core_alarm_bound(site) * CORE_ALARM_ID_MAX);
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));
     c->zone_disarm = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_disarm));
     c->zone_test = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_test));
-    if (!c->alarms || !c->points || !c->zone_armed || !c->zone_disarm || !c->zone_test) {
+    if (!c->alarms || !c->ids || !c->points || !c->zone_armed || !c->zone_disarm || !c->zone_test) {
         core_free(c);
         return NULL;
     }
     for (int z = 0; z < site->n_zones; z++)
         c->zone_armed[z] = site->zones[z].armed || site->zones[z].always_armed;
     build_alarms(c);
-    if (!build_reverse_verify(c) || !build_rings(c) || !alloc_timers(c) || !build_indexes(c)) {
+    if (!fit_alarms(c) || !build_reverse_verify(c) || !build_rings(c) || !alloc_timers(c) || !build_indexes(c)) {
         core_free(c);
         return NULL;
     }
@@ -2044,6 +2084,7 @@ void core_free(struct core *c)
     if (!c)
         return;
     free(c->alarms);
+    free(c->ids);
     free(c->points);
     free(c->zone_armed);
     free(c->zone_disarm);

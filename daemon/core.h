@@ -273,7 +273,7 @@ struct core_output {
 
 /* Static description of one alarm, fixed at core_new(). */
 struct core_alarm_info {
-    char id[CORE_ALARM_ID_MAX]; /* stable, no '/', '+', '#' */
+    const char *id;           /* stable, no '/', '+', '#'; at most CORE_ALARM_ID_MAX - 1 chars; owned by the core */
     enum core_alarm_type type;
     enum cfg_priority priority;
     int point;                /* -1 if none */
