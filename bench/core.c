@@ -20,6 +20,7 @@
 #include "core.h"
 
 #define N_POINTS 1000
+#define POINT_ID_BYTES 8 /* "pt0999" and its terminator, rounded up */
 #define N_DEVICES 50
 #define N_ZONES 10
 #define DAY_MS (24ull * 3600 * 1000)
@@ -59,7 +60,11 @@ static void make_point(struct bench *b, int i)
         CFG_KIND_DIGITAL, CFG_KIND_FAULT, CFG_KIND_ANALOG};
     struct cfg_point *p = &b->site.points[i];
 
-    snprintf(p->id, sizeof(p->id), "pt%04d", i);
+    char *id = b->site.strings + (size_t)i * POINT_ID_BYTES;
+
+    snprintf(id, POINT_ID_BYTES, "pt%04d", i);
+    p->id = id;
+    p->name = "";
     p->kind = mix[i % (int)(sizeof(mix) / sizeof(mix[0]))];
     p->device = i % N_DEVICES;
     p->zone = i % (N_ZONES + 1) - 1;
@@ -92,8 +97,9 @@ static void build_site(struct bench *b)
     s->devices = calloc(N_DEVICES, sizeof(*s->devices));
     s->zones = calloc(N_ZONES, sizeof(*s->zones));
     s->points = calloc(N_POINTS, sizeof(*s->points));
+    s->strings = malloc((size_t)N_POINTS * POINT_ID_BYTES);
     b->normal = calloc(N_POINTS, sizeof(*b->normal));
-    if (!s->devices || !s->zones || !s->points || !b->normal)
+    if (!s->devices || !s->zones || !s->points || !s->strings || !b->normal)
         abort();
     for (int d = 0; d < N_DEVICES; d++) {
         snprintf(s->devices[d].id, sizeof(s->devices[d].id), "io%02d", d);
@@ -245,5 +251,6 @@ int main(void)
     free(b.site.devices);
     free(b.site.zones);
     free(b.site.points);
+    free(b.site.strings);
     return 0;
 }

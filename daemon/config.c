@@ -179,6 +179,9 @@ enum key_type {
 
 #define KEY_REQUIRED 1u
 #define KEY_SECRET 2u   /* never shown in a message; its file must be private */
+/* K_ID, K_STR: stored as a const char * (size is then the longest text + 1),
+ * pointing into libconfig's tree until own_strings() copies it to site->strings */
+#define KEY_POINTER 4u
 
 /* One key of a group. Ranges (min..max, in the key's own unit) apply when
  * min < max. Numeric defaults are applied unconditionally, so an omitted
@@ -202,6 +205,8 @@ struct section {
 };
 
 #define AT(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
+/* A KEY_POINTER text of at most cap - 1 characters. */
+#define AT_TEXT(T, f, cap) .off = offsetof(T, f), .size = (cap)
 #define SECTION(k) { k, sizeof(k) / sizeof(k[0]) }
 #define SECS_DAY 86400
 
@@ -386,8 +391,8 @@ static const struct key schedule_keys[] = {
 };
 
 static const struct key point_keys[] = {
-    { "id", K_ID, KEY_REQUIRED, AT(struct cfg_point, id) },
-    { "name", K_STR, 0, AT(struct cfg_point, name) },
+    { "id", K_ID, KEY_REQUIRED | KEY_POINTER, AT_TEXT(struct cfg_point, id, CFG_ID_MAX) },
+    { "name", K_STR, KEY_POINTER, AT_TEXT(struct cfg_point, name, CFG_TEXT_MAX) },
     { "device", K_REF, KEY_REQUIRED, .hint = "the id of a device" },
     { "input", K_REF, KEY_REQUIRED, .hint = "an input name of the device's profile" },
     { "kind", K_ENUM, KEY_REQUIRED, AT(struct cfg_point, kind), .names = kind_names },
@@ -774,6 +779,15 @@ static void store_enum(const struct key *k, void *obj, int index)
 }
 
 /* Writes every key's default into obj. */
+/* Stores text v (already checked to fit) into a K_ID or K_STR field. */
+static void store_text(const struct key *k, char *dst, const char *v)
+{
+    if (k->flags & KEY_POINTER)
+        *(const char **)(void *)dst = v;
+    else
+        snprintf(dst, k->size, "%s", v);
+}
+
 static void apply_defaults(const struct section *sec, void *obj)
 {
     for (size_t i = 0; i < sec->n; i++) {
@@ -781,7 +795,7 @@ static void apply_defaults(const struct section *sec, void *obj)
         char *dst = (char *)obj + k->off;
         switch (k->type) {
         case K_ID:
-        case K_STR: snprintf(dst, k->size, "%s", k->sdflt ? k->sdflt : ""); break;
+        case K_STR: store_text(k, dst, k->sdflt ? k->sdflt : ""); break;
         case K_INT: *(int *)(void *)dst = (int)k->dflt; break;
         case K_SEC: *(int *)(void *)dst = (int)llround(k->dflt * 1000.0); break;
         case K_DBL: *(double *)(void *)dst = k->dflt; break;
@@ -873,7 +887,7 @@ static void read_string_key(struct loader *L, const struct key *k, const config_
              shown(v, buf, sizeof buf), k->size - 1);
         return;
     }
-    memcpy((char *)obj + k->off, v, strlen(v) + 1);
+    store_text(k, (char *)obj + k->off, v);
     if (k->flags & KEY_SECRET)
         check_secret_file(L, s, k->name);
 }
@@ -2391,6 +2405,9 @@ static void load_sections(struct loader *L, const config_setting_t *root)
 
     list = nested(root, "points", CONFIG_TYPE_LIST);
     s->points = alloc_slots(L, list, sizeof *s->points);
+    /* an entry that is not a group is never loaded: give it the texts a loaded one has by default */
+    for (int i = 0; s->points && i < config_setting_length(list); i++)
+        s->points[i].id = s->points[i].name = "";
     load_elements(L, list, "point", s->points, sizeof *s->points, &s->n_points, load_point);
     for (int i = 0; i < s->n_points; i++) {
         config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
@@ -2429,19 +2446,37 @@ static void own_file_name(const config_t *c, const char *strings, const char **f
     }
 }
 
-/* The structs name their files with pointers into libconfig's memory; copy
- * the names into site->strings so they outlive config_destroy(). */
-static int own_file_names(struct cfg_site *s, const config_t *c)
+/* Copies text to *w, moves *w past the copy, and returns the copy. */
+static const char *own_text(char **w, const char *text)
+{
+    char *copy = *w;
+    *w = stpcpy(copy, text) + 1;
+    return copy;
+}
+
+/*
+ * The structs name their files, and points their ids and names, with
+ * pointers into libconfig's memory; copy them into site->strings (file
+ * names first, then each point's id and name) so they outlive
+ * config_destroy(), in one block of their exact size.
+ */
+static int own_strings(struct cfg_site *s, const config_t *c)
 {
     size_t total = 1;
     for (unsigned i = 0; i < c->num_filenames; i++)
         total += strlen(c->filenames[i]) + 1;
+    for (int i = 0; i < s->n_points; i++)
+        total += strlen(s->points[i].id) + 1 + strlen(s->points[i].name) + 1;
     s->strings = malloc(total);
     if (!s->strings)
         return -1;
     char *w = s->strings;
     for (unsigned i = 0; i < c->num_filenames; i++)
-        w = stpcpy(w, c->filenames[i]) + 1;
+        own_text(&w, c->filenames[i]);
+    for (int i = 0; i < s->n_points; i++) {
+        s->points[i].id = own_text(&w, s->points[i].id);
+        s->points[i].name = own_text(&w, s->points[i].name);
+    }
     for (int i = 0; i < s->n_buses; i++)
         own_file_name(c, s->strings, &s->buses[i].file);
     for (int i = 0; i < s->n_devices; i++)
@@ -2488,7 +2523,7 @@ static void parse_and_load(struct loader *L, const char *path, const char *profi
                     "%s; expected valid libconfig syntax", config_error_text(&c));
     } else {
         load_root(L, config_root_setting(&c), dir, profile_dir);
-        if (L->n_errors == 0 && own_file_names(L->site, &c) < 0)
+        if (L->n_errors == 0 && own_strings(L->site, &c) < 0)
             fail_plain(L, "%s: out of memory", path);
     }
     config_destroy(&c);

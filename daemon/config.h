@@ -157,9 +157,11 @@ struct cfg_eol {
     double cut_lo, cut_hi;        /* wire_cut: loop cut */
 };
 
+/* A site may have tens of thousands of points: their ids and names are not
+ * kept inline but in site->strings, and a point without a name has "". */
 struct cfg_point {
-    char id[CFG_ID_MAX];
-    char name[CFG_TEXT_MAX];
+    const char *id;               /* at most CFG_ID_MAX - 1 chars, in site->strings */
+    const char *name;             /* at most CFG_TEXT_MAX - 1 chars, in site->strings */
     int device;                   /* index into site->devices */
     int input;                    /* index into the device profile's inputs */
     enum cfg_point_kind kind;
@@ -306,7 +308,7 @@ struct cfg_site {
     struct cfg_zone *zones;      int n_zones;
     struct cfg_point *points;    int n_points;
     struct cfg_operator *operators; int n_operators; /* none: unsigned commands are accepted */
-    char *strings;               /* owns the file names the structs point to */
+    char *strings;               /* owns the file names, point ids and point names the structs point to */
     uint64_t hash;               /* cfg_hash_bytes of the config file and its profiles */
 };
 

@@ -2024,7 +2024,7 @@ static bool build_indexes(struct core *c)
     const struct cfg_site *s = c->site;
 
     return id_index_init(&c->alarm_ids, &c->alarms[0].info.id, sizeof(struct alarm), true, c->n_alarms) &&
-           id_index_init(&c->point_ids, s->n_points ? s->points[0].id : NULL, sizeof(struct cfg_point), false,
+           id_index_init(&c->point_ids, s->n_points ? &s->points[0].id : NULL, sizeof(struct cfg_point), true,
                          s->n_points) &&
            id_index_init(&c->zone_ids, s->n_zones ? s->zones[0].id : NULL, sizeof(struct cfg_zone), false,
                          s->n_zones);

@@ -28,6 +28,17 @@ static void set_id(char *dst, const char *id)
     dst[n] = '\0';
 }
 
+/* A point's id, copied (cut to CFG_ID_MAX - 1 chars as config.c allows);
+ * fixture_free() releases it. */
+static const char *own_id(const char *id)
+{
+    char *copy = strndup(id, CFG_ID_MAX - 1);
+
+    if (!copy)
+        abort();
+    return copy;
+}
+
 struct cfg_site *fixture_site(const char *id)
 {
     struct cfg_site *s = calloc(1, sizeof(*s));
@@ -54,6 +65,8 @@ void fixture_free(struct cfg_site *s)
         return;
     free(s->devices);
     free(s->zones);
+    for (int i = 0; i < s->n_points; i++)
+        free((char *)s->points[i].id);
     free(s->points);
     free(s);
 }
@@ -87,7 +100,8 @@ int fixture_add_point(struct cfg_site *s, const char *id, enum cfg_point_kind ki
     int i = grow((void **)&s->points, &s->n_points, sizeof(*s->points));
     struct cfg_point *p = &s->points[i];
 
-    set_id(p->id, id);
+    p->id = own_id(id);
+    p->name = "";
     p->kind = kind;
     p->device = device;
     p->zone = zone;

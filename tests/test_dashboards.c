@@ -67,7 +67,8 @@ static const struct {
 static struct cfg_point *point(struct cfg_site *s, const char *id, double high, double low)
 {
     struct cfg_point *p = &s->points[s->n_points++];
-    snprintf(p->id, sizeof p->id, "%s", id);
+    p->id = id;                 /* a literal: outlives the site */
+    p->name = "";
     p->high = high;
     p->low = low;
     return p;
