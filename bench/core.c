@@ -20,7 +20,7 @@
 #include "core.h"
 
 #define N_POINTS 1000
-#define POINT_ID_BYTES 8 /* "pt0999" and its terminator, rounded up */
+#define POINT_ID_BYTES 16 /* "pt" and any int, terminated */
 #define N_DEVICES 50
 #define N_ZONES 10
 #define DAY_MS (24ull * 3600 * 1000)
