@@ -342,15 +342,43 @@ static uint32_t test_slot(const struct core *c, int z)
     return flood_slot(c) + 1 + (uint32_t)z;
 }
 
+/*
+ * Deadlines are stored complemented (~at) and heap positions as position
+ * + 1, so that the zero pages of a fresh calloc() mean "no deadline, not in
+ * the heap": a slot costs memory only once a timer of its page is set (at
+ * 10,000 points there are 80,000 slots, of which a few hundred run at once).
+ * For the same reason at_put() does not write a value that is already there.
+ */
+static uint64_t at_of(const struct core *c, uint32_t slot)
+{
+    return ~c->at[slot];
+}
+
+static void at_put(struct core *c, uint32_t slot, uint64_t when)
+{
+    if (c->at[slot] != ~when)
+        c->at[slot] = ~when;
+}
+
+static uint32_t pos_of(const struct core *c, uint32_t slot)
+{
+    return c->pos[slot] - 1; /* 0 - 1: NO_POS */
+}
+
+static void pos_put(struct core *c, uint32_t slot, uint32_t i)
+{
+    c->pos[slot] = i + 1; /* NO_POS + 1: 0 */
+}
+
 static bool slot_before(const struct core *c, uint32_t x, uint32_t y)
 {
-    return c->at[x] < c->at[y] || (c->at[x] == c->at[y] && x < y);
+    return at_of(c, x) < at_of(c, y) || (at_of(c, x) == at_of(c, y) && x < y);
 }
 
 static void heap_put(struct core *c, uint32_t i, uint32_t slot)
 {
     c->heap[i] = slot;
-    c->pos[slot] = i;
+    pos_put(c, slot, i);
 }
 
 /* Restores the heap order around position i after its key changed. */
@@ -378,20 +406,20 @@ static void heap_fix(struct core *c, uint32_t i)
 
 static void timer_set(struct core *c, uint32_t slot, uint64_t when)
 {
-    c->at[slot] = when;
-    if (c->pos[slot] == NO_POS)
+    at_put(c, slot, when);
+    if (pos_of(c, slot) == NO_POS)
         heap_put(c, c->n_heap++, slot);
-    heap_fix(c, c->pos[slot]);
+    heap_fix(c, pos_of(c, slot));
 }
 
 static void timer_cancel(struct core *c, uint32_t slot)
 {
-    uint32_t i = c->pos[slot];
+    uint32_t i = pos_of(c, slot);
 
-    c->at[slot] = NEVER;
+    at_put(c, slot, NEVER);
     if (i == NO_POS)
         return;
-    c->pos[slot] = NO_POS;
+    pos_put(c, slot, NO_POS);
     if (i == --c->n_heap)
         return;
     heap_put(c, i, c->heap[c->n_heap]);
@@ -496,7 +524,7 @@ static void ring_size(struct ring *r, uint32_t cap, uint64_t window_ms)
 
 static bool in_test(const struct core *c, int z)
 {
-    return z >= 0 && c->at[test_slot(c, z)] != NEVER;
+    return z >= 0 && at_of(c, test_slot(c, z)) != NEVER;
 }
 
 static bool device_down(const struct core *c, int d)
@@ -589,7 +617,7 @@ static bool disarmed_for(const struct core *c, const struct alarm *a)
 
 static bool exiting(const struct core *c, const struct alarm *a)
 {
-    return a->suppressible && c->at[zone_slot(c, a->info.zone)] != NEVER;
+    return a->suppressible && at_of(c, zone_slot(c, a->info.zone)) != NEVER;
 }
 
 /* Activations of a are held back: its zone is disarmed or still in its exit delay. */
@@ -783,7 +811,7 @@ static uint64_t zone_entry_until(const struct core *c, int z)
     for (int i = 0; i < c->n_points; i++) {
         const struct point *p = &c->points[i];
         if (p->cfg->zone == z && p->cfg->kind == CFG_KIND_DOOR) {
-            uint64_t at = c->at[alarm_slot(c, p->a_main, AL_ENTRY)];
+            uint64_t at = at_of(c, alarm_slot(c, p->a_main, AL_ENTRY));
             until = at < until ? at : until;
         }
     }
@@ -820,7 +848,7 @@ static void cond_changed(struct core *c, int ai, uint64_t now)
 
     /* a door opened again during its entry delay does not extend it */
     if (until != NEVER) {
-        if (c->at[entry] == NEVER)
+        if (at_of(c, entry) == NEVER)
             timer_set(c, entry, until);
     } else
         lc_edge(c, a, a->cond);
@@ -1193,9 +1221,9 @@ static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
  * fired one sets within the same span fires too. */
 static void fire_due(struct core *c, uint64_t now)
 {
-    while (c->n_heap > 0 && c->at[c->heap[0]] <= now) {
+    while (c->n_heap > 0 && at_of(c, c->heap[0]) <= now) {
         uint32_t slot = c->heap[0];
-        uint64_t t = c->at[slot];
+        uint64_t t = at_of(c, slot);
         timer_cancel(c, slot);
         c->t_ms = t;
         timer_fire(c, slot, t);
@@ -2007,16 +2035,11 @@ static bool alloc_timers(struct core *c)
 {
     c->n_slots = (uint32_t)c->n_points * PT_SLOTS + (uint32_t)c->n_alarms * AL_SLOTS +
                  (uint32_t)c->site->n_zones + 1 + (uint32_t)c->site->n_zones;
-    c->at = malloc(c->n_slots * sizeof(*c->at));
+    /* zeroed: no deadlines, nothing in the heap (see at_of) */
+    c->at = calloc(c->n_slots, sizeof(*c->at));
     c->heap = malloc(c->n_slots * sizeof(*c->heap));
-    c->pos = malloc(c->n_slots * sizeof(*c->pos));
-    if (!c->at || !c->heap || !c->pos)
-        return false;
-    for (uint32_t i = 0; i < c->n_slots; i++) {
-        c->at[i] = NEVER;
-        c->pos[i] = NO_POS;
-    }
-    return true;
+    c->pos = calloc(c->n_slots, sizeof(*c->pos));
+    return c->at && c->heap && c->pos;
 }
 
 static bool build_indexes(struct core *c)
@@ -2111,7 +2134,7 @@ size_t core_max_outputs(const struct core *c)
 
 uint64_t core_next_deadline(const struct core *c)
 {
-    uint64_t timers = c->n_heap > 0 ? c->at[c->heap[0]] : UINT64_MAX;
+    uint64_t timers = c->n_heap > 0 ? at_of(c, c->heap[0]) : UINT64_MAX;
     uint64_t receipts = rcpt_next_due(&c->rcpt);
 
     return timers < receipts ? timers : receipts;
@@ -2162,7 +2185,7 @@ bool core_alarm_condition(const struct core *c, int alarm, bool *entry_pending)
         return false;
     a = &c->alarms[alarm];
     if (entry_pending)
-        *entry_pending = c->at[alarm_slot(c, alarm, AL_ENTRY)] != NEVER || exiting(c, a);
+        *entry_pending = at_of(c, alarm_slot(c, alarm, AL_ENTRY)) != NEVER || exiting(c, a);
     return a->cond;
 }
 
@@ -2273,7 +2296,7 @@ static void snap_zone(const struct core *c, struct wbuf *w, int z)
 {
     put_id(w, c->site->zones[z].id);
     put_uint(w, c->zone_armed[z], 1);
-    put_uint(w, c->at[zone_slot(c, z)], 8);
+    put_uint(w, at_of(c, zone_slot(c, z)), 8);
     put_id(w, c->zone_disarm[z].by);
     put_uint(w, (uint64_t)c->zone_disarm[z].wall_ms, 8);
 }
@@ -2289,8 +2312,8 @@ static void snap_point(const struct core *c, struct wbuf *w, int pi)
     put_f64(w, p->value);
     put_uint(w, p->rise_ms, 8);
     put_uint(w, p->verify_until, 8);
-    put_uint(w, c->at[point_slot(pi, PT_DEBOUNCE)], 8);
-    put_uint(w, c->at[point_slot(pi, PT_CHATTER)], 8);
+    put_uint(w, at_of(c, point_slot(pi, PT_DEBOUNCE)), 8);
+    put_uint(w, at_of(c, point_slot(pi, PT_CHATTER)), 8);
     put_ring(w, &p->ring);
 }
 
@@ -2301,9 +2324,9 @@ static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
     put_id(w, a->info.id);
     put_uint(w, (uint64_t)a->state, 1);
     put_uint(w, (a->in ? 1u : 0u) | (a->cond ? 2u : 0u), 1);
-    put_uint(w, c->at[alarm_slot(c, ai, AL_DELAY)], 8);
-    put_uint(w, c->at[alarm_slot(c, ai, AL_ENTRY)], 8);
-    put_uint(w, c->at[alarm_slot(c, ai, AL_SHELVE)], 8);
+    put_uint(w, at_of(c, alarm_slot(c, ai, AL_DELAY)), 8);
+    put_uint(w, at_of(c, alarm_slot(c, ai, AL_ENTRY)), 8);
+    put_uint(w, at_of(c, alarm_slot(c, ai, AL_SHELVE)), 8);
     put_f64(w, a->cross);
 }
 
@@ -2342,7 +2365,7 @@ static void snap_walk_tests(const struct core *c, struct wbuf *w)
     put_uint(w, (uint64_t)c->site->n_zones, 4);
     for (int z = 0; z < c->site->n_zones; z++) {
         put_id(w, c->site->zones[z].id);
-        put_uint(w, c->at[test_slot(c, z)], 8);
+        put_uint(w, at_of(c, test_slot(c, z)), 8);
         put_id(w, c->zone_test[z].by);
         put_uint(w, (uint64_t)c->zone_test[z].started_wall_ms, 8);
         put_uint(w, (uint64_t)c->zone_test[z].until_wall_ms, 8);
@@ -2375,7 +2398,7 @@ static void snap_write(const struct core *c, struct wbuf *w)
     for (int ai = 0; ai < c->n_alarms; ai++)
         if (c->alarms[ai].role != ROLE_ONE_SHOT)
             snap_alarm(c, w, ai);
-    put_uint(w, c->at[flood_slot(c)], 8);
+    put_uint(w, at_of(c, flood_slot(c)), 8);
     put_ring(w, &c->flood);
     snap_receipts(c, w);
     snap_walk_tests(c, w);
@@ -2487,7 +2510,7 @@ static void restore_zone(struct core *c, struct rbuf *r, bool apply)
         return;
     c->zone_armed[z] = armed || c->site->zones[z].always_armed;
     c->zone_disarm[z] = zd;
-    c->at[zone_slot(c, z)] = c->zone_armed[z] ? exit_at : NEVER;
+    at_put(c, zone_slot(c, z), c->zone_armed[z] ? exit_at : NEVER);
 }
 
 /* Reads one point record; with apply, restores it into the point of the
@@ -2523,8 +2546,8 @@ static void restore_point(struct core *c, struct rbuf *r, bool apply)
     p->value = tmp.value;
     p->rise_ms = tmp.rise_ms;
     p->verify_until = tmp.verify_until;
-    c->at[point_slot(pi, PT_DEBOUNCE)] = debounce_at;
-    c->at[point_slot(pi, PT_CHATTER)] = p->chattering ? chatter_at : NEVER;
+    at_put(c, point_slot(pi, PT_DEBOUNCE), debounce_at);
+    at_put(c, point_slot(pi, PT_CHATTER), p->chattering ? chatter_at : NEVER);
 }
 
 static void restore_alarm(struct core *c, struct rbuf *r, bool apply)
@@ -2552,7 +2575,7 @@ static void restore_alarm(struct core *c, struct rbuf *r, bool apply)
     a->cond = (flags & 2) != 0;
     a->cross = cross;
     for (int k = 0; k < AL_SLOTS; k++)
-        c->at[alarm_slot(c, ai, k)] = at[k];
+        at_put(c, alarm_slot(c, ai, k), at[k]);
 }
 
 static void restore_flood(struct core *c, struct rbuf *r, bool apply)
@@ -2561,7 +2584,7 @@ static void restore_flood(struct core *c, struct rbuf *r, bool apply)
 
     get_ring(r, apply ? &c->flood : NULL);
     if (apply)
-        c->at[flood_slot(c)] = at;
+        at_put(c, flood_slot(c), at);
 }
 
 /* Parses the whole snapshot; with apply false it only validates. */
@@ -2606,7 +2629,7 @@ static void restore_walk_tests(struct core *c, struct rbuf *r, bool apply)
         t.until_wall_ms = (int64_t)get_uint(r, 8);
         if (apply && !r->bad && (i = id_index_find(&c->zone_ids, id)) >= 0) {
             c->zone_test[i] = t;
-            c->at[test_slot(c, i)] = end_at;
+            at_put(c, test_slot(c, i), end_at);
         }
     }
     n = (uint32_t)get_uint(r, 4);
@@ -2683,12 +2706,13 @@ int core_restore(struct core *c, const void *buf, size_t len)
         return -1;
     restore_pass(c, buf, len, true);
     restore_fixup(c);
+    /* rebuild the heap from the deadlines restored; only the slots in it have a position to clear */
+    for (uint32_t i = 0; i < c->n_heap; i++)
+        pos_put(c, c->heap[i], NO_POS);
     c->n_heap = 0;
-    for (uint32_t s = 0; s < c->n_slots; s++) {
-        c->pos[s] = NO_POS;
-        if (c->at[s] != NEVER)
-            timer_set(c, s, c->at[s]);
-    }
+    for (uint32_t s = 0; s < c->n_slots; s++)
+        if (at_of(c, s) != NEVER)
+            timer_set(c, s, at_of(c, s));
     return 0;
 }
 
