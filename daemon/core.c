@@ -997,7 +997,7 @@ static void digital_sample(struct core *c, struct point *p, double v, uint64_t n
 
     p->bad = isnan(v);
     if (p->cfg->kind == CFG_KIND_EOL)
-        raw = eol_class(&p->cfg->eol, v);
+        raw = eol_class(p->cfg->eol, v);
     else if (isnan(v))
         return; /* an unreadable bit says nothing about the contact */
     else
@@ -1018,14 +1018,14 @@ static void digital_sample(struct core *c, struct point *p, double v, uint64_t n
 
 /* Whether an analog reading is a value: not NaN, inside the valid range,
  * and none of the sentinels the sensor sends instead of a value. */
-static bool reading_valid(const struct cfg_point *cp, double v)
+static bool reading_valid(const struct cfg_analog *an, double v)
 {
-    if (isnan(v) || (!isnan(cp->valid_min) && v < cp->valid_min) || (!isnan(cp->valid_max) && v > cp->valid_max))
+    if (isnan(v) || (!isnan(an->valid_min) && v < an->valid_min) || (!isnan(an->valid_max) && v > an->valid_max))
         return false;
     /* a sentinel is written in engineering units, after a scale that may
      * not be exact in binary: -32768 * 0.1 must still match -3276.8 */
-    for (int i = 0; i < cp->n_sentinels; i++)
-        if (fabs(v - cp->sentinels[i]) <= 1e-9 * fmax(1.0, fabs(cp->sentinels[i])))
+    for (int i = 0; i < an->n_sentinels; i++)
+        if (fabs(v - an->sentinels[i]) <= 1e-9 * fmax(1.0, fabs(an->sentinels[i])))
             return false;
     return true;
 }
@@ -1054,14 +1054,15 @@ static void threshold_set(struct core *c, int ai, bool in, double v, uint64_t no
 /* A rejected reading leaves the threshold alarms where they were and raises sensor_fault. */
 static void analog_sample(struct core *c, struct point *p, double v, uint64_t now)
 {
-    double db = isnan(p->cfg->deadband) ? 0 : p->cfg->deadband;
+    const struct cfg_analog *an = p->cfg->analog;
+    double db = isnan(an->deadband) ? 0 : an->deadband;
 
     p->stale = false;
-    p->bad = !reading_valid(p->cfg, v);
+    p->bad = !reading_valid(an, v);
     if (!p->bad && p->a_high >= 0)
-        threshold_set(c, p->a_high, above(c->alarms[p->a_high].in, v, p->cfg->high, db), v, now);
+        threshold_set(c, p->a_high, above(c->alarms[p->a_high].in, v, an->high, db), v, now);
     if (!p->bad && p->a_low >= 0)
-        threshold_set(c, p->a_low, below(c->alarms[p->a_low].in, v, p->cfg->low, db), v, now);
+        threshold_set(c, p->a_low, below(c->alarms[p->a_low].in, v, an->low, db), v, now);
     filter_set(c, p->a_sfault, p->bad, now);
 }
 
@@ -1776,9 +1777,9 @@ static void add_analog_alarms(struct core *c, int pi, enum core_alarm_type high,
     const struct cfg_point *cp = &c->site->points[pi];
     struct point *p = &c->points[pi];
 
-    if (!isnan(cp->high))
+    if (!isnan(cp->analog->high))
         p->a_high = add_point_alarm(c, pi, high, cp->priority, ROLE_HIGH, false, false);
-    if (!isnan(cp->low))
+    if (!isnan(cp->analog->low))
         p->a_low = add_point_alarm(c, pi, low, cp->priority, ROLE_LOW, false, false);
     p->a_sfault = add_point_alarm(c, pi, CORE_T_SENSOR_FAULT, CFG_PRIO_MEDIUM, ROLE_SENSOR_FAULT, false, false);
     p->a_main = p->a_high >= 0 ? p->a_high : p->a_low;
@@ -1865,7 +1866,8 @@ static bool site_consistent(const struct cfg_site *s)
     for (int i = 0; i < s->n_points; i++) {
         const struct cfg_point *p = &s->points[i];
         if (p->device < 0 || p->device >= s->n_devices || p->zone < -1 || p->zone >= s->n_zones ||
-            p->n_verify < 0 || p->n_verify > CFG_MAX_VERIFY)
+            p->n_verify < 0 || p->n_verify > CFG_MAX_VERIFY || (!kind_is_digital(p->kind) && !p->analog) ||
+            (p->kind == CFG_KIND_EOL && !p->eol))
             return false;
         for (int v = 0; v < p->n_verify; v++)
             if (p->verify[v] < 0 || p->verify[v] >= s->n_points)
