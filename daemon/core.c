@@ -2246,14 +2246,27 @@ bool core_point_walked(const struct core *c, int point)
 
 struct wbuf {
     uint8_t *p;          /* NULL while measuring */
-    size_t len;
+    size_t len;          /* bytes of the snapshot so far */
+    size_t from, cap;    /* with p: the part of the snapshot p receives, [from, from + cap) */
 };
+
+/* Appends n bytes to the snapshot; p receives those that fall in its window. */
+static void put_bytes(struct wbuf *w, const void *src, size_t n)
+{
+    if (w->p && w->len + n > w->from && w->len < w->from + w->cap) {
+        size_t lo = w->len > w->from ? w->len : w->from;
+        size_t hi = w->len + n < w->from + w->cap ? w->len + n : w->from + w->cap;
+        memcpy(w->p + (lo - w->from), (const uint8_t *)src + (lo - w->len), hi - lo);
+    }
+    w->len += n;
+}
 
 static void put_uint(struct wbuf *w, uint64_t v, int bytes)
 {
-    if (w->p)
-        le_store(w->p + w->len, v, bytes);
-    w->len += (size_t)bytes;
+    uint8_t b[8];
+
+    le_store(b, v, bytes);
+    put_bytes(w, b, (size_t)bytes);
 }
 
 static void put_f64(struct wbuf *w, double d)
@@ -2269,9 +2282,7 @@ static void put_id(struct wbuf *w, const char *id)
     size_t n = strlen(id);
 
     put_uint(w, n, 1);
-    if (w->p)
-        memcpy(w->p + w->len, id, n);
-    w->len += n;
+    put_bytes(w, id, n);
 }
 
 /* Writes the times of the last cap occurrences, oldest first; a counting
@@ -2409,13 +2420,18 @@ static void snap_write(const struct core *c, struct wbuf *w)
 
 size_t core_snapshot(const struct core *c, void *buf, size_t cap)
 {
-    struct wbuf w = {NULL, 0};
+    struct wbuf w = {NULL, 0, 0, 0};
 
     snap_write(c, &w);
     if (!buf || w.len > cap)
         return w.len;
-    w.p = buf;
-    w.len = 0;
+    return core_snapshot_part(c, 0, buf, cap);
+}
+
+size_t core_snapshot_part(const struct core *c, size_t from, void *buf, size_t cap)
+{
+    struct wbuf w = {buf, 0, from, cap};
+
     snap_write(c, &w);
     return w.len;
 }

@@ -350,6 +350,14 @@ bool core_point_walked(const struct core *c, int point);
 size_t core_snapshot(const struct core *c, void *buf, size_t cap);
 
 /*
+ * Writes bytes [from, from + cap) of the same snapshot into buf (fewer at
+ * its end) and returns the snapshot's whole length, so a large one can be
+ * written out in pieces through a small buffer. Each call serialises the
+ * whole state: take pieces of a few hundred kilobytes.
+ */
+size_t core_snapshot_part(const struct core *c, size_t from, void *buf, size_t cap);
+
+/*
  * Restores a snapshot into a freshly built core, matching alarms, zones and
  * points by id so a snapshot taken under an older config restores what still
  * exists. Snapshots of version 1 (before quality, exit delays and the flood
