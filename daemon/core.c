@@ -131,23 +131,30 @@ struct ring {
     uint64_t span_ms;    /* 0: one occurrence per slot */
 };
 
+/* A point's dynamic state, ordered to pack (112 bytes): a site has one per point. */
 struct point {
     const struct cfg_point *cfg;
-    bool digital;        /* has a debounced class */
     int first_alarm, n_alarms;
     int a_main, a_tamper, a_cut, a_short, a_held, a_high, a_low, a_sfault, a_verified, a_chatter, a_access;
     int rev_first, rev_n; /* fences this point confirms: c->rev[rev_first..] */
+    /* times of the last chatter_count activations (a_chatter >= 0 only):
+     * every point's ring has the shape of the site's chatter rule
+     * (c->chatter), so a point keeps only where its slots start in
+     * c->ring_t / c->ring_n and how far they are used (point_ring()) */
+    uint32_t ring_base;
+    uint8_t ring_len, ring_head;
     uint8_t raw, cls;    /* last raw class, accepted (debounced) class */
-    bool stale;          /* device went down: re-apply the class on the next sample */
-    bool bad;            /* the last reading was rejected (NaN, sentinel, out of range) */
-    bool chattering;
+    bool digital : 1;    /* has a debounced class */
+    bool stale : 1;      /* device went down: re-apply the class on the next sample */
+    bool bad : 1;        /* the last reading was rejected (NaN, sentinel, out of range) */
+    bool chattering : 1;
+    bool walked : 1;     /* changed during its zone's current or last walk test */
     double value;        /* last sample */
     uint64_t rise_ms;    /* last rise of the main condition */
     uint64_t verify_until; /* fence: a confirming rise up to here verifies */
-    struct ring ring;    /* times of the last chatter_count activations */
     int64_t tested_wall_ms; /* its last change during a walk test; 0: never */
-    bool walked;         /* changed during its zone's current or last walk test */
 };
+_Static_assert(sizeof(struct point) <= 112, "a point packs into 112 bytes");
 
 /* Who disarmed a zone and when, for the door records of a disarmed store. */
 struct zone_disarm {
@@ -184,6 +191,7 @@ struct core {
     int *rev;
     uint64_t *ring_t;    /* every point's ring slots, in one block */
     uint32_t *ring_n;
+    struct ring chatter; /* the shape of every point's chatter ring (no slots of its own) */
     struct ring flood;   /* times of the last flood_count + 1 new alarms */
     /* timers: deadline per slot, and a heap of the pending slots */
     uint64_t *at;
@@ -522,6 +530,28 @@ static void ring_size(struct ring *r, uint32_t cap, uint64_t window_ms)
     r->len = r->head = 0;
 }
 
+/* Point p's chatter ring as a whole ring; one without slots if it has no
+ * chattering alarm. Changes go back with point_ring_keep(). */
+static struct ring point_ring(const struct core *c, const struct point *p)
+{
+    struct ring r = {0};
+
+    if (p->a_chatter < 0)
+        return r;
+    r = c->chatter;
+    r.t = c->ring_t + p->ring_base;
+    r.n = c->ring_n + p->ring_base;
+    r.len = p->ring_len;
+    r.head = p->ring_head;
+    return r;
+}
+
+static void point_ring_keep(struct point *p, const struct ring *r)
+{
+    p->ring_len = (uint8_t)r->len;
+    p->ring_head = (uint8_t)r->head;
+}
+
 static bool in_test(const struct core *c, int z)
 {
     return z >= 0 && at_of(c, test_slot(c, z)) != NEVER;
@@ -553,8 +583,10 @@ static double alarm_value(struct core *c, const struct alarm *a, enum core_alarm
         return ring_in_window(&c->flood, c->t_ms, (uint64_t)c->site->rules.flood_window_ms);
     if (!p)
         return NAN;
-    if (a->role == ROLE_CHATTER)
-        return ring_in_window(&p->ring, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+    if (a->role == ROLE_CHATTER) {
+        struct ring r = point_ring(c, p);
+        return ring_in_window(&r, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+    }
     /* an activation shows the reading that crossed the limit, not a later
      * one that the deadband or on-delay let through below it */
     if ((a->role == ROLE_HIGH || a->role == ROLE_LOW) && s == CORE_S_ACTIVE_UNACKED && !isnan(a->cross))
@@ -912,8 +944,10 @@ static void apply_class(struct core *c, struct point *p, uint64_t now)
  * lasts until the oldest of the last N leaves the window. */
 static void chatter_rise(struct core *c, struct point *p, uint64_t now)
 {
-    uint64_t until = ring_burst(&p->ring, now, (uint64_t)c->site->rules.chatter_window_ms);
+    struct ring r = point_ring(c, p);
+    uint64_t until = ring_burst(&r, now, (uint64_t)c->site->rules.chatter_window_ms);
 
+    point_ring_keep(p, &r);
     if (until == NEVER)
         return;
     timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), until);
@@ -930,7 +964,8 @@ static void chatter_rise(struct core *c, struct point *p, uint64_t now)
 static void chatter_expired(struct core *c, struct point *p)
 {
     struct alarm *ca = &c->alarms[p->a_chatter];
-    uint64_t until = ring_burst_end(&p->ring, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+    struct ring r = point_ring(c, p);
+    uint64_t until = ring_burst_end(&r, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
 
     if (until != NEVER) {
         timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), until);
@@ -1912,13 +1947,12 @@ static bool build_rings(struct core *c)
 {
     const struct cfg_rules *ru = &c->site->rules;
     uint32_t cap = ru->chatter_count > 0 ? (uint32_t)ru->chatter_count : 0;
-    struct ring proto;
     size_t n = 0;
 
-    ring_size(&proto, cap, (uint64_t)ru->chatter_window_ms);
+    ring_size(&c->chatter, cap, (uint64_t)ru->chatter_window_ms);
     for (int i = 0; i < c->n_points; i++)
         if (c->points[i].a_chatter >= 0)
-            n += proto.slots;
+            n += c->chatter.slots;
     ring_size(&c->flood, (uint32_t)ru->flood_count + 1, (uint64_t)ru->flood_window_ms);
     n += c->flood.slots;
     c->ring_t = malloc(n * sizeof(*c->ring_t));
@@ -1931,10 +1965,8 @@ static bool build_rings(struct core *c)
     for (int i = 0; i < c->n_points; i++) {
         if (c->points[i].a_chatter < 0)
             continue;
-        c->points[i].ring = proto;
-        c->points[i].ring.t = c->ring_t + n;
-        c->points[i].ring.n = c->ring_n + n;
-        n += proto.slots;
+        c->points[i].ring_base = (uint32_t)n;
+        n += c->chatter.slots;
     }
     return true;
 }
@@ -2327,7 +2359,8 @@ static void snap_point(const struct core *c, struct wbuf *w, int pi)
     put_uint(w, p->verify_until, 8);
     put_uint(w, at_of(c, point_slot(pi, PT_DEBOUNCE)), 8);
     put_uint(w, at_of(c, point_slot(pi, PT_CHATTER)), 8);
-    put_ring(w, &p->ring);
+    struct ring r = point_ring(c, p);
+    put_ring(w, &r);
 }
 
 static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
@@ -2537,6 +2570,7 @@ static void restore_point(struct core *c, struct rbuf *r, bool apply)
 {
     char id[CFG_ID_MAX];
     struct point tmp = {0}, *p = NULL;
+    struct ring ring;
     unsigned max_class = r->version > SNAP_V1 ? EOL_CUT : EOL_TAMPER;
     uint64_t debounce_at, chatter_at;
     uint8_t flags;
@@ -2553,9 +2587,11 @@ static void restore_point(struct core *c, struct rbuf *r, bool apply)
     chatter_at = get_uint(r, 8);
     if (apply && !r->bad && (pi = id_index_find(&c->point_ids, id)) >= 0)
         p = &c->points[pi];
-    get_ring(r, p ? &p->ring : NULL);
+    ring = p ? point_ring(c, p) : (struct ring){0};
+    get_ring(r, p ? &ring : NULL);
     if (!p || r->bad)
         return;
+    point_ring_keep(p, &ring);
     p->raw = tmp.raw;
     p->cls = tmp.cls;
     p->stale = flags & 1;
