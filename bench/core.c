@@ -20,6 +20,7 @@
 #include "core.h"
 
 #define N_POINTS 1000
+#define POINT_ID_BYTES 16 /* "pt" and any int, terminated */
 #define N_DEVICES 50
 #define N_ZONES 10
 #define DAY_MS (24ull * 3600 * 1000)
@@ -59,24 +60,30 @@ static void make_point(struct bench *b, int i)
         CFG_KIND_DIGITAL, CFG_KIND_FAULT, CFG_KIND_ANALOG};
     struct cfg_point *p = &b->site.points[i];
 
-    snprintf(p->id, sizeof(p->id), "pt%04d", i);
+    char *id = b->site.strings + (size_t)i * POINT_ID_BYTES;
+
+    snprintf(id, POINT_ID_BYTES, "pt%04d", i);
+    p->id = id;
+    p->name = "";
     p->kind = mix[i % (int)(sizeof(mix) / sizeof(mix[0]))];
     p->device = i % N_DEVICES;
     p->zone = i % (N_ZONES + 1) - 1;
     p->priority = CFG_PRIO_HIGH;
     p->scale = 1;
     p->debounce_ms = 50;
-    p->high = p->low = NAN;
-    p->valid_min = p->valid_max = NAN;
-    p->deadband = 1;
     p->verify_window_ms = 30000;
-    p->eol = (struct cfg_eol){2000, 2400, 4200, 4600, 0, 500, 20000, 1e9};
+    if (p->kind == CFG_KIND_EOL) {
+        p->eol = &b->site.eols[b->site.n_eols++];
+        *p->eol = (struct cfg_eol){2000, 2400, 4200, 4600, 0, 500, 20000, 1e9};
+    }
     if (p->kind == CFG_KIND_DOOR)
         p->held_open_ms = 120000;
     if (p->kind == CFG_KIND_FENCE && i + 1 < N_POINTS)
         p->verify[p->n_verify++] = i + 1; /* the cctv point next to it */
     if (p->kind == CFG_KIND_TEMPERATURE || p->kind == CFG_KIND_HUMIDITY || p->kind == CFG_KIND_ANALOG) {
-        p->high = 30, p->low = 5, p->on_delay_ms = 5000;
+        p->analog = &b->site.analogs[b->site.n_analogs++];
+        *p->analog = (struct cfg_analog){.high = 30, .low = 5, .deadband = 1, .valid_min = NAN, .valid_max = NAN};
+        p->on_delay_ms = 5000;
         b->normal[i] = 20;
     } else {
         b->normal[i] = p->kind == CFG_KIND_EOL ? 2200 : 0;
@@ -92,8 +99,11 @@ static void build_site(struct bench *b)
     s->devices = calloc(N_DEVICES, sizeof(*s->devices));
     s->zones = calloc(N_ZONES, sizeof(*s->zones));
     s->points = calloc(N_POINTS, sizeof(*s->points));
+    s->strings = malloc((size_t)N_POINTS * POINT_ID_BYTES);
+    s->analogs = calloc(N_POINTS, sizeof(*s->analogs));
+    s->eols = calloc(N_POINTS, sizeof(*s->eols));
     b->normal = calloc(N_POINTS, sizeof(*b->normal));
-    if (!s->devices || !s->zones || !s->points || !b->normal)
+    if (!s->devices || !s->zones || !s->points || !s->strings || !s->analogs || !s->eols || !b->normal)
         abort();
     for (int d = 0; d < N_DEVICES; d++) {
         snprintf(s->devices[d].id, sizeof(s->devices[d].id), "io%02d", d);
@@ -245,5 +255,8 @@ int main(void)
     free(b.site.devices);
     free(b.site.zones);
     free(b.site.points);
+    free(b.site.strings);
+    free(b.site.analogs);
+    free(b.site.eols);
     return 0;
 }

@@ -179,6 +179,9 @@ enum key_type {
 
 #define KEY_REQUIRED 1u
 #define KEY_SECRET 2u   /* never shown in a message; its file must be private */
+/* K_ID, K_STR: stored as a const char * (size is then the longest text + 1),
+ * pointing into libconfig's tree until own_strings() copies it to site->strings */
+#define KEY_POINTER 4u
 
 /* One key of a group. Ranges (min..max, in the key's own unit) apply when
  * min < max. Numeric defaults are applied unconditionally, so an omitted
@@ -202,6 +205,8 @@ struct section {
 };
 
 #define AT(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
+/* A KEY_POINTER text of at most cap - 1 characters. */
+#define AT_TEXT(T, f, cap) .off = offsetof(T, f), .size = (cap)
 #define SECTION(k) { k, sizeof(k) / sizeof(k[0]) }
 #define SECS_DAY 86400
 
@@ -385,31 +390,39 @@ static const struct key schedule_keys[] = {
     { "days", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
 };
 
+/* A point as its group is read: the point, and the parts only some kinds
+ * keep, which keep_point_parts() moves to site->analogs and site->eols. */
+struct point_load {
+    struct cfg_point p;
+    struct cfg_analog analog;
+    struct cfg_eol eol;
+};
+
 static const struct key point_keys[] = {
-    { "id", K_ID, KEY_REQUIRED, AT(struct cfg_point, id) },
-    { "name", K_STR, 0, AT(struct cfg_point, name) },
+    { "id", K_ID, KEY_REQUIRED | KEY_POINTER, AT_TEXT(struct point_load, p.id, CFG_ID_MAX) },
+    { "name", K_STR, KEY_POINTER, AT_TEXT(struct point_load, p.name, CFG_TEXT_MAX) },
     { "device", K_REF, KEY_REQUIRED, .hint = "the id of a device" },
     { "input", K_REF, KEY_REQUIRED, .hint = "an input name of the device's profile" },
-    { "kind", K_ENUM, KEY_REQUIRED, AT(struct cfg_point, kind), .names = kind_names },
+    { "kind", K_ENUM, KEY_REQUIRED, AT(struct point_load, p.kind), .names = kind_names },
     { "zone", K_REF, 0, .hint = "the id of a zone" },
-    { "priority", K_ENUM, 0, AT(struct cfg_point, priority), .names = priority_names },
-    { "invert", K_BOOL, 0, AT(struct cfg_point, invert) },
-    { "scale", K_DBL, 0, AT(struct cfg_point, scale), .dflt = 1 },
-    { "offset", K_DBL, 0, AT(struct cfg_point, offset) },
-    { "debounce_ms", K_INT, 0, AT(struct cfg_point, debounce_ms), .min = 0, .max = 60000 },
-    { "on_delay_s", K_SEC, 0, AT(struct cfg_point, on_delay_ms), .min = 0, .max = SECS_DAY },
-    { "off_delay_s", K_SEC, 0, AT(struct cfg_point, off_delay_ms), .min = 0, .max = SECS_DAY },
-    { "high", K_DBL, 0, AT(struct cfg_point, high), .dflt = NAN },
-    { "low", K_DBL, 0, AT(struct cfg_point, low), .dflt = NAN },
-    { "deadband", K_DBL, 0, AT(struct cfg_point, deadband), .min = 0, .max = 1e9, .dflt = NAN },
-    { "report_deadband", K_DBL, 0, AT(struct cfg_point, report_deadband), .min = 0, .max = 1e9, .dflt = 0 },
-    { "valid_min", K_DBL, 0, AT(struct cfg_point, valid_min), .dflt = NAN },
-    { "valid_max", K_DBL, 0, AT(struct cfg_point, valid_max), .dflt = NAN },
+    { "priority", K_ENUM, 0, AT(struct point_load, p.priority), .names = priority_names },
+    { "invert", K_BOOL, 0, AT(struct point_load, p.invert) },
+    { "scale", K_DBL, 0, AT(struct point_load, p.scale), .dflt = 1 },
+    { "offset", K_DBL, 0, AT(struct point_load, p.offset) },
+    { "debounce_ms", K_INT, 0, AT(struct point_load, p.debounce_ms), .min = 0, .max = 60000 },
+    { "on_delay_s", K_SEC, 0, AT(struct point_load, p.on_delay_ms), .min = 0, .max = SECS_DAY },
+    { "off_delay_s", K_SEC, 0, AT(struct point_load, p.off_delay_ms), .min = 0, .max = SECS_DAY },
+    { "high", K_DBL, 0, AT(struct point_load, analog.high), .dflt = NAN },
+    { "low", K_DBL, 0, AT(struct point_load, analog.low), .dflt = NAN },
+    { "deadband", K_DBL, 0, AT(struct point_load, analog.deadband), .min = 0, .max = 1e9, .dflt = NAN },
+    { "report_deadband", K_DBL, 0, AT(struct point_load, analog.report_deadband), .min = 0, .max = 1e9, .dflt = 0 },
+    { "valid_min", K_DBL, 0, AT(struct point_load, analog.valid_min), .dflt = NAN },
+    { "valid_max", K_DBL, 0, AT(struct point_load, analog.valid_max), .dflt = NAN },
     { "sentinels", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
-    { "entry_route", K_BOOL, 0, AT(struct cfg_point, entry_route) },
-    { "held_open_s", K_SEC, 0, AT(struct cfg_point, held_open_ms), .min = 0, .max = SECS_DAY },
+    { "entry_route", K_BOOL, 0, AT(struct point_load, p.entry_route) },
+    { "held_open_s", K_SEC, 0, AT(struct point_load, p.held_open_ms), .min = 0, .max = SECS_DAY },
     { "verify_with", K_NEST, 0, .ctype = CONFIG_TYPE_ARRAY },
-    { "verify_window_s", K_SEC, 0, AT(struct cfg_point, verify_window_ms), .min = 1, .max = 3600 },
+    { "verify_window_s", K_SEC, 0, AT(struct point_load, p.verify_window_ms), .min = 1, .max = 3600 },
     { "eol", K_NEST, 0, .ctype = CONFIG_TYPE_GROUP },
 };
 
@@ -774,6 +787,15 @@ static void store_enum(const struct key *k, void *obj, int index)
 }
 
 /* Writes every key's default into obj. */
+/* Stores text v (already checked to fit) into a K_ID or K_STR field. */
+static void store_text(const struct key *k, char *dst, const char *v)
+{
+    if (k->flags & KEY_POINTER)
+        *(const char **)(void *)dst = v;
+    else
+        snprintf(dst, k->size, "%s", v);
+}
+
 static void apply_defaults(const struct section *sec, void *obj)
 {
     for (size_t i = 0; i < sec->n; i++) {
@@ -781,7 +803,7 @@ static void apply_defaults(const struct section *sec, void *obj)
         char *dst = (char *)obj + k->off;
         switch (k->type) {
         case K_ID:
-        case K_STR: snprintf(dst, k->size, "%s", k->sdflt ? k->sdflt : ""); break;
+        case K_STR: store_text(k, dst, k->sdflt ? k->sdflt : ""); break;
         case K_INT: *(int *)(void *)dst = (int)k->dflt; break;
         case K_SEC: *(int *)(void *)dst = (int)llround(k->dflt * 1000.0); break;
         case K_DBL: *(double *)(void *)dst = k->dflt; break;
@@ -873,7 +895,7 @@ static void read_string_key(struct loader *L, const struct key *k, const config_
              shown(v, buf, sizeof buf), k->size - 1);
         return;
     }
-    memcpy((char *)obj + k->off, v, strlen(v) + 1);
+    store_text(k, (char *)obj + k->off, v);
     if (k->flags & KEY_SECRET)
         check_secret_file(L, s, k->name);
 }
@@ -2003,8 +2025,9 @@ static void check_kind_keys(struct loader *L, const config_setting_t *g, const s
 
 /* Fills what the config left unset and depends on the kind: priority,
  * climate limits, the verify window. */
-static void point_defaults(struct loader *L, const config_setting_t *g, struct cfg_point *p)
+static void point_defaults(struct loader *L, const config_setting_t *g, struct point_load *pl)
 {
+    struct cfg_point *p = &pl->p;
     if (!has(g, "priority"))
         p->priority = kind_priority[p->kind];
     if (!has(g, "verify_window_s"))
@@ -2013,11 +2036,11 @@ static void point_defaults(struct loader *L, const config_setting_t *g, struct c
         if (climate_defaults[i].kind != p->kind)
             continue;
         if (!has(g, "high"))
-            p->high = climate_defaults[i].high;
+            pl->analog.high = climate_defaults[i].high;
         if (!has(g, "low"))
-            p->low = climate_defaults[i].low;
+            pl->analog.low = climate_defaults[i].low;
         if (!has(g, "deadband"))
-            p->deadband = climate_defaults[i].deadband;
+            pl->analog.deadband = climate_defaults[i].deadband;
         if (!has(g, "on_delay_s"))
             p->on_delay_ms = climate_defaults[i].on_delay_ms;
     }
@@ -2025,7 +2048,7 @@ static void point_defaults(struct loader *L, const config_setting_t *g, struct c
 
 /* Reads the eol windows and rejects overlapping ones: a reading must map to
  * exactly one loop state. */
-static void load_eol(struct loader *L, const config_setting_t *g, struct cfg_point *p)
+static void load_eol(struct loader *L, const config_setting_t *g, struct cfg_eol *eol)
 {
     static const char *const names[] = { "normal", "alarm", "short", "cut" };
     const config_setting_t *e = nested(g, "eol", CONFIG_TYPE_GROUP);
@@ -2036,10 +2059,10 @@ static void load_eol(struct loader *L, const config_setting_t *g, struct cfg_poi
         return;
     }
     int before = L->n_errors;
-    read_group(L, e, &eol_section, &p->eol);
+    read_group(L, e, &eol_section, eol);
     if (L->n_errors != before)
         return;
-    const double *w = &p->eol.normal_lo; /* four [lo, hi] pairs in a row */
+    const double *w = &eol->normal_lo; /* four [lo, hi] pairs in a row */
     for (int i = 0; i < 4; i++)
         for (int j = i + 1; j < 4; j++)
             if (w[2 * i] <= w[2 * j + 1] && w[2 * j] <= w[2 * i + 1])
@@ -2054,7 +2077,7 @@ _Static_assert(offsetof(struct cfg_eol, alarm_lo) == offsetof(struct cfg_eol, no
                "load_eol walks the windows as an array");
 
 /* Reads sentinels = [ -3276.8, 6553.5 ]: readings that mean "no value". */
-static void load_sentinels(struct loader *L, const config_setting_t *g, struct cfg_point *p)
+static void load_sentinels(struct loader *L, const config_setting_t *g, struct cfg_analog *a)
 {
     const config_setting_t *v = nested(g, "sentinels", CONFIG_TYPE_ARRAY);
     int n = v ? config_setting_length(v) : 0;
@@ -2064,15 +2087,17 @@ static void load_sentinels(struct loader *L, const config_setting_t *g, struct c
         return;
     }
     for (int i = 0; i < n; i++)
-        if (!number_of(config_setting_get_elem(v, (unsigned)i), &p->sentinels[p->n_sentinels++]))
+        if (!number_of(config_setting_get_elem(v, (unsigned)i), &a->sentinels[a->n_sentinels++]))
             fail(L, v, "sentinels entry %d is not a number; expected readings in the point's unit", i + 1);
 }
 
-static void load_point(struct loader *L, config_setting_t *g, void *elem)
+/* Reads point group g into pl and checks it. */
+static void read_point(struct loader *L, config_setting_t *g, struct point_load *pl)
 {
-    struct cfg_point *p = elem;
+    struct cfg_point *p = &pl->p;
+    struct cfg_analog *a = &pl->analog;
     struct cfg_site *s = L->site;
-    read_group(L, g, &point_section, p);
+    read_group(L, g, &point_section, pl);
     set_origin(g, &p->line, &p->file);
     int prev = p->id[0] ? cfg_find_point(s, p->id) : -1;
     if (prev >= 0)
@@ -2090,19 +2115,42 @@ static void load_point(struct loader *L, config_setting_t *g, void *elem)
         return;
     check_input_format(L, g, p);
     check_kind_keys(L, g, p);
-    point_defaults(L, g, p);
+    point_defaults(L, g, pl);
     const config_setting_t *high = config_setting_get_member(g, "high");
-    if (!isnan(p->high) && !isnan(p->low) && p->high <= p->low)
-        fail(L, high ? high : g, "high %g is not above low %g; expected high > low", p->high, p->low);
+    if (!isnan(a->high) && !isnan(a->low) && a->high <= a->low)
+        fail(L, high ? high : g, "high %g is not above low %g; expected high > low", a->high, a->low);
     if (p->scale == 0)
         fail(L, config_setting_get_member(g, "scale"), "scale 0 makes every reading 0; expected a non-zero "
              "scale");
     if (p->kind == CFG_KIND_EOL)
-        load_eol(L, g, p);
-    if (!isnan(p->valid_min) && !isnan(p->valid_max) && p->valid_max <= p->valid_min)
+        load_eol(L, g, &pl->eol);
+    if (!isnan(a->valid_min) && !isnan(a->valid_max) && a->valid_max <= a->valid_min)
         fail(L, config_setting_get_member(g, "valid_max"), "valid_max %g is not above valid_min %g; expected "
-             "valid_max > valid_min", p->valid_max, p->valid_min);
-    load_sentinels(L, g, p);
+             "valid_max > valid_min", a->valid_max, a->valid_min);
+    load_sentinels(L, g, a);
+}
+
+/* Keeps the parts of pl its kind has: analog limits in site->analogs, eol
+ * windows in site->eols (both allocated for every point, filled in order). */
+static void keep_point_parts(struct loader *L, struct cfg_point *p, const struct point_load *pl)
+{
+    struct cfg_site *s = L->site;
+    if (KIND(p->kind) & THRESHOLD_KINDS) {
+        s->analogs[s->n_analogs] = pl->analog;
+        p->analog = &s->analogs[s->n_analogs++];
+    } else if (p->kind == CFG_KIND_EOL) {
+        s->eols[s->n_eols] = pl->eol;
+        p->eol = &s->eols[s->n_eols++];
+    }
+}
+
+static void load_point(struct loader *L, config_setting_t *g, void *elem)
+{
+    struct point_load pl;
+    memset(&pl, 0, sizeof pl);
+    read_point(L, g, &pl);
+    *(struct cfg_point *)elem = pl.p;
+    keep_point_parts(L, elem, &pl);
 }
 
 /* Resolves a fence point's verify_with list once every point is known. */
@@ -2391,6 +2439,11 @@ static void load_sections(struct loader *L, const config_setting_t *root)
 
     list = nested(root, "points", CONFIG_TYPE_LIST);
     s->points = alloc_slots(L, list, sizeof *s->points);
+    s->analogs = alloc_slots(L, list, sizeof *s->analogs);
+    s->eols = alloc_slots(L, list, sizeof *s->eols);
+    /* an entry that is not a group is never loaded: give it the texts a loaded one has by default */
+    for (int i = 0; s->points && i < config_setting_length(list); i++)
+        s->points[i].id = s->points[i].name = "";
     load_elements(L, list, "point", s->points, sizeof *s->points, &s->n_points, load_point);
     for (int i = 0; i < s->n_points; i++) {
         config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
@@ -2429,19 +2482,37 @@ static void own_file_name(const config_t *c, const char *strings, const char **f
     }
 }
 
-/* The structs name their files with pointers into libconfig's memory; copy
- * the names into site->strings so they outlive config_destroy(). */
-static int own_file_names(struct cfg_site *s, const config_t *c)
+/* Copies text to *w, moves *w past the copy, and returns the copy. */
+static const char *own_text(char **w, const char *text)
+{
+    char *copy = *w;
+    *w = stpcpy(copy, text) + 1;
+    return copy;
+}
+
+/*
+ * The structs name their files, and points their ids and names, with
+ * pointers into libconfig's memory; copy them into site->strings (file
+ * names first, then each point's id and name) so they outlive
+ * config_destroy(), in one block of their exact size.
+ */
+static int own_strings(struct cfg_site *s, const config_t *c)
 {
     size_t total = 1;
     for (unsigned i = 0; i < c->num_filenames; i++)
         total += strlen(c->filenames[i]) + 1;
+    for (int i = 0; i < s->n_points; i++)
+        total += strlen(s->points[i].id) + 1 + strlen(s->points[i].name) + 1;
     s->strings = malloc(total);
     if (!s->strings)
         return -1;
     char *w = s->strings;
     for (unsigned i = 0; i < c->num_filenames; i++)
-        w = stpcpy(w, c->filenames[i]) + 1;
+        own_text(&w, c->filenames[i]);
+    for (int i = 0; i < s->n_points; i++) {
+        s->points[i].id = own_text(&w, s->points[i].id);
+        s->points[i].name = own_text(&w, s->points[i].name);
+    }
     for (int i = 0; i < s->n_buses; i++)
         own_file_name(c, s->strings, &s->buses[i].file);
     for (int i = 0; i < s->n_devices; i++)
@@ -2488,7 +2559,7 @@ static void parse_and_load(struct loader *L, const char *path, const char *profi
                     "%s; expected valid libconfig syntax", config_error_text(&c));
     } else {
         load_root(L, config_root_setting(&c), dir, profile_dir);
-        if (L->n_errors == 0 && own_file_names(L->site, &c) < 0)
+        if (L->n_errors == 0 && own_strings(L->site, &c) < 0)
             fail_plain(L, "%s: out of memory", path);
     }
     config_destroy(&c);
@@ -2525,6 +2596,8 @@ void cfg_free(struct cfg_site *s)
     free(s->devices);
     free(s->zones);
     free(s->points);
+    free(s->analogs);
+    free(s->eols);
     free(s->operators);
     free(s->strings);
     free(s);

@@ -157,35 +157,45 @@ struct cfg_eol {
     double cut_lo, cut_hi;        /* wire_cut: loop cut */
 };
 
+/* The limits of an analog point (temperature, humidity, analog). */
+struct cfg_analog {
+    double high, low, deadband;   /* thresholds; NAN means not set */
+    /* readings outside [valid_min, valid_max] (NAN: no bound) or equal to a
+     * sentinel are not values: they raise sensor_fault */
+    double valid_min, valid_max;
+    /* a new reading reaches the core (and the journal) only when it moved
+     * this far from the last one reported, or crossed a limit; 0: every change */
+    double report_deadband;
+    double sentinels[CFG_MAX_SENTINELS];
+    int n_sentinels;
+};
+
+/*
+ * A site may have tens of thousands of points, most of them contacts: the
+ * ids and names live in site->strings, and the limits and the loop windows
+ * only the analog and eol kinds have are kept apart (site->analogs,
+ * site->eols), so a contact takes 128 bytes.
+ */
 struct cfg_point {
-    char id[CFG_ID_MAX];
-    char name[CFG_TEXT_MAX];
+    const char *id;               /* at most CFG_ID_MAX - 1 chars, in site->strings */
+    const char *name;             /* at most CFG_TEXT_MAX - 1 chars, in site->strings; "" when none */
     int device;                   /* index into site->devices */
     int input;                    /* index into the device profile's inputs */
     enum cfg_point_kind kind;
     int zone;                     /* index into site->zones; -1 none */
     enum cfg_priority priority;   /* of its main alarm; default by kind */
     bool invert;                  /* digital: 1 means normal (normally-closed contact) */
+    bool entry_route;             /* motion/eol: waits for the entry delay a door of its zone started */
     double scale, offset;         /* applied after the profile's */
     int debounce_ms;              /* digital: input must be stable this long; default 0 */
     int on_delay_ms;              /* condition must hold this long before alarm */
     int off_delay_ms;             /* condition must be gone this long before clear */
-    /* analog thresholds; NAN means not set */
-    double high, low, deadband;
-    /* analog: readings outside [valid_min, valid_max] (NAN: no bound) or
-     * equal to a sentinel are not values: they raise sensor_fault */
-    double valid_min, valid_max;
-    /* analog: a new reading reaches the core (and the journal) only when it
-     * moved this far from the last one reported, or crossed a limit; 0: every change */
-    double report_deadband;
-    double sentinels[CFG_MAX_SENTINELS];
-    int n_sentinels;
-    bool entry_route;             /* motion/eol: waits for the entry delay a door of its zone started */
     int held_open_ms;             /* door: door_held after this long open; 0 off */
+    struct cfg_analog *analog;    /* temperature, humidity, analog: in site->analogs; NULL for other kinds */
+    struct cfg_eol *eol;          /* CFG_KIND_EOL: in site->eols; NULL for other kinds */
     int verify[CFG_MAX_VERIFY];   /* fence: point indexes that confirm it */
     int n_verify;
     int verify_window_ms;         /* default 30000 */
-    struct cfg_eol eol;           /* CFG_KIND_EOL only */
     int line; const char *file;
 };
 
@@ -305,8 +315,10 @@ struct cfg_site {
     struct cfg_device *devices;  int n_devices;
     struct cfg_zone *zones;      int n_zones;
     struct cfg_point *points;    int n_points;
+    struct cfg_analog *analogs;  int n_analogs; /* the points' analog limits, in point order */
+    struct cfg_eol *eols;        int n_eols;    /* the eol points' windows, in point order */
     struct cfg_operator *operators; int n_operators; /* none: unsigned commands are accepted */
-    char *strings;               /* owns the file names the structs point to */
+    char *strings;               /* owns the file names, point ids and point names the structs point to */
     uint64_t hash;               /* cfg_hash_bytes of the config file and its profiles */
 };
 

@@ -93,19 +93,23 @@ enum chatter_rule {
     CH_HOLD,             /* security alarms: clears are held, new activations raised at once */
 };
 
+/* One alarm: a site has one to five per point, so the table is the core's
+ * largest and its fields are ordered and sized to pack into 64 bytes (the
+ * enums in a byte each, the id in c->ids). */
 struct alarm {
     struct core_alarm_info info;
-    enum role role;
-    bool suppressible;   /* a disarmed zone suppresses it */
-    enum chatter_rule chatter;
-    uint8_t eol_class;   /* ROLE_EOL_FAULT: the loop class it follows */
-    uint32_t on_delay_ms, off_delay_ms;
-    enum core_alarm_state state;
-    bool in;             /* condition the rule asks for, before on/off delay */
-    bool cond;           /* condition after the delays: what the lifecycle follows */
     double cross;        /* ROLE_HIGH / ROLE_LOW: the reading that crossed the limit */
     uint64_t last_seq;   /* seq of its last event (within a step only: not in snapshots) */
+    uint32_t on_delay_ms, off_delay_ms;
+    uint8_t role;        /* enum role */
+    uint8_t chatter;     /* enum chatter_rule */
+    uint8_t state;       /* enum core_alarm_state */
+    uint8_t eol_class;   /* ROLE_EOL_FAULT: the loop class it follows */
+    bool suppressible;   /* a disarmed zone suppresses it */
+    bool in;             /* condition the rule asks for, before on/off delay */
+    bool cond;           /* condition after the delays: what the lifecycle follows */
 };
+_Static_assert(sizeof(struct alarm) <= 64, "an alarm packs into 64 bytes");
 
 /* Times of the last `cap` occurrences of something, oldest at head.
  * Up to RING_EXACT slots, one occurrence per slot: exact. A larger cap
@@ -127,23 +131,30 @@ struct ring {
     uint64_t span_ms;    /* 0: one occurrence per slot */
 };
 
+/* A point's dynamic state, ordered to pack (112 bytes): a site has one per point. */
 struct point {
     const struct cfg_point *cfg;
-    bool digital;        /* has a debounced class */
     int first_alarm, n_alarms;
     int a_main, a_tamper, a_cut, a_short, a_held, a_high, a_low, a_sfault, a_verified, a_chatter, a_access;
     int rev_first, rev_n; /* fences this point confirms: c->rev[rev_first..] */
+    /* times of the last chatter_count activations (a_chatter >= 0 only):
+     * every point's ring has the shape of the site's chatter rule
+     * (c->chatter), so a point keeps only where its slots start in
+     * c->ring_t / c->ring_n and how far they are used (point_ring()) */
+    uint32_t ring_base;
+    uint8_t ring_len, ring_head;
     uint8_t raw, cls;    /* last raw class, accepted (debounced) class */
-    bool stale;          /* device went down: re-apply the class on the next sample */
-    bool bad;            /* the last reading was rejected (NaN, sentinel, out of range) */
-    bool chattering;
+    bool digital : 1;    /* has a debounced class */
+    bool stale : 1;      /* device went down: re-apply the class on the next sample */
+    bool bad : 1;        /* the last reading was rejected (NaN, sentinel, out of range) */
+    bool chattering : 1;
+    bool walked : 1;     /* changed during its zone's current or last walk test */
     double value;        /* last sample */
     uint64_t rise_ms;    /* last rise of the main condition */
     uint64_t verify_until; /* fence: a confirming rise up to here verifies */
-    struct ring ring;    /* times of the last chatter_count activations */
     int64_t tested_wall_ms; /* its last change during a walk test; 0: never */
-    bool walked;         /* changed during its zone's current or last walk test */
 };
+_Static_assert(sizeof(struct point) <= 112, "a point packs into 112 bytes");
 
 /* Who disarmed a zone and when, for the door records of a disarmed store. */
 struct zone_disarm {
@@ -161,8 +172,9 @@ struct zone_test {
 struct id_index {
     int32_t *slot;       /* entry index, or -1 */
     uint32_t mask;
-    const char *base;    /* the first id */
-    size_t stride;       /* bytes from one id to the next */
+    const char *base;    /* the first entry's id (or pointer to its id) */
+    size_t stride;       /* bytes from one entry to the next */
+    bool by_pointer;     /* entries hold a pointer to the id, not its characters */
 };
 
 struct core {
@@ -170,6 +182,8 @@ struct core {
     struct point *points;
     struct alarm *alarms;
     int n_points, n_alarms;
+    char *ids;           /* every alarm id, one after the other: info.id points in here */
+    size_t ids_len;
     int a_comm0, a_sys0, a_flood, a_zone0; /* first comm_loss, system, flood and zone alarms */
     bool *zone_armed;
     struct zone_disarm *zone_disarm;
@@ -177,6 +191,7 @@ struct core {
     int *rev;
     uint64_t *ring_t;    /* every point's ring slots, in one block */
     uint32_t *ring_n;
+    struct ring chatter; /* the shape of every point's chatter ring (no slots of its own) */
     struct ring flood;   /* times of the last flood_count + 1 new alarms */
     /* timers: deadline per slot, and a heap of the pending slots */
     uint64_t *at;
@@ -265,11 +280,14 @@ static uint32_t id_hash(const char *s)
 
 static const char *id_key(const struct id_index *ix, int32_t i)
 {
-    return ix->base + (size_t)i * ix->stride;
+    const char *e = ix->base + (size_t)i * ix->stride;
+
+    return ix->by_pointer ? *(const char *const *)(const void *)e : e;
 }
 
-/* Builds a lookup over n ids found at base, base + stride, ... */
-static bool id_index_init(struct id_index *ix, const char *base, size_t stride, int n)
+/* Builds a lookup over n ids found at base, base + stride, ... (or pointed
+ * to from there, when by_pointer). */
+static bool id_index_init(struct id_index *ix, const void *base, size_t stride, bool by_pointer, int n)
 {
     uint32_t size = 16;
 
@@ -282,6 +300,7 @@ static bool id_index_init(struct id_index *ix, const char *base, size_t stride, 
     ix->mask = size - 1;
     ix->base = base;
     ix->stride = stride;
+    ix->by_pointer = by_pointer;
     for (int32_t i = 0; i < n; i++) {
         uint32_t h = id_hash(id_key(ix, i)) & ix->mask;
         while (ix->slot[h] >= 0)
@@ -331,15 +350,43 @@ static uint32_t test_slot(const struct core *c, int z)
     return flood_slot(c) + 1 + (uint32_t)z;
 }
 
+/*
+ * Deadlines are stored complemented (~at) and heap positions as position
+ * + 1, so that the zero pages of a fresh calloc() mean "no deadline, not in
+ * the heap": a slot costs memory only once a timer of its page is set (at
+ * 10,000 points there are 80,000 slots, of which a few hundred run at once).
+ * For the same reason at_put() does not write a value that is already there.
+ */
+static uint64_t at_of(const struct core *c, uint32_t slot)
+{
+    return ~c->at[slot];
+}
+
+static void at_put(struct core *c, uint32_t slot, uint64_t when)
+{
+    if (c->at[slot] != ~when)
+        c->at[slot] = ~when;
+}
+
+static uint32_t pos_of(const struct core *c, uint32_t slot)
+{
+    return c->pos[slot] - 1; /* 0 - 1: NO_POS */
+}
+
+static void pos_put(struct core *c, uint32_t slot, uint32_t i)
+{
+    c->pos[slot] = i + 1; /* NO_POS + 1: 0 */
+}
+
 static bool slot_before(const struct core *c, uint32_t x, uint32_t y)
 {
-    return c->at[x] < c->at[y] || (c->at[x] == c->at[y] && x < y);
+    return at_of(c, x) < at_of(c, y) || (at_of(c, x) == at_of(c, y) && x < y);
 }
 
 static void heap_put(struct core *c, uint32_t i, uint32_t slot)
 {
     c->heap[i] = slot;
-    c->pos[slot] = i;
+    pos_put(c, slot, i);
 }
 
 /* Restores the heap order around position i after its key changed. */
@@ -367,20 +414,20 @@ static void heap_fix(struct core *c, uint32_t i)
 
 static void timer_set(struct core *c, uint32_t slot, uint64_t when)
 {
-    c->at[slot] = when;
-    if (c->pos[slot] == NO_POS)
+    at_put(c, slot, when);
+    if (pos_of(c, slot) == NO_POS)
         heap_put(c, c->n_heap++, slot);
-    heap_fix(c, c->pos[slot]);
+    heap_fix(c, pos_of(c, slot));
 }
 
 static void timer_cancel(struct core *c, uint32_t slot)
 {
-    uint32_t i = c->pos[slot];
+    uint32_t i = pos_of(c, slot);
 
-    c->at[slot] = NEVER;
+    at_put(c, slot, NEVER);
     if (i == NO_POS)
         return;
-    c->pos[slot] = NO_POS;
+    pos_put(c, slot, NO_POS);
     if (i == --c->n_heap)
         return;
     heap_put(c, i, c->heap[c->n_heap]);
@@ -483,9 +530,31 @@ static void ring_size(struct ring *r, uint32_t cap, uint64_t window_ms)
     r->len = r->head = 0;
 }
 
+/* Point p's chatter ring as a whole ring; one without slots if it has no
+ * chattering alarm. Changes go back with point_ring_keep(). */
+static struct ring point_ring(const struct core *c, const struct point *p)
+{
+    struct ring r = {0};
+
+    if (p->a_chatter < 0)
+        return r;
+    r = c->chatter;
+    r.t = c->ring_t + p->ring_base;
+    r.n = c->ring_n + p->ring_base;
+    r.len = p->ring_len;
+    r.head = p->ring_head;
+    return r;
+}
+
+static void point_ring_keep(struct point *p, const struct ring *r)
+{
+    p->ring_len = (uint8_t)r->len;
+    p->ring_head = (uint8_t)r->head;
+}
+
 static bool in_test(const struct core *c, int z)
 {
-    return z >= 0 && c->at[test_slot(c, z)] != NEVER;
+    return z >= 0 && at_of(c, test_slot(c, z)) != NEVER;
 }
 
 static bool device_down(const struct core *c, int d)
@@ -514,8 +583,10 @@ static double alarm_value(struct core *c, const struct alarm *a, enum core_alarm
         return ring_in_window(&c->flood, c->t_ms, (uint64_t)c->site->rules.flood_window_ms);
     if (!p)
         return NAN;
-    if (a->role == ROLE_CHATTER)
-        return ring_in_window(&p->ring, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+    if (a->role == ROLE_CHATTER) {
+        struct ring r = point_ring(c, p);
+        return ring_in_window(&r, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+    }
     /* an activation shows the reading that crossed the limit, not a later
      * one that the deadband or on-delay let through below it */
     if ((a->role == ROLE_HIGH || a->role == ROLE_LOW) && s == CORE_S_ACTIVE_UNACKED && !isnan(a->cross))
@@ -578,7 +649,7 @@ static bool disarmed_for(const struct core *c, const struct alarm *a)
 
 static bool exiting(const struct core *c, const struct alarm *a)
 {
-    return a->suppressible && c->at[zone_slot(c, a->info.zone)] != NEVER;
+    return a->suppressible && at_of(c, zone_slot(c, a->info.zone)) != NEVER;
 }
 
 /* Activations of a are held back: its zone is disarmed or still in its exit delay. */
@@ -772,7 +843,7 @@ static uint64_t zone_entry_until(const struct core *c, int z)
     for (int i = 0; i < c->n_points; i++) {
         const struct point *p = &c->points[i];
         if (p->cfg->zone == z && p->cfg->kind == CFG_KIND_DOOR) {
-            uint64_t at = c->at[alarm_slot(c, p->a_main, AL_ENTRY)];
+            uint64_t at = at_of(c, alarm_slot(c, p->a_main, AL_ENTRY));
             until = at < until ? at : until;
         }
     }
@@ -809,7 +880,7 @@ static void cond_changed(struct core *c, int ai, uint64_t now)
 
     /* a door opened again during its entry delay does not extend it */
     if (until != NEVER) {
-        if (c->at[entry] == NEVER)
+        if (at_of(c, entry) == NEVER)
             timer_set(c, entry, until);
     } else
         lc_edge(c, a, a->cond);
@@ -873,8 +944,10 @@ static void apply_class(struct core *c, struct point *p, uint64_t now)
  * lasts until the oldest of the last N leaves the window. */
 static void chatter_rise(struct core *c, struct point *p, uint64_t now)
 {
-    uint64_t until = ring_burst(&p->ring, now, (uint64_t)c->site->rules.chatter_window_ms);
+    struct ring r = point_ring(c, p);
+    uint64_t until = ring_burst(&r, now, (uint64_t)c->site->rules.chatter_window_ms);
 
+    point_ring_keep(p, &r);
     if (until == NEVER)
         return;
     timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), until);
@@ -891,7 +964,8 @@ static void chatter_rise(struct core *c, struct point *p, uint64_t now)
 static void chatter_expired(struct core *c, struct point *p)
 {
     struct alarm *ca = &c->alarms[p->a_chatter];
-    uint64_t until = ring_burst_end(&p->ring, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
+    struct ring r = point_ring(c, p);
+    uint64_t until = ring_burst_end(&r, c->t_ms, (uint64_t)c->site->rules.chatter_window_ms);
 
     if (until != NEVER) {
         timer_set(c, point_slot((int)(p - c->points), PT_CHATTER), until);
@@ -958,7 +1032,7 @@ static void digital_sample(struct core *c, struct point *p, double v, uint64_t n
 
     p->bad = isnan(v);
     if (p->cfg->kind == CFG_KIND_EOL)
-        raw = eol_class(&p->cfg->eol, v);
+        raw = eol_class(p->cfg->eol, v);
     else if (isnan(v))
         return; /* an unreadable bit says nothing about the contact */
     else
@@ -979,14 +1053,14 @@ static void digital_sample(struct core *c, struct point *p, double v, uint64_t n
 
 /* Whether an analog reading is a value: not NaN, inside the valid range,
  * and none of the sentinels the sensor sends instead of a value. */
-static bool reading_valid(const struct cfg_point *cp, double v)
+static bool reading_valid(const struct cfg_analog *an, double v)
 {
-    if (isnan(v) || (!isnan(cp->valid_min) && v < cp->valid_min) || (!isnan(cp->valid_max) && v > cp->valid_max))
+    if (isnan(v) || (!isnan(an->valid_min) && v < an->valid_min) || (!isnan(an->valid_max) && v > an->valid_max))
         return false;
     /* a sentinel is written in engineering units, after a scale that may
      * not be exact in binary: -32768 * 0.1 must still match -3276.8 */
-    for (int i = 0; i < cp->n_sentinels; i++)
-        if (fabs(v - cp->sentinels[i]) <= 1e-9 * fmax(1.0, fabs(cp->sentinels[i])))
+    for (int i = 0; i < an->n_sentinels; i++)
+        if (fabs(v - an->sentinels[i]) <= 1e-9 * fmax(1.0, fabs(an->sentinels[i])))
             return false;
     return true;
 }
@@ -1015,14 +1089,15 @@ static void threshold_set(struct core *c, int ai, bool in, double v, uint64_t no
 /* A rejected reading leaves the threshold alarms where they were and raises sensor_fault. */
 static void analog_sample(struct core *c, struct point *p, double v, uint64_t now)
 {
-    double db = isnan(p->cfg->deadband) ? 0 : p->cfg->deadband;
+    const struct cfg_analog *an = p->cfg->analog;
+    double db = isnan(an->deadband) ? 0 : an->deadband;
 
     p->stale = false;
-    p->bad = !reading_valid(p->cfg, v);
+    p->bad = !reading_valid(an, v);
     if (!p->bad && p->a_high >= 0)
-        threshold_set(c, p->a_high, above(c->alarms[p->a_high].in, v, p->cfg->high, db), v, now);
+        threshold_set(c, p->a_high, above(c->alarms[p->a_high].in, v, an->high, db), v, now);
     if (!p->bad && p->a_low >= 0)
-        threshold_set(c, p->a_low, below(c->alarms[p->a_low].in, v, p->cfg->low, db), v, now);
+        threshold_set(c, p->a_low, below(c->alarms[p->a_low].in, v, an->low, db), v, now);
     filter_set(c, p->a_sfault, p->bad, now);
 }
 
@@ -1182,9 +1257,9 @@ static void timer_fire(struct core *c, uint32_t slot, uint64_t t)
  * fired one sets within the same span fires too. */
 static void fire_due(struct core *c, uint64_t now)
 {
-    while (c->n_heap > 0 && c->at[c->heap[0]] <= now) {
+    while (c->n_heap > 0 && at_of(c, c->heap[0]) <= now) {
         uint32_t slot = c->heap[0];
-        uint64_t t = c->at[slot];
+        uint64_t t = at_of(c, slot);
         timer_cancel(c, slot);
         c->t_ms = t;
         timer_fire(c, slot, t);
@@ -1685,9 +1760,12 @@ static int add_alarm(struct core *c, const char *owner, enum core_alarm_type typ
 {
     int ai = c->n_alarms++;
     struct alarm *a = &c->alarms[ai];
+    char *id = c->ids + c->ids_len;
 
     memset(a, 0, sizeof(*a));
-    snprintf(a->info.id, sizeof(a->info.id), "%s.%s", owner, suffix ? suffix : core_type_name(type));
+    snprintf(id, CORE_ALARM_ID_MAX, "%s.%s", owner, suffix ? suffix : core_type_name(type));
+    c->ids_len += strlen(id) + 1;
+    a->info.id = id;
     a->info.type = type;
     a->info.priority = prio;
     a->info.point = a->info.device = a->info.zone = -1;
@@ -1704,7 +1782,8 @@ static int add_point_alarm(struct core *c, int pi, enum core_alarm_type type, en
                            enum role role, bool latching, bool suppressible)
 {
     const struct cfg_point *cp = &c->site->points[pi];
-    int ai = add_alarm(c, cp->id, type, NULL, prio, role);
+    /* a door's opened and closed records share one id: "<door>.access" */
+    int ai = add_alarm(c, cp->id, type, type == CORE_T_DOOR_OPENED ? "access" : NULL, prio, role);
     struct alarm *a = &c->alarms[ai];
     bool delayed = role == ROLE_MAIN || role == ROLE_EOL_FAULT || role == ROLE_HIGH || role == ROLE_LOW;
 
@@ -1733,9 +1812,9 @@ static void add_analog_alarms(struct core *c, int pi, enum core_alarm_type high,
     const struct cfg_point *cp = &c->site->points[pi];
     struct point *p = &c->points[pi];
 
-    if (!isnan(cp->high))
+    if (!isnan(cp->analog->high))
         p->a_high = add_point_alarm(c, pi, high, cp->priority, ROLE_HIGH, false, false);
-    if (!isnan(cp->low))
+    if (!isnan(cp->analog->low))
         p->a_low = add_point_alarm(c, pi, low, cp->priority, ROLE_LOW, false, false);
     p->a_sfault = add_point_alarm(c, pi, CORE_T_SENSOR_FAULT, CFG_PRIO_MEDIUM, ROLE_SENSOR_FAULT, false, false);
     p->a_main = p->a_high >= 0 ? p->a_high : p->a_low;
@@ -1772,11 +1851,8 @@ static void add_point(struct core *c, int pi)
         p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
         if (cp->held_open_ms > 0)
             p->a_held = add_point_alarm(c, pi, CORE_T_DOOR_HELD, CFG_PRIO_MEDIUM, ROLE_HELD, false, false);
-        if (c->alarms[p->a_main].suppressible) {
+        if (c->alarms[p->a_main].suppressible)
             p->a_access = add_point_alarm(c, pi, CORE_T_DOOR_OPENED, CFG_PRIO_LOW, ROLE_ONE_SHOT, false, false);
-            /* one id for both records: "<door>.access" */
-            snprintf(c->alarms[p->a_access].info.id, sizeof(c->alarms[p->a_access].info.id), "%s.access", cp->id);
-        }
         break;
     case CFG_KIND_MOTION:
         p->a_main = add_point_alarm(c, pi, CORE_T_INTRUSION, prio, ROLE_MAIN, true, true);
@@ -1825,7 +1901,8 @@ static bool site_consistent(const struct cfg_site *s)
     for (int i = 0; i < s->n_points; i++) {
         const struct cfg_point *p = &s->points[i];
         if (p->device < 0 || p->device >= s->n_devices || p->zone < -1 || p->zone >= s->n_zones ||
-            p->n_verify < 0 || p->n_verify > CFG_MAX_VERIFY)
+            p->n_verify < 0 || p->n_verify > CFG_MAX_VERIFY || (!kind_is_digital(p->kind) && !p->analog) ||
+            (p->kind == CFG_KIND_EOL && !p->eol))
             return false;
         for (int v = 0; v < p->n_verify; v++)
             if (p->verify[v] < 0 || p->verify[v] >= s->n_points)
@@ -1870,13 +1947,12 @@ static bool build_rings(struct core *c)
 {
     const struct cfg_rules *ru = &c->site->rules;
     uint32_t cap = ru->chatter_count > 0 ? (uint32_t)ru->chatter_count : 0;
-    struct ring proto;
     size_t n = 0;
 
-    ring_size(&proto, cap, (uint64_t)ru->chatter_window_ms);
+    ring_size(&c->chatter, cap, (uint64_t)ru->chatter_window_ms);
     for (int i = 0; i < c->n_points; i++)
         if (c->points[i].a_chatter >= 0)
-            n += proto.slots;
+            n += c->chatter.slots;
     ring_size(&c->flood, (uint32_t)ru->flood_count + 1, (uint64_t)ru->flood_window_ms);
     n += c->flood.slots;
     c->ring_t = malloc(n * sizeof(*c->ring_t));
@@ -1889,10 +1965,8 @@ static bool build_rings(struct core *c)
     for (int i = 0; i < c->n_points; i++) {
         if (c->points[i].a_chatter < 0)
             continue;
-        c->points[i].ring = proto;
-        c->points[i].ring.t = c->ring_t + n;
-        c->points[i].ring.n = c->ring_n + n;
-        n += proto.slots;
+        c->points[i].ring_base = (uint32_t)n;
+        n += c->chatter.slots;
     }
     return true;
 }
@@ -1951,6 +2025,32 @@ static void build_alarms(struct core *c)
     }
 }
 
+/*
+ * The alarm table and the ids were allocated for the most alarms a site can
+ * have (core_alarm_bound) and filled from the front; this moves both into
+ * blocks of their exact size, so the core holds what the site has, not what
+ * it could have had. False on OOM.
+ */
+static bool fit_alarms(struct core *c)
+{
+    size_t n = (size_t)(c->n_alarms ? c->n_alarms : 1);
+    struct alarm *alarms = realloc(c->alarms, n * sizeof(*alarms));
+    char *ids = malloc(c->ids_len ? c->ids_len : 1);
+
+    if (alarms)
+        c->alarms = alarms;
+    if (!alarms || !ids) {
+        free(ids);
+        return false;
+    }
+    memcpy(ids, c->ids, c->ids_len);
+    for (int i = 0; i < c->n_alarms; i++)
+        c->alarms[i].info.id = ids + (c->alarms[i].info.id - c->ids);
+    free(c->ids);
+    c->ids = ids;
+    return true;
+}
+
 /* The outputs one step can write at most (see EVENTS_PER_ALARM). */
 static size_t output_bound(const struct core *c)
 {
@@ -1969,26 +2069,22 @@ static bool alloc_timers(struct core *c)
 {
     c->n_slots = (uint32_t)c->n_points * PT_SLOTS + (uint32_t)c->n_alarms * AL_SLOTS +
                  (uint32_t)c->site->n_zones + 1 + (uint32_t)c->site->n_zones;
-    c->at = malloc(c->n_slots * sizeof(*c->at));
+    /* zeroed: no deadlines, nothing in the heap (see at_of) */
+    c->at = calloc(c->n_slots, sizeof(*c->at));
     c->heap = malloc(c->n_slots * sizeof(*c->heap));
-    c->pos = malloc(c->n_slots * sizeof(*c->pos));
-    if (!c->at || !c->heap || !c->pos)
-        return false;
-    for (uint32_t i = 0; i < c->n_slots; i++) {
-        c->at[i] = NEVER;
-        c->pos[i] = NO_POS;
-    }
-    return true;
+    c->pos = calloc(c->n_slots, sizeof(*c->pos));
+    return c->at && c->heap && c->pos;
 }
 
 static bool build_indexes(struct core *c)
 {
     const struct cfg_site *s = c->site;
 
-    return id_index_init(&c->alarm_ids, c->alarms[0].info.id, sizeof(struct alarm), c->n_alarms) &&
-           id_index_init(&c->point_ids, s->n_points ? s->points[0].id : NULL, sizeof(struct cfg_point),
+    return id_index_init(&c->alarm_ids, &c->alarms[0].info.id, sizeof(struct alarm), true, c->n_alarms) &&
+           id_index_init(&c->point_ids, s->n_points ? &s->points[0].id : NULL, sizeof(struct cfg_point), true,
                          s->n_points) &&
-           id_index_init(&c->zone_ids, s->n_zones ? s->zones[0].id : NULL, sizeof(struct cfg_zone), s->n_zones);
+           id_index_init(&c->zone_ids, s->n_zones ? s->zones[0].id : NULL, sizeof(struct cfg_zone), false,
+                         s->n_zones);
 }
 
 /* The receipt tracker, sized only when the site asks for receipts. */
@@ -2016,18 +2112,19 @@ struct core *core_new(const struct cfg_site *site)
     c->n_points = site->n_points;
     c->next_seq = 1;
     c->alarms = malloc(core_alarm_bound(site) * sizeof(*c->alarms));
+    c->ids = malloc(core_alarm_bound(site) * CORE_ALARM_ID_MAX);
     c->points = malloc((size_t)(site->n_points ? site->n_points : 1) * sizeof(*c->points));
     c->zone_armed = malloc((size_t)(site->n_zones ? site->n_zones : 1) * sizeof(*c->zone_armed));
     c->zone_disarm = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_disarm));
     c->zone_test = calloc((size_t)(site->n_zones ? site->n_zones : 1), sizeof(*c->zone_test));
-    if (!c->alarms || !c->points || !c->zone_armed || !c->zone_disarm || !c->zone_test) {
+    if (!c->alarms || !c->ids || !c->points || !c->zone_armed || !c->zone_disarm || !c->zone_test) {
         core_free(c);
         return NULL;
     }
     for (int z = 0; z < site->n_zones; z++)
         c->zone_armed[z] = site->zones[z].armed || site->zones[z].always_armed;
     build_alarms(c);
-    if (!build_reverse_verify(c) || !build_rings(c) || !alloc_timers(c) || !build_indexes(c)) {
+    if (!fit_alarms(c) || !build_reverse_verify(c) || !build_rings(c) || !alloc_timers(c) || !build_indexes(c)) {
         core_free(c);
         return NULL;
     }
@@ -2044,6 +2141,7 @@ void core_free(struct core *c)
     if (!c)
         return;
     free(c->alarms);
+    free(c->ids);
     free(c->points);
     free(c->zone_armed);
     free(c->zone_disarm);
@@ -2070,7 +2168,7 @@ size_t core_max_outputs(const struct core *c)
 
 uint64_t core_next_deadline(const struct core *c)
 {
-    uint64_t timers = c->n_heap > 0 ? c->at[c->heap[0]] : UINT64_MAX;
+    uint64_t timers = c->n_heap > 0 ? at_of(c, c->heap[0]) : UINT64_MAX;
     uint64_t receipts = rcpt_next_due(&c->rcpt);
 
     return timers < receipts ? timers : receipts;
@@ -2121,7 +2219,7 @@ bool core_alarm_condition(const struct core *c, int alarm, bool *entry_pending)
         return false;
     a = &c->alarms[alarm];
     if (entry_pending)
-        *entry_pending = c->at[alarm_slot(c, alarm, AL_ENTRY)] != NEVER || exiting(c, a);
+        *entry_pending = at_of(c, alarm_slot(c, alarm, AL_ENTRY)) != NEVER || exiting(c, a);
     return a->cond;
 }
 
@@ -2180,14 +2278,27 @@ bool core_point_walked(const struct core *c, int point)
 
 struct wbuf {
     uint8_t *p;          /* NULL while measuring */
-    size_t len;
+    size_t len;          /* bytes of the snapshot so far */
+    size_t from, cap;    /* with p: the part of the snapshot p receives, [from, from + cap) */
 };
+
+/* Appends n bytes to the snapshot; p receives those that fall in its window. */
+static void put_bytes(struct wbuf *w, const void *src, size_t n)
+{
+    if (w->p && w->len + n > w->from && w->len < w->from + w->cap) {
+        size_t lo = w->len > w->from ? w->len : w->from;
+        size_t hi = w->len + n < w->from + w->cap ? w->len + n : w->from + w->cap;
+        memcpy(w->p + (lo - w->from), (const uint8_t *)src + (lo - w->len), hi - lo);
+    }
+    w->len += n;
+}
 
 static void put_uint(struct wbuf *w, uint64_t v, int bytes)
 {
-    if (w->p)
-        le_store(w->p + w->len, v, bytes);
-    w->len += (size_t)bytes;
+    uint8_t b[8];
+
+    le_store(b, v, bytes);
+    put_bytes(w, b, (size_t)bytes);
 }
 
 static void put_f64(struct wbuf *w, double d)
@@ -2203,9 +2314,7 @@ static void put_id(struct wbuf *w, const char *id)
     size_t n = strlen(id);
 
     put_uint(w, n, 1);
-    if (w->p)
-        memcpy(w->p + w->len, id, n);
-    w->len += n;
+    put_bytes(w, id, n);
 }
 
 /* Writes the times of the last cap occurrences, oldest first; a counting
@@ -2232,7 +2341,7 @@ static void snap_zone(const struct core *c, struct wbuf *w, int z)
 {
     put_id(w, c->site->zones[z].id);
     put_uint(w, c->zone_armed[z], 1);
-    put_uint(w, c->at[zone_slot(c, z)], 8);
+    put_uint(w, at_of(c, zone_slot(c, z)), 8);
     put_id(w, c->zone_disarm[z].by);
     put_uint(w, (uint64_t)c->zone_disarm[z].wall_ms, 8);
 }
@@ -2248,9 +2357,10 @@ static void snap_point(const struct core *c, struct wbuf *w, int pi)
     put_f64(w, p->value);
     put_uint(w, p->rise_ms, 8);
     put_uint(w, p->verify_until, 8);
-    put_uint(w, c->at[point_slot(pi, PT_DEBOUNCE)], 8);
-    put_uint(w, c->at[point_slot(pi, PT_CHATTER)], 8);
-    put_ring(w, &p->ring);
+    put_uint(w, at_of(c, point_slot(pi, PT_DEBOUNCE)), 8);
+    put_uint(w, at_of(c, point_slot(pi, PT_CHATTER)), 8);
+    struct ring r = point_ring(c, p);
+    put_ring(w, &r);
 }
 
 static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
@@ -2260,9 +2370,9 @@ static void snap_alarm(const struct core *c, struct wbuf *w, int ai)
     put_id(w, a->info.id);
     put_uint(w, (uint64_t)a->state, 1);
     put_uint(w, (a->in ? 1u : 0u) | (a->cond ? 2u : 0u), 1);
-    put_uint(w, c->at[alarm_slot(c, ai, AL_DELAY)], 8);
-    put_uint(w, c->at[alarm_slot(c, ai, AL_ENTRY)], 8);
-    put_uint(w, c->at[alarm_slot(c, ai, AL_SHELVE)], 8);
+    put_uint(w, at_of(c, alarm_slot(c, ai, AL_DELAY)), 8);
+    put_uint(w, at_of(c, alarm_slot(c, ai, AL_ENTRY)), 8);
+    put_uint(w, at_of(c, alarm_slot(c, ai, AL_SHELVE)), 8);
     put_f64(w, a->cross);
 }
 
@@ -2301,7 +2411,7 @@ static void snap_walk_tests(const struct core *c, struct wbuf *w)
     put_uint(w, (uint64_t)c->site->n_zones, 4);
     for (int z = 0; z < c->site->n_zones; z++) {
         put_id(w, c->site->zones[z].id);
-        put_uint(w, c->at[test_slot(c, z)], 8);
+        put_uint(w, at_of(c, test_slot(c, z)), 8);
         put_id(w, c->zone_test[z].by);
         put_uint(w, (uint64_t)c->zone_test[z].started_wall_ms, 8);
         put_uint(w, (uint64_t)c->zone_test[z].until_wall_ms, 8);
@@ -2334,7 +2444,7 @@ static void snap_write(const struct core *c, struct wbuf *w)
     for (int ai = 0; ai < c->n_alarms; ai++)
         if (c->alarms[ai].role != ROLE_ONE_SHOT)
             snap_alarm(c, w, ai);
-    put_uint(w, c->at[flood_slot(c)], 8);
+    put_uint(w, at_of(c, flood_slot(c)), 8);
     put_ring(w, &c->flood);
     snap_receipts(c, w);
     snap_walk_tests(c, w);
@@ -2343,13 +2453,18 @@ static void snap_write(const struct core *c, struct wbuf *w)
 
 size_t core_snapshot(const struct core *c, void *buf, size_t cap)
 {
-    struct wbuf w = {NULL, 0};
+    struct wbuf w = {NULL, 0, 0, 0};
 
     snap_write(c, &w);
     if (!buf || w.len > cap)
         return w.len;
-    w.p = buf;
-    w.len = 0;
+    return core_snapshot_part(c, 0, buf, cap);
+}
+
+size_t core_snapshot_part(const struct core *c, size_t from, void *buf, size_t cap)
+{
+    struct wbuf w = {buf, 0, from, cap};
+
     snap_write(c, &w);
     return w.len;
 }
@@ -2446,7 +2561,7 @@ static void restore_zone(struct core *c, struct rbuf *r, bool apply)
         return;
     c->zone_armed[z] = armed || c->site->zones[z].always_armed;
     c->zone_disarm[z] = zd;
-    c->at[zone_slot(c, z)] = c->zone_armed[z] ? exit_at : NEVER;
+    at_put(c, zone_slot(c, z), c->zone_armed[z] ? exit_at : NEVER);
 }
 
 /* Reads one point record; with apply, restores it into the point of the
@@ -2455,6 +2570,7 @@ static void restore_point(struct core *c, struct rbuf *r, bool apply)
 {
     char id[CFG_ID_MAX];
     struct point tmp = {0}, *p = NULL;
+    struct ring ring;
     unsigned max_class = r->version > SNAP_V1 ? EOL_CUT : EOL_TAMPER;
     uint64_t debounce_at, chatter_at;
     uint8_t flags;
@@ -2471,9 +2587,11 @@ static void restore_point(struct core *c, struct rbuf *r, bool apply)
     chatter_at = get_uint(r, 8);
     if (apply && !r->bad && (pi = id_index_find(&c->point_ids, id)) >= 0)
         p = &c->points[pi];
-    get_ring(r, p ? &p->ring : NULL);
+    ring = p ? point_ring(c, p) : (struct ring){0};
+    get_ring(r, p ? &ring : NULL);
     if (!p || r->bad)
         return;
+    point_ring_keep(p, &ring);
     p->raw = tmp.raw;
     p->cls = tmp.cls;
     p->stale = flags & 1;
@@ -2482,8 +2600,8 @@ static void restore_point(struct core *c, struct rbuf *r, bool apply)
     p->value = tmp.value;
     p->rise_ms = tmp.rise_ms;
     p->verify_until = tmp.verify_until;
-    c->at[point_slot(pi, PT_DEBOUNCE)] = debounce_at;
-    c->at[point_slot(pi, PT_CHATTER)] = p->chattering ? chatter_at : NEVER;
+    at_put(c, point_slot(pi, PT_DEBOUNCE), debounce_at);
+    at_put(c, point_slot(pi, PT_CHATTER), p->chattering ? chatter_at : NEVER);
 }
 
 static void restore_alarm(struct core *c, struct rbuf *r, bool apply)
@@ -2511,7 +2629,7 @@ static void restore_alarm(struct core *c, struct rbuf *r, bool apply)
     a->cond = (flags & 2) != 0;
     a->cross = cross;
     for (int k = 0; k < AL_SLOTS; k++)
-        c->at[alarm_slot(c, ai, k)] = at[k];
+        at_put(c, alarm_slot(c, ai, k), at[k]);
 }
 
 static void restore_flood(struct core *c, struct rbuf *r, bool apply)
@@ -2520,7 +2638,7 @@ static void restore_flood(struct core *c, struct rbuf *r, bool apply)
 
     get_ring(r, apply ? &c->flood : NULL);
     if (apply)
-        c->at[flood_slot(c)] = at;
+        at_put(c, flood_slot(c), at);
 }
 
 /* Parses the whole snapshot; with apply false it only validates. */
@@ -2565,7 +2683,7 @@ static void restore_walk_tests(struct core *c, struct rbuf *r, bool apply)
         t.until_wall_ms = (int64_t)get_uint(r, 8);
         if (apply && !r->bad && (i = id_index_find(&c->zone_ids, id)) >= 0) {
             c->zone_test[i] = t;
-            c->at[test_slot(c, i)] = end_at;
+            at_put(c, test_slot(c, i), end_at);
         }
     }
     n = (uint32_t)get_uint(r, 4);
@@ -2642,12 +2760,13 @@ int core_restore(struct core *c, const void *buf, size_t len)
         return -1;
     restore_pass(c, buf, len, true);
     restore_fixup(c);
+    /* rebuild the heap from the deadlines restored; only the slots in it have a position to clear */
+    for (uint32_t i = 0; i < c->n_heap; i++)
+        pos_put(c, c->heap[i], NO_POS);
     c->n_heap = 0;
-    for (uint32_t s = 0; s < c->n_slots; s++) {
-        c->pos[s] = NO_POS;
-        if (c->at[s] != NEVER)
-            timer_set(c, s, c->at[s]);
-    }
+    for (uint32_t s = 0; s < c->n_slots; s++)
+        if (at_of(c, s) != NEVER)
+            timer_set(c, s, at_of(c, s));
     return 0;
 }
 

@@ -275,7 +275,7 @@ struct core_output {
 
 /* Static description of one alarm, fixed at core_new(). */
 struct core_alarm_info {
-    char id[CORE_ALARM_ID_MAX]; /* stable, no '/', '+', '#' */
+    const char *id;           /* stable, no '/', '+', '#'; at most CORE_ALARM_ID_MAX - 1 chars; owned by the core */
     enum core_alarm_type type;
     enum cfg_priority priority;
     int point;                /* -1 if none */
@@ -350,6 +350,14 @@ bool core_point_walked(const struct core *c, int point);
  * with equal snapshots behave identically.
  */
 size_t core_snapshot(const struct core *c, void *buf, size_t cap);
+
+/*
+ * Writes bytes [from, from + cap) of the same snapshot into buf (fewer at
+ * its end) and returns the snapshot's whole length, so a large one can be
+ * written out in pieces through a small buffer. Each call serialises the
+ * whole state: take pieces of a few hundred kilobytes.
+ */
+size_t core_snapshot_part(const struct core *c, size_t from, void *buf, size_t cap);
 
 /*
  * Restores a snapshot into a freshly built core, matching alarms, zones and

@@ -6,6 +6,7 @@
  * (record.h) and sinks (sink.h) decide what to do with them.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@
 #include "service.h"
 #include "statedir.h"
 
-#define INPUT_QUEUE_CAP 8192
+#define INPUT_QUEUE_CAP 8192 /* samples the input queue holds: a whole site's first readings at once */
 #define BATCH_OUTPUTS 1024 /* outputs one batch may gather beyond one input's worst case */
 #define IDLE_WAIT_MS 200 /* the longest the loop sleeps: heartbeats, watchdog, signals */
 #define SNAPSHOT_EVERY_INPUTS 10000
@@ -791,6 +792,36 @@ static void check_storage(struct corethread *ct, uint64_t now_ms)
 
 /* --- start, reload, stop -------------------------------------------------- */
 
+/*
+ * The bytes of an input that mean something: the header and the member of
+ * the union its type uses. A sample is 48 of the 272 bytes a command needs,
+ * and samples are nearly everything queued, so the queue carries only these.
+ */
+static size_t input_len(const void *item)
+{
+    const struct core_input *in = item;
+    size_t head = offsetof(struct core_input, u);
+
+    switch (in->type) {
+    case CORE_IN_SAMPLE: return head + sizeof(in->u.sample);
+    case CORE_IN_COMM: return head + sizeof(in->u.comm);
+    case CORE_IN_TICK: return head;
+    case CORE_IN_RECEIPT: return head + sizeof(in->u.receipt);
+    case CORE_IN_CMD:
+    case CORE_IN_SYSTEM: break;
+    }
+    return sizeof(*in);
+}
+
+/* The input queue: room for INPUT_QUEUE_CAP samples, or fewer larger inputs. */
+static int init_inputs(struct queue *q)
+{
+    struct core_input sample = {.type = CORE_IN_SAMPLE};
+
+    return queue_init_varlen(q, sizeof(struct core_input), INPUT_QUEUE_CAP * queue_item_bytes(input_len(&sample)),
+                             input_len);
+}
+
 /* An output buffer for one batch of core c; *cap gets its size. NULL on OOM. */
 static struct core_output *new_outputs(const struct core *c, size_t *cap)
 {
@@ -1059,7 +1090,7 @@ static int start(struct corethread *ct)
     if (!dir_ok)
         log_err("state: %s; running without a journal", dir_err);
     if ((dir_ok && lock_state_dir(ct, false) < 0) ||
-        queue_init(&ct->inputs, sizeof(struct core_input), INPUT_QUEUE_CAP) < 0)
+        init_inputs(&ct->inputs) < 0)
         return -1;
     ct->gate = cmdgate_new(ct->cfg.site);
     if (!ct->gate)

@@ -368,9 +368,10 @@ static void load_limits(struct influx *ix, const struct cfg_site *site)
 {
     for (int i = 0; i < site->n_points; i++) {
         struct entry *e = idmap_get(&ix->points, site->points[i].id);
+        const struct cfg_analog *an = site->points[i].analog;
         if (e) {
-            e->high = site->points[i].high;
-            e->low = site->points[i].low;
+            e->high = an ? an->high : NAN;
+            e->low = an ? an->low : NAN;
         }
     }
 }

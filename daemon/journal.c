@@ -45,6 +45,7 @@
 #define REC_OVERHEAD (REC_FRAME_LEN + JRNL_HASH_LEN)
 #define SNAP_FIXED_LEN 24           /* mono_ms, wall_ms, next_seq before the snapshot bytes */
 #define INPUT_RECORD_CAP 4096       /* any encoded input fits (strings are bounded) */
+#define SNAP_PIECE (256 * 1024)     /* a snapshot goes out in pieces this big (each one serialises it all) */
 #define DAY_MS (24LL * 3600 * 1000)
 #define DIR_MAX (JRNL_PATH_MAX - 48) /* room for "/journal-<16 hex>.vj.damaged" */
 
@@ -924,9 +925,35 @@ static int create_segment(struct jrnl *j, uint64_t no, const unsigned char prev[
  * writes it with one write(2). A failed write is cut off again with
  * ftruncate so the segment never keeps half a record before later ones.
  */
-static int write_record(struct jrnl *j, unsigned type, size_t payload_len)
+/* Cuts the open segment back to its last whole record, after a record was written in part. */
+static void cut_back(struct jrnl *j)
 {
     struct seg_info *s = current_seg(j);
+
+    if (ftruncate(j->fd, (off_t)s->bytes) < 0)
+        log_err("journal: %s: cannot cut off a failed write at offset %" PRIu64 ": %s", j->path, s->bytes,
+                strerror(errno));
+}
+
+/* A record's write failed (errno says why): cuts it off. Returns -1. */
+static int record_failed(struct jrnl *j)
+{
+    int e = errno;
+
+    cut_back(j);
+    return jrnl_fail(j, "%s offset %" PRIu64 ": write failed: %s", j->path, current_seg(j)->bytes, strerror(e));
+}
+
+/* A record of payload_len bytes ending in hash is written: the chain moves on. */
+static void record_written(struct jrnl *j, size_t payload_len, const unsigned char hash[JRNL_HASH_LEN])
+{
+    memcpy(j->chain, hash, JRNL_HASH_LEN);
+    current_seg(j)->bytes += REC_OVERHEAD + payload_len;
+    j->dirty = true;
+}
+
+static int write_record(struct jrnl *j, unsigned type, size_t payload_len)
+{
     size_t framed = REC_FRAME_LEN + payload_len;
     unsigned char hash[JRNL_HASH_LEN];
 
@@ -936,16 +963,9 @@ static int write_record(struct jrnl *j, unsigned type, size_t payload_len)
     j->buf[4] = (unsigned char)type;
     chain_hash(j->chain, j->buf, framed, hash);
     memcpy(j->buf + framed, hash, JRNL_HASH_LEN);
-    if (statedir_write_all(j->fd, j->buf, framed + JRNL_HASH_LEN) < 0) {
-        int e = errno;
-        if (ftruncate(j->fd, (off_t)s->bytes) < 0)
-            log_err("journal: %s: cannot cut off a failed write at offset %" PRIu64 ": %s", j->path, s->bytes,
-                    strerror(errno));
-        return jrnl_fail(j, "%s offset %" PRIu64 ": write failed: %s", j->path, s->bytes, strerror(e));
-    }
-    memcpy(j->chain, hash, JRNL_HASH_LEN);
-    s->bytes += framed + JRNL_HASH_LEN;
-    j->dirty = true;
+    if (statedir_write_all(j->fd, j->buf, framed + JRNL_HASH_LEN) < 0)
+        return record_failed(j);
+    record_written(j, payload_len, hash);
     return 0;
 }
 
@@ -1002,24 +1022,47 @@ static int write_config(struct jrnl *j, const struct cfg_site *site, const char 
 }
 
 /* Serialises the core straight into the record buffer, growing it once if needed. */
+/*
+ * The snapshot record: its frame and fixed fields, then the core's snapshot
+ * in pieces of SNAP_PIECE bytes through the record buffer, hashed as they
+ * go. The bytes are those of one write of the whole record; only the buffer
+ * is smaller (a 10,000-point snapshot is 1.7 MB, and a buffer grown to it
+ * would stay resident for the life of the process).
+ */
 static int write_snapshot(struct jrnl *j, const struct core *core)
 {
-    size_t room = j->cap - REC_OVERHEAD - SNAP_FIXED_LEN;
-    size_t need = core_snapshot(core, j->buf + REC_FRAME_LEN + SNAP_FIXED_LEN, room);
+    size_t len = core_snapshot(core, NULL, 0), payload = SNAP_FIXED_LEN + len;
+    unsigned char hash[JRNL_HASH_LEN];
+    crypto_generichash_state st;
     struct wbuf b;
 
-    if (need > room) {
-        if (grow_buf(j, need + REC_OVERHEAD + SNAP_FIXED_LEN) < 0)
-            return -1;
-        if (core_snapshot(core, j->buf + REC_FRAME_LEN + SNAP_FIXED_LEN, need) != need)
-            return jrnl_fail(j, "%s: core snapshot changed size while being taken", j->path);
-    }
+    if (payload > JRNL_RECORD_MAX || grow_buf(j, REC_FRAME_LEN + SNAP_FIXED_LEN + SNAP_PIECE) < 0)
+        return jrnl_fail(j, "%s: snapshot of %zu bytes too large", j->path, payload);
+    le_store(j->buf, payload, 4);
+    j->buf[4] = JRNL_REC_SNAPSHOT;
     b = payload_buf(j);
     put_u64(&b, j->last_mono_ms);
     put_i64(&b, j->last_wall_ms);
     put_u64(&b, core_next_seq(core));
-    if (write_record(j, JRNL_REC_SNAPSHOT, SNAP_FIXED_LEN + need) < 0)
-        return -1;
+    crypto_generichash_init(&st, NULL, 0, JRNL_HASH_LEN);
+    crypto_generichash_update(&st, j->chain, JRNL_HASH_LEN);
+    crypto_generichash_update(&st, j->buf, REC_FRAME_LEN + SNAP_FIXED_LEN);
+    if (statedir_write_all(j->fd, j->buf, REC_FRAME_LEN + SNAP_FIXED_LEN) < 0)
+        return record_failed(j);
+    for (size_t from = 0; from < len; from += SNAP_PIECE) {
+        size_t n = len - from < SNAP_PIECE ? len - from : SNAP_PIECE;
+        if (core_snapshot_part(core, from, j->buf, n) != len) {
+            cut_back(j);
+            return jrnl_fail(j, "%s: core snapshot changed size while being taken", j->path);
+        }
+        crypto_generichash_update(&st, j->buf, n);
+        if (statedir_write_all(j->fd, j->buf, n) < 0)
+            return record_failed(j);
+    }
+    crypto_generichash_final(&st, hash, JRNL_HASH_LEN);
+    if (statedir_write_all(j->fd, hash, JRNL_HASH_LEN) < 0)
+        return record_failed(j);
+    record_written(j, payload, hash);
     j->snapshot_seg = current_seg(j)->no;
     return 0;
 }

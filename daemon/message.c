@@ -229,11 +229,11 @@ static void append(char *buf, size_t cap, const char *fmt, ...)
 /* The limit a threshold alarm's value is measured against, or NaN. */
 static double type_limit(const struct cfg_point *p, enum core_alarm_type t)
 {
-    if (!p)
+    if (!p || !p->analog)
         return NAN;
     if (t == CORE_T_TEMPERATURE_HIGH || t == CORE_T_HUMIDITY_HIGH || t == CORE_T_ANALOG_HIGH)
-        return p->high;
-    return p->low;
+        return p->analog->high;
+    return p->analog->low;
 }
 
 /* Why a point's value is not shown as current; NULL when it is good. */

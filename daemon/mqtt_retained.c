@@ -5,6 +5,12 @@
  * addressing index (linear probing, at least twice as many slots as
  * entries) finds one by its suffix. Entries are never deleted, so the
  * index needs no tombstones.
+ *
+ * An entry holds its payload in a body from a pool: an entry emptied (an
+ * alarm back to normal) gives its body back for the next one to take. Only
+ * a few alarms need attention at a time, but over months most alarms of a
+ * site have needed it once; with the payload in the entry, every one of
+ * them would have kept its 2 KB resident for good.
  */
 #include "mqtt_retained.h"
 
@@ -20,13 +26,17 @@
 
 struct entry {
     char suffix[SUFFIX_MAX];
+    uint32_t body;              /* index into bodies; valid while len > 0 */
     size_t len;                 /* 0: nothing to restore */
-    char json[MSG_MAX];
 };
 
 struct retained {
     struct entry *entries;
     size_t n, cap;
+    char (*bodies)[MSG_MAX];    /* cap payloads, handed out from the front ... */
+    size_t bodies_used;         /* ... this far, */
+    uint32_t *free_bodies;      /* and given back here (a stack of n_free) */
+    size_t n_free;
     uint32_t *index;            /* n_slots entries: an index into entries, or NO_ENTRY */
     size_t n_slots;             /* a power of two */
     size_t live;
@@ -54,7 +64,9 @@ struct retained *retained_new(const struct cfg_site *site, size_t extra)
         ;
     t->entries = calloc(t->cap, sizeof(*t->entries));
     t->index = malloc(t->n_slots * sizeof(*t->index));
-    if (!t->entries || !t->index) {
+    t->bodies = malloc(t->cap * sizeof(*t->bodies));
+    t->free_bodies = malloc(t->cap * sizeof(*t->free_bodies));
+    if (!t->entries || !t->index || !t->bodies || !t->free_bodies) {
         retained_free(t);
         return NULL;
     }
@@ -69,6 +81,8 @@ void retained_free(struct retained *t)
         return;
     free(t->entries);
     free(t->index);
+    free(t->bodies);
+    free(t->free_bodies);
     free(t);
 }
 
@@ -100,11 +114,15 @@ bool retained_set(struct retained *t, const char *suffix, const char *json, size
     e = find_or_add(t, suffix);
     if (!e)
         return false;
+    if (len && !e->len) /* there is a body for every entry: cap of each */
+        e->body = t->n_free ? t->free_bodies[--t->n_free] : (uint32_t)t->bodies_used++;
+    else if (!len && e->len)
+        t->free_bodies[t->n_free++] = e->body;
     t->live -= e->len != 0;
     t->live += len != 0;
     e->len = len;
     if (len)
-        memcpy(e->json, json, len);
+        memcpy(t->bodies[e->body], json, len);
     return true;
 }
 
@@ -118,7 +136,7 @@ void retained_each(const struct retained *t,
 {
     for (size_t i = 0; i < t->n; i++)
         if (t->entries[i].len)
-            fn(ctx, t->entries[i].suffix, t->entries[i].json, t->entries[i].len);
+            fn(ctx, t->entries[i].suffix, t->bodies[t->entries[i].body], t->entries[i].len);
 }
 
 struct copy_ctx {

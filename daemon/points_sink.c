@@ -27,8 +27,11 @@
 #define POINTS_LINE_MAX 768
 #define POINTS_BUF_MIN (64 * 1024)
 
+/* The ids point into the site of the last build_table(): a site stays valid
+ * until the reconfigure that replaces it has returned (sink.h), so the rows
+ * need no copies of their own (at 10,000 points those were 1.4 MB). */
 struct row {
-    char point[CFG_ID_MAX], zone[CFG_ID_MAX], device[CFG_ID_MAX];
+    const char *point, *zone, *device; /* zone: "" for none */
     enum cfg_point_kind kind;
     double raw, value;                /* NaN: not read yet, or unreadable */
     enum core_quality quality;        /* CORE_Q_NONE: not read yet */
@@ -39,7 +42,7 @@ struct row {
 };
 
 struct zrow {
-    char zone[CFG_ID_MAX];
+    const char *zone;
     bool armed, test, known;
     int64_t started_ms, until_ms;
 };
@@ -70,11 +73,10 @@ static int by_point(const void *a, const void *b)
 
 static struct row *find_row(const struct points *p, const char *id)
 {
-    struct row key;
+    struct row key = {.point = id};
 
     if (!p->rows)
         return NULL; /* the first build: no table yet */
-    snprintf(key.point, sizeof(key.point), "%s", id);
     return bsearch(&key, p->rows, (size_t)p->n_rows, sizeof(*p->rows), by_point);
 }
 
@@ -110,9 +112,9 @@ static int build_table(struct points *p, const struct cfg_site *site)
             *r = *old;
         else
             *r = (struct row){.raw = NAN, .value = NAN};
-        snprintf(r->point, sizeof(r->point), "%s", cp->id);
-        snprintf(r->zone, sizeof(r->zone), "%s", cp->zone >= 0 ? site->zones[cp->zone].id : "");
-        snprintf(r->device, sizeof(r->device), "%s", site->devices[cp->device].id);
+        r->point = cp->id;
+        r->zone = cp->zone >= 0 ? site->zones[cp->zone].id : "";
+        r->device = site->devices[cp->device].id;
         r->kind = cp->kind;
     }
     qsort(rows, (size_t)site->n_points, sizeof(*rows), by_point);
@@ -120,7 +122,7 @@ static int build_table(struct points *p, const struct cfg_site *site)
         const struct zrow *old = find_zone(p, site->zones[z].id);
 
         zones[z] = old ? *old : (struct zrow){.known = false};
-        snprintf(zones[z].zone, sizeof(zones[z].zone), "%s", site->zones[z].id);
+        zones[z].zone = site->zones[z].id;
     }
     free(p->rows);
     free(p->zones);
@@ -395,8 +397,13 @@ static void points_reconfigure(void *self, const struct cfg_site *site)
     struct points *p = self;
 
     if (build_table(p, site) < 0) {
-        log_err("points: out of memory building the table; the view keeps the previous config's points");
-        return;
+        /* the old rows name points of the old site, which goes when this returns */
+        log_err("points: out of memory building the table; the view is empty until the next reload");
+        free(p->rows);
+        free(p->zones);
+        p->rows = NULL;
+        p->zones = NULL;
+        p->n_rows = p->n_zones = 0;
     }
     for (int i = 0; i < POINTS_CLIENTS_MAX; i++)
         if (p->clients[i].fd >= 0)

@@ -458,10 +458,10 @@ static bool crosses(double last, double v, double limit)
     return !isnan(limit) && (last < limit) != (v < limit);
 }
 
-static bool is_sentinel(const struct cfg_point *c, double v)
+static bool is_sentinel(const struct cfg_analog *a, double v)
 {
-    for (int i = 0; i < c->n_sentinels; i++)
-        if (v == c->sentinels[i])
+    for (int i = 0; i < a->n_sentinels; i++)
+        if (v == a->sentinels[i])
             return true;
     return false;
 }
@@ -476,17 +476,18 @@ static bool is_sentinel(const struct cfg_point *c, double v)
  */
 static bool value_changed(const struct cfg_point *c, double last, double v)
 {
-    double db = isnan(c->deadband) ? 0 : c->deadband;
+    const struct cfg_analog *a = c->analog; /* NULL: not an analog point, no report_deadband */
 
     if (isnan(last) || isnan(v))
         return isnan(last) != isnan(v);
     if (last == v)
         return false;
-    if (c->report_deadband <= 0 || fabs(v - last) >= c->report_deadband)
+    if (!a || a->report_deadband <= 0 || fabs(v - last) >= a->report_deadband)
         return true;
-    return crosses(last, v, c->high) || crosses(last, v, c->high - db) || crosses(last, v, c->low) ||
-           crosses(last, v, c->low + db) || crosses(last, v, c->valid_min) || crosses(last, v, c->valid_max) ||
-           is_sentinel(c, v) || is_sentinel(c, last);
+    double db = isnan(a->deadband) ? 0 : a->deadband;
+    return crosses(last, v, a->high) || crosses(last, v, a->high - db) || crosses(last, v, a->low) ||
+           crosses(last, v, a->low + db) || crosses(last, v, a->valid_min) || crosses(last, v, a->valid_max) ||
+           is_sentinel(a, v) || is_sentinel(a, last);
 }
 
 /*

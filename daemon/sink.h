@@ -171,7 +171,8 @@ struct sink_ops {
     void (*deliver)(void *self, const struct sink_record *rec);
     /* Every round of the core thread's loop (at least every 200 ms): heartbeats, batching by age. */
     void (*tick)(void *self, uint64_t now_mono_ms, int64_t now_wall_ms);
-    /* A reload switched to site, valid until the next reconfigure or stop: copy what you keep. */
+    /* A reload switched to site, valid until the next reconfigure has returned, or stop: copy what
+     * you keep longer (during that call the old site is still valid, to compare with). */
     void (*reconfigure)(void *self, const struct cfg_site *site);
     /* Lossless sinks: every event handed to deliver() up to this seq is durable beyond the process
      * (0 before the first). The core thread compares it with the last seq it delivered. */

@@ -28,6 +28,17 @@ static void set_id(char *dst, const char *id)
     dst[n] = '\0';
 }
 
+/* A point's id, copied (cut to CFG_ID_MAX - 1 chars as config.c allows);
+ * fixture_free() releases it. */
+static const char *own_id(const char *id)
+{
+    char *copy = strndup(id, CFG_ID_MAX - 1);
+
+    if (!copy)
+        abort();
+    return copy;
+}
+
 struct cfg_site *fixture_site(const char *id)
 {
     struct cfg_site *s = calloc(1, sizeof(*s));
@@ -54,6 +65,11 @@ void fixture_free(struct cfg_site *s)
         return;
     free(s->devices);
     free(s->zones);
+    for (int i = 0; i < s->n_points; i++) {
+        free((char *)s->points[i].id);
+        free(s->points[i].analog);
+        free(s->points[i].eol);
+    }
     free(s->points);
     free(s);
 }
@@ -82,22 +98,38 @@ int fixture_add_zone(struct cfg_site *s, const char *id, bool armed, bool always
     return i;
 }
 
+/* The parts only some kinds have, as config.c gives them: analog limits
+ * unset, or the windows of a 2k2 loop; fixture_free() releases them. */
+static void add_kind_parts(struct cfg_point *p)
+{
+    if (p->kind == CFG_KIND_TEMPERATURE || p->kind == CFG_KIND_HUMIDITY || p->kind == CFG_KIND_ANALOG) {
+        p->analog = calloc(1, sizeof(*p->analog));
+        if (!p->analog)
+            abort();
+        p->analog->high = p->analog->low = NAN;
+        p->analog->valid_min = p->analog->valid_max = NAN;
+    } else if (p->kind == CFG_KIND_EOL) {
+        p->eol = malloc(sizeof(*p->eol));
+        if (!p->eol)
+            abort();
+        *p->eol = (struct cfg_eol){2000, 2400, 4200, 4600, 0, 500, 20000, 1e9};
+    }
+}
+
 int fixture_add_point(struct cfg_site *s, const char *id, enum cfg_point_kind kind, int device, int zone)
 {
     int i = grow((void **)&s->points, &s->n_points, sizeof(*s->points));
     struct cfg_point *p = &s->points[i];
 
-    set_id(p->id, id);
+    p->id = own_id(id);
+    p->name = "";
     p->kind = kind;
     p->device = device;
     p->zone = zone;
     p->priority = CFG_PRIO_HIGH;
     p->scale = 1;
-    p->high = p->low = NAN;
-    p->valid_min = p->valid_max = NAN;
-    p->deadband = 0;
     p->verify_window_ms = 30000;
-    p->eol = (struct cfg_eol){2000, 2400, 4200, 4600, 0, 500, 20000, 1e9};
+    add_kind_parts(p);
     return i;
 }
 

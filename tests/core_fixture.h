@@ -21,9 +21,10 @@ struct cfg_site *fixture_site(const char *id);
 void fixture_free(struct cfg_site *s);
 
 /* Each returns the new index. A device gets comm_priority high; a point
- * gets the defaults of config.h (priority high, no thresholds, no valid
- * range or sentinels, deadband 0, verify window 30 s) and end-of-line windows for a 2k2 loop: normal
- * 2000..2400, alarm 4200..4600, short 0..500, cut 20000..1e9 ohm. */
+ * gets the defaults of config.h (priority high, verify window 30 s); an
+ * analog kind gets its analog part (no thresholds, no valid range or
+ * sentinels, deadband 0) and an eol point the windows of a 2k2 loop:
+ * normal 2000..2400, alarm 4200..4600, short 0..500, cut 20000..1e9 ohm. */
 int fixture_add_device(struct cfg_site *s, const char *id);
 int fixture_add_zone(struct cfg_site *s, const char *id, bool armed, bool always_armed, int entry_delay_ms);
 int fixture_add_point(struct cfg_site *s, const char *id, enum cfg_point_kind kind, int device, int zone);

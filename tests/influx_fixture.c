@@ -15,6 +15,7 @@ struct cfg_site *ifx_site(const char *site_id, const char *url, const char *db, 
     struct cfg_influx *x = &s->influx;
 
     s->points = calloc((size_t)max_points + 1, sizeof *s->points);
+    s->analogs = calloc((size_t)max_points + 1, sizeof *s->analogs); /* one for each point, as config.c does */
     snprintf(s->id, sizeof s->id, "%s", site_id);
     snprintf(s->state_dir, sizeof s->state_dir, "/nonexistent");
     *x = (struct cfg_influx){.enabled = true, .api = CFG_INFLUX_V1, .gzip = true, .batch_lines = 5000,
@@ -31,6 +32,7 @@ struct cfg_site *ifx_site(const char *site_id, const char *url, const char *db, 
 void ifx_site_free(struct cfg_site *s)
 {
     free(s->points);
+    free(s->analogs);
     free(s);
 }
 

@@ -636,7 +636,8 @@ static void demo_site_loads(void)
     EXPECT_INT(s->zones[zone].entry_delay_ms, 10000);
     EXPECT(s->zones[cfg_find_zone(s, "site-24h")].always_armed, "site-24h not always armed");
     const struct cfg_point *loop = &s->points[cfg_find_point(s, "store1-loop")];
-    EXPECT(loop->eol.alarm_lo == 1900.0 && loop->eol.cut_hi == 65535.0, "eol windows not read");
+    EXPECT(loop->eol && loop->eol->alarm_lo == 1900.0 && loop->eol->cut_hi == 65535.0, "eol windows not read");
+    EXPECT(!loop->analog, "an eol loop has no analog limits");
     EXPECT_INT(s->points[cfg_find_point(s, "store1-door")].held_open_ms, 60000);
     EXPECT(strstr(s->points[0].file, "demo-site.conf") != NULL, "file %s", s->points[0].file);
 
@@ -798,7 +799,7 @@ static void minimal_config_gets_defaults(void)
     EXPECT_INT(door->priority, CFG_PRIO_HIGH);
     EXPECT_INT(door->zone, -1);
     EXPECT(door->scale == 1.0 && door->offset == 0.0, "scale/offset");
-    EXPECT(isnan(door->high) && isnan(door->low) && isnan(door->deadband), "door thresholds set");
+    EXPECT(!door->analog && !door->eol, "a door keeps analog limits or loop windows");
     EXPECT_INT(door->on_delay_ms, 0);
     EXPECT_INT(door->debounce_ms, 0);
     EXPECT_INT(s->points[cfg_find_point(s, "cam")].priority, CFG_PRIO_LOW);
@@ -807,19 +808,22 @@ static void minimal_config_gets_defaults(void)
     EXPECT_INT(fence->verify_window_ms, 30000);
 
     const struct cfg_point *temp = &s->points[cfg_find_point(s, "temp")];
-    EXPECT(temp->high == 35.0 && temp->low == -4.0 && temp->deadband == 1.0, "temperature %g/%g/%g",
-           temp->high, temp->low, temp->deadband);
+    const struct cfg_analog *ta = temp->analog;
+    EXPECT(ta && ta->high == 35.0 && ta->low == -4.0 && ta->deadband == 1.0, "temperature %g/%g/%g",
+           ta ? ta->high : 0, ta ? ta->low : 0, ta ? ta->deadband : 0);
     EXPECT_INT(temp->on_delay_ms, 60000);
     EXPECT_INT(temp->priority, CFG_PRIO_MEDIUM);
     const struct cfg_point *hum = &s->points[cfg_find_point(s, "hum")];
-    EXPECT(hum->high == 75.0 && isnan(hum->low) && hum->deadband == 2.0, "humidity %g/%g/%g", hum->high,
-           hum->low, hum->deadband);
+    const struct cfg_analog *ha = hum->analog;
+    EXPECT(ha && ha->high == 75.0 && isnan(ha->low) && ha->deadband == 2.0, "humidity %g/%g/%g",
+           ha ? ha->high : 0, ha ? ha->low : 0, ha ? ha->deadband : 0);
     EXPECT_INT(hum->priority, CFG_PRIO_LOW);
     const struct cfg_point *raw = &s->points[cfg_find_point(s, "raw")];
     EXPECT_INT(raw->on_delay_ms, 500);
     EXPECT_INT(raw->priority, CFG_PRIO_MEDIUM);
-    EXPECT(isnan(raw->high), "analog high defaulted");
-    EXPECT(isnan(raw->valid_min) && isnan(raw->valid_max) && raw->n_sentinels == 0, "no valid range by default");
+    const struct cfg_analog *ra = raw->analog;
+    EXPECT(ra && isnan(ra->high), "analog high defaulted");
+    EXPECT(ra && isnan(ra->valid_min) && isnan(ra->valid_max) && ra->n_sentinels == 0, "no valid range by default");
     EXPECT_STR(err, "");
     cfg_free(s);
 }

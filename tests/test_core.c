@@ -137,11 +137,11 @@ static struct cfg_site *store_site(void)
     p = fixture_add_point(s, "pids-fault", CFG_KIND_FAULT, pids, -1);
     s->points[p].priority = CFG_PRIO_MEDIUM;
     p = fixture_add_point(s, "store1-temp", CFG_KIND_TEMPERATURE, env, -1);
-    s->points[p].high = 30, s->points[p].low = 5, s->points[p].deadband = 1;
+    *s->points[p].analog = (struct cfg_analog){.high = 30, .low = 5, .deadband = 1, .valid_min = NAN, .valid_max = NAN};
     p = fixture_add_point(s, "store1-rh", CFG_KIND_HUMIDITY, env, -1);
-    s->points[p].high = 70, s->points[p].low = 20, s->points[p].deadband = 2;
+    *s->points[p].analog = (struct cfg_analog){.high = 70, .low = 20, .deadband = 2, .valid_min = NAN, .valid_max = NAN};
     p = fixture_add_point(s, "battery-v", CFG_KIND_ANALOG, env, -1);
-    s->points[p].high = 14.5, s->points[p].low = 11.5, s->points[p].deadband = 0.2;
+    *s->points[p].analog = (struct cfg_analog){.high = 14.5, .low = 11.5, .deadband = 0.2, .valid_min = NAN, .valid_max = NAN};
     return s;
 }
 
@@ -1181,9 +1181,9 @@ static void test_comm_and_system(void)
     STORE_SCENARIO(ack_during_comm_loss);
     STORE_SCENARIO(comm_loss_latches);
     STORE_SCENARIO(system_inputs);
-    point(s, "store1-temp")->valid_min = -40;
-    point(s, "store1-temp")->valid_max = 85;
-    point(s, "store1-temp")->sentinels[point(s, "store1-temp")->n_sentinels++] = -3276.8;
+    point(s, "store1-temp")->analog->valid_min = -40;
+    point(s, "store1-temp")->analog->valid_max = 85;
+    point(s, "store1-temp")->analog->sentinels[point(s, "store1-temp")->analog->n_sentinels++] = -3276.8;
     SCENARIO(s, bad_readings_are_sensor_faults);
     point(s, "store1-pir")->on_delay_ms = 2000;
     SCENARIO(s, comm_loss_cancels_pending);

@@ -64,12 +64,16 @@ static const struct {
 
 /* ---- the day, written through the sink ------------------------------------ */
 
+/* A point with limits (an analog one), or without (NAN, NAN: a contact). */
 static struct cfg_point *point(struct cfg_site *s, const char *id, double high, double low)
 {
     struct cfg_point *p = &s->points[s->n_points++];
-    snprintf(p->id, sizeof p->id, "%s", id);
-    p->high = high;
-    p->low = low;
+    p->id = id;                 /* a literal: outlives the site */
+    p->name = "";
+    if (!isnan(high) || !isnan(low)) {
+        p->analog = &s->analogs[s->n_analogs++];
+        *p->analog = (struct cfg_analog){.high = high, .low = low, .valid_min = NAN, .valid_max = NAN};
+    }
     return p;
 }
 

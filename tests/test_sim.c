@@ -87,13 +87,14 @@ static void random_point(struct rng *r, struct cfg_site *s, int i)
     if (kind == CFG_KIND_DOOR)
         pt->held_open_ms = PICK(r, 0, 5000, 30000);
     if (kind == CFG_KIND_TEMPERATURE || kind == CFG_KIND_HUMIDITY || kind == CFG_KIND_ANALOG) {
-        pt->high = chance(r, 80) ? 30 : NAN;
-        pt->low = chance(r, 80) ? 5 : NAN;
-        pt->deadband = PICK(r, 0, 1, 2);
+        struct cfg_analog *an = pt->analog;
+        an->high = chance(r, 80) ? 30 : NAN;
+        an->low = chance(r, 80) ? 5 : NAN;
+        an->deadband = PICK(r, 0, 1, 2);
         if (chance(r, 30))
-            pt->valid_min = -2, pt->valid_max = 38;
+            an->valid_min = -2, an->valid_max = 38;
         if (chance(r, 30))
-            pt->sentinels[pt->n_sentinels++] = 12.5;
+            an->sentinels[an->n_sentinels++] = 12.5;
     }
     pt->entry_route = (kind == CFG_KIND_MOTION || kind == CFG_KIND_EOL) && chance(r, 40);
     if (kind == CFG_KIND_FENCE)

@@ -42,11 +42,11 @@ static double quiet_value(const struct cfg_point *p)
     switch (p->kind) {
     case CFG_KIND_TEMPERATURE: return 20.0;
     case CFG_KIND_HUMIDITY: return 50.0;
-    case CFG_KIND_EOL: return (p->eol.normal_lo + p->eol.normal_hi) / 2;
+    case CFG_KIND_EOL: return (p->eol->normal_lo + p->eol->normal_hi) / 2;
     case CFG_KIND_ANALOG:
-        if (!isnan(p->low) && !isnan(p->high))
-            return (p->low + p->high) / 2;
-        return isnan(p->high) ? 0.0 : p->high - 1.0;
+        if (!isnan(p->analog->low) && !isnan(p->analog->high))
+            return (p->analog->low + p->analog->high) / 2;
+        return isnan(p->analog->high) ? 0.0 : p->analog->high - 1.0;
     default: return p->invert ? 1.0 : 0.0;
     }
 }
