@@ -24,9 +24,10 @@
  * path (conservative). Each arrival is stamped first thing in paho's
  * callback. An event matches the pending flip of its point if its state is
  * the one the new contact value must give (1: active_unacked, 0: normal).
- * The event's "ts" (stamped by vigild's poller when it queued the sample)
- * splits each latency into the wait for the next poll and vigild's own
- * path: queue, core, journal fsync, MQTT publish, broker, subscriber.
+ * The event's "ts" (stamped by vigild's core thread when it took the
+ * sample from its input queue) splits each latency into the wait for the
+ * next poll (and the queue) and vigild's own path: core, journal fsync,
+ * MQTT publish, broker, subscriber.
  *
  * With --peer collectd or --peer nodered the same hand times another
  * gateway on the same site (bench/peers/run.sh): the station then reads

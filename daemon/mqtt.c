@@ -121,7 +121,9 @@ struct pub *pub_start(const struct pub_options *o, char *err, size_t errlen)
     }
     init_paho_once();
     for (int i = 0; i < p->n_paths; i++) {
+        /* The inbound client first: it is then usually subscribed by the time "online" goes out. */
         if (mqtt_path_create(&p->paths[i], state_dir, err, errlen) < 0 ||
+            mqtt_inbound_start(&p->paths[i], err, errlen) < 0 ||
             mqtt_path_connect(&p->paths[i], err, errlen) < 0) {
             pub_stop(p);
             return NULL;
@@ -237,6 +239,9 @@ void pub_stop(struct pub *p)
         pthread_mutex_unlock(&p->lock);
         pthread_join(p->watcher, NULL);
     }
+    /* No command arrives from here on: the core may already have stopped taking them. */
+    for (int i = 0; i < p->n_paths; i++)
+        mqtt_inbound_stop(&p->paths[i]);
     /* Only a connected path says "offline" itself: a buffered "offline" would be sent after the
      * next start's "online" is long out. A disconnected path's broker has sent the Will already. */
     for (int i = 0; i < p->n_paths; i++)

@@ -4,10 +4,13 @@
  * the contract; mqtt_topics.h names its topics.
  *
  * One paho MQTTAsync client per configured broker ("path"), each with its
- * own session and on-disk store under <state_dir>/mqtt-<n> (n = 1, 2).
+ * own session and on-disk store under <state_dir>/mqtt-<n> (n = 1, 2),
+ * which only publishes; beside it a second client on the same broker,
+ * <client_id>.in, which only takes commands and receipts in, so that a
+ * command flood never shares a connection with the alarms.
  * The work is split one file per protocol step: mqtt_path.c sends, fails
- * over and keeps the overflow rings; mqtt_inbound.c takes commands and
- * receipts in; mqtt_store.c is the message store; mqtt_watch.c supervises
+ * over and keeps the overflow rings; mqtt_inbound.c is the inbound client
+ * and takes commands and receipts in; mqtt_store.c is the message store; mqtt_watch.c supervises
  * the paths and raises path_fault and spool_full; mqtt.c starts and stops
  * it all and answers this API.
  *

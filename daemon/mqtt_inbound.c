@@ -1,6 +1,18 @@
 /*
  * mqtt_inbound.c - what arrives on a path: operator commands and the
- * station's receipts (paho's message-arrived callback).
+ * station's receipts, on a client and connection of their own.
+ *
+ * Each path has a second paho client, the inbound client, on the same
+ * broker with the same credentials and TLS settings, under the path's
+ * client id plus MQTT_INBOUND_ID_SUFFIX. Only it subscribes to cmd and
+ * receipt; it publishes nothing and keeps no store. The path's own client
+ * only publishes. Why two: paho sets no TCP_NODELAY, so on a socket that
+ * also carries a command flood's acknowledgements (one PUBACK written per
+ * command), Nagle's algorithm held each alarm behind them until the
+ * broker's delayed ACK, up to 40 ms (docs/mqtt.md, "Two connections per
+ * path"). Results and refusals still go out on the path's own client,
+ * behind the events handed to it before them: events always go before the
+ * command results they caused.
  *
  * Commands on <prefix>/<site>/cmd are parsed in paho's callback thread and
  * duplicates dropped by id; valid ones wait in the command ring for the
@@ -25,8 +37,8 @@
 #include "mqtt_topics.h"
 
 /*
- * Answers a command the gate refused on cmd/result, on the path it came by
- * (straight to paho: this runs in paho's callback).
+ * Answers a command the gate refused on cmd/result, on the alarm client of
+ * the path it came by (straight to paho: this runs in paho's callback).
  */
 static void answer_refusal(struct pub_path *path, const struct gate_outcome *o)
 {
@@ -161,4 +173,87 @@ int mqtt_on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     return 1;
+}
+
+/* --- the inbound client ---------------------------------------------------- */
+
+/* Every (re)connect: the session may be new, so subscribe again. */
+static void on_inbound_connected(void *ctx, char *cause)
+{
+    struct pub_path *path = ctx;
+
+    (void)cause;
+    atomic_store(&path->inbound_connected, true);
+    pthread_mutex_lock(&path->pub->lock);
+    log_release(&path->inbound_connecting, LOG_LVL_NOTICE, "mqtt: path=%d broker=%s: inbound connect works again",
+                path->n, path->broker.uri);
+    pthread_mutex_unlock(&path->pub->lock);
+    log_notice("mqtt: path=%d broker=%s: inbound client %s connected; commands and receipts arrive on it", path->n,
+               path->broker.uri, path->inbound_id);
+    mqtt_subscribe_inbound(path, path->inbound, true);
+}
+
+static void on_inbound_lost(void *ctx, char *cause)
+{
+    struct pub_path *path = ctx;
+
+    atomic_store(&path->inbound_connected, false);
+    log_warn("mqtt: path=%d broker=%s: inbound connection lost: %s; reconnecting, the broker keeps commands and "
+             "receipts for the session", path->n, path->broker.uri, cause ? cause : "no reason given");
+}
+
+/* A connect attempt failed; paho retries on its own, so it is rate-limited (the path's own client
+ * diagnoses TLS refusals: both use the same settings). */
+static void on_inbound_connect_failure(void *ctx, MQTTAsync_failureData *resp)
+{
+    struct pub_path *path = ctx;
+    const char *why = mqtt_failure_why(resp);
+
+    if (atomic_load(&path->pub->stopping))
+        return;
+    pthread_mutex_lock(&path->pub->lock);
+    log_complain(&path->inbound_connecting, clock_mono_ms(), LOG_LVL_WARN,
+                 "mqtt: path=%d broker=%s: inbound connect failed: %s; no commands or receipts until it works",
+                 path->n, path->broker.uri, why);
+    pthread_mutex_unlock(&path->pub->lock);
+}
+
+/* Creates the path's inbound client (same broker, credentials and TLS, no store) and starts connecting. */
+int mqtt_inbound_start(struct pub_path *path, char *err, size_t errlen)
+{
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+    MQTTAsync_connectOptions c = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_SSLOptions ssl;
+    int rc;
+
+    snprintf(path->inbound_id, sizeof(path->inbound_id), "%s%s", path->broker.client_id, MQTT_INBOUND_ID_SUFFIX);
+    co.MQTTVersion = MQTTVERSION_3_1_1;
+    rc = MQTTAsync_createWithOptions(&path->inbound, path->broker.uri, path->inbound_id, MQTTCLIENT_PERSISTENCE_NONE,
+                                     NULL, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        path->inbound = NULL;
+        snprintf(err, errlen, "mqtt: path %d: cannot create the inbound client for %s: %s", path->n,
+                 path->broker.uri, MQTTAsync_strerror(rc));
+        return -1;
+    }
+    MQTTAsync_setCallbacks(path->inbound, path, on_inbound_lost, mqtt_on_message, NULL);
+    MQTTAsync_setConnected(path->inbound, path, on_inbound_connected);
+    mqtt_connect_options(path, &c, &ssl);
+    c.onFailure = on_inbound_connect_failure;
+    rc = MQTTAsync_connect(path->inbound, &c);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(err, errlen, "mqtt: path %d: cannot start the inbound client connecting to %s: %s", path->n,
+                 path->broker.uri, MQTTAsync_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Disconnects and destroys the path's inbound client, if any: no command arrives after this. */
+void mqtt_inbound_stop(struct pub_path *path)
+{
+    if (!path->inbound)
+        return;
+    mqtt_client_disconnect(path->inbound, &path->inbound_disconnected);
+    MQTTAsync_destroy(&path->inbound);
 }

@@ -40,10 +40,18 @@ enum path_role {
     ROLE_SKIP, /* failover secondary while the primary is up: not this path's */
 };
 
+/* The inbound client's id is the path's with this suffix: a '.' no configured id may hold, so it
+ * can never take another client's session (mqtt_inbound.c). */
+#define MQTT_INBOUND_ID_SUFFIX ".in"
+
 struct pub_path {
     struct pub *pub;
     int n;                      /* 1-based, as in logs and the store name */
-    MQTTAsync client;
+    MQTTAsync client;           /* alarms out: events, retained state, status, command results */
+    MQTTAsync inbound;          /* commands and receipts in, on a connection of their own (mqtt_inbound.c) */
+    char inbound_id[CFG_ID_MAX * 2 + sizeof(MQTT_INBOUND_ID_SUFFIX)];
+    atomic_bool inbound_connected;
+    atomic_bool inbound_disconnected; /* pub_stop's disconnect of the inbound client finished */
     struct cfg_broker broker;
     char store[CFG_PATH_MAX + 16];
     atomic_bool connected;
@@ -59,6 +67,7 @@ struct pub_path {
     size_t ring_head, ring_count;
     struct log_complaint refusing;   /* under lock */
     struct log_complaint connecting; /* under pub->lock */
+    struct log_complaint inbound_connecting; /* under pub->lock */
     struct mqtt_tls tls;        /* points into broker */
     atomic_bool tls_failed;     /* a connect of this TLS path failed since the last diagnosis */
     /* Only the supervision thread touches these. */
@@ -128,11 +137,23 @@ int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, si
 int mqtt_path_connect(struct pub_path *path, char *err, size_t errlen);
 /* Disconnects and destroys a path's client; what paho holds stays in its store. */
 void mqtt_path_stop(struct pub_path *path);
+/* The connect options both of a path's clients use (credentials, TLS into ssl, session, retries). */
+void mqtt_connect_options(struct pub_path *path, MQTTAsync_connectOptions *c, MQTTAsync_SSLOptions *ssl);
+/* Subscribes client to cmd and receipt (subscribe true), or unsubscribes it; failures are logged. */
+void mqtt_subscribe_inbound(struct pub_path *path, MQTTAsync client, bool subscribe);
+/* paho's reason for a failed request (a connect), in words. */
+const char *mqtt_failure_why(const MQTTAsync_failureData *resp);
+/* Disconnects client and waits (bounded) until paho sets *done. */
+void mqtt_client_disconnect(MQTTAsync client, atomic_bool *done);
 
 /* --- mqtt_inbound.c: commands and receipts -------------------------------- */
 
-/* paho's message-arrived callback for every path (ctx is the pub_path). */
+/* paho's message-arrived callback of both of a path's clients (ctx is the pub_path). */
 int mqtt_on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m);
+/* Creates the path's inbound client (same broker, credentials and TLS, no store) and starts connecting. */
+int mqtt_inbound_start(struct pub_path *path, char *err, size_t errlen);
+/* Disconnects and destroys the path's inbound client, if any. */
+void mqtt_inbound_stop(struct pub_path *path);
 
 /* --- mqtt_store.c: the message store -------------------------------------- */
 

@@ -28,10 +28,12 @@
  *    messages so the station gets them from the secondary once the grace
  *    runs out, and forgets them if the primary comes back.
  *
- * On every (re)connect a path publishes the retained status "online",
- * subscribes to cmd and receipt (mqtt_inbound.c takes what arrives) and
+ * On every (re)connect a path publishes the retained status "online" and
  * flags itself for the sink, which publishes the rest of the retained tree
- * again; the broker publishes the retained Will "offline" if the process dies.
+ * again; the broker publishes the retained Will "offline" if the process
+ * dies. This client only publishes: commands and receipts come in on the
+ * path's inbound client (mqtt_inbound.c), so a flood of them never shares
+ * a socket with the alarms.
  */
 #include "mqtt_internal.h"
 
@@ -329,21 +331,32 @@ uint64_t pub_heartbeat(struct pub *p)
 
 /* --- paho callbacks -------------------------------------------------------- */
 
-static void subscribe(struct pub_path *path, const char *topic)
+/*
+ * Sends SUBSCRIBE (subscribe true) or UNSUBSCRIBE for cmd and receipt on
+ * client; a failure is logged. For the alarm client, which no longer
+ * subscribes, and the inbound client, which does.
+ */
+void mqtt_subscribe_inbound(struct pub_path *path, MQTTAsync client, bool subscribe)
 {
-    int rc = MQTTAsync_subscribe(path->client, topic, 1, NULL);
+    char *topics[2] = {path->pub->cmd_topic, path->pub->rcpt_topic};
+    int qos[2] = {1, 1};
+    int rc = subscribe ? MQTTAsync_subscribeMany(client, 2, topics, qos, NULL)
+                       : MQTTAsync_unsubscribeMany(client, 2, topics, NULL);
 
     if (rc != MQTTASYNC_SUCCESS)
-        log_err("mqtt: path=%d broker=%s: subscribe %s failed: %s", path->n, path->broker.uri, topic,
-                MQTTAsync_strerror(rc));
+        log_err("mqtt: path=%d broker=%s: %s %s and %s failed: %s", path->n, path->broker.uri,
+                subscribe ? "subscribe to" : "unsubscribe from", topics[0], topics[1], MQTTAsync_strerror(rc));
 }
 
 /*
- * Runs on every (re)connect: the session may be new, so say we are online
- * and (re)subscribe. The broker may also have lost its retained messages:
- * the bit in connected_paths asks the sink, on the core thread, to publish
- * its retained tree again (pub_take_connected); this callback holds paho's
- * lock and must not do that work itself.
+ * Runs on every (re)connect: the session may be new, so say we are online.
+ * The broker may also have lost its retained messages: the bit in
+ * connected_paths asks the sink, on the core thread, to publish its
+ * retained tree again (pub_take_connected); this callback holds paho's
+ * lock and must not do that work itself. The session of a vigild from
+ * before the inbound client still holds the cmd and receipt subscriptions,
+ * which would bring the commands back onto this connection: they are
+ * dropped (a no-op on a session without them).
  */
 static void on_connected(void *ctx, char *cause)
 {
@@ -359,8 +372,7 @@ static void on_connected(void *ctx, char *cause)
     pthread_mutex_unlock(&path->pub->lock);
     log_notice("mqtt: path=%d broker=%s: connected", path->n, path->broker.uri);
     mqtt_send_status(path, "online");
-    subscribe(path, path->pub->cmd_topic);
-    subscribe(path, path->pub->rcpt_topic);
+    mqtt_subscribe_inbound(path, path->client, false);
 }
 
 /* Marks the path down from now on; the supervision thread turns a long outage into path_fault. */
@@ -380,6 +392,12 @@ static void on_connection_lost(void *ctx, char *cause)
              path->broker.uri, cause ? cause : "no reason given");
 }
 
+/* paho's reason for a failed request, in words. */
+const char *mqtt_failure_why(const MQTTAsync_failureData *resp)
+{
+    return resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : MQTTASYNC_FAILURE);
+}
+
 /*
  * A connect attempt failed. paho calls this for the first attempt and for
  * automatic retries alike and keeps retrying, so it is rate-limited like
@@ -388,8 +406,7 @@ static void on_connection_lost(void *ctx, char *cause)
 static void on_connect_failure(void *ctx, MQTTAsync_failureData *resp)
 {
     struct pub_path *path = ctx;
-    const char *why = resp && resp->message ? resp->message
-                                            : MQTTAsync_strerror(resp ? resp->code : MQTTASYNC_FAILURE);
+    const char *why = mqtt_failure_why(resp);
 
     /* MQTTAsync_destroy() fails the connect it cancels: that is no broker fault. */
     if (atomic_load(&path->pub->stopping))
@@ -493,6 +510,29 @@ int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, si
     return 0;
 }
 
+/*
+ * The connect options both of a path's clients use: the broker's
+ * credentials and TLS, a persistent session, paho's reconnects. ssl must
+ * live as long as c.
+ */
+void mqtt_connect_options(struct pub_path *path, MQTTAsync_connectOptions *c, MQTTAsync_SSLOptions *ssl)
+{
+    c->keepAliveInterval = path->broker.keepalive_s;
+    /* a clean session would drop in-flight QoS 1 messages, and commands or receipts sent while away */
+    c->cleansession = 0;
+    c->MQTTVersion = MQTTVERSION_3_1_1;
+    c->automaticReconnect = 1;
+    c->minRetryInterval = RETRY_MIN_S;
+    c->maxRetryInterval = RETRY_MAX_S;
+    c->username = path->broker.username[0] ? path->broker.username : NULL;
+    c->password = path->broker.password[0] ? path->broker.password : NULL;
+    c->context = path;
+    if (mqtt_tls_uri(path->broker.uri)) {
+        mqtt_tls_options(&path->tls, ssl);
+        c->ssl = ssl;
+    }
+}
+
 /* Sets the callbacks and starts the first connect; later reconnects are paho's. */
 int mqtt_path_connect(struct pub_path *path, char *err, size_t errlen)
 {
@@ -507,21 +547,9 @@ int mqtt_path_connect(struct pub_path *path, char *err, size_t errlen)
     will.message = path->pub->will;
     will.qos = 1;
     will.retained = 1;
+    mqtt_connect_options(path, &c, &ssl);
     c.will = &will;
-    c.keepAliveInterval = path->broker.keepalive_s;
-    c.cleansession = 0;         /* a clean session would drop in-flight QoS 1 messages */
-    c.MQTTVersion = MQTTVERSION_3_1_1;
-    c.automaticReconnect = 1;
-    c.minRetryInterval = RETRY_MIN_S;
-    c.maxRetryInterval = RETRY_MAX_S;
-    c.username = path->broker.username[0] ? path->broker.username : NULL;
-    c.password = path->broker.password[0] ? path->broker.password : NULL;
     c.onFailure = on_connect_failure;
-    c.context = path;
-    if (mqtt_tls_uri(path->broker.uri)) {
-        mqtt_tls_options(&path->tls, &ssl);
-        c.ssl = &ssl;
-    }
     rc = MQTTAsync_connect(path->client, &c);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "mqtt: path %d: cannot start connecting to %s: %s", path->n, path->broker.uri,
@@ -556,24 +584,21 @@ int mqtt_path_init(struct pub *p, int i, char *err, size_t errlen)
     return 0;
 }
 
+/* ctx is the flag mqtt_client_disconnect() waits for. */
 static void on_disconnected(void *ctx, MQTTAsync_successData *resp)
 {
-    struct pub_path *path = ctx;
-
     (void)resp;
-    atomic_store(&path->disconnected, true);
+    atomic_store((atomic_bool *)ctx, true);
 }
 
 static void on_disconnect_failed(void *ctx, MQTTAsync_failureData *resp)
 {
-    struct pub_path *path = ctx;
-
     (void)resp;
-    atomic_store(&path->disconnected, true);
+    atomic_store((atomic_bool *)ctx, true);
 }
 
-/* Disconnects one path and waits (bounded) for paho to confirm it. */
-static void path_disconnect(struct pub_path *path)
+/* Disconnects client and waits (bounded) for paho to confirm it in *done. */
+void mqtt_client_disconnect(MQTTAsync client, atomic_bool *done)
 {
     MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
     struct timespec pause = { 0, 10 * 1000 * 1000 };
@@ -582,10 +607,10 @@ static void path_disconnect(struct pub_path *path)
     d.timeout = 0;
     d.onSuccess = on_disconnected;
     d.onFailure = on_disconnect_failed;
-    d.context = path;
-    if (MQTTAsync_disconnect(path->client, &d) != MQTTASYNC_SUCCESS)
+    d.context = done;
+    if (MQTTAsync_disconnect(client, &d) != MQTTASYNC_SUCCESS)
         return;
-    while (!atomic_load(&path->disconnected) && clock_mono_ms() < deadline_ms)
+    while (!atomic_load(done) && clock_mono_ms() < deadline_ms)
         nanosleep(&pause, NULL);
 }
 
@@ -609,7 +634,7 @@ void mqtt_path_stop(struct pub_path *path)
     if (!path->client)
         return;
     ring_flush(path);
-    path_disconnect(path);
+    mqtt_client_disconnect(path->client, &path->disconnected);
     pending = mqtt_path_pending(path);
     if (pending)
         log_notice("mqtt: path=%d broker=%s: %llu messages not yet delivered; kept in %s for the next start",

@@ -9,6 +9,14 @@
  * not store in memory and still sends it, and the path raises spool_full
  * (mqtt_watch.c) and stops counting as durable. A message the store cannot
  * take stays in memory and is still delivered while the process runs.
+ *
+ * paho also stores every SUBSCRIBE and UNSUBSCRIBE it queues. This store
+ * keeps only publishes: the path's client sends its (UN)SUBSCRIBE again on
+ * every connect anyway, and paho 1.3.12 cannot read a stored UNSUBSCRIBE
+ * back (MQTTAsync_restoreCommand() refuses a last topic whose NUL ends the
+ * buffer) and then dereferences the NULL command in its send thread: a
+ * process killed between queuing one and sending it would crash at every
+ * start after.
  */
 #include "mqtt_internal.h"
 #include "statedir.h"
@@ -23,6 +31,7 @@
 #include <unistd.h>
 
 #define STORE_SUFFIX ".msg"
+#define PAHO_CMD_PUBLISH 3         /* paho's command type of a publish (MQTTPacket.h: PUBLISH) */
 
 /* One client's store directory, opened by paho through store_open(). */
 struct store {
@@ -50,9 +59,39 @@ static const char *entry_key(const struct dirent *e, size_t *len)
 }
 
 /*
- * Removes empty message files: what paho's default store leaves behind
- * when a write failed on a full disk. They hold no message, and paho would
- * crash reading one back.
+ * Whether paho's pput of key is a command other than a publish ("c-<n>",
+ * or "c5-<n>" with MQTT 5, whose first buffer is the command type): one
+ * this store does not keep (see the top of this file).
+ */
+static bool not_a_publish(const char *key, int bufcount, char *buffers[], int buflens[])
+{
+    int type;
+
+    if ((strncmp(key, "c-", 2) != 0 && strncmp(key, "c5-", 3) != 0) || bufcount < 1 ||
+        buflens[0] != (int)sizeof(type))
+        return false;
+    memcpy(&type, buffers[0], sizeof(type));
+    return type != PAHO_CMD_PUBLISH;
+}
+
+/* Whether the message file of key holds a command other than a publish. */
+static bool file_not_a_publish(const char *file, const char *key)
+{
+    int type = PAHO_CMD_PUBLISH, len = sizeof(type), fd = open(file, O_RDONLY | O_CLOEXEC);
+    char *buf = (char *)&type;
+    bool got = fd >= 0 && read(fd, &type, sizeof(type)) == (ssize_t)sizeof(type);
+
+    if (fd >= 0)
+        close(fd);
+    return got && not_a_publish(key, 1, &buf, &len);
+}
+
+/*
+ * Removes the message files paho would crash reading back: empty ones
+ * (what paho's default store leaves behind when a write failed on a full
+ * disk) and stored commands other than publishes (see the top of this
+ * file; none is written any more, but one left by an earlier build would
+ * crash every start).
  */
 static void store_sweep(const struct store *st)
 {
@@ -65,15 +104,16 @@ static void store_sweep(const struct store *st)
     while (d && (e = readdir(d)) != NULL) {
         if (!entry_key(e, &(size_t){ 0 }) ||
             snprintf(file, sizeof(file), "%s/%s", st->dir, e->d_name) >= (int)sizeof(file) ||
-            stat(file, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size != 0)
+            stat(file, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+            (sb.st_size != 0 && !file_not_a_publish(file, e->d_name)))
             continue;
         removed += unlink(file) == 0;
     }
     if (d)
         closedir(d);
     if (removed)
-        log_warn("mqtt: path=%d: removed %d empty message files from %s (a write had failed)",
-                 st->path->n, removed, st->dir);
+        log_warn("mqtt: path=%d: removed %d message files from %s that the MQTT client cannot read back "
+                 "(empty after a failed write, or a stored subscribe or unsubscribe)", st->path->n, removed, st->dir);
 }
 
 /* paho's popen: the directory "<store>/<client id>-<server URI with : and / as ->", as paho's own store names it. */
@@ -137,6 +177,8 @@ static int store_put(void *handle, char *key, int bufcount, char *buffers[], int
     bool ok;
     int fd, err;
 
+    if (not_a_publish(key, bufcount, buffers, buflens))
+        return 0; /* paho's later premove finds no file, which store_remove() takes as done */
     if (!store_file(st, key, file, sizeof(file)))
         return MQTTCLIENT_PERSISTENCE_ERROR;
     fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

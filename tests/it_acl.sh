@@ -4,8 +4,10 @@
 # A cannot publish as B, cannot read B's commands, cannot inject B's
 # retained alarms and cannot send commands; the station reads every site and
 # sends commands, but cannot publish a site's events. A real vigild logging
-# in as A works under the ACL, and so does vigilctl status as the station. Each "never arrives" is checked after a
-# permitted message sent later on the same topic has arrived.
+# in as A works under the ACL, its second (inbound) client as A too, and
+# answers the station's command; so does vigilctl status as the station.
+# Each "never arrives" is checked after a permitted message sent later on
+# the same topic has arrived.
 set -u
 . "$(dirname "$0")/../scripts/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -107,6 +109,11 @@ start_vigild "$WORK/site.conf"
 wait_for "$WORK/gateway" '^vigil/depot-north/status .*"state":"online"' 10 &&
     wait_for "$WORK/gateway" '^vigil/depot-north/events .*gateway_restarted' 5
 check "vigild logged in as its site's user publishes its status and events under the ACL" $?
+grep -q ' as vigil-depot-north\.in (.*u.depot-north.)' "$WORK/mosquitto.log"
+check "vigild's inbound client (commands and receipts) logs in as the site's user too" $?
+as station pub -t vigil/depot-north/cmd -m '{"id":"acl-1","op":"ack","alarm":"none.intrusion","operator":"station"}'
+wait_for "$WORK/gateway" '^vigil/depot-north/cmd/result .*"id":"acl-1"' 5
+check "under the ACL the station's command reaches the gateway and its result comes back" $?
 ! grep -q 'pw-depot-north' "$WORK/vigild.log"
 check "the password from password_file is never logged" $?
 
