@@ -1,6 +1,6 @@
 /*
  * mqtt_tls.c - TLS settings for paho, and the diagnosis of a refused TLS
- * connect with OpenSSL (see mqtt_tls.h).
+ * connect with OpenSSL, called through sslload.h (see mqtt_tls.h).
  */
 #include "mqtt_tls.h"
 

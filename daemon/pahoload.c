@@ -52,7 +52,7 @@ static int load(const char *soname, char *err, size_t errlen)
     char why[256];
 
     if (!dlload(soname, syms, sizeof(syms) / sizeof(syms[0]), why, sizeof(why))) {
-        snprintf(err, errlen, "mqtt: cannot load the MQTT client library: %s", why);
+        snprintf(err, errlen, "mqtt: cannot load the MQTT client library: %s (Debian's libpaho-mqtt1.3 has it)", why);
         return -1;
     }
     init_paho(global_init);
