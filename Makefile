@@ -58,10 +58,16 @@ PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_config,--libs))$(PKG_LIBS)
 
 COMPILE = $(CC) $(VIGIL_CPPFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(VIGIL_CFLAGS)
 LINK    = $(CC) $(LDFLAGS) $(VIGIL_LDFLAGS)
-LIBS    = $(PKG_LIBS) -lpaho-mqtt3as -lpthread -lm $(LDLIBS)
-# The programs load libcurl only when an InfluxDB sink starts (daemon/curlload.h);
-# the tests also call it directly (tests/influxd.c).
-PROG_LIBS = $(filter-out -lcurl,$(LIBS))
+LIBS    = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
+# Loaded with dlopen(), never linked: libcurl when an InfluxDB sink starts
+# (daemon/curlload.h), paho when MQTT starts, its TLS variant with OpenSSL
+# only for a TLS broker (daemon/pahoload.h, sslload.h; openssl is in PKGS
+# for its headers). The tests also call libcurl directly (tests/influxd.c).
+TEST_LIBS = $(filter-out -lssl -lcrypto,$(LIBS))
+PROG_LIBS = $(filter-out -lcurl,$(TEST_LIBS))
+# vigilctl and the latency probe are clients of their own that call paho
+# directly (short-lived, with TLS options): they link its TLS variant.
+PAHO_LIBS = -lpaho-mqtt3as
 
 # Every daemon module except vigild's main goes into one archive that
 # vigild, vigilctl (ctl/), vigil-sim (sensors/sim/) and the tests link.
@@ -104,19 +110,19 @@ $(BUILD)/vigild: $(BUILD)/daemon/main.o $(BUILD)/libvigil.a
 	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/vigilctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(PROG_LIBS)
+	$(LINK) -o $@ $^ $(PROG_LIBS) $(PAHO_LIBS)
 
 $(BUILD)/vigil-sim: $(SIM_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
 	$(LINK) -o $@ $^ $(PROG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP:%.c=$(BUILD)/%.o) $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS)
+	$(LINK) -o $@ $^ $(LIBS) $(PAHO_LIBS)
 
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_MAIN) $(BUILD)/tests/fuzz/scratch.o $(BUILD)/libvigil.a
-	$(LINK) $(FUZZ_LDFLAGS) -o $@ $^ $(LIBS)
+	$(LINK) $(FUZZ_LDFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o
 	$(LINK) -o $@ $^

@@ -11,7 +11,9 @@
 #include <time.h>
 
 #include "clock.h"
+#include "mqtt_tls.h"
 #include "mqtt_topics.h"
+#include "pahoload.h"
 
 #define DRAIN_TIMEOUT_MS 2000      /* pub_stop waits this long for acknowledgements */
 #define PAHO_MAX_BUFFERED 60000    /* below paho's 65535 message ids, with room for in-flight ones */
@@ -86,24 +88,13 @@ static int pub_init(struct pub *p, const struct pub_options *o, char *err, size_
     return 0;
 }
 
-static void init_paho(void)
+/* Whether any broker uri asks for TLS: paho's TLS variant is loaded only then (pahoload.h). */
+static bool any_tls(const struct pub *p)
 {
-    MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
-
-    io.do_openssl_init = 0;
-    MQTTAsync_global_init(&io);
-}
-
-/*
- * paho's own OpenSSL set-up costs about 3.5 MiB of resident memory (over
- * a third of vigild's) and is not needed: OpenSSL 3 initialises itself on
- * first use, so a TLS path still works without it.
- */
-static void init_paho_once(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-    pthread_once(&once, init_paho);
+    for (int i = 0; i < p->mqtt.n_brokers; i++)
+        if (mqtt_tls_uri(p->mqtt.brokers[i].uri))
+            return true;
+    return false;
 }
 
 struct pub *pub_start(const struct pub_options *o, char *err, size_t errlen)
@@ -119,7 +110,10 @@ struct pub *pub_start(const struct pub_options *o, char *err, size_t errlen)
         pub_stop(p);
         return NULL;
     }
-    init_paho_once();
+    if (pahoload(any_tls(p), err, errlen) < 0) {
+        pub_stop(p);
+        return NULL;
+    }
     for (int i = 0; i < p->n_paths; i++) {
         /* The inbound client first: it is then usually subscribed by the time "online" goes out. */
         if (mqtt_path_create(&p->paths[i], state_dir, err, errlen) < 0 ||

@@ -28,6 +28,7 @@
  * supervision thread: the core decides retries and the local output.
  */
 #include "mqtt_internal.h"
+#include "pahoload.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -170,8 +171,8 @@ int mqtt_on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
     } else {
         handle_command(path, m->payload, (size_t)m->payloadlen);
     }
-    MQTTAsync_freeMessage(&m);
-    MQTTAsync_free(topic);
+    paho()->freeMessage(&m);
+    paho()->free(topic);
     return 1;
 }
 
@@ -228,22 +229,22 @@ int mqtt_inbound_start(struct pub_path *path, char *err, size_t errlen)
 
     snprintf(path->inbound_id, sizeof(path->inbound_id), "%s%s", path->broker.client_id, MQTT_INBOUND_ID_SUFFIX);
     co.MQTTVersion = MQTTVERSION_3_1_1;
-    rc = MQTTAsync_createWithOptions(&path->inbound, path->broker.uri, path->inbound_id, MQTTCLIENT_PERSISTENCE_NONE,
+    rc = paho()->createWithOptions(&path->inbound, path->broker.uri, path->inbound_id, MQTTCLIENT_PERSISTENCE_NONE,
                                      NULL, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         path->inbound = NULL;
         snprintf(err, errlen, "mqtt: path %d: cannot create the inbound client for %s: %s", path->n,
-                 path->broker.uri, MQTTAsync_strerror(rc));
+                 path->broker.uri, paho()->strerror(rc));
         return -1;
     }
-    MQTTAsync_setCallbacks(path->inbound, path, on_inbound_lost, mqtt_on_message, NULL);
-    MQTTAsync_setConnected(path->inbound, path, on_inbound_connected);
+    paho()->setCallbacks(path->inbound, path, on_inbound_lost, mqtt_on_message, NULL);
+    paho()->setConnected(path->inbound, path, on_inbound_connected);
     mqtt_connect_options(path, &c, &ssl);
     c.onFailure = on_inbound_connect_failure;
-    rc = MQTTAsync_connect(path->inbound, &c);
+    rc = paho()->connect(path->inbound, &c);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "mqtt: path %d: cannot start the inbound client connecting to %s: %s", path->n,
-                 path->broker.uri, MQTTAsync_strerror(rc));
+                 path->broker.uri, paho()->strerror(rc));
         return -1;
     }
     return 0;
@@ -255,5 +256,5 @@ void mqtt_inbound_stop(struct pub_path *path)
     if (!path->inbound)
         return;
     mqtt_client_disconnect(path->inbound, &path->inbound_disconnected);
-    MQTTAsync_destroy(&path->inbound);
+    paho()->destroy(&path->inbound);
 }

@@ -36,6 +36,7 @@
  * a socket with the alarms.
  */
 #include "mqtt_internal.h"
+#include "pahoload.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,7 +75,7 @@ int mqtt_path_send(struct pub_path *path, const char *topic, const void *payload
     m.payloadlen = (int)len;
     m.qos = qos;
     m.retained = retained;
-    return MQTTAsync_sendMessage(path->client, topic, &m, NULL);
+    return paho()->sendMessage(path->client, topic, &m, NULL);
 }
 
 /* Errors that no retry can cure: the message itself is wrong. */
@@ -124,7 +125,7 @@ static void ring_drain(struct pub_path *path)
             return;
         if (rc != MQTTASYNC_SUCCESS)
             log_err("mqtt: path=%d broker=%s: buffered message on %s dropped: %s", path->n, path->broker.uri,
-                    m->topic, MQTTAsync_strerror(rc));
+                    m->topic, paho()->strerror(rc));
         else
             atomic_fetch_add(&path->pub->progress, 1);
         ring_pop(path);
@@ -294,7 +295,7 @@ void mqtt_send_status(struct pub_path *path, const char *state)
 
     if (rc != MQTTASYNC_SUCCESS)
         log_warn("mqtt: path=%d broker=%s: status \"%s\" not sent: %s", path->n, path->broker.uri, state,
-                 MQTTAsync_strerror(rc));
+                 paho()->strerror(rc));
 }
 
 /*
@@ -340,12 +341,12 @@ void mqtt_subscribe_inbound(struct pub_path *path, MQTTAsync client, bool subscr
 {
     char *topics[2] = {path->pub->cmd_topic, path->pub->rcpt_topic};
     int qos[2] = {1, 1};
-    int rc = subscribe ? MQTTAsync_subscribeMany(client, 2, topics, qos, NULL)
-                       : MQTTAsync_unsubscribeMany(client, 2, topics, NULL);
+    int rc = subscribe ? paho()->subscribeMany(client, 2, topics, qos, NULL)
+                       : paho()->unsubscribeMany(client, 2, topics, NULL);
 
     if (rc != MQTTASYNC_SUCCESS)
         log_err("mqtt: path=%d broker=%s: %s %s and %s failed: %s", path->n, path->broker.uri,
-                subscribe ? "subscribe to" : "unsubscribe from", topics[0], topics[1], MQTTAsync_strerror(rc));
+                subscribe ? "subscribe to" : "unsubscribe from", topics[0], topics[1], paho()->strerror(rc));
 }
 
 /*
@@ -395,7 +396,7 @@ static void on_connection_lost(void *ctx, char *cause)
 /* paho's reason for a failed request, in words. */
 const char *mqtt_failure_why(const MQTTAsync_failureData *resp)
 {
-    return resp && resp->message ? resp->message : MQTTAsync_strerror(resp ? resp->code : MQTTASYNC_FAILURE);
+    return resp && resp->message ? resp->message : paho()->strerror(resp ? resp->code : MQTTASYNC_FAILURE);
 }
 
 /*
@@ -439,10 +440,10 @@ uint64_t mqtt_path_pending(struct pub_path *path)
     MQTTAsync_token *tokens = NULL;
     uint64_t n = 0;
 
-    if (path->client && MQTTAsync_getPendingTokens(path->client, &tokens) == MQTTASYNC_SUCCESS && tokens) {
+    if (path->client && paho()->getPendingTokens(path->client, &tokens) == MQTTASYNC_SUCCESS && tokens) {
         while (tokens[n] != -1)
             n++;
-        MQTTAsync_free(tokens);
+        paho()->free(tokens);
     }
     return n;
 }
@@ -498,13 +499,13 @@ int mqtt_path_create(struct pub_path *path, const char *state_dir, char *err, si
     co.restoreMessages = 1;
     co.persistQoS0 = 0;
     path->persistence = mqtt_store_persistence(path);
-    rc = MQTTAsync_createWithOptions(&path->client, path->broker.uri, path->broker.client_id,
+    rc = paho()->createWithOptions(&path->client, path->broker.uri, path->broker.client_id,
                                      path->in_memory ? MQTTCLIENT_PERSISTENCE_NONE : MQTTCLIENT_PERSISTENCE_USER,
                                      path->in_memory ? NULL : &path->persistence, &co);
     if (rc != MQTTASYNC_SUCCESS) {
         path->client = NULL;
         snprintf(err, errlen, "mqtt: path %d: cannot create client for %s (store %s): %s", path->n,
-                 path->broker.uri, path->store, MQTTAsync_strerror(rc));
+                 path->broker.uri, path->store, paho()->strerror(rc));
         return -1;
     }
     return 0;
@@ -541,8 +542,8 @@ int mqtt_path_connect(struct pub_path *path, char *err, size_t errlen)
     MQTTAsync_SSLOptions ssl;
     int rc;
 
-    MQTTAsync_setCallbacks(path->client, path, on_connection_lost, mqtt_on_message, on_delivered);
-    MQTTAsync_setConnected(path->client, path, on_connected);
+    paho()->setCallbacks(path->client, path, on_connection_lost, mqtt_on_message, on_delivered);
+    paho()->setConnected(path->client, path, on_connected);
     will.topicName = path->pub->status_topic;
     will.message = path->pub->will;
     will.qos = 1;
@@ -550,10 +551,10 @@ int mqtt_path_connect(struct pub_path *path, char *err, size_t errlen)
     mqtt_connect_options(path, &c, &ssl);
     c.will = &will;
     c.onFailure = on_connect_failure;
-    rc = MQTTAsync_connect(path->client, &c);
+    rc = paho()->connect(path->client, &c);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "mqtt: path %d: cannot start connecting to %s: %s", path->n, path->broker.uri,
-                 MQTTAsync_strerror(rc));
+                 paho()->strerror(rc));
         return -1;
     }
     return 0;
@@ -608,7 +609,7 @@ void mqtt_client_disconnect(MQTTAsync client, atomic_bool *done)
     d.onSuccess = on_disconnected;
     d.onFailure = on_disconnect_failed;
     d.context = done;
-    if (MQTTAsync_disconnect(client, &d) != MQTTASYNC_SUCCESS)
+    if (paho()->disconnect(client, &d) != MQTTASYNC_SUCCESS)
         return;
     while (!atomic_load(done) && clock_mono_ms() < deadline_ms)
         nanosleep(&pause, NULL);
@@ -639,5 +640,5 @@ void mqtt_path_stop(struct pub_path *path)
     if (pending)
         log_notice("mqtt: path=%d broker=%s: %llu messages not yet delivered; kept in %s for the next start",
                    path->n, path->broker.uri, (unsigned long long)pending, path->store);
-    MQTTAsync_destroy(&path->client);
+    paho()->destroy(&path->client);
 }

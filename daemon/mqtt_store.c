@@ -19,6 +19,7 @@
  * start after.
  */
 #include "mqtt_internal.h"
+#include "pahoload.h"
 #include "statedir.h"
 
 #include <dirent.h>
@@ -206,12 +207,12 @@ static int store_get(void *handle, char *key, char **buffer, int *buflen)
     ssize_t got = -1;
 
     if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size > 0 && sb.st_size < INT32_MAX &&
-        (buf = MQTTAsync_malloc((size_t)sb.st_size)) != NULL)
+        (buf = paho()->malloc((size_t)sb.st_size)) != NULL)
         got = read(fd, buf, (size_t)sb.st_size);
     if (fd >= 0)
         close(fd);
     if (got <= 0 || got != (ssize_t)sb.st_size) {
-        MQTTAsync_free(buf);
+        paho()->free(buf);
         return MQTTCLIENT_PERSISTENCE_ERROR;
     }
     *buffer = buf;
@@ -244,7 +245,7 @@ static int store_keys(void *handle, char ***keys, int *nkeys)
     while ((e = readdir(d)) != NULL)
         cap += entry_key(e, &(size_t){ 0 }) != NULL;
     rewinddir(d);
-    if (cap > 0 && (out = MQTTAsync_malloc((size_t)cap * sizeof(*out))) == NULL) {
+    if (cap > 0 && (out = paho()->malloc((size_t)cap * sizeof(*out))) == NULL) {
         closedir(d);
         return MQTTCLIENT_PERSISTENCE_ERROR;
     }
@@ -252,7 +253,7 @@ static int store_keys(void *handle, char ***keys, int *nkeys)
         size_t len;
         const char *key = entry_key(e, &len);
 
-        if (key && (out[n] = MQTTAsync_malloc(len + 1)) != NULL) {
+        if (key && (out[n] = paho()->malloc(len + 1)) != NULL) {
             memcpy(out[n], key, len);
             out[n++][len] = '\0';
         }

@@ -1,6 +1,6 @@
 /*
  * mqtt_tls.c - TLS settings for paho, and the diagnosis of a refused TLS
- * connect with OpenSSL (see mqtt_tls.h).
+ * connect with OpenSSL, called through sslload.h (see mqtt_tls.h).
  */
 #include "mqtt_tls.h"
 
@@ -14,9 +14,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
+#include "sslload.h"
 
 #define HOST_MAX 256
 
@@ -128,9 +126,9 @@ static int tcp_connect(const char *host, const char *port, int timeout_ms, char 
 }
 
 /* OpenSSL's last error as words ("certificate required"), or fallback. */
-static const char *ssl_reason(const char *fallback)
+static const char *ssl_reason(const struct ssl_api *o, const char *fallback)
 {
-    const char *r = ERR_reason_error_string(ERR_peek_last_error());
+    const char *r = o->ERR_reason_error_string(o->ERR_peek_last_error());
 
     return r ? r : fallback;
 }
@@ -151,42 +149,42 @@ static bool files_readable(const struct mqtt_tls *t, char *why, size_t cap)
 }
 
 /* A context with t's trust anchors and client certificate; NULL with why. */
-static SSL_CTX *diag_context(const struct mqtt_tls *t, char *why, size_t cap)
+static SSL_CTX *diag_context(const struct ssl_api *o, const struct mqtt_tls *t, char *why, size_t cap)
 {
-    SSL_CTX *ctx = files_readable(t, why, cap) ? SSL_CTX_new(TLS_client_method()) : NULL;
+    SSL_CTX *ctx = files_readable(t, why, cap) ? o->CTX_new(o->TLS_client_method()) : NULL;
 
     if (!ctx && why[0])
         return NULL;
     if (!ctx) {
-        snprintf(why, cap, "cannot set up TLS: %s", ssl_reason("out of memory"));
+        snprintf(why, cap, "cannot set up TLS: %s", ssl_reason(o, "out of memory"));
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_load_verify_locations(ctx, or_null(t->ca_file), or_null(t->ca_dir)) != 1)
+    o->CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL); /* SSL_CTX_set_min_proto_version() */
+    o->CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (o->CTX_load_verify_locations(ctx, or_null(t->ca_file), or_null(t->ca_dir)) != 1)
         snprintf(why, cap, "cannot load the CA (%s): %s", or_null(t->ca_file) ? t->ca_file : t->ca_dir,
-                 ssl_reason("unreadable"));
-    else if (or_null(t->cert_file) && SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1)
-        snprintf(why, cap, "cannot load cert_file %s: %s", t->cert_file, ssl_reason("unreadable"));
-    else if (or_null(t->key_file) && SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1)
-        snprintf(why, cap, "cannot load key_file %s: %s", t->key_file, ssl_reason("unreadable"));
+                 ssl_reason(o, "unreadable"));
+    else if (or_null(t->cert_file) && o->CTX_use_certificate_chain_file(ctx, t->cert_file) != 1)
+        snprintf(why, cap, "cannot load cert_file %s: %s", t->cert_file, ssl_reason(o, "unreadable"));
+    else if (or_null(t->key_file) && o->CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1)
+        snprintf(why, cap, "cannot load key_file %s: %s", t->key_file, ssl_reason(o, "unreadable"));
     else
         return ctx;
-    SSL_CTX_free(ctx);
+    o->CTX_free(ctx);
     return NULL;
 }
 
 /* The host name (or address) the broker's certificate must name, as paho checks it. */
-static void expect_host(SSL *ssl, const char *host)
+static void expect_host(const struct ssl_api *o, SSL *ssl, const char *host)
 {
-    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM *param = o->get0_param(ssl);
 
-    if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1)
-        SSL_set1_host(ssl, host);
+    if (o->X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1)
+        o->set1_host(ssl, host);
 }
 
 /* Words for a refused broker certificate. */
-static void certificate_refused(long v, const char *host, char *why, size_t cap)
+static void certificate_refused(const struct ssl_api *o, long v, const char *host, char *why, size_t cap)
 {
     if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
         snprintf(why, cap, "the broker's certificate does not match the host name %s in the uri "
@@ -194,10 +192,10 @@ static void certificate_refused(long v, const char *host, char *why, size_t cap)
     else if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
              v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
         snprintf(why, cap, "the broker's certificate was not issued by the configured CA (certificate verify "
-                 "failed: %s)", X509_verify_cert_error_string(v));
+                 "failed: %s)", o->X509_verify_cert_error_string(v));
     else
         snprintf(why, cap, "the broker's certificate is refused: certificate verify failed: %s",
-                 X509_verify_cert_error_string(v));
+                 o->X509_verify_cert_error_string(v));
 }
 
 /*
@@ -206,41 +204,42 @@ static void certificate_refused(long v, const char *host, char *why, size_t cap)
  * broker's alert arrives then, or nothing (an MQTT broker waits for our
  * CONNECT) and the read times out.
  */
-static int handshake(SSL_CTX *ctx, int fd, const char *host, bool verify_host, char *why, size_t cap)
+static int handshake(const struct ssl_api *o, SSL_CTX *ctx, int fd, const char *host, bool verify_host, char *why, size_t cap)
 {
-    SSL *ssl = SSL_new(ctx);
+    SSL *ssl = o->new(ctx);
     char byte;
     int rc = 1;
 
     if (!ssl) {
-        snprintf(why, cap, "cannot set up TLS: %s", ssl_reason("out of memory"));
+        snprintf(why, cap, "cannot set up TLS: %s", ssl_reason(o, "out of memory"));
         return 1;
     }
-    SSL_set_fd(ssl, fd);
-    SSL_set_tlsext_host_name(ssl, host);
+    o->set_fd(ssl, fd);
+    o->ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, (void *)host); /* SSL_set_tlsext_host_name() */
     if (verify_host)
-        expect_host(ssl, host);
-    ERR_clear_error();
-    if (SSL_connect(ssl) != 1) {
-        long v = SSL_get_verify_result(ssl);
+        expect_host(o, ssl, host);
+    o->ERR_clear_error();
+    if (o->connect(ssl) != 1) {
+        long v = o->get_verify_result(ssl);
 
         if (v != X509_V_OK)
-            certificate_refused(v, host, why, cap);
+            certificate_refused(o, v, host, why, cap);
         else
-            snprintf(why, cap, "the broker ended the handshake: %s", ssl_reason("connection closed"));
-    } else if (SSL_read(ssl, &byte, 1) <= 0 && ERR_peek_last_error()) {
-        snprintf(why, cap, "the broker refused this client: %s%s", ssl_reason("?"),
-                 strstr(ssl_reason(""), "certificate") ? " (it wants a client certificate signed by its CA)" : "");
+            snprintf(why, cap, "the broker ended the handshake: %s", ssl_reason(o, "connection closed"));
+    } else if (o->read(ssl, &byte, 1) <= 0 && o->ERR_peek_last_error()) {
+        snprintf(why, cap, "the broker refused this client: %s%s", ssl_reason(o, "?"),
+                 strstr(ssl_reason(o, ""), "certificate") ? " (it wants a client certificate signed by its CA)" : "");
     } else {
         rc = 0;
     }
-    SSL_free(ssl);
+    o->free(ssl);
     return rc;
 }
 
 int mqtt_tls_diagnose(const char *uri, const struct mqtt_tls *t, int timeout_ms, char *why, size_t cap)
 {
     char host[HOST_MAX], port[HOST_MAX];
+    const struct ssl_api *o;
     SSL_CTX *ctx;
     int fd, rc;
 
@@ -249,14 +248,17 @@ int mqtt_tls_diagnose(const char *uri, const struct mqtt_tls *t, int timeout_ms,
         snprintf(why, cap, "%s is not a TLS broker uri", uri);
         return -1;
     }
-    ctx = diag_context(t, why, cap);
+    o = sslload(why, cap);
+    if (!o)
+        return 1;
+    ctx = diag_context(o, t, why, cap);
     if (!ctx)
         return 1;
     fd = tcp_connect(host, port, timeout_ms, why, cap);
-    rc = fd < 0 ? -1 : handshake(ctx, fd, host, t->verify_hostname, why, cap);
+    rc = fd < 0 ? -1 : handshake(o, ctx, fd, host, t->verify_hostname, why, cap);
     if (fd >= 0)
         close(fd);
-    SSL_CTX_free(ctx);
-    ERR_clear_error();
+    o->CTX_free(ctx);
+    o->ERR_clear_error();
     return rc;
 }

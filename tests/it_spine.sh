@@ -14,6 +14,8 @@ wait_retained '^1 vigil/test-depot/status .*"state":"online"' 10
 check "status online is retained" $?
 ! grep -q libcurl "/proc/$VIGILD_PID/maps"
 check "with no influx group, vigild has not loaded libcurl (3.8 MiB it would cost)" $?
+grep -q libpaho-mqtt3a.so "/proc/$VIGILD_PID/maps" && ! grep -qE 'libcrypto|libssl|libpaho-mqtt3as' "/proc/$VIGILD_PID/maps"
+check "with no TLS broker, vigild runs paho without TLS and has no OpenSSL mapped (2 MiB it would cost)" $?
 
 wait_event '"type":"gateway_restarted"' 10
 check "a gateway_restarted event announces the start" $?

@@ -112,6 +112,8 @@ TLS_SUB="mosquitto_sub -h localhost -p $TLS_PORT --cafile $PKI/ca.crt --cert $PK
 $TLS_SUB -C 1 -W 10 -t vigil/tls-good/status >"$WORK/tls-status.txt" 2>&1
 grep -q '"state":"online"' "$WORK/tls-status.txt"
 check "the good chain connects: the site's status is on the TLS broker ($(head -c 200 "$WORK/tls-status.txt"))" $?
+grep -q libpaho-mqtt3as.so "/proc/$PID_tls_good/maps" && ! grep -q libpaho-mqtt3a.so "/proc/$PID_tls_good/maps"
+check "with a TLS broker, vigild runs paho's TLS variant (and not the plain one beside it)" $?
 
 "$VIGIL_BUILD/vigilctl" watch --broker "ssl://localhost:$TLS_PORT" --site tls-good --client-id tls-watch \
     --ca "$PKI/ca.crt" --cert "$PKI/gateway.crt" --key "$PKI/gateway.key" --json --timeout 20 \
