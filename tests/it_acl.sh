@@ -35,16 +35,25 @@ EOF
     wait_port "$BROKER_PORT" 10
 }
 
+# login USER: the arguments that log a mosquitto client in as USER (no spaces in them).
+login() {
+    echo "-h 127.0.0.1 -p $BROKER_PORT -u $1 -P pw-$1 -q 1"
+}
+
 # as USER pub|sub ARGS...: a mosquitto client logged in as USER.
 as() {
     local user=$1 tool=$2
     shift 2
-    "mosquitto_$tool" -h 127.0.0.1 -p "$BROKER_PORT" -u "$user" -P "pw-$user" -q 1 "$@"
+    # shellcheck disable=SC2046
+    "mosquitto_$tool" $(login "$user") "$@"
 }
 
-# listen USER NAME TOPIC: a subscriber as USER printing "topic payload" into $WORK/NAME.
+# listen USER NAME TOPIC: a subscriber as USER printing "topic payload" into
+# $WORK/NAME, spawned itself (not through a shell function) so that the PID
+# cleanup stops is the subscriber's.
 listen() {
-    spawn "$WORK/$2" as "$1" sub -v -t "$3"
+    # shellcheck disable=SC2046
+    spawn "$WORK/$2" mosquitto_sub $(login "$1") -v -t "$3"
     sleep 0.5 # mosquitto_sub says nothing when it has subscribed
 }
 
