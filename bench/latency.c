@@ -21,9 +21,13 @@
  *
  * Each flip is stamped with CLOCK_REALTIME just before the command is
  * written, so the simulator's own reaction time is inside the measured
- * path (conservative). Each arrival is stamped first thing in paho's
- * callback. An event matches the pending flip of its point if its state is
- * the one the new contact value must give (1: active_unacked, 0: normal).
+ * path (conservative). Each arrival is stamped by mosquitto_sub as it
+ * takes the message off its socket ("%U") and reaches this program through
+ * a pipe: a subscriber that does nothing else, so the figures are vigild's
+ * (the paho subscriber this program had delivered about one message in 90
+ * some 90 ms late to its callback; bench/README.md). An event matches the
+ * pending flip of its point if its state is the one the new contact value
+ * must give (1: active_unacked, 0: normal).
  * The event's "ts" (stamped by vigild's core thread when it took the
  * sample from its input queue) splits each latency into the wait for the
  * next poll (and the queue) and vigild's own path: core, journal fsync,
@@ -51,15 +55,18 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <MQTTAsync.h>
 #include <jansson.h>
 
 #include "queue.h"
@@ -109,8 +116,10 @@ struct point {
 struct run {
     struct options opt;
     struct queue arrivals;
-    MQTTAsync client;
-    char events_topic[160], status_topic[160], peer_topic[32];
+    pid_t sub_pid;       /* mosquitto_sub, the station's ear */
+    FILE *sub_out;
+    pthread_t sub_thread;
+    bool sub_running;
     int ctl_fd;
     struct point *pts;
     double *lat_ms;      /* flip -> arrival, one per matched flip */
@@ -147,7 +156,7 @@ static const char *peer_name(enum peer p)
     return p == PEER_COLLECTD ? "collectd" : p == PEER_NODERED ? "nodered" : "vigild";
 }
 
-/* --- the subscriber (paho's threads) ------------------------------------ */
+/* --- the subscriber (mosquitto_sub and its reader thread) ---------------- */
 
 /* "2025-01-02T03:04:05.678Z" in ms since the epoch, or 0. */
 static int64_t parse_ts_ms(const char *s)
@@ -204,76 +213,102 @@ static void classify_value(const char *topic, int topic_len, const char *payload
     a->kind = v != 0 ? ARR_ACTIVE : ARR_NORMAL;
 }
 
-/* True if the topic (paho may give its length or 0 with a C string) ends with suffix. */
-static bool topic_ends(const char *topic, int topic_len, const char *suffix)
+/* True if the topic ends with suffix. */
+static bool topic_ends(const char *topic, const char *suffix)
 {
-    size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic), sl = strlen(suffix);
+    size_t tl = strlen(topic), sl = strlen(suffix);
 
     return tl >= sl && memcmp(topic + tl - sl, suffix, sl) == 0;
 }
 
 /*
- * paho callback: stamps, classifies and queues; the main thread matches.
- * Only events/ and status are subscribed; a status other than online
- * (the offline Will at the end) is not queued.
+ * One "%U %t %p" line of mosquitto_sub: its own arrival stamp (epoch
+ * seconds with microseconds), the topic, the payload. Classifies and
+ * queues it; the main thread matches. A status other than online (the
+ * offline Will at the end) is not queued.
  */
-static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+static void on_line(struct run *r, char *line)
 {
-    struct run *r = ctx;
-    struct arrival a = {.kind = ARR_OTHER, .point = -1, .t_ns = now_ns()};
+    struct arrival a = {.kind = ARR_OTHER, .point = -1};
+    char *topic, *payload, *end;
+    long long sec, usec;
 
+    line[strcspn(line, "\n")] = '\0';
+    if (sscanf(line, "%lld.%6lld", &sec, &usec) != 2 || !(topic = strchr(line, ' ')))
+        return;
+    a.t_ns = sec * NS_PER_S + usec * 1000;
+    topic++;
+    if (!(end = strchr(topic, ' ')))
+        return;
+    *end = '\0';
+    payload = end + 1;
     if (r->opt.peer != PEER_VIGILD) {
-        classify_value(topic, topic_len, m->payload, m->payloadlen, &a);
+        classify_value(topic, (int)strlen(topic), payload, (int)strlen(payload), &a);
         queue_push(&r->arrivals, &a);
-    } else if (topic_ends(topic, topic_len, "/events")) {
-        classify_event(m->payload, m->payloadlen, &a);
+    } else if (topic_ends(topic, "/events")) {
+        classify_event(payload, (int)strlen(payload), &a);
         queue_push(&r->arrivals, &a);
-    } else if (memmem(m->payload, (size_t)m->payloadlen, "\"state\":\"online\"", 16)) {
+    } else if (strstr(payload, "\"state\":\"online\"")) {
         a.kind = ARR_ONLINE;
         queue_push(&r->arrivals, &a);
     }
-    MQTTAsync_freeMessage(&m);
-    MQTTAsync_free(topic);
-    return 1;
 }
 
-static void on_connected(void *ctx, char *cause)
+/* The reader thread: mosquitto_sub's lines until it exits. */
+static void *sub_reader(void *arg)
 {
-    struct run *r = ctx;
+    struct run *r = arg;
+    char *line = NULL;
+    size_t cap = 0;
 
-    char *topics[2] = {r->events_topic, r->status_topic};
-    int qos[2] = {1, 1};
+    while (getline(&line, &cap, r->sub_out) >= 0)
+        on_line(r, line);
+    free(line);
+    return NULL;
+}
 
-    (void)cause;
+/* Starts mosquitto_sub on the site's topics, its stdout a pipe to the reader thread. */
+static int sub_start(struct run *r)
+{
+    char port[16], events[160], status[160], peer[32];
+    char *args[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-F", "%U %t %p",
+                    "-t", events, "-t", status, NULL};
+    int fds[2];
+
+    snprintf(port, sizeof(port), "%d", r->opt.broker_port);
+    snprintf(events, sizeof(events), "vigil/%s/events", r->opt.site_id);
+    snprintf(status, sizeof(status), "vigil/%s/status", r->opt.site_id);
+    snprintf(peer, sizeof(peer), "%s/#", peer_name(r->opt.peer)); /* the peers' topic prefix */
     if (r->opt.peer != PEER_VIGILD) {
-        if (MQTTAsync_subscribe(r->client, r->peer_topic, 1, NULL) != MQTTASYNC_SUCCESS)
-            fprintf(stderr, "latency: subscribe to %s failed\n", r->peer_topic);
-        return;
+        args[10] = peer;
+        args[11] = NULL;
     }
-    if (MQTTAsync_subscribeMany(r->client, 2, topics, qos, NULL) != MQTTASYNC_SUCCESS)
-        fprintf(stderr, "latency: subscribe to %s failed\n", r->events_topic);
+    if (pipe2(fds, O_CLOEXEC) < 0 || (r->sub_pid = fork()) < 0)
+        return -1;
+    if (r->sub_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlives the probe, however it ends */
+        dup2(fds[1], STDOUT_FILENO);
+        execvp(args[0], args);
+        fprintf(stderr, "latency: mosquitto_sub: %s\n", strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    if (!(r->sub_out = fdopen(fds[0], "r")) || pthread_create(&r->sub_thread, NULL, sub_reader, r) != 0)
+        return -1;
+    r->sub_running = true;
+    return 0;
 }
 
-/* Connects to the loopback broker and subscribes to the site's topics. */
-static int mqtt_start(struct run *r)
+/* Stops mosquitto_sub by its PID and joins the reader. */
+static void sub_stop(struct run *r)
 {
-    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
-    char uri[64], client_id[64];
-
-    snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", r->opt.broker_port);
-    snprintf(client_id, sizeof(client_id), "vigil-bench-%d", (int)getpid());
-    snprintf(r->events_topic, sizeof(r->events_topic), "vigil/%s/events", r->opt.site_id);
-    snprintf(r->status_topic, sizeof(r->status_topic), "vigil/%s/status", r->opt.site_id);
-    snprintf(r->peer_topic, sizeof(r->peer_topic), "%s/#", peer_name(r->opt.peer)); /* the peers' topic prefix */
-    if (MQTTAsync_create(&r->client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
-        return -1;
-    MQTTAsync_setCallbacks(r->client, r, NULL, on_message, NULL);
-    MQTTAsync_setConnected(r->client, r, on_connected);
-    co.cleansession = 1;
-    co.keepAliveInterval = 30;
-    co.MQTTVersion = MQTTVERSION_3_1_1;
-    co.context = r;
-    return MQTTAsync_connect(r->client, &co) == MQTTASYNC_SUCCESS ? 0 : -1;
+    if (r->sub_pid > 0) {
+        kill(r->sub_pid, SIGTERM);
+        waitpid(r->sub_pid, NULL, 0);
+    }
+    queue_close(&r->arrivals);
+    if (r->sub_running)
+        pthread_join(r->sub_thread, NULL);
 }
 
 /* --- vigild as /proc sees it --------------------------------------------- */
@@ -647,12 +682,16 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    if (run_init(&r) < 0 || mqtt_start(&r) < 0) {
+    if (run_init(&r) < 0) {
         fprintf(stderr, "latency: setup failed\n");
         return 1;
     }
+    if (sub_start(&r) < 0) {
+        fprintf(stderr, "latency: cannot start mosquitto_sub: %s\n", strerror(errno));
+        sub_stop(&r);
+        return 1;
+    }
     status = wait_online(&r) < 0 ? 1 : measure(&r);
-    MQTTAsync_disconnect(r.client, NULL);
-    MQTTAsync_destroy(&r.client);
+    sub_stop(&r);
     return status;
 }
