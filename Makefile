@@ -65,8 +65,8 @@ LIBS    = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
 # for its headers). The tests also call libcurl directly (tests/influxd.c).
 TEST_LIBS = $(filter-out -lssl -lcrypto,$(LIBS))
 PROG_LIBS = $(filter-out -lcurl,$(TEST_LIBS))
-# vigilctl and the latency probe are clients of their own that call paho
-# directly (short-lived, with TLS options): they link its TLS variant.
+# vigilctl is a client of its own that calls paho directly (short-lived,
+# with TLS options): it links the TLS variant.
 PAHO_LIBS = -lpaho-mqtt3as
 
 # Every daemon module except vigild's main goes into one archive that
@@ -119,7 +119,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_HELP:%.c=$(BUILD)/%.o) $(BUILD)/libv
 	$(LINK) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libvigil.a
-	$(LINK) -o $@ $^ $(LIBS) $(PAHO_LIBS)
+	$(LINK) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_MAIN) $(BUILD)/tests/fuzz/scratch.o $(BUILD)/libvigil.a
 	$(LINK) $(FUZZ_LDFLAGS) -o $@ $^ $(TEST_LIBS)
