@@ -4,7 +4,9 @@
 # io01.. (one bus each) polled every $POLL_MS, and vigil-sim serving it.
 #
 # Environment: BENCH_DEVICES [20], BENCH_POLL_MS [100], BENCH_TABLE
-# [discrete] (or input), BENCH_CHATTER_COUNT [3].
+# [discrete] (or input), BENCH_CHATTER_COUNT [3]. SITE_BROKER, if set, is
+# the keys of the site's broker entry (a TLS listener); otherwise the plain
+# listener on $BROKER_PORT.
 
 DEVICES=${BENCH_DEVICES:-20}
 POLL_MS=${BENCH_POLL_MS:-100}
@@ -39,10 +41,11 @@ gen_profile() {
 # default count but a 1 s window: the driver flips a point at most once per
 # 600 ms, so it never chatters.
 gen_site() {
-    local dir=$1 n=$2 per=$3 d i
+    local dir=$1 n=$2 per=$3 d i broker=${SITE_BROKER:-}
+    [ -n "$broker" ] || broker="uri = \"tcp://127.0.0.1:$BROKER_PORT\";"
     cat <<CONF
 site = { id = "bench-n$n"; state_dir = "$dir/state"; profile_dir = "$dir/profiles"; };
-mqtt = { brokers = ( { uri = "tcp://127.0.0.1:$BROKER_PORT"; } ); heartbeat_s = 60; };
+mqtt = { brokers = ( { $broker } ); heartbeat_s = 60; };
 rules = { chatter_count = $BENCH_CHATTER_COUNT; chatter_window_s = 1; };
 zones = ( { id = "always"; name = "24-hour"; always_armed = true; } );
 CONF

@@ -107,6 +107,23 @@ seq_gaps() {
     awk 'NR > 1 && $1 != prev + 1 { print "after " prev " came " $1 } { prev = $1 }'
 }
 
+# PKI for TLS brokers: keys and certificates made by openssl in $PKI.
+# cert NAME SAN SIGNER DAYS [EXT]: an EC key and a certificate NAME.crt for CN=NAME with
+# subjectAltName SAN, signed by the CA SIGNER, valid DAYS days (-1: already expired).
+cert() {
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" \
+        -out "$PKI/$1.csr" -subj "/CN=$1" 2>/dev/null &&
+        printf 'subjectAltName=%s\n%s\n' "$2" "${5:-}" >"$PKI/$1.ext" &&
+        openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$3.crt" -CAkey "$PKI/$3.key" -CAcreateserial \
+            -out "$PKI/$1.crt" -days "$4" -extfile "$PKI/$1.ext" 2>/dev/null
+}
+
+# ca NAME: a self-signed EC CA certificate NAME.crt, valid 2 days.
+ca() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" \
+        -out "$PKI/$1.crt" -days 2 -subj "/CN=$1" 2>/dev/null
+}
+
 # start_broker: a real mosquitto on a free loopback port; sets BROKER_PORT, BROKER_PID.
 # BROKER_EXTRA, if set, is appended to its config (another listener).
 start_broker() {

@@ -14,21 +14,6 @@ set -u
 command -v openssl >/dev/null && command -v mosquitto >/dev/null ||
     { echo "ok - TLS paths # SKIP needs openssl and mosquitto"; exit 77; }
 
-# cert NAME SAN SIGNER DAYS [EXT]: an EC key and a certificate NAME.crt for CN=NAME with
-# subjectAltName SAN, signed by SIGNER (ca or ca2), valid DAYS days (-1: already expired).
-cert() {
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" \
-        -out "$PKI/$1.csr" -subj "/CN=$1" 2>/dev/null &&
-        printf 'subjectAltName=%s\n%s\n' "$2" "${5:-}" >"$PKI/$1.ext" &&
-        openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$3.crt" -CAkey "$PKI/$3.key" -CAcreateserial \
-            -out "$PKI/$1.crt" -days "$4" -extfile "$PKI/$1.ext" 2>/dev/null
-}
-
-ca() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" \
-        -out "$PKI/$1.crt" -days 2 -subj "/CN=$1" 2>/dev/null
-}
-
 make_pki() {
     PKI=$WORK/pki
     mkdir -p "$PKI"
