@@ -148,3 +148,37 @@ int fixture_find_device(const struct cfg_site *s, const char *id)
             return i;
     return -1;
 }
+
+void fixture_run_start(struct fixture_run *r, struct cfg_site *site)
+{
+    memset(r, 0, sizeof(*r));
+    r->site = site;
+    r->core = core_new(site);
+    r->out = r->core ? calloc(core_max_outputs(r->core), sizeof(*r->out)) : NULL;
+    if (!r->out)
+        abort();
+}
+
+void fixture_run_stop(struct fixture_run *r)
+{
+    core_free(r->core);
+    free(r->out);
+    fixture_free(r->site);
+}
+
+void fixture_run_step(struct fixture_run *r, struct core_input *in, uint64_t at_ms)
+{
+    r->now_ms = at_ms;
+    in->mono_ms = at_ms;
+    in->wall_ms = FIXTURE_WALL0 + (int64_t)at_ms;
+    r->n = core_step(r->core, in, r->out);
+}
+
+void fixture_run_sample(struct fixture_run *r, const char *point, double v, uint64_t at_ms)
+{
+    struct core_input in = {.type = CORE_IN_SAMPLE};
+
+    in.u.sample.point = fixture_find_point(r->site, point);
+    in.u.sample.value = v;
+    fixture_run_step(r, &in, at_ms);
+}

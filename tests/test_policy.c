@@ -12,18 +12,9 @@
 #include "core_fixture.h"
 #include "harness.h"
 
-#define WALL0 1700000000000LL
 #define HOUR_MS 3600000
 
-struct run {
-    struct cfg_site *site;
-    struct core *core;
-    struct core_output *out;
-    size_t n;
-    uint64_t at;
-};
-
-static void start(struct run *r)
+static void start(struct fixture_run *r)
 {
     struct cfg_site *s = fixture_site("depot");
     int dev = fixture_add_device(s, "io");
@@ -35,44 +26,26 @@ static void start(struct run *r)
     s->points[0].priority = CFG_PRIO_CRITICAL;
     for (int p = 0; p < 4; p++)
         s->rules.max_shelve_ms[p] = (p + 1) * HOUR_MS;
-    memset(r, 0, sizeof(*r));
-    r->site = s;
-    r->core = core_new(s);
-    r->out = calloc(core_max_outputs(r->core), sizeof(*r->out));
-    if (!r->core || !r->out)
-        abort();
+    fixture_run_start(r, s);
 }
 
-static void stop(struct run *r)
+/* Each input comes a second after the one before. */
+static void step(struct fixture_run *r, struct core_input *in)
 {
-    core_free(r->core);
-    free(r->out);
-    fixture_free(r->site);
+    fixture_run_step(r, in, r->now_ms + 1000);
 }
 
-static void step(struct run *r, struct core_input *in)
+static void sample(struct fixture_run *r, const char *point, double v)
 {
-    r->at += 1000;
-    in->mono_ms = r->at;
-    in->wall_ms = WALL0 + (int64_t)r->at;
-    r->n = core_step(r->core, in, r->out);
-}
-
-static void sample(struct run *r, const char *point, double v)
-{
-    struct core_input in = {.type = CORE_IN_SAMPLE};
-
-    in.u.sample.point = fixture_find_point(r->site, point);
-    in.u.sample.value = v;
-    step(r, &in);
+    fixture_run_sample(r, point, v, r->now_ms + 1000);
 }
 
 /* Sends a shelve for an hour and returns the core's result (error "" when it ran). */
-static const struct core_result *shelve(struct run *r, const char *alarm, enum cfg_role role, bool reason)
+static const struct core_result *shelve(struct fixture_run *r, const char *alarm, enum cfg_role role, bool reason)
 {
     struct core_input in = {.type = CORE_IN_CMD};
 
-    snprintf(in.u.cmd.id, sizeof(in.u.cmd.id), "c-%llu", (unsigned long long)r->at);
+    snprintf(in.u.cmd.id, sizeof(in.u.cmd.id), "c-%llu", (unsigned long long)r->now_ms);
     in.u.cmd.op = CORE_CMD_SHELVE;
     snprintf(in.u.cmd.target, sizeof(in.u.cmd.target), "%s", alarm);
     snprintf(in.u.cmd.operator_name, sizeof(in.u.cmd.operator_name), "someone");
@@ -94,7 +67,7 @@ static void expect_refused(const struct core_result *res, const char *why)
 /* "A guard cannot make a critical store door go quiet; an officer can, for at most its limit." */
 static void guard_cannot_shelve_a_critical_door(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_result *res;
 
     start(&r);
@@ -104,13 +77,13 @@ static void guard_cannot_shelve_a_critical_door(void)
     res = shelve(&r, "door.intrusion", CFG_ROLE_OFFICER, false);
     EXPECT(res && res->ok, "an officer could not: %s", res ? res->error : "no result");
     EXPECT_STR(core_state_name(core_alarm_state(r.core, core_find_alarm(r.core, "door.intrusion"))), "shelved");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "The tamper loop of a 24-hour zone and a lost device stay in sight of the guard post." */
 static void guard_cannot_shelve_24_hour_or_comm_alarms(void)
 {
-    struct run r;
+    struct fixture_run r;
     struct core_input down = {.type = CORE_IN_COMM};
 
     start(&r);
@@ -121,13 +94,13 @@ static void guard_cannot_shelve_24_hour_or_comm_alarms(void)
     step(&r, &down);
     expect_refused(shelve(&r, "io.comm_loss", CFG_ROLE_GUARD, true),
                    "a guard may not shelve a system or communication alarm; ask an officer");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "A guard may shelve an active nuisance alarm, but not one in advance." */
 static void guard_shelves_only_what_is_active(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_result *res;
 
     start(&r);
@@ -136,13 +109,13 @@ static void guard_shelves_only_what_is_active(void)
     sample(&r, "pir", 1);
     res = shelve(&r, "pir.intrusion", CFG_ROLE_GUARD, false);
     EXPECT(res && res->ok, "a guard could not shelve an active high alarm: %s", res ? res->error : "no result");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "An officer may shelve in advance for maintenance, but only saying why." */
 static void officer_shelves_in_advance_only_with_a_reason(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_result *res;
 
     start(&r);
@@ -150,19 +123,19 @@ static void officer_shelves_in_advance_only_with_a_reason(void)
                    "an alarm that is not active may be shelved in advance only with a comment saying why");
     res = shelve(&r, "pir.intrusion", CFG_ROLE_OFFICER, true);
     EXPECT(res && res->ok, "with a reason: %s", res ? res->error : "no result");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "A site without operators keeps the rules it had before roles existed." */
 static void unsigned_site_keeps_its_rules(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_result *res;
 
     start(&r);
     res = shelve(&r, "door.intrusion", CFG_ROLE_NONE, false);
     EXPECT(res && res->ok, "role none: %s", res ? res->error : "no result");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 int main(void)

@@ -15,15 +15,7 @@
 #include "core_fixture.h"
 #include "harness.h"
 
-#define WALL0 1700000000000LL
 #define TIMEOUT_MS 5000
-
-struct run {
-    struct cfg_site *site;
-    struct core *core;
-    struct core_output *out;
-    size_t n;
-};
 
 static struct cfg_site *siren_site(void)
 {
@@ -44,56 +36,29 @@ static struct cfg_site *siren_site(void)
     return s;
 }
 
-static void start(struct run *r)
+static void start(struct fixture_run *r)
 {
-    r->site = siren_site();
-    r->core = core_new(r->site);
-    r->out = calloc(core_max_outputs(r->core), sizeof(*r->out));
-    if (!r->core || !r->out)
-        abort();
+    fixture_run_start(r, siren_site());
 }
 
-static void stop(struct run *r)
-{
-    core_free(r->core);
-    free(r->out);
-    fixture_free(r->site);
-}
-
-static void step(struct run *r, struct core_input *in, uint64_t at)
-{
-    in->mono_ms = at;
-    in->wall_ms = WALL0 + (int64_t)at;
-    r->n = core_step(r->core, in, r->out);
-}
-
-static void sample(struct run *r, const char *point, double v, uint64_t at)
-{
-    struct core_input in = {.type = CORE_IN_SAMPLE};
-
-    in.u.sample.point = fixture_find_point(r->site, point);
-    in.u.sample.value = v;
-    step(r, &in, at);
-}
-
-static void tick(struct run *r, uint64_t at)
+static void tick(struct fixture_run *r, uint64_t at)
 {
     struct core_input in = {.type = CORE_IN_TICK};
 
-    step(r, &in, at);
+    fixture_run_step(r, &in, at);
 }
 
-static void receipt(struct run *r, uint64_t seq, uint64_t at)
+static void receipt(struct fixture_run *r, uint64_t seq, uint64_t at)
 {
     struct core_input in = {.type = CORE_IN_RECEIPT};
 
     in.u.receipt.n = 1;
     in.u.receipt.seqs[0] = seq;
-    step(r, &in, at);
+    fixture_run_step(r, &in, at);
 }
 
 /* The one output of type t in the last step, or NULL (several also give NULL). */
-static const struct core_output *only(const struct run *r, enum core_output_type t)
+static const struct core_output *only(const struct fixture_run *r, enum core_output_type t)
 {
     const struct core_output *found = NULL;
 
@@ -106,7 +71,7 @@ static const struct core_output *only(const struct run *r, enum core_output_type
     return found;
 }
 
-static size_t count(const struct run *r, enum core_output_type t)
+static size_t count(const struct fixture_run *r, enum core_output_type t)
 {
     size_t n = 0;
 
@@ -118,11 +83,11 @@ static size_t count(const struct run *r, enum core_output_type t)
 /* "A door alarm the station never confirms is sent again, and the siren on site goes on." */
 static void missed_critical_receipt_sounds_the_siren(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_output *o;
 
     start(&r);
-    sample(&r, "door", 1, 1000);
+    fixture_run_sample(&r, "door", 1, 1000);
     EXPECT_INT(count(&r, CORE_OUT_EVENT), 1);
     EXPECT_INT(core_next_deadline(r.core), 1000 + TIMEOUT_MS);
     tick(&r, 1000 + TIMEOUT_MS - 1);
@@ -137,17 +102,17 @@ static void missed_critical_receipt_sounds_the_siren(void)
     o = only(&r, CORE_OUT_RETRY);
     EXPECT(o && o->u.retry.retry == 2 && !o->u.retry.first_miss, "no second retry");
     EXPECT_INT(count(&r, CORE_OUT_LOCAL), 0);
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "Once the station confirms the alarm, the siren stops; it is not switched twice." */
 static void late_receipt_silences_the_siren(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_output *o;
 
     start(&r);
-    sample(&r, "door", 1, 1000);
+    fixture_run_sample(&r, "door", 1, 1000);
     tick(&r, 1000 + TIMEOUT_MS);
     receipt(&r, 1, 7000);
     o = only(&r, CORE_OUT_LOCAL);
@@ -155,37 +120,37 @@ static void late_receipt_silences_the_siren(void)
     EXPECT_INT(core_next_deadline(r.core), UINT64_MAX);
     receipt(&r, 1, 7100); /* the same receipt over the second path */
     EXPECT_INT(r.n, 0);
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "A confirmed alarm never sounds the siren; a missed low-priority one is re-sent but stays quiet." */
 static void prompt_receipt_and_low_priority_stay_quiet(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_output *o;
 
     start(&r);
-    sample(&r, "door", 1, 1000);
+    fixture_run_sample(&r, "door", 1, 1000);
     receipt(&r, 1, 1500);
-    sample(&r, "motion", 1, 2000);
+    fixture_run_sample(&r, "motion", 1, 2000);
     tick(&r, 2000 + TIMEOUT_MS);
     o = only(&r, CORE_OUT_RETRY);
     EXPECT(o && o->u.retry.seq == 2 && !o->u.retry.escalating, "the motion event was not re-sent");
     EXPECT_INT(count(&r, CORE_OUT_LOCAL), 0);
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "A restart does not forget that the siren is on, nor the alarms it waits for." */
 static void restored_core_keeps_the_siren_and_its_reasons(void)
 {
-    struct run a, b;
+    struct fixture_run a, b;
     size_t len;
     void *snap;
 
     start(&a);
     start(&b);
-    sample(&a, "door", 1, 1000);
-    sample(&a, "motion", 1, 1200);
+    fixture_run_sample(&a, "door", 1, 1000);
+    fixture_run_sample(&a, "motion", 1, 1200);
     tick(&a, 1000 + TIMEOUT_MS);
     EXPECT(only(&a, CORE_OUT_LOCAL) && only(&a, CORE_OUT_LOCAL)->u.local.on, "the siren did not go on");
     len = core_snapshot(a.core, NULL, 0);
@@ -204,24 +169,24 @@ static void restored_core_keeps_the_siren_and_its_reasons(void)
     EXPECT(only(&b, CORE_OUT_RETRY) && only(&b, CORE_OUT_RETRY)->u.retry.retry == 2, "no second motion retry");
     EXPECT(a.n == b.n && memcmp(a.out, b.out, a.n * sizeof(*a.out)) == 0, "live and restored cores differ later");
     free(snap);
-    stop(&a);
-    stop(&b);
+    fixture_run_stop(&a);
+    fixture_run_stop(&b);
 }
 
 /* "Without a receipts group, nothing is ever re-sent and no siren is switched." */
 static void no_receipts_no_siren(void)
 {
-    struct run r;
+    struct fixture_run r;
 
     start(&r);
     core_free(r.core);
     r.site->receipts.enabled = false;
     r.core = core_new(r.site);
-    sample(&r, "door", 1, 1000);
+    fixture_run_sample(&r, "door", 1, 1000);
     tick(&r, 1000 + 10 * TIMEOUT_MS);
     EXPECT_INT(r.n, 0);
     EXPECT_INT(core_next_deadline(r.core), UINT64_MAX);
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 int main(void)

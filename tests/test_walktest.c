@@ -19,18 +19,9 @@
 #include "harness.h"
 #include "message.h"
 
-#define WALL0 1700000000000LL
 #define MIN_MS 60000
 
-struct run {
-    struct cfg_site *site;
-    struct core *core;
-    struct core_output *out;
-    size_t n;
-    uint64_t now_ms;
-};
-
-static void start(struct run *r)
+static void start(struct fixture_run *r)
 {
     struct cfg_site *s = fixture_site("depot-7");
     int io = fixture_add_device(s, "io-1");
@@ -40,37 +31,21 @@ static void start(struct run *r)
     fixture_add_point(s, "store1-door", CFG_KIND_DOOR, io, store);
     fixture_add_point(s, "store1-pir", CFG_KIND_MOTION, io, store);
     fixture_add_point(s, "office-door", CFG_KIND_DOOR, io, office);
-    memset(r, 0, sizeof(*r));
-    r->site = s;
-    r->core = core_new(s);
-    r->out = calloc(core_max_outputs(r->core), sizeof(*r->out));
+    fixture_run_start(r, s);
 }
 
-static void stop(struct run *r)
+/* Feeds in at r->now_ms, the time the test set. */
+static void step(struct fixture_run *r, struct core_input *in)
 {
-    free(r->out);
-    core_free(r->core);
-    fixture_free(r->site);
+    fixture_run_step(r, in, r->now_ms);
 }
 
-/* Feeds in at r->now_ms (wall time alongside) and keeps its outputs in r. */
-static void step(struct run *r, struct core_input *in)
+static void sample(struct fixture_run *r, const char *point, double v)
 {
-    in->mono_ms = r->now_ms;
-    in->wall_ms = WALL0 + (int64_t)r->now_ms;
-    r->n = core_step(r->core, in, r->out);
+    fixture_run_sample(r, point, v, r->now_ms);
 }
 
-static void sample(struct run *r, const char *point, double v)
-{
-    struct core_input in = {.type = CORE_IN_SAMPLE};
-
-    in.u.sample.point = fixture_find_point(r->site, point);
-    in.u.sample.value = v;
-    step(r, &in);
-}
-
-static void command(struct run *r, enum core_cmd_op op, const char *zone, int64_t duration_ms)
+static void command(struct fixture_run *r, enum core_cmd_op op, const char *zone, int64_t duration_ms)
 {
     struct core_input in = {.type = CORE_IN_CMD};
 
@@ -82,7 +57,7 @@ static void command(struct run *r, enum core_cmd_op op, const char *zone, int64_
     step(r, &in);
 }
 
-static void tick(struct run *r)
+static void tick(struct fixture_run *r)
 {
     struct core_input in = {.type = CORE_IN_TICK};
 
@@ -90,7 +65,7 @@ static void tick(struct run *r)
 }
 
 /* The event of alarm id among the last outputs, or NULL. */
-static const struct core_event *event_of(const struct run *r, const char *id)
+static const struct core_event *event_of(const struct fixture_run *r, const char *id)
 {
     for (size_t i = 0; i < r->n; i++)
         if (r->out[i].type == CORE_OUT_EVENT && strcmp(core_alarm_info(r->core, r->out[i].u.event.alarm)->id, id) == 0)
@@ -98,7 +73,7 @@ static const struct core_event *event_of(const struct run *r, const char *id)
     return NULL;
 }
 
-static const struct core_output *output_of(const struct run *r, enum core_output_type t)
+static const struct core_output *output_of(const struct fixture_run *r, enum core_output_type t)
 {
     for (size_t i = 0; i < r->n; i++)
         if (r->out[i].type == t)
@@ -106,7 +81,7 @@ static const struct core_output *output_of(const struct run *r, enum core_output
     return NULL;
 }
 
-static bool result_ok(const struct run *r)
+static bool result_ok(const struct fixture_run *r)
 {
     const struct core_output *o = output_of(r, CORE_OUT_RESULT);
 
@@ -114,7 +89,7 @@ static bool result_ok(const struct run *r)
 }
 
 /* Both doors and the PIR closed and quiet: a reading before the test, so a change during it counts. */
-static void all_closed(struct run *r)
+static void all_closed(struct fixture_run *r)
 {
     sample(r, "store1-door", 0);
     sample(r, "store1-pir", 0);
@@ -124,7 +99,7 @@ static void all_closed(struct run *r)
 /* "A door opened during the walk test is reported tested, with the date." */
 static void test_door_opened_in_walk_test_is_tested(void)
 {
-    struct run r;
+    struct fixture_run r;
     int door, pir;
     const struct core_output *t;
 
@@ -137,22 +112,22 @@ static void test_door_opened_in_walk_test_is_tested(void)
     EXPECT(result_ok(&r), "the walk test did not start");
     t = output_of(&r, CORE_OUT_ZONE);
     EXPECT(t && t->u.zone.test && !t->u.zone.armed, "the zone is not reported in test");
-    EXPECT(t && t->u.zone.test_until_wall_ms == WALL0 + 1000 + 30 * MIN_MS, "the end is not reported");
+    EXPECT(t && t->u.zone.test_until_wall_ms == FIXTURE_WALL0 + 1000 + 30 * MIN_MS, "the end is not reported");
     r.now_ms = 5000;
     sample(&r, "store1-door", 1);
     t = output_of(&r, CORE_OUT_TESTED);
-    EXPECT(t && t->u.tested.point == door && t->u.tested.wall_ms == WALL0 + 5000, "the door was not recorded tested");
+    EXPECT(t && t->u.tested.point == door && t->u.tested.wall_ms == FIXTURE_WALL0 + 5000, "the door was not recorded tested");
     EXPECT(core_point_walked(r.core, door), "the report does not list the door as seen");
     EXPECT(!core_point_walked(r.core, pir), "the PIR was never walked, yet listed as seen");
-    EXPECT_INT(core_point_tested_ms(r.core, door), WALL0 + 5000);
+    EXPECT_INT(core_point_tested_ms(r.core, door), FIXTURE_WALL0 + 5000);
     EXPECT_INT(core_point_tested_ms(r.core, pir), 0);
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "A zone in test still sends its alarms, marked test" - even when disarmed. */
 static void test_zone_in_test_sends_alarms_marked_test(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_event *ev;
     char text[256];
 
@@ -175,13 +150,13 @@ static void test_zone_in_test_sends_alarms_marked_test(void)
     sample(&r, "office-door", 1);
     ev = event_of(&r, "office-door.intrusion");
     EXPECT(ev && !ev->test, "an alarm of a zone not in test is marked test");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* "The test ends by itself" at its timeout; the disarmed zone goes quiet again. */
 static void test_walk_test_ends_by_itself(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_output *z;
     int door;
 
@@ -199,13 +174,13 @@ static void test_walk_test_ends_by_itself(void)
     EXPECT(!event_of(&r, "store1-door.intrusion"), "the disarmed zone still raises alarms after its test");
     EXPECT(!output_of(&r, CORE_OUT_TESTED), "a change after the test counted as tested");
     EXPECT(!core_point_walked(r.core, door), "a change after the test counted as seen");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* The engineer stops the test early; a stop without a test is refused in words. */
 static void test_stop_and_refusals(void)
 {
-    struct run r;
+    struct fixture_run r;
     const struct core_output *o;
 
     start(&r);
@@ -222,13 +197,13 @@ static void test_stop_and_refusals(void)
     o = output_of(&r, CORE_OUT_ZONE);
     EXPECT(o && !o->u.zone.test, "the zone still reported in test");
     EXPECT(core_next_deadline(r.core) == UINT64_MAX, "the test's timer is still running");
-    stop(&r);
+    fixture_run_stop(&r);
 }
 
 /* The test dates, the running test and its timeout survive a restart (snapshot version 4). */
 static void test_dates_survive_a_restart(void)
 {
-    struct run r, again;
+    struct fixture_run r, again;
     size_t len;
     void *snap;
     struct core_zone_change zc;
@@ -243,14 +218,14 @@ static void test_dates_survive_a_restart(void)
     EXPECT(core_snapshot(r.core, snap, len) == len, "snapshot size changed");
     start(&again);
     EXPECT(core_restore(again.core, snap, len) == 0, "the snapshot did not restore");
-    EXPECT_INT(core_point_tested_ms(again.core, fixture_find_point(again.site, "store1-door")), WALL0 + 4000);
+    EXPECT_INT(core_point_tested_ms(again.core, fixture_find_point(again.site, "store1-door")), FIXTURE_WALL0 + 4000);
     EXPECT(core_point_walked(again.core, fixture_find_point(again.site, "store1-door")), "seen mark lost");
     core_zone_test(again.core, 0, &zc);
-    EXPECT(zc.test && zc.test_until_wall_ms == WALL0 + 30 * MIN_MS, "the running test was lost");
+    EXPECT(zc.test && zc.test_until_wall_ms == FIXTURE_WALL0 + 30 * MIN_MS, "the running test was lost");
     EXPECT(core_next_deadline(again.core) == 30 * MIN_MS, "the test's timeout was lost");
     free(snap);
-    stop(&again);
-    stop(&r);
+    fixture_run_stop(&again);
+    fixture_run_stop(&r);
 }
 
 int main(void)
