@@ -68,8 +68,7 @@ run_node enrol.mjs
 [ -s "$KEYLINE_FILE" ] || bail "the enrolment page gave no key line"
 
 prepare_site "$VIGIL_TOP/tests/sites/spine.conf" "$NO_CHATTER"
-sed -i "s|^site = {|site = { signing_key = \"$SITE_SECRET_FILE\";|" "$WORK/site.conf"
-grep -q signing_key "$WORK/site.conf" || bail "could not add signing_key to the site config"
+sign_site "$SITE_SECRET_FILE"
 # The site knows the operator by the key the browser made: it accepts only signed commands.
 printf 'operators = ( %s );\n' "$(sed 's/,$//' "$KEYLINE_FILE")" >>"$WORK/site.conf"
 launch_site "$WORK/site.conf"

@@ -22,7 +22,7 @@ grep -q "password = \"$MQTT_PW\"" "$WORK/site.conf" || bail "no password in the 
 "$VIGIL_BUILD/vigilctl" key new gateway --dir "$WORK" >/dev/null || bail "vigilctl key new failed"
 SIGNING_KEY=$(head -c 40 "$WORK/gateway.key")
 [ ${#SIGNING_KEY} -eq 40 ] || bail "no secret key in $WORK/gateway.key"
-sed -i "s|^site = {|site = { signing_key = \"$WORK/gateway.key\";|" "$WORK/site.conf"
+sign_site "$WORK/gateway.key"
 
 chmod 644 "$WORK/site.conf"
 run_tool "$WORK/check.txt" "$VIGIL_BUILD/vigild" --check-config "$WORK/site.conf" --profiles "$VIGIL_TOP/sensors/profiles"

@@ -13,8 +13,7 @@ site_setup
 prepare_site "$VIGIL_TOP/tests/sites/spine.conf"
 "$VIGIL_BUILD/vigilctl" key new gateway --dir "$WORK" >"$WORK/key.txt" || bail "vigilctl key new failed"
 KEY=$(sed -n 's/.*key = "\([^"]*\)".*/\1/p' "$WORK/key.txt")
-sed -i "s|^site = {|site = { signing_key = \"$WORK/gateway.key\";|" "$WORK/site.conf"
-grep -q signing_key "$WORK/site.conf" || bail "could not add signing_key to the site config"
+sign_site "$WORK/gateway.key"
 chmod 644 "$WORK/gateway.key"
 "$VIGIL_BUILD/vigild" --check-config "$WORK/site.conf" --profiles "$VIGIL_TOP/sensors/profiles" >"$WORK/check.txt" 2>&1
 grep -q "signing_key $WORK/gateway.key can be read by others; chmod 600" "$WORK/check.txt"

@@ -125,6 +125,12 @@ prepare_site() {
     [ $# -eq 0 ] || printf '%s\n' "$@" >>"$WORK/site.conf"
 }
 
+# sign_site KEY: $WORK/site.conf signs every payload with the private key file KEY (site.signing_key).
+sign_site() {
+    sed -i "s|^site = {|site = { signing_key = \"$1\";|" "$WORK/site.conf"
+    grep -q signing_key "$WORK/site.conf" || bail "could not add signing_key to the site config"
+}
+
 # launch_site SIM-CONF [VIGILD-ARGS...]: the simulator serving SIM-CONF, a
 # subscriber recording vigil/test-depot/# into $WORK/all.txt (see events),
 # and vigild on $WORK/site.conf. Bails if the simulator does not get ready.
