@@ -356,12 +356,13 @@ static void log_receipts(const struct corethread *ct, const struct core_input *i
  */
 static bool receipt_of_this_epoch(struct corethread *ct, const struct core_input *in)
 {
+    uint64_t epoch = core_epoch(ct->cfg.core);
     char got[17], want[17];
 
-    if (!in->u.receipt.epoch || in->u.receipt.epoch == core_epoch(ct->cfg.core))
+    if (!in->u.receipt.epoch || in->u.receipt.epoch == epoch)
         return true;
     lin_epoch_hex(in->u.receipt.epoch, got);
-    lin_epoch_hex(core_epoch(ct->cfg.core), want);
+    lin_epoch_hex(epoch, want);
     log_complain(&ct->epoch_complaint, clock_mono_ms(), LOG_LVL_WARN,
                  "receipt: %u seqs from %llu ignored: they name epoch %s; this site numbers its events in epoch %s",
                  (unsigned)in->u.receipt.n, (unsigned long long)in->u.receipt.seqs[0], got, want);
@@ -1383,15 +1384,16 @@ static void reject_slow_reload(struct corethread *ct)
 static int apply_when_durable(struct corethread *ct, uint64_t now_ms)
 {
     struct cfg_site *site = ct->reload_ready;
+    bool durable = !ct->journal || sinks_durable(ct);
 
-    if (ct->journal && !sinks_durable(ct) && now_ms < ct->reload_ready_deadline_mono_ms)
+    if (!durable && now_ms < ct->reload_ready_deadline_mono_ms)
         return 0;
-    if (ct->journal && !sinks_durable(ct))
+    if (!durable)
         log_warn("reload: the station has not acknowledged the events after seq %llu (up to %llu) within %d s; "
-                    "switching anyway: until the broker takes them they are kept by the MQTT client, no longer "
-                    "by the journal's recovery",
-                    (unsigned long long)sink_set_durable_seq(&ct->sinks),
-                    (unsigned long long)ct->last_delivered_seq, RELOAD_DURABLE_WAIT_MS / 1000);
+                 "switching anyway: until the broker takes them they are kept by the MQTT client, no longer "
+                 "by the journal's recovery",
+                 (unsigned long long)sink_set_durable_seq(&ct->sinks),
+                 (unsigned long long)ct->last_delivered_seq, RELOAD_DURABLE_WAIT_MS / 1000);
     ct->reload_ready = NULL;
     return apply_reload(ct, site);
 }
@@ -1401,9 +1403,11 @@ static int reload_read(struct corethread *ct, struct cfg_site *site, uint64_t no
 {
     ct->reload_ready = site;
     ct->reload_ready_deadline_mono_ms = now_ms + RELOAD_DURABLE_WAIT_MS;
-    if (ct->journal && !sinks_durable(ct))
+    if (ct->journal && !sinks_durable(ct)) {
         log_info("reload: config=%s is valid; switching once the station has acknowledged the events up to "
                  "seq %llu", ct->opt.config_path, (unsigned long long)ct->last_delivered_seq);
+        return 0;
+    }
     return apply_when_durable(ct, now_ms);
 }
 
