@@ -74,11 +74,9 @@ int mbtcp_frame_len(const uint8_t *buf, size_t len)
     return MBTCP_MBAP_LEN - 1 + follow;
 }
 
-/* An exception answer's error: the code in libmodbus's space, or EMBBADEXC. */
-static int exception_err(const uint8_t *pdu, size_t pdu_len)
+/* An exception answer's error: its code in libmodbus's space, or EMBBADEXC (0: no code). */
+static int exception_err(int code)
 {
-    int code = pdu_len == 2 ? pdu[1] : 0;
-
     return code >= 1 && code <= EMBXGTAR - MODBUS_ENOBASE ? MODBUS_ENOBASE + code : EMBBADEXC;
 }
 
@@ -114,7 +112,7 @@ int mbtcp_check_pdu(const struct mbtcp_req *rq, int unit, const uint8_t *pdu, si
         return EMBBADDATA;
     if (pdu[0] == (rq->function | 0x80)) {
         got->exception = pdu_len == 2 ? pdu[1] : 0;
-        return exception_err(pdu, pdu_len);
+        return exception_err(got->exception);
     }
     if (pdu[0] != rq->function)
         return MBTCP_EBADFUNC;

@@ -90,13 +90,12 @@ static void conn_close(struct conn *c)
     if (c->fd >= 0)
         close(c->fd); /* also leaves the epoll set */
     c->fd = -1;
-    c->bus->connected = false;
 }
 
 /* ------------------------------------------------------------------------ */
 /* A cycle's end                                                            */
 
-static void conn_maybe_start(struct tcploop *tl, struct conn *c, uint64_t now);
+static uint64_t conn_maybe_start(struct tcploop *tl, struct conn *c, uint64_t now);
 
 /* Recovers the connection after a failed request and says whose fault it was. */
 static enum poll_fail_kind conn_recover(struct conn *c, int err, uint64_t now)
@@ -131,15 +130,14 @@ static void cycle_end(struct tcploop *tl, struct conn *c, int err)
 }
 
 /* A cycle that cannot reach the device: the link is down or the connect failed. */
-static void cycle_link_down(struct conn *c)
+static void cycle_link_down(struct conn *c, uint64_t now)
 {
     struct poll_dev *d = c->dev;
-    uint64_t end = clock_mono_ms();
 
     conn_close(c);
-    poll_dev_count(c->bus->set, d, 0, false, c->start_ms, end);
-    poll_dev_failed(c->bus, d, FAIL_LINK, 0, end);
-    poll_dev_schedule(d, end);
+    poll_dev_count(c->bus->set, d, 0, false, c->start_ms, now);
+    poll_dev_failed(c->bus, d, FAIL_LINK, 0, now);
+    poll_dev_schedule(d, now);
     c->dev = NULL;
     c->state = CONN_IDLE;
 }
@@ -299,12 +297,11 @@ static int open_socket(const struct cfg_bus *cfg, unsigned pick)
     return fd;
 }
 
-static void connect_failed(struct conn *c, int err)
+static void connect_failed(struct conn *c, int err, uint64_t now)
 {
-    conn_close(c);
     c->addr_pick++;
-    poll_bus_connect_failed(c->bus, err, clock_mono_ms());
-    cycle_link_down(c);
+    poll_bus_connect_failed(c->bus, err, now);
+    cycle_link_down(c, now);
 }
 
 /* The connect finished (or failed): on to the cycle's first request. */
@@ -317,7 +314,7 @@ static void on_connected(struct tcploop *tl, struct conn *c, uint64_t now)
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
         err = errno;
     if (err != 0) {
-        connect_failed(c, err);
+        connect_failed(c, err, now);
         return;
     }
     epoll_ctl(tl->epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -332,7 +329,7 @@ static void conn_open(struct tcploop *tl, struct conn *c, uint64_t now)
 
     c->fd = open_socket(c->bus->cfg, c->addr_pick);
     if (c->fd < 0 || epoll_ctl(tl->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
-        connect_failed(c, errno);
+        connect_failed(c, errno, now);
         return;
     }
     c->state = CONN_CONNECTING;
@@ -354,23 +351,28 @@ static void cycle_start(struct tcploop *tl, struct conn *c, struct poll_dev *d, 
         return;
     }
     if (now < c->bus->reconnect_at_ms) {
-        cycle_link_down(c);
+        cycle_link_down(c, now);
         return;
     }
     conn_open(tl, c, now);
 }
 
-/* Starts the cycle of the bus's first device if it is due and nothing runs. */
-static void conn_maybe_start(struct tcploop *tl, struct conn *c, uint64_t now)
+/*
+ * Starts the cycle of the bus's first device if it is due and nothing runs.
+ * Returns when the connection next needs the loop: the running cycle's
+ * deadline, or the next device's due time.
+ */
+static uint64_t conn_maybe_start(struct tcploop *tl, struct conn *c, uint64_t now)
 {
     /* A cycle that ends on the link loops here for the next due device at once. */
     while (!c->dev && c->bus->n_devs > 0) {
         struct poll_dev *d = poll_bus_next_device(c->bus);
 
         if (d->next_due_ms > now)
-            return;
+            return d->next_due_ms;
         cycle_start(tl, c, d, now);
     }
+    return c->dev ? c->deadline_ms : UINT64_MAX;
 }
 
 /* Bytes while no request is out: the device closed the connection, or sent what nobody asked. */
@@ -404,19 +406,9 @@ static void on_event(struct tcploop *tl, struct conn *c, uint32_t events, uint64
 static void expire(struct tcploop *tl, struct conn *c, uint64_t now)
 {
     if (c->state == CONN_CONNECTING && now >= c->deadline_ms)
-        connect_failed(c, ETIMEDOUT);
+        connect_failed(c, ETIMEDOUT, now);
     else if (c->state == CONN_WAITING && now >= c->deadline_ms)
         cycle_end(tl, c, ETIMEDOUT);
-}
-
-/* When the connection next needs the loop: its deadline, or its next device's due time. */
-static uint64_t conn_next_ms(const struct conn *c)
-{
-    if (c->dev)
-        return c->deadline_ms;
-    if (c->bus->n_devs == 0)
-        return UINT64_MAX;
-    return poll_bus_next_device(c->bus)->next_due_ms;
 }
 
 /* One turn: expire, start what is due, sleep until the nearest deadline or an event, handle the events. */
@@ -432,8 +424,7 @@ static void loop_turn(struct tcploop *tl)
 
         atomic_fetch_add(&c->bus->loops, 1);
         expire(tl, c, now);
-        conn_maybe_start(tl, c, now);
-        at = conn_next_ms(c);
+        at = conn_maybe_start(tl, c, now);
         if (at < wake)
             wake = at;
     }
